@@ -1,0 +1,47 @@
+/* goodhart/convert.h — writing GGUF files from other formats, and synthetic
+ * models for tests and benchmarks. */
+#ifndef GOODHART_CONVERT_H
+#define GOODHART_CONVERT_H
+
+#include "goodhart/common.h"
+#include "goodhart/gguf.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Converts a llama2.c checkpoint (float32 "legacy" format: 7 int32 header, then
+ * the weights) and its tokenizer file (tokenizer.bin: max length, then per
+ * token a float score, an int32 length and the bytes) to a GGUF file of
+ * architecture "llama" with a SentencePiece-style ("llama") tokenizer. Weights
+ * are written as `wtype` (F32 keeps them exact; norms stay F32 always). */
+gh_status gh_convert_llama2c(const char *model_path, const char *tokenizer_path,
+                             const char *out_path, gh_type wtype);
+
+/* Shape of a synthetic Llama-family model. */
+typedef struct gh_make_model_params {
+    const char *arch;      /* "llama" (default), "mistral" or "qwen2" */
+    int32_t n_vocab;       /* a byte-level vocabulary is generated when >= 259 */
+    int32_t n_embd;
+    int32_t n_ff;
+    int32_t n_layer;
+    int32_t n_head;
+    int32_t n_head_kv;
+    int32_t n_ctx;
+    float rope_base;
+    bool tied_output;      /* no output.weight: reuse token_embd */
+    gh_type wtype;         /* type of the 2-D weight matrices */
+    uint64_t seed;
+} gh_make_model_params;
+
+gh_make_model_params gh_make_model_default_params(void);
+/* Named shapes: "tiny" (~1M), "100m", "300m", "1b" (TinyLlama-1.1B's shape). */
+gh_status gh_make_model_preset(const char *name, gh_make_model_params *p);
+/* Writes a random-weight model (weights ~ N(0, 0.02), norms 1) with a tiny
+ * byte-level SentencePiece tokenizer, so it can be loaded and run like any other. */
+gh_status gh_make_model(const gh_make_model_params *p, const char *out_path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

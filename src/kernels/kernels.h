@@ -1,0 +1,71 @@
+/* kernels.h — the numeric core: one traits entry per weight type, and the
+ * matrix-vector / matrix-matrix product every layer of the model runs on.
+ *
+ * For every type there is a plain scalar `_ref` implementation (the definition)
+ * and, where the CPU has it, a SIMD one (AVX2/FMA, in kernels_avx2.c). Tests hold
+ * the two together. Quantized weight types take their activations quantized to
+ * a companion type (`vec_dot_type`: Q8_0 for Q4_0/Q8_0, Q8_K for the K-quants),
+ * as ggml does, so the inner loop is an integer dot product.
+ *
+ * Determinism contract: y[b][o] depends only on row o of W and row b of x — not
+ * on the batch size B, the thread count, or which kernel variant (1 row or a
+ * tile of rows) computed it. Every variant accumulates in the same order, so
+ * results are bitwise identical whatever the batching.
+ */
+#ifndef GH_KERNELS_H
+#define GH_KERNELS_H
+
+#include "goodhart/gguf.h"
+
+/* x: n elements of the type (n a multiple of the block size) -> y: n floats */
+typedef void (*gh_to_float_fn)(const void *x, float *y, int64_t n);
+/* x: n floats -> y: n elements of the type (quantize) */
+typedef void (*gh_from_float_fn)(const float *x, void *y, int64_t n);
+/* *s = dot(x, y) over n elements; x is of the weight type, y of vec_dot_type */
+typedef void (*gh_vec_dot_fn)(int64_t n, float *s, const void *x, const void *y);
+
+typedef struct gh_type_traits {
+    const char *name;
+    int64_t blck_size;              /* elements per block */
+    size_t type_size;               /* bytes per block */
+    bool is_quantized;
+    gh_to_float_fn to_float;        /* dequantize (best available) */
+    gh_to_float_fn to_float_ref;
+    gh_from_float_fn from_float;    /* quantize (best available) */
+    gh_from_float_fn from_float_ref;
+    gh_vec_dot_fn vec_dot;          /* best available for this CPU */
+    gh_vec_dot_fn vec_dot_ref;
+    gh_type vec_dot_type;           /* the type activations are converted to */
+} gh_type_traits;
+
+/* NULL for a type the runtime cannot compute with. */
+const gh_type_traits *gh_get_type_traits(gh_type t);
+
+/* Which SIMD path the dispatcher chose ("avx2", "scalar"); GH_SIMD=scalar in the
+ * environment forces the reference kernels. */
+const char *gh_kernels_simd_name(void);
+
+/* Bytes of scratch gh_matmul needs for B activation rows of n_in elements. */
+size_t gh_matmul_wsize(gh_type wtype, int64_t n_in, int64_t B);
+
+/* y[b*n_out + o] = sum_i W[o][i] * x[b*n_in + i]   for b < B, o < n_out.
+ *   W: n_out rows of n_in elements of wtype, rows contiguous (row bytes =
+ *      gh_type_row_bytes(wtype, n_in));
+ *   x: [B, n_in] float32;  y: [B, n_out] float32;
+ *   wdata: scratch of gh_matmul_wsize(...) bytes (may be NULL if that is 0).
+ * Work is split over n_threads (OpenMP) by output rows, so each weight row is
+ * read from memory once for all B activation rows. */
+void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n_in,
+               int64_t n_out, int64_t B, void *wdata, int n_threads);
+
+/* The same product computed with the _ref kernels only, one (o, b) at a time. */
+void gh_matmul_ref(float *y, const float *x, const void *W, gh_type wtype, int64_t n_in,
+                   int64_t n_out, int64_t B);
+
+/* fp16 / bf16 scalar conversions (IEEE round-to-nearest-even). */
+float gh_fp16_to_fp32(uint16_t h);
+uint16_t gh_fp32_to_fp16(float f);
+float gh_bf16_to_fp32(uint16_t h);
+uint16_t gh_fp32_to_bf16(float f);
+
+#endif

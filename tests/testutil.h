@@ -1,0 +1,35 @@
+/* testutil.h — helpers shared by the test programs (cmocka).
+ * Tests run from the repository root; ../shared is found through $GH_SHARED or
+ * the default "../shared". */
+#ifndef GH_TESTUTIL_H
+#define GH_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "goodhart/common.h"
+
+/* Path of a file under shared/ (static buffer, rotated over 8 calls). */
+const char *tu_shared(const char *rel);
+/* A fresh private temporary directory for this process (removed at exit). */
+const char *tu_tmpdir(void);
+/* Path of `name` inside tu_tmpdir() (static buffer, rotated over 8 calls). */
+const char *tu_tmp(const char *name);
+/* Reads a whole file; returns malloc'd bytes (NUL-terminated) or NULL. */
+char *tu_read_file(const char *path, size_t *len);
+int tu_write_file(const char *path, const void *data, size_t len);
+/* stories260K converted to GGUF (F32), once per process. */
+const char *tu_stories_gguf(void);
+/* Runs a shell command, captures stdout+stderr (malloc'd) and the exit status. */
+char *tu_run(const char *cmd, int *status);
+/* Asserts that `haystack` contains `needle`, printing both if not. */
+#define assert_contains(haystack, needle) tu_assert_contains((haystack), (needle), __FILE__, __LINE__)
+void tu_assert_contains(const char *haystack, const char *needle, const char *file, int line);
+/* Asserts s == GH_OK, printing gh_last_error() if not. */
+#define assert_ok(expr) tu_assert_ok((expr), #expr, __FILE__, __LINE__)
+void tu_assert_ok(gh_status s, const char *what, const char *file, int line);
+
+#endif
