@@ -1,0 +1,121 @@
+/* sampler.c — greedy, temperature, top-k, top-p (nucleus), min-p and epsilon
+ * sampling over one row of logits. Everything is computed in a fixed order from
+ * the row and the random stream, so a sample is reproducible from (seed, index). */
+#include "sample/sampler.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+int gh_sampler_work_init(gh_sampler_work *w, int32_t n_vocab) {
+    w->n_vocab = n_vocab;
+    w->p = malloc((size_t)n_vocab * sizeof *w->p);
+    w->idx = malloc((size_t)n_vocab * sizeof *w->idx);
+    if (!w->p || !w->idx) { gh_sampler_work_free(w); return -1; }
+    return 0;
+}
+
+void gh_sampler_work_free(gh_sampler_work *w) {
+    free(w->p);
+    free(w->idx);
+    w->p = NULL;
+    w->idx = NULL;
+}
+
+double gh_logsumexp(const float *logits, int32_t n) {
+    float mx = logits[0];
+    for (int32_t i = 1; i < n; i++) if (logits[i] > mx) mx = logits[i];
+    double s = 0;
+    for (int32_t i = 0; i < n; i++) s += exp((double)logits[i] - mx);
+    return mx + log(s);
+}
+
+double gh_logsoftmax_at(const float *logits, int32_t n, int32_t tok) {
+    return (double)logits[tok] - gh_logsumexp(logits, n);
+}
+
+static int32_t argmax(const float *x, int32_t n) {
+    int32_t best = 0;
+    for (int32_t i = 1; i < n; i++) if (x[i] > x[best]) best = i;
+    return best;
+}
+
+/* Sort context: descending probability, ascending id on ties (a total order,
+ * so qsort's instability cannot change the result). */
+static _Thread_local const float *t_sort_p;
+static int cmp_desc(const void *a, const void *b) {
+    int32_t i = *(const int32_t *)a, j = *(const int32_t *)b;
+    float pi = t_sort_p[i], pj = t_sort_p[j];
+    if (pi > pj) return -1;
+    if (pi < pj) return 1;
+    return (i > j) - (i < j);
+}
+
+int32_t gh_sample_token(const float *logits, const gh_sampler_params *sp, gh_rng *rng,
+                        gh_sampler_work *w) {
+    const int32_t n = w->n_vocab;
+    if (sp->temp <= 0.0f) return argmax(logits, n);
+    float *p = w->p;
+    int32_t *idx = w->idx;
+    /* softmax(logits / temp) */
+    float mx = logits[0];
+    for (int32_t i = 1; i < n; i++) if (logits[i] > mx) mx = logits[i];
+    double sum = 0;
+    for (int32_t i = 0; i < n; i++) {
+        p[i] = expf((logits[i] - mx) / sp->temp);
+        sum += p[i];
+    }
+    for (int32_t i = 0; i < n; i++) p[i] = (float)(p[i] / sum);
+
+    bool need_sort = (sp->top_k > 0 && sp->top_k < n) || (sp->top_p > 0.0f && sp->top_p < 1.0f);
+    int32_t m = 0;
+    if (need_sort) {
+        for (int32_t i = 0; i < n; i++) idx[m++] = i;
+        t_sort_p = p;
+        qsort(idx, (size_t)m, sizeof *idx, cmp_desc);
+        if (sp->top_k > 0 && sp->top_k < m) m = sp->top_k;
+        if (sp->top_p > 0.0f && sp->top_p < 1.0f) {
+            double cum = 0, mass = 0;
+            for (int32_t i = 0; i < m; i++) mass += p[idx[i]];
+            int32_t keep = m;
+            for (int32_t i = 0; i < m; i++) {
+                cum += p[idx[i]] / mass;
+                if (cum >= sp->top_p) { keep = i + 1; break; }
+            }
+            m = keep;
+        }
+    } else {
+        for (int32_t i = 0; i < n; i++) idx[m++] = i;
+    }
+    /* min-p and epsilon filter relative to the (renormalised) survivors */
+    if (sp->min_p > 0.0f || sp->epsilon > 0.0f) {
+        double mass = 0;
+        float pmax = 0;
+        for (int32_t i = 0; i < m; i++) {
+            mass += p[idx[i]];
+            if (p[idx[i]] > pmax) pmax = p[idx[i]];
+        }
+        float thr_min = sp->min_p * pmax;
+        int32_t k = 0;
+        for (int32_t i = 0; i < m; i++) {
+            float q = p[idx[i]];
+            if (sp->min_p > 0.0f && q < thr_min) continue;
+            if (sp->epsilon > 0.0f && q / mass < sp->epsilon) continue;
+            idx[k++] = idx[i];
+        }
+        if (k == 0) { /* never filter everything: keep the most likely */
+            int32_t best = idx[0];
+            for (int32_t i = 1; i < m; i++) if (p[idx[i]] > p[best] || (p[idx[i]] == p[best] && idx[i] < best)) best = idx[i];
+            idx[0] = best;
+            k = 1;
+        }
+        m = k;
+    }
+    double mass = 0;
+    for (int32_t i = 0; i < m; i++) mass += p[idx[i]];
+    double u = gh_rng_uniform(rng) * mass, cum = 0;
+    for (int32_t i = 0; i < m; i++) {
+        cum += p[idx[i]];
+        if (u < cum) return idx[i];
+    }
+    return idx[m - 1];
+}
