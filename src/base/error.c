@@ -44,5 +44,13 @@ void gh_error_prefix(const char *fmt, ...) {
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, g_msg, sizeof old);
-    snprintf(g_msg, sizeof g_msg, "%s: %s", prefix, old);
+    /* the message is cut rather than overflowed if the two do not fit */
+    size_t n = strlen(prefix);
+    if (n > sizeof g_msg - 3) n = sizeof g_msg - 3;
+    memcpy(g_msg, prefix, n);
+    memcpy(g_msg + n, ": ", 2);
+    size_t room = sizeof g_msg - n - 3, m = strlen(old);
+    if (m > room) m = room;
+    memcpy(g_msg + n + 2, old, m);
+    g_msg[n + 2 + m] = '\0';
 }

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "goodhart/tokenizer.h"
 #include "kernels/kernels.h"
 
 typedef struct {

@@ -1,0 +1,106 @@
+/* cli.c — helpers shared by the subcommands (see cli.h). */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/utf8.h"
+
+int cli_fail(const char *cmd) {
+    fprintf(stderr, "goodhart %s: %s\n", cmd, gh_last_error());
+    return 1;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "goodhart %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(see 'goodhart %s --help')\n", cmd);
+    va_end(ap);
+    return 2;
+}
+
+bool cli_flag(const char *arg, const char *short_name, const char *long_name) {
+    return (short_name && !strcmp(arg, short_name)) || (long_name && !strcmp(arg, long_name));
+}
+
+bool cli_opt(char **argv, int *i, int argc, const char *short_name, const char *long_name,
+             const char **val, bool *missing) {
+    const char *a = argv[*i];
+    if (long_name) {
+        size_t n = strlen(long_name);
+        if (!strncmp(a, long_name, n) && a[n] == '=') { *val = a + n + 1; return true; }
+    }
+    if (!cli_flag(a, short_name, long_name)) return false;
+    if (*i + 1 >= argc) { *missing = true; *val = NULL; return true; }
+    *val = argv[++*i];
+    return true;
+}
+
+bool cli_parse_int(const char *s, long long lo, long long hi, long long *out) {
+    if (!s || !*s) return false;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+bool cli_parse_float(const char *s, double lo, double hi, double *out) {
+    if (!s || !*s) return false;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v) || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+char *cli_read_stdin(size_t *len) {
+    size_t cap = 4096, n = 0, r;
+    char *buf = malloc(cap + 1);
+    if (!buf) return NULL;
+    while ((r = fread(buf + n, 1, cap - n, stdin)) > 0) {
+        n += r;
+        if (n == cap) {
+            char *nb = realloc(buf, cap * 2 + 1);
+            if (!nb) { free(buf); return NULL; }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+int cli_open_backend(const char *cmd, const char *ref, int32_t n_threads, gh_backend **out) {
+    gh_backend_params p = gh_backend_default_params();
+    p.n_threads = n_threads;
+    if (gh_backend_open(ref, &p, out) != GH_OK) return cli_fail(cmd);
+    return 0;
+}
+
+void cli_json_string(FILE *f, const char *s, size_t len) {
+    char *u = gh_utf8_sanitize(s, len);
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)(u ? u : ""); *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", f); break;
+        case '\\': fputs("\\\\", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        case '\t': fputs("\\t", f); break;
+        default:
+            if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+            else fputc(*p, f);
+        }
+    }
+    fputc('"', f);
+    free(u);
+}

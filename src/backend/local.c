@@ -1,0 +1,389 @@
+/* local.c — the backend served by goodhart's own runtime from a GGUF file.
+ *
+ * generate: the prompt is run once (sequence 0 holds it), then each group of up
+ * to n_seq_max samples copies its KV cache and all of them are decoded together,
+ * one token per sample per forward pass, so the weights are read once per step
+ * for the whole group. Sample i draws from its own random stream (seed, index).
+ *
+ * logprob: teacher forcing: the logits after token t score token t+1, computed
+ * chunk by chunk so memory stays bounded by one batch of logits.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend_impl.h"
+#include "base/rng.h"
+#include "sample/sampler.h"
+
+typedef struct local {
+    gh_model *m;
+    gh_backend_params p;
+} local;
+
+static void local_free(void *impl) {
+    local *l = impl;
+    if (!l) return;
+    gh_model_free(l->m);
+    free(l);
+}
+
+/* Prompt tokens: optional BOS, then the text without special-token parsing. */
+static gh_status tokenize_prompt(const gh_tokenizer *tok, const char *text, int add_bos, int32_t **ids,
+                                 int32_t *n) {
+    int32_t *t = NULL;
+    size_t nt = 0;
+    gh_status s = gh_tokenize(tok, text, strlen(text), false, false, &t, &nt);
+    if (s) return s;
+    int32_t bos = gh_tokenizer_bos(tok);
+    bool want = add_bos < 0 ? gh_tokenizer_add_bos(tok) : add_bos > 0;
+    if (want && bos < 0) { free(t); return gh_error(GH_ERR_INVALID_ARG, "BOS requested but the model has no BOS token"); }
+    int32_t extra = want ? 1 : 0;
+    int32_t *o = malloc((nt + (size_t)extra + 1) * sizeof *o);
+    if (!o) { free(t); return gh_error(GH_ERR_NOMEM, "out of memory"); }
+    if (want) o[0] = bos;
+    if (nt) memcpy(o + extra, t, nt * sizeof *o);
+    free(t);
+    *ids = o;
+    *n = (int32_t)nt + extra;
+    return GH_OK;
+}
+
+static char *piece_dup(const gh_tokenizer *tok, int32_t prev, int32_t id) {
+    char small[64];
+    int32_t n = gh_token_to_piece(tok, prev, id, false, small, sizeof small);
+    if (n < 0) n = 0;
+    char *s = malloc((size_t)n + 1);
+    if (!s) return NULL;
+    if (n < (int32_t)sizeof small) memcpy(s, small, (size_t)n);
+    else gh_token_to_piece(tok, prev, id, false, s, n + 1);
+    s[n] = '\0';
+    return s;
+}
+
+/* Appends the piece of `id` (after `prev`) to a growing string. */
+static int append_piece(const gh_tokenizer *tok, int32_t prev, int32_t id, char **buf, size_t *len, size_t *cap) {
+    for (;;) {
+        int32_t room = (int32_t)(*cap - *len - 1);
+        int32_t n = gh_token_to_piece(tok, prev, id, false, *buf + *len, room);
+        if (n < 0) return 0;
+        if (n <= room) { *len += (size_t)n; (*buf)[*len] = '\0'; return 0; }
+        size_t nc = *cap * 2 + (size_t)n;
+        char *nb = realloc(*buf, nc);
+        if (!nb) return -1;
+        *buf = nb;
+        *cap = nc;
+    }
+}
+
+static gh_status local_generate(void *impl, const char *prompt, const gh_sampler_params *sp, int32_t n,
+                                gh_samples **out) {
+    local *L = impl;
+    const gh_tokenizer *tok = gh_model_tokenizer(L->m);
+    const gh_model_info *I = gh_model_get_info(L->m);
+    gh_samples *res = calloc(1, sizeof *res);
+    gh_ctx *ctx = NULL;
+    float *prompt_logits = NULL;
+    gh_sampler_work work = {0};
+    int32_t *lidx = NULL, *toks = NULL, *active = NULL;
+    gh_rng *rng = NULL;
+    size_t *cap = NULL, *tlen = NULL;
+    gh_status s = GH_OK;
+    if (!res) return gh_error(GH_ERR_NOMEM, "out of memory");
+    if ((s = tokenize_prompt(tok, prompt, sp->add_bos, &res->prompt_tokens, &res->n_prompt_tokens))) goto done;
+    const int32_t np = res->n_prompt_tokens;
+    if (np == 0) { s = gh_error(GH_ERR_INVALID_ARG, "empty prompt and no BOS token: nothing to condition on"); goto done; }
+    int32_t n_ctx = L->p.n_ctx > 0 ? L->p.n_ctx : np + sp->max_tokens;
+    if (n_ctx > I->n_ctx_train) n_ctx = I->n_ctx_train;
+    if (np >= n_ctx && sp->max_tokens > 0) {
+        s = gh_error(GH_ERR_LIMIT, "the prompt has %d tokens; the context holds %d", np, n_ctx);
+        goto done;
+    }
+    if (n_ctx < np) n_ctx = np;
+    int32_t G = L->p.n_seq_max > 0 ? L->p.n_seq_max : 16;
+    if (G > n) G = n;
+    gh_ctx_params cp = gh_ctx_default_params();
+    cp.n_ctx = n_ctx;
+    cp.n_seq = G + 1; /* sequence 0 keeps the prompt */
+    if ((s = gh_ctx_init(L->m, &cp, &ctx))) goto done;
+    res->samples = calloc((size_t)n, sizeof *res->samples);
+    prompt_logits = malloc((size_t)I->n_vocab * sizeof *prompt_logits);
+    lidx = malloc((size_t)G * sizeof *lidx);
+    toks = malloc((size_t)G * sizeof *toks);
+    active = malloc((size_t)G * sizeof *active);
+    rng = malloc((size_t)G * sizeof *rng);
+    cap = calloc((size_t)G, sizeof *cap);
+    tlen = calloc((size_t)G, sizeof *tlen);
+    if (!res->samples || !prompt_logits || !lidx || !toks || !active || !rng || !cap || !tlen ||
+        gh_sampler_work_init(&work, I->n_vocab)) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
+    res->n = n;
+    {
+        int32_t *zeros = calloc((size_t)np, sizeof *zeros);
+        if (!zeros) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
+        s = gh_ctx_decode(ctx, np, res->prompt_tokens, zeros, NULL);
+        free(zeros);
+        if (s) goto done;
+        memcpy(prompt_logits, gh_ctx_logits(ctx, np - 1), (size_t)I->n_vocab * sizeof(float));
+    }
+    const int32_t max_new = sp->max_tokens < n_ctx - np ? sp->max_tokens : n_ctx - np;
+    for (int32_t g0 = 0; g0 < n; g0 += G) {
+        const int32_t gn = n - g0 < G ? n - g0 : G;
+        for (int32_t j = 0; j < gn; j++) {
+            gh_sample *smp = &res->samples[g0 + j];
+            smp->index = sp->first_sample + g0 + j;
+            smp->finish = "length";
+            smp->tokens = malloc(((size_t)max_new + 1) * sizeof *smp->tokens);
+            cap[j] = 64;
+            tlen[j] = 0;
+            smp->text = malloc(cap[j]);
+            if (!smp->tokens || !smp->text) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
+            smp->text[0] = '\0';
+            gh_rng_seed(&rng[j], sp->seed, (uint64_t)smp->index);
+            if ((s = gh_ctx_seq_copy(ctx, 0, j + 1))) goto done;
+            active[j] = 1;
+        }
+        for (int32_t step = 0; step < max_new; step++) {
+            int32_t nb = 0;
+            for (int32_t j = 0; j < gn; j++) {
+                if (!active[j]) continue;
+                gh_sample *smp = &res->samples[g0 + j];
+                /* the batch of the previous step put this sample's logits at index k */
+                const float *lg = step == 0 ? prompt_logits : gh_ctx_logits(ctx, lidx[j]);
+                int32_t t = gh_sample_token(lg, sp, &rng[j], &work);
+                int32_t prev = smp->n_tokens > 0 ? smp->tokens[smp->n_tokens - 1] : res->prompt_tokens[np - 1];
+                if (sp->stop_at_eog && gh_tokenizer_is_eog(tok, t)) {
+                    smp->finish = "stop";
+                    active[j] = 0;
+                    continue;
+                }
+                smp->logprob += gh_logsoftmax_at(lg, I->n_vocab, t);
+                if (append_piece(tok, prev, t, &smp->text, &tlen[j], &cap[j])) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
+                smp->tokens[smp->n_tokens++] = t;
+                if (smp->n_tokens >= max_new) { active[j] = 0; continue; }
+                toks[nb] = t;
+                lidx[j] = nb++; /* where this sample's next logits will be */
+            }
+            if (nb == 0) break;
+            int32_t *sq = malloc((size_t)nb * sizeof *sq);
+            uint8_t *want = malloc((size_t)nb);
+            if (!sq || !want) { free(sq); free(want); s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
+            for (int32_t j = 0, k = 0; j < gn; j++)
+                if (active[j]) { sq[k] = j + 1; want[k] = 1; k++; }
+            s = gh_ctx_decode(ctx, nb, toks, sq, want);
+            free(sq);
+            free(want);
+            if (s) goto done;
+        }
+    }
+done:
+    gh_sampler_work_free(&work);
+    free(prompt_logits); free(lidx); free(toks); free(active); free(rng); free(cap); free(tlen);
+    gh_ctx_free(ctx);
+    if (s) { gh_samples_free(res); return s; }
+    *out = res;
+    return GH_OK;
+}
+
+/* Indices of the k largest values of x (descending; ties: lower index first). */
+static void top_k_of(const float *x, int32_t n, int32_t k, int32_t *idx) {
+    int32_t m = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (m == k && !(x[i] > x[idx[k - 1]])) continue;
+        int32_t p = m < k ? m++ : k - 1;
+        while (p > 0 && x[i] > x[idx[p - 1]]) { idx[p] = idx[p - 1]; p--; }
+        idx[p] = i;
+    }
+}
+
+static gh_status local_logprob_tokens(void *impl, const int32_t *cids, int32_t nc, const int32_t *cont,
+                                      int32_t nn, int32_t top_k, gh_logprobs **out) {
+    local *L = impl;
+    const gh_model_info *I = gh_model_get_info(L->m);
+    const gh_tokenizer *tok = gh_model_tokenizer(L->m);
+    const int32_t total = nc + nn;
+    if (total > I->n_ctx_train)
+        return gh_error(GH_ERR_LIMIT, "%d tokens exceed the model's context of %d", total, I->n_ctx_train);
+    for (int32_t i = 0; i < total; i++) {
+        int32_t t = i < nc ? cids[i] : cont[i - nc];
+        if (t < 0 || t >= I->n_vocab) return gh_error(GH_ERR_INVALID_ARG, "token id %d at position %d is outside the vocabulary of %d", t, i, I->n_vocab);
+    }
+    gh_logprobs *r = calloc(1, sizeof *r);
+    if (!r) return gh_error(GH_ERR_NOMEM, "out of memory");
+    r->n_prompt = nc;
+    r->n = nn;
+    r->top_k = top_k;
+    r->tokens = malloc(((size_t)nn + 1) * sizeof *r->tokens);
+    r->token_text = calloc((size_t)nn + 1, sizeof *r->token_text);
+    r->token_logprobs = malloc(((size_t)nn + 1) * sizeof *r->token_logprobs);
+    if (top_k) {
+        r->top_ids = malloc((size_t)nn * top_k * sizeof *r->top_ids + 1);
+        r->top_logprobs = malloc((size_t)nn * top_k * sizeof *r->top_logprobs + 1);
+    }
+    int32_t *all = malloc(((size_t)total + 1) * sizeof *all), *sq = NULL;
+    uint8_t *want = NULL;
+    gh_ctx *ctx = NULL;
+    gh_status s = GH_OK;
+    if (!r->tokens || !r->token_text || !r->token_logprobs || !all || (top_k && (!r->top_ids || !r->top_logprobs))) {
+        s = gh_error(GH_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    memcpy(all, cids, (size_t)nc * sizeof *all);
+    if (nn) memcpy(all + nc, cont, (size_t)nn * sizeof *all);
+    for (int32_t i = 0; i < nn; i++) {
+        r->tokens[i] = cont[i];
+        r->token_text[i] = piece_dup(tok, nc + i > 0 ? all[nc + i - 1] : -1, cont[i]);
+        if (!r->token_text[i]) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
+    }
+    if (nn > 0) {
+        gh_ctx_params cp = gh_ctx_default_params();
+        cp.n_ctx = total;
+        if ((s = gh_ctx_init(L->m, &cp, &ctx))) goto done;
+        const int32_t B = 128;
+        sq = calloc((size_t)B, sizeof *sq);
+        want = malloc((size_t)B);
+        if (!sq || !want) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
+        /* feed tokens 0..total-2; the logits after token t score token t+1 */
+        for (int32_t b0 = 0; b0 < total - 1; b0 += B) {
+            int32_t T = total - 1 - b0 < B ? total - 1 - b0 : B;
+            for (int32_t t = 0; t < T; t++) want[t] = b0 + t + 1 >= nc;
+            if ((s = gh_ctx_decode(ctx, T, all + b0, sq, want))) goto done;
+            for (int32_t t = 0; t < T; t++) {
+                if (!want[t]) continue;
+                int32_t i = b0 + t + 1 - nc; /* continuation index scored */
+                const float *lg = gh_ctx_logits(ctx, t);
+                double lse = gh_logsumexp(lg, I->n_vocab);
+                r->token_logprobs[i] = (float)((double)lg[cont[i]] - lse);
+                r->total += (double)lg[cont[i]] - lse;
+                if (top_k) {
+                    int32_t k = top_k < I->n_vocab ? top_k : I->n_vocab;
+                    top_k_of(lg, I->n_vocab, k, r->top_ids + (size_t)i * top_k);
+                    for (int32_t j = 0; j < top_k; j++) {
+                        if (j >= k) { r->top_ids[(size_t)i * top_k + j] = -1; r->top_logprobs[(size_t)i * top_k + j] = -INFINITY; continue; }
+                        r->top_logprobs[(size_t)i * top_k + j] = (float)((double)lg[r->top_ids[(size_t)i * top_k + j]] - lse);
+                    }
+                }
+            }
+        }
+        r->mean = r->total / nn;
+    }
+done:
+    free(all); free(sq); free(want);
+    gh_ctx_free(ctx);
+    if (s) { gh_logprobs_free(r); return s; }
+    *out = r;
+    return GH_OK;
+}
+
+static gh_status local_logprob(void *impl, const char *prompt, const char *continuation, int32_t top_k,
+                               gh_logprobs **out) {
+    local *L = impl;
+    const gh_tokenizer *tok = gh_model_tokenizer(L->m);
+    size_t lp = strlen(prompt), lc = strlen(continuation);
+    char *full = malloc(lp + lc + 1);
+    if (!full) return gh_error(GH_ERR_NOMEM, "out of memory");
+    memcpy(full, prompt, lp);
+    memcpy(full + lp, continuation, lc + 1);
+    int32_t *a = NULL, *c = NULL, na = 0, ncx = 0;
+    gh_status s = tokenize_prompt(tok, full, -1, &a, &na);
+    if (!s) s = tokenize_prompt(tok, prompt, -1, &c, &ncx);
+    free(full);
+    if (!s) {
+        /* the continuation starts where the prompt's own tokenization stops
+         * agreeing with the whole text's (normally: right after the prompt) */
+        int32_t k = 0;
+        while (k < ncx && k < na && a[k] == c[k]) k++;
+        if (k == 0) s = gh_error(GH_ERR_INVALID_ARG, "nothing to condition on: the model adds no BOS and the prompt is empty");
+        else s = local_logprob_tokens(impl, a, k, a + k, na - k, top_k, out);
+    }
+    free(a);
+    free(c);
+    return s;
+}
+
+static gh_status local_hidden(void *impl, const char *text, const int32_t *layers, int32_t n_layers,
+                              gh_pool pool, int32_t span_begin, int32_t span_end, gh_hidden **out) {
+    local *L = impl;
+    const gh_model_info *I = gh_model_get_info(L->m);
+    gh_hidden *h = calloc(1, sizeof *h);
+    gh_ctx *ctx = NULL;
+    int32_t *sq = NULL;
+    gh_status s;
+    if (!h) return gh_error(GH_ERR_NOMEM, "out of memory");
+    if ((s = tokenize_prompt(gh_model_tokenizer(L->m), text, -1, &h->tokens, &h->n_tokens))) goto done;
+    const int32_t n = h->n_tokens;
+    if (n == 0) { s = gh_error(GH_ERR_INVALID_ARG, "empty text: no token to read hidden states from"); goto done; }
+    if (n > I->n_ctx_train) { s = gh_error(GH_ERR_LIMIT, "the text has %d tokens; the model's context is %d", n, I->n_ctx_train); goto done; }
+    int32_t b = span_begin < 0 ? n + span_begin : span_begin;
+    int32_t e = span_end <= 0 ? n + span_end : span_end;
+    if (b < 0 || e > n || b >= e) {
+        s = gh_error(GH_ERR_INVALID_ARG, "token span [%d, %d) is empty or outside the text's %d tokens", span_begin, span_end, n);
+        goto done;
+    }
+    h->span_begin = b;
+    h->span_end = e;
+    h->n_layers = n_layers;
+    h->n_embd = I->n_embd;
+    h->n_rows = pool == GH_POOL_ALL ? e - b : 1;
+    h->layers = malloc((size_t)n_layers * sizeof *h->layers);
+    h->data = calloc((size_t)n_layers * h->n_rows * I->n_embd, sizeof *h->data);
+    sq = calloc((size_t)e, sizeof *sq);
+    if (!h->layers || !h->data || !sq) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
+    memcpy(h->layers, layers, (size_t)n_layers * sizeof *layers);
+    gh_ctx_params cp = gh_ctx_default_params();
+    cp.n_ctx = e;
+    if ((s = gh_ctx_init(L->m, &cp, &ctx))) goto done;
+    if ((s = gh_ctx_set_capture(ctx, layers, n_layers))) goto done;
+    /* positions after the span cannot influence it (causal): run up to e */
+    const int32_t B = 256;
+    uint8_t *want = calloc((size_t)B, 1);
+    if (!want) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
+    const int64_t E = I->n_embd;
+    for (int32_t b0 = 0; b0 < e && !s; b0 += B) {
+        int32_t T = e - b0 < B ? e - b0 : B;
+        if ((s = gh_ctx_decode(ctx, T, h->tokens + b0, sq, want))) break;
+        for (int32_t t = 0; t < T; t++) {
+            int32_t p = b0 + t;
+            if (p < b || p >= e) continue;
+            for (int32_t k = 0; k < n_layers; k++) {
+                const float *src = gh_ctx_hidden(ctx, k, t);
+                float *dst = h->data + (size_t)k * h->n_rows * E;
+                if (pool == GH_POOL_ALL) memcpy(dst + (size_t)(p - b) * E, src, (size_t)E * sizeof(float));
+                else if (pool == GH_POOL_LAST) { if (p == e - 1) memcpy(dst, src, (size_t)E * sizeof(float)); }
+                else for (int64_t j = 0; j < E; j++) dst[j] += src[j];
+            }
+        }
+    }
+    free(want);
+    if (!s && pool == GH_POOL_MEAN)
+        for (int64_t j = 0; j < (int64_t)n_layers * E; j++) h->data[j] /= (float)(e - b);
+done:
+    free(sq);
+    gh_ctx_free(ctx);
+    if (s) { gh_hidden_free(h); return s; }
+    *out = h;
+    return GH_OK;
+}
+
+static const gh_backend_ops local_ops = {
+    .kind = "local",
+    .free = local_free,
+    .generate = local_generate,
+    .logprob = local_logprob,
+    .logprob_tokens = local_logprob_tokens,
+    .hidden = local_hidden,
+};
+
+gh_status gh_backend_open_local(const char *path, const gh_backend_params *p, gh_backend *b) {
+    local *l = calloc(1, sizeof *l);
+    if (!l) return gh_error(GH_ERR_NOMEM, "out of memory");
+    l->p = *p;
+    gh_model_params mp = gh_model_default_params();
+    if (p->n_threads > 0) mp.n_threads = p->n_threads;
+    gh_status s = gh_model_load(path, &mp, &l->m);
+    if (s) { free(l); return s; }
+    b->ops = &local_ops;
+    b->impl = l;
+    b->model = l->m;
+    b->caps = GH_CAP_GENERATE | GH_CAP_LOGPROB | GH_CAP_HIDDEN | GH_CAP_TOKENIZE;
+    return GH_OK;
+}
