@@ -62,6 +62,17 @@ void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n
 void gh_matmul_ref(float *y, const float *x, const void *W, gh_type wtype, int64_t n_in,
                    int64_t n_out, int64_t B);
 
+/* GB/s of a streaming read (AVX2 sum when available) of a buffer of `bytes`
+ * bytes over n_threads OpenMP threads, best of `reps` passes; the buffer should
+ * be much larger than the caches (e.g. 512 MiB). Returns 0 if the buffer
+ * cannot be allocated. This is the limit gh_matmul at B=1 is measured against. */
+double gh_measure_read_bandwidth(int n_threads, size_t bytes, int reps);
+
+/* Helpers for the forward pass's hot loops (attention), SIMD when available:
+ * dot(a, b) over n floats, and y += a*x. */
+float gh_dot_f32(const float *a, const float *b, int64_t n);
+void gh_axpy_f32(float *y, float a, const float *x, int64_t n);
+
 /* fp16 / bf16 scalar conversions (IEEE round-to-nearest-even). */
 float gh_fp16_to_fp32(uint16_t h);
 uint16_t gh_fp32_to_fp16(float f);

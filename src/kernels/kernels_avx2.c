@@ -1,0 +1,480 @@
+/* kernels_avx2.c — AVX2/FMA/F16C versions of the hot kernels: fp16/bf16
+ * conversion, activation quantization (Q8_0, Q8_K) and, for every weight type,
+ * a family of tile micro-kernels computing R weight rows x C activation rows.
+ *
+ * The file is compiled with -mavx2 -mfma -mf16c; nothing here may run before
+ * gh_cpu_has_avx2() (types_ref.c checks it once, in the traits init).
+ *
+ * Determinism: each tile kernel is one always_inline body instantiated for
+ * (R, C) in {1,2,4}^2, and the type's vec_dot is the (1,1) instance. For every
+ * (row, column) pair the body performs the same vector operations in the same
+ * order whatever R and C are — tiles only interleave independent chains — so a
+ * result does not depend on which tile computed it (see kernels.h).
+ *
+ * Per-pair accumulation, per type:
+ *   F32/F16/BF16: one 8-lane fma chain over 8-element steps, then hsum8, then
+ *                 the n%8 tail in scalar order.
+ *   Q8_0/Q4_0:    per block, exact int32 lane sums (sign trick + maddubs + madd),
+ *                 converted and fma'd into an 8-lane float accumulator with
+ *                 scale d_w*d_x; hsum8 at the end.
+ *   Q4_K/Q6_K:    per super-block, exact int32 lane sums of scale*q*x, one fma
+ *                 (and for Q4_K one fnmadd for the mins via bsums); hsum8.
+ */
+#include "kernels/kernels_internal.h"
+
+#include <immintrin.h>
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+bool gh_cpu_has_avx2(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+#else
+    return false;
+#endif
+}
+
+/* Horizontal sum of 8 floats, always in this order. */
+ALWAYS_INLINE float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+ALWAYS_INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+/* ------------------------------------------------------------------------ */
+/* conversions                                                               */
+
+void gh_f16_to_float_avx2(const void *x, float *y, int64_t n) {
+    const uint16_t *h = x;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    for (; i < n; i++) y[i] = gh_fp16_to_fp32(h[i]);
+}
+
+void gh_f16_from_float_avx2(const float *x, void *y, int64_t n) {
+    uint16_t *h = y;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(h + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) h[i] = gh_fp32_to_fp16(x[i]);
+}
+
+ALWAYS_INLINE __m256 bf16x8_load(const uint16_t *p) {
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+void gh_bf16_to_float_avx2(const void *x, float *y, int64_t n) {
+    const uint16_t *h = x;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, bf16x8_load(h + i));
+    for (; i < n; i++) y[i] = gh_bf16_to_fp32(h[i]);
+}
+
+/* Same integer recipe as gh_fp32_to_bf16: round to nearest even, NaN quieted. */
+void gh_bf16_from_float_avx2(const float *x, void *y, int64_t n) {
+    uint16_t *h = y;
+    const __m256i absmask = _mm256_set1_epi32(0x7FFFFFFF), inf = _mm256_set1_epi32(0x7F800000);
+    const __m256i bias = _mm256_set1_epi32(0x7FFF), one = _mm256_set1_epi32(1);
+    const __m256i quiet = _mm256_set1_epi32(0x40);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i u = _mm256_castps_si256(_mm256_loadu_ps(x + i));
+        __m256i isnan = _mm256_cmpgt_epi32(_mm256_and_si256(u, absmask), inf);
+        __m256i hi = _mm256_srli_epi32(u, 16);
+        __m256i r = _mm256_add_epi32(u, _mm256_add_epi32(bias, _mm256_and_si256(hi, one)));
+        r = _mm256_srli_epi32(r, 16);
+        r = _mm256_blendv_epi8(r, _mm256_or_si256(hi, quiet), isnan);
+        __m256i p = _mm256_packus_epi32(r, r); /* per 128-bit lane: 4 values twice */
+        p = _mm256_permute4x64_epi64(p, 0x08);  /* lanes 0 and 2 -> low 128 bits */
+        _mm_storeu_si128((__m128i *)(h + i), _mm256_castsi256_si128(p));
+    }
+    for (; i < n; i++) h[i] = gh_fp32_to_bf16(x[i]);
+}
+
+/* Packs 4 vectors of 8 int32 (each in -128..127) into 32 int8 in order. */
+ALWAYS_INLINE __m256i pack_i32x32_i8(__m256i a, __m256i b, __m256i c, __m256i d) {
+    __m256i ab = _mm256_packs_epi32(a, b); /* a0-3 b0-3 | a4-7 b4-7 */
+    __m256i cd = _mm256_packs_epi32(c, d);
+    __m256i v = _mm256_packs_epi16(ab, cd); /* a0-3 b0-3 c0-3 d0-3 | a4-7 b4-7 c4-7 d4-7 */
+    return _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+ALWAYS_INLINE float hmax8(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+void gh_q8_0_from_float_avx2(const float *x, void *y, int64_t n) {
+    blk_q8_0 *b = y;
+    const __m256 signbit = _mm256_set1_ps(-0.0f);
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        const float *v = x + i * QK8_0;
+        __m256 x0 = _mm256_loadu_ps(v), x1 = _mm256_loadu_ps(v + 8);
+        __m256 x2 = _mm256_loadu_ps(v + 16), x3 = _mm256_loadu_ps(v + 24);
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(signbit, x0), _mm256_andnot_ps(signbit, x1)),
+                                 _mm256_max_ps(_mm256_andnot_ps(signbit, x2), _mm256_andnot_ps(signbit, x3)));
+        float amax = hmax8(m);
+        float d = amax / 127.0f;
+        float id = d != 0 ? 1.0f / d : 0.0f;
+        b[i].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+        __m256 s = _mm256_set1_ps(id);
+        __m256i q = pack_i32x32_i8(_mm256_cvtps_epi32(_mm256_mul_ps(x0, s)), _mm256_cvtps_epi32(_mm256_mul_ps(x1, s)),
+                                   _mm256_cvtps_epi32(_mm256_mul_ps(x2, s)), _mm256_cvtps_epi32(_mm256_mul_ps(x3, s)));
+        _mm256_storeu_si256((__m256i *)b[i].qs, q);
+    }
+}
+
+void gh_q8_K_from_float_avx2(const float *x, void *y, int64_t n) {
+    blk_q8_K *b = y;
+    const __m256 signbit = _mm256_set1_ps(-0.0f);
+    const __m256i i127 = _mm256_set1_epi32(127);
+    const __m256i ones = _mm256_set1_epi8(1);
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float *v = x + i * QK_K;
+        __m256 m = _mm256_setzero_ps();
+        for (int j = 0; j < QK_K; j += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(signbit, _mm256_loadu_ps(v + j)));
+        float amax = hmax8(m);
+        if (amax == 0) {
+            memset(&b[i], 0, sizeof b[i]);
+            continue;
+        }
+        /* the first element of that magnitude gives the sign, as in the ref */
+        __m256 am = _mm256_set1_ps(amax);
+        float max = 0;
+        for (int j = 0; j < QK_K; j += 8) {
+            __m256 xv = _mm256_loadu_ps(v + j);
+            int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(signbit, xv), am, _CMP_EQ_OQ));
+            if (mask) { max = v[j + __builtin_ctz((unsigned)mask)]; break; }
+        }
+        float iscale = -128.0f / max;
+        __m256 s = _mm256_set1_ps(iscale);
+        for (int j = 0; j < QK_K; j += 32) {
+            __m256i q[4];
+            for (int k = 0; k < 4; k++)
+                q[k] = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(v + j + 8 * k), s)), i127);
+            __m256i p = pack_i32x32_i8(q[0], q[1], q[2], q[3]);
+            _mm256_storeu_si256((__m256i *)(b[i].qs + j), p);
+            /* bsums of 16-element groups: sign trick to sum int8 as pairs, then pairs of pairs */
+            __m256i s16 = _mm256_maddubs_epi16(ones, p); /* 16 sums of 2 (ones unsigned, p signed) */
+            __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1)); /* 8 sums of 4 */
+            int32_t t[8];
+            _mm256_storeu_si256((__m256i *)t, s32);
+            b[i].bsums[j / 16] = (int16_t)(t[0] + t[1] + t[2] + t[3]);
+            b[i].bsums[j / 16 + 1] = (int16_t)(t[4] + t[5] + t[6] + t[7]);
+        }
+        b[i].d = 1.0f / iscale;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* small f32 helpers (not bound by the determinism contract)                */
+
+float gh_dot_f32_avx2(const float *a, const float *b, int64_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+void gh_axpy_f32_avx2(float *y, float a, const float *x, int64_t n) {
+    __m256 av = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+/* Streaming read for the bandwidth probe: 8 independent accumulators. */
+double gh_sum_f32_avx2(const float *x, int64_t n) {
+    __m256 s[8];
+    for (int k = 0; k < 8; k++) s[k] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        for (int k = 0; k < 8; k++) s[k] = _mm256_add_ps(s[k], _mm256_loadu_ps(x + i + 8 * k));
+    __m256 t = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3])),
+                             _mm256_add_ps(_mm256_add_ps(s[4], s[5]), _mm256_add_ps(s[6], s[7])));
+    double r = hsum8(t);
+    for (; i < n; i++) r += x[i];
+    return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* tile micro-kernels                                                        */
+
+#define TILE_PARAMS int64_t n, const void *w, size_t wb, const void *x, size_t xb, float *y, size_t ys
+#define WROW(T, r) ((const T *)((const char *)w + (size_t)(r) * wb))
+#define XROW(T, c) ((const T *)((const char *)x + (size_t)(c) * xb))
+#define UNROLL _Pragma("GCC unroll 4")
+
+/* F32 weights x F32 activations. acc[r][c] is the single chain of pair (r,c). */
+ALWAYS_INLINE void tile_f32(const int R, const int C, TILE_PARAMS) {
+    __m256 acc[4][4];
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 wv[4];
+        UNROLL for (int r = 0; r < R; r++) wv[r] = _mm256_loadu_ps(WROW(float, r) + i);
+        UNROLL for (int c = 0; c < C; c++) {
+            __m256 xv = _mm256_loadu_ps(XROW(float, c) + i);
+            UNROLL for (int r = 0; r < R; r++) acc[r][c] = _mm256_fmadd_ps(wv[r], xv, acc[r][c]);
+        }
+    }
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) {
+        float s = hsum8(acc[r][c]);
+        for (int64_t j = i; j < n; j++) s += WROW(float, r)[j] * XROW(float, c)[j];
+        y[(size_t)c * ys + r] = s;
+    }
+}
+
+/* F16 weights (converted in registers with F16C) x F32 activations. */
+ALWAYS_INLINE void tile_f16(const int R, const int C, TILE_PARAMS) {
+    __m256 acc[4][4];
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 wv[4];
+        UNROLL for (int r = 0; r < R; r++)
+            wv[r] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(WROW(uint16_t, r) + i)));
+        UNROLL for (int c = 0; c < C; c++) {
+            __m256 xv = _mm256_loadu_ps(XROW(float, c) + i);
+            UNROLL for (int r = 0; r < R; r++) acc[r][c] = _mm256_fmadd_ps(wv[r], xv, acc[r][c]);
+        }
+    }
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) {
+        float s = hsum8(acc[r][c]);
+        for (int64_t j = i; j < n; j++) s += h2f(WROW(uint16_t, r)[j]) * XROW(float, c)[j];
+        y[(size_t)c * ys + r] = s;
+    }
+}
+
+/* BF16 weights (widened by a 16-bit shift) x F32 activations. */
+ALWAYS_INLINE void tile_bf16(const int R, const int C, TILE_PARAMS) {
+    __m256 acc[4][4];
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 wv[4];
+        UNROLL for (int r = 0; r < R; r++) wv[r] = bf16x8_load(WROW(uint16_t, r) + i);
+        UNROLL for (int c = 0; c < C; c++) {
+            __m256 xv = _mm256_loadu_ps(XROW(float, c) + i);
+            UNROLL for (int r = 0; r < R; r++) acc[r][c] = _mm256_fmadd_ps(wv[r], xv, acc[r][c]);
+        }
+    }
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) {
+        float s = hsum8(acc[r][c]);
+        for (int64_t j = i; j < n; j++) s += gh_bf16_to_fp32(WROW(uint16_t, r)[j]) * XROW(float, c)[j];
+        y[(size_t)c * ys + r] = s;
+    }
+}
+
+/* Signed int8 weights wq (|w| precomputed as wabs) . signed int8 x: 8 int32
+ * lane sums. maddubs needs one unsigned operand, so |w| is used and w's sign
+ * moved onto x. */
+ALWAYS_INLINE __m256 dot_i8_lanes(__m256i wabs, __m256i wq, __m256i xq) {
+    __m256i p16 = _mm256_maddubs_epi16(wabs, _mm256_sign_epi8(xq, wq));
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+}
+
+/* Q8_0 or Q4_0 weights x Q8_0 activations; `q4` selects how a weight block is
+ * unpacked to 32 signed bytes. */
+ALWAYS_INLINE void tile_q80_like(const int R, const int C, const bool q4, TILE_PARAMS) {
+    __m256 acc[4][4];
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    const int64_t nb = n / 32;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8);
+    for (int64_t ib = 0; ib < nb; ib++) {
+        __m256i wq[4], wabs[4];
+        float wd[4];
+        UNROLL for (int r = 0; r < R; r++) {
+            if (q4) {
+                const blk_q4_0 *bw = WROW(blk_q4_0, r) + ib;
+                __m128i t = _mm_loadu_si128((const __m128i *)bw->qs);
+                __m256i v = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+                wq[r] = _mm256_sub_epi8(_mm256_and_si256(v, m4), eight);
+                wd[r] = h2f(bw->d);
+            } else {
+                const blk_q8_0 *bw = WROW(blk_q8_0, r) + ib;
+                wq[r] = _mm256_loadu_si256((const __m256i *)bw->qs);
+                wd[r] = h2f(bw->d);
+            }
+            wabs[r] = _mm256_sign_epi8(wq[r], wq[r]);
+        }
+        UNROLL for (int c = 0; c < C; c++) {
+            const blk_q8_0 *bx = XROW(blk_q8_0, c) + ib;
+            __m256i xq = _mm256_loadu_si256((const __m256i *)bx->qs);
+            float xd = h2f(bx->d);
+            UNROLL for (int r = 0; r < R; r++)
+                acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(wd[r] * xd), dot_i8_lanes(wabs[r], wq[r], xq), acc[r][c]);
+        }
+    }
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[(size_t)c * ys + r] = hsum8(acc[r][c]);
+}
+
+/* Q4_K weights x Q8_K activations. Per super-block and pair: int32 lanes of
+ * sum_j sc_j * (q . x over sub-block j), the mins term from x's bsums. */
+ALWAYS_INLINE void tile_q4_K(const int R, const int C, TILE_PARAMS) {
+    __m256 acc[4][4];
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    const int64_t nb = n / QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t ib = 0; ib < nb; ib++) {
+        uint8_t sc[4][8];
+        __m256i mins[4];
+        float d[4], dmin[4];
+        UNROLL for (int r = 0; r < R; r++) {
+            const blk_q4_K *bw = WROW(blk_q4_K, r) + ib;
+            uint8_t m[8];
+            for (int j = 0; j < 8; j++) q4k_scale_min(j, bw->scales, &sc[r][j], &m[j]);
+            /* int16 lane k pairs with bsums[k], which belongs to sub-block k/2 */
+            mins[r] = _mm256_setr_epi16(m[0], m[0], m[1], m[1], m[2], m[2], m[3], m[3],
+                                        m[4], m[4], m[5], m[5], m[6], m[6], m[7], m[7]);
+            d[r] = h2f(bw->d);
+            dmin[r] = h2f(bw->dmin);
+        }
+        __m256i isum[4][4];
+        UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) isum[r][c] = _mm256_setzero_si256();
+        for (int k = 0; k < 4; k++) {
+            __m256i lo[4], hi[4], s0[4], s1[4];
+            UNROLL for (int r = 0; r < R; r++) {
+                __m256i qv = _mm256_loadu_si256((const __m256i *)(WROW(blk_q4_K, r)[ib].qs + 32 * k));
+                lo[r] = _mm256_and_si256(qv, m4);
+                hi[r] = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
+                s0[r] = _mm256_set1_epi16(sc[r][2 * k]);
+                s1[r] = _mm256_set1_epi16(sc[r][2 * k + 1]);
+            }
+            UNROLL for (int c = 0; c < C; c++) {
+                const blk_q8_K *bx = XROW(blk_q8_K, c) + ib;
+                __m256i x0 = _mm256_loadu_si256((const __m256i *)(bx->qs + 64 * k));
+                __m256i x1 = _mm256_loadu_si256((const __m256i *)(bx->qs + 64 * k + 32));
+                UNROLL for (int r = 0; r < R; r++) {
+                    __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo[r], x0), s0[r]);
+                    __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi[r], x1), s1[r]);
+                    isum[r][c] = _mm256_add_epi32(isum[r][c], _mm256_add_epi32(p0, p1));
+                }
+            }
+        }
+        UNROLL for (int c = 0; c < C; c++) {
+            const blk_q8_K *bx = XROW(blk_q8_K, c) + ib;
+            __m256i bs = _mm256_loadu_si256((const __m256i *)bx->bsums);
+            UNROLL for (int r = 0; r < R; r++) {
+                __m256 pm = _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, mins[r]));
+                acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(d[r] * bx->d), _mm256_cvtepi32_ps(isum[r][c]), acc[r][c]);
+                acc[r][c] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin[r] * bx->d), pm, acc[r][c]);
+            }
+        }
+    }
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[(size_t)c * ys + r] = hsum8(acc[r][c]);
+}
+
+/* Q6_K weights x Q8_K activations. Codes are used unsigned (0..63) and the
+ * -32 offset is applied exactly through x's bsums: 32 * sum_j sc_j * bsum_j. */
+ALWAYS_INLINE void tile_q6_K(const int R, const int C, TILE_PARAMS) {
+    __m256 acc[4][4];
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    const int64_t nb = n / QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
+    const __m256i m2h = _mm256_set1_epi8(0x30), m2m = _mm256_set1_epi8(0x0C);
+    for (int64_t ib = 0; ib < nb; ib++) {
+        __m256i isum[4][4];
+        UNROLL for (int c = 0; c < C; c++) {
+            __m256i bs = _mm256_loadu_si256((const __m256i *)XROW(blk_q8_K, c)[ib].bsums);
+            UNROLL for (int r = 0; r < R; r++) {
+                __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)WROW(blk_q6_K, r)[ib].scales));
+                isum[r][c] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
+            }
+        }
+        for (int h = 0; h < 2; h++) {
+            for (int k = 0; k < 4; k++) {
+                __m256i q[4], scv[4];
+                UNROLL for (int r = 0; r < R; r++) {
+                    const blk_q6_K *bw = WROW(blk_q6_K, r) + ib;
+                    __m256i ql = _mm256_loadu_si256((const __m256i *)(bw->ql + 64 * h + 32 * (k & 1)));
+                    __m256i qh = _mm256_loadu_si256((const __m256i *)(bw->qh + 32 * h));
+                    __m256i lo = (k & 2) ? _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4) : _mm256_and_si256(ql, m4);
+                    __m256i hb;
+                    switch (k) {
+                    case 0: hb = _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4); break;
+                    case 1: hb = _mm256_slli_epi16(_mm256_and_si256(qh, m2m), 2); break;
+                    case 2: hb = _mm256_and_si256(qh, m2h); break;
+                    default: hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2h); break;
+                    }
+                    q[r] = _mm256_or_si256(lo, hb);
+                    scv[r] = _mm256_set_m128i(_mm_set1_epi16(bw->scales[8 * h + 2 * k + 1]),
+                                              _mm_set1_epi16(bw->scales[8 * h + 2 * k]));
+                }
+                UNROLL for (int c = 0; c < C; c++) {
+                    __m256i xv = _mm256_loadu_si256((const __m256i *)(XROW(blk_q8_K, c)[ib].qs + 128 * h + 32 * k));
+                    UNROLL for (int r = 0; r < R; r++)
+                        isum[r][c] = _mm256_add_epi32(isum[r][c],
+                                                      _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], xv), scv[r]));
+                }
+            }
+        }
+        UNROLL for (int c = 0; c < C; c++) {
+            float xd = XROW(blk_q8_K, c)[ib].d;
+            UNROLL for (int r = 0; r < R; r++)
+                acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(WROW(blk_q6_K, r)[ib].d) * xd),
+                                            _mm256_cvtepi32_ps(isum[r][c]), acc[r][c]);
+        }
+    }
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[(size_t)c * ys + r] = hsum8(acc[r][c]);
+}
+
+ALWAYS_INLINE void tile_q8_0(const int R, const int C, TILE_PARAMS) { tile_q80_like(R, C, false, n, w, wb, x, xb, y, ys); }
+ALWAYS_INLINE void tile_q4_0(const int R, const int C, TILE_PARAMS) { tile_q80_like(R, C, true, n, w, wb, x, xb, y, ys); }
+
+/* Instances for (R, C) in {1,2,4}^2, a lookup table, and vec_dot = (1,1). */
+#define TILE_INST(K, R, C) \
+    static void K##_##R##x##C(TILE_PARAMS) { tile_##K(R, C, n, w, wb, x, xb, y, ys); }
+#define TILE_FAMILY(K)                                                                        \
+    TILE_INST(K, 1, 1) TILE_INST(K, 1, 2) TILE_INST(K, 1, 4)                                 \
+    TILE_INST(K, 2, 1) TILE_INST(K, 2, 2) TILE_INST(K, 2, 4)                                 \
+    TILE_INST(K, 4, 1) TILE_INST(K, 4, 2) TILE_INST(K, 4, 4)                                 \
+    static const gh_tile_fn K##_tiles[3][3] = {{K##_1x1, K##_1x2, K##_1x4},                   \
+                                               {K##_2x1, K##_2x2, K##_2x4},                   \
+                                               {K##_4x1, K##_4x2, K##_4x4}};                  \
+    void gh_vec_dot_##K##_avx2(int64_t n, float *s, const void *x, const void *y) {           \
+        K##_1x1(n, x, 0, y, 0, s, 0);                                                         \
+    }
+
+TILE_FAMILY(f32)
+TILE_FAMILY(f16)
+TILE_FAMILY(bf16)
+TILE_FAMILY(q8_0)
+TILE_FAMILY(q4_0)
+TILE_FAMILY(q4_K)
+TILE_FAMILY(q6_K)
+
+gh_tile_fn gh_tile_avx2(gh_type t, int R, int C) {
+    int ri = R == 1 ? 0 : R == 2 ? 1 : R == 4 ? 2 : -1;
+    int ci = C == 1 ? 0 : C == 2 ? 1 : C == 4 ? 2 : -1;
+    if (ri < 0 || ci < 0) return NULL;
+    switch (t) {
+    case GH_TYPE_F32: return f32_tiles[ri][ci];
+    case GH_TYPE_F16: return f16_tiles[ri][ci];
+    case GH_TYPE_BF16: return bf16_tiles[ri][ci];
+    case GH_TYPE_Q8_0: return q8_0_tiles[ri][ci];
+    case GH_TYPE_Q4_0: return q4_0_tiles[ri][ci];
+    case GH_TYPE_Q4_K: return q4_K_tiles[ri][ci];
+    case GH_TYPE_Q6_K: return q6_K_tiles[ri][ci];
+    default: return NULL;
+    }
+}

@@ -1,0 +1,153 @@
+/* kernels_internal.h — what the kernel files share and nobody else needs: the
+ * byte layouts of the quantized blocks (identical to ggml's, so tensors from
+ * llama.cpp GGUF files are used in place), the reference kernels, the AVX2
+ * kernels and the tiled matmul micro-kernels.
+ *
+ * Block layouts (little-endian, packed, no padding — sizes are static-asserted):
+ *   Q8_0  (32 elements, 34 bytes):  fp16 d; int8 qs[32];              x = d*q
+ *   Q4_0  (32 elements, 18 bytes):  fp16 d; u8 qs[16];                x = d*(q-8)
+ *         element j < 16 is the low nibble of qs[j], element j+16 the high one.
+ *   Q4_K  (256 elements, 144 bytes): fp16 d; fp16 dmin; u8 scales[12]; u8 qs[128]
+ *         8 sub-blocks of 32 with 6-bit scale sc_j and 6-bit min m_j packed in
+ *         scales[] (see q4k_scale_min); x = d*sc_j*q - dmin*m_j, q in 0..15.
+ *         qs is in 4 chunks of 32 bytes; chunk c holds sub-block 2c in the low
+ *         nibbles and sub-block 2c+1 in the high nibbles.
+ *   Q6_K  (256 elements, 210 bytes): u8 ql[128]; u8 qh[64]; int8 scales[16]; fp16 d
+ *         16 sub-blocks of 16; x = d*scales[j]*(q-32), q 6 bits (4 low in ql,
+ *         2 high in qh; see q6k_dequant for the interleaving).
+ *   Q8_K  (256 elements, 292 bytes): f32 d; int8 qs[256]; int16 bsums[16]
+ *         bsums[j] = sum of qs[16j .. 16j+15]; activations only.
+ */
+#ifndef GH_KERNELS_INTERNAL_H
+#define GH_KERNELS_INTERNAL_H
+
+#include "kernels/kernels.h"
+
+#include <assert.h>
+#include <string.h>
+
+#define QK8_0 32
+#define QK4_0 32
+#define QK_K 256
+
+typedef struct {
+    uint16_t d;
+    int8_t qs[QK8_0];
+} blk_q8_0;
+
+typedef struct {
+    uint16_t d;
+    uint8_t qs[QK4_0 / 2];
+} blk_q4_0;
+
+typedef struct {
+    uint16_t d;
+    uint16_t dmin;
+    uint8_t scales[12];
+    uint8_t qs[QK_K / 2];
+} blk_q4_K;
+
+typedef struct {
+    uint8_t ql[QK_K / 2];
+    uint8_t qh[QK_K / 4];
+    int8_t scales[QK_K / 16];
+    uint16_t d;
+} blk_q6_K;
+
+typedef struct {
+    float d;
+    int8_t qs[QK_K];
+    int16_t bsums[QK_K / 16];
+} blk_q8_K;
+
+_Static_assert(sizeof(blk_q8_0) == 34, "Q8_0 block must be 34 bytes");
+_Static_assert(sizeof(blk_q4_0) == 18, "Q4_0 block must be 18 bytes");
+_Static_assert(sizeof(blk_q4_K) == 144, "Q4_K block must be 144 bytes");
+_Static_assert(sizeof(blk_q6_K) == 210, "Q6_K block must be 210 bytes");
+_Static_assert(sizeof(blk_q8_K) == 292, "Q8_K block must be 292 bytes");
+
+/* The 6-bit scale and min of sub-block j (0..7) of a Q4_K block: sub-blocks
+ * 0..3 use the low 6 bits of bytes j and j+4; 4..7 take their low 4 bits from
+ * the nibbles of byte j+4 and their top 2 bits from the top bits of bytes j-4
+ * (scale) and j (min). */
+static inline void q4k_scale_min(int j, const uint8_t *s, uint8_t *sc, uint8_t *m) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4));
+        *m = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+    }
+}
+
+/* Round to nearest, ties to even (what the SIMD conversions do under the
+ * default MXCSR), valid for |v| < 2^22: adding 1.5*2^23 leaves the rounded
+ * integer in the low mantissa bits. */
+static inline int32_t gh_round_ne(float v) {
+    float t = v + 12582912.0f;
+    int32_t i;
+    memcpy(&i, &t, sizeof i);
+    return (i & 0x007FFFFF) - 0x00400000;
+}
+
+/* ---- reference kernels (types_ref.c) ---- */
+void gh_f32_to_float(const void *x, float *y, int64_t n);
+void gh_f32_from_float(const float *x, void *y, int64_t n);
+void gh_f16_to_float_ref(const void *x, float *y, int64_t n);
+void gh_f16_from_float_ref(const float *x, void *y, int64_t n);
+void gh_bf16_to_float_ref(const void *x, float *y, int64_t n);
+void gh_bf16_from_float_ref(const float *x, void *y, int64_t n);
+void gh_q8_0_to_float_ref(const void *x, float *y, int64_t n);
+void gh_q8_0_from_float_ref(const float *x, void *y, int64_t n);
+void gh_q4_0_to_float_ref(const void *x, float *y, int64_t n);
+void gh_q4_0_from_float_ref(const float *x, void *y, int64_t n);
+void gh_q4_K_to_float_ref(const void *x, float *y, int64_t n);
+void gh_q4_K_from_float_ref(const float *x, void *y, int64_t n);
+void gh_q6_K_to_float_ref(const void *x, float *y, int64_t n);
+void gh_q6_K_from_float_ref(const float *x, void *y, int64_t n);
+void gh_q8_K_to_float_ref(const void *x, float *y, int64_t n);
+void gh_q8_K_from_float_ref(const float *x, void *y, int64_t n);
+
+void gh_vec_dot_f32_ref(int64_t n, float *s, const void *x, const void *y);
+void gh_vec_dot_f16_ref(int64_t n, float *s, const void *x, const void *y);
+void gh_vec_dot_bf16_ref(int64_t n, float *s, const void *x, const void *y);
+void gh_vec_dot_q8_0_ref(int64_t n, float *s, const void *x, const void *y);
+void gh_vec_dot_q4_0_ref(int64_t n, float *s, const void *x, const void *y);
+void gh_vec_dot_q4_K_ref(int64_t n, float *s, const void *x, const void *y);
+void gh_vec_dot_q6_K_ref(int64_t n, float *s, const void *x, const void *y);
+
+/* ---- AVX2 / FMA / F16C kernels (kernels_avx2.c) — call only when
+ * gh_cpu_has_avx2() is true. ---- */
+bool gh_cpu_has_avx2(void);
+/* True when the dispatcher chose AVX2 (CPU has it, GH_SIMD is not "scalar"). */
+bool gh_kernels_use_avx2(void);
+void gh_f16_to_float_avx2(const void *x, float *y, int64_t n);
+void gh_f16_from_float_avx2(const float *x, void *y, int64_t n);
+void gh_bf16_to_float_avx2(const void *x, float *y, int64_t n);
+void gh_bf16_from_float_avx2(const float *x, void *y, int64_t n);
+void gh_q8_0_from_float_avx2(const float *x, void *y, int64_t n);
+void gh_q8_K_from_float_avx2(const float *x, void *y, int64_t n);
+void gh_vec_dot_f32_avx2(int64_t n, float *s, const void *x, const void *y);
+void gh_vec_dot_f16_avx2(int64_t n, float *s, const void *x, const void *y);
+void gh_vec_dot_bf16_avx2(int64_t n, float *s, const void *x, const void *y);
+void gh_vec_dot_q8_0_avx2(int64_t n, float *s, const void *x, const void *y);
+void gh_vec_dot_q4_0_avx2(int64_t n, float *s, const void *x, const void *y);
+void gh_vec_dot_q4_K_avx2(int64_t n, float *s, const void *x, const void *y);
+void gh_vec_dot_q6_K_avx2(int64_t n, float *s, const void *x, const void *y);
+float gh_dot_f32_avx2(const float *a, const float *b, int64_t n);
+void gh_axpy_f32_avx2(float *y, float a, const float *x, int64_t n);
+double gh_sum_f32_avx2(const float *x, int64_t n);
+
+/* A tile micro-kernel: for r < R, c < C
+ *   y[c*ys + r] = dot(row r of W (at w + r*wb bytes), activation row c (at x + c*xb bytes))
+ * over n elements, bit-identical to the type's vec_dot for each (r, c). R and C
+ * are at most GH_TILE_R_MAX and GH_TILE_C_MAX. */
+typedef void (*gh_tile_fn)(int64_t n, const void *w, size_t wb, const void *x, size_t xb,
+                           float *y, size_t ys);
+#define GH_TILE_R_MAX 4
+#define GH_TILE_C_MAX 4
+
+/* The AVX2 tile kernel for (R, C), or NULL if that type has none. */
+gh_tile_fn gh_tile_avx2(gh_type t, int R, int C);
+
+#endif

@@ -1,0 +1,146 @@
+/* matmul.c — y[B, n_out] = x[B, n_in] . W[n_out, n_in]^T, the product every
+ * linear layer runs on, and its one-pair-at-a-time reference.
+ *
+ * Plan of gh_matmul:
+ *   1. the B activation rows are converted once to the weight type's
+ *      vec_dot_type (Q8_0 / Q8_K) into the scratch `wdata` (rows split over
+ *      the threads), then a barrier;
+ *   2. output rows are split into n_threads contiguous ranges (static); each
+ *      thread walks its range in groups of R weight rows and, for each group,
+ *      over all activation rows in tiles of C — so a group's weights are read
+ *      from memory once and then stay in L1/L2 while all B activations pass.
+ *      When B activation rows would not fit in L2 (prompt processing with big
+ *      rows), the activations are taken in chunks of ~1 MiB and the weights
+ *      are re-read once per chunk.
+ * Tiles (R x C, from kernels_avx2.c) only interleave independent per-pair
+ * chains, so y[b][o] is bitwise the same for every B, thread count and tile
+ * shape (kernels.h's determinism contract; tests/kernels check it).
+ * Without AVX2 (or with GH_SIMD=scalar) each pair runs the _ref vec_dot, which
+ * makes gh_matmul bitwise equal to gh_matmul_ref.
+ */
+#include "kernels/kernels_internal.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+
+/* Bytes of one row of n elements of a type (n a multiple of the block size). */
+static size_t row_bytes(const gh_type_traits *t, int64_t n) {
+    return (size_t)(n / t->blck_size) * t->type_size;
+}
+
+size_t gh_matmul_wsize(gh_type wtype, int64_t n_in, int64_t B) {
+    const gh_type_traits *t = gh_get_type_traits(wtype);
+    if (!t || t->vec_dot_type == GH_TYPE_F32 || B <= 0) return 0;
+    return (size_t)B * row_bytes(gh_get_type_traits(t->vec_dot_type), n_in);
+}
+
+/* Tile shape per weight type: (rows, activation columns) of the main tile for
+ * B == 1 and for B > 1. Chosen by bench/kernels_bench.c on AVX2: float types
+ * can hold 2x4 accumulators plus their operands in 16 ymm registers; the
+ * K-quants need more registers per pair. */
+static void tile_shape(gh_type t, int64_t B, int *R, int *C) {
+    bool kq = t == GH_TYPE_Q4_K || t == GH_TYPE_Q6_K;
+    if (B == 1) { *R = kq ? 2 : 4; *C = 1; return; }
+    if (B == 2) { *R = kq ? 2 : 4; *C = 2; return; }
+    *R = kq ? 1 : 2;
+    *C = 4;
+}
+
+static inline int fit(int want, int64_t left) {
+    if (left >= want) return want;
+    return left >= 2 ? 2 : 1;
+}
+
+/* One thread's share: output rows [o0, o1) for all B activation rows. */
+static void matmul_rows(float *y, const void *xq, size_t xrow, const void *W, size_t wrow,
+                        gh_type wtype, const gh_type_traits *tt, int64_t n_in, int64_t n_out,
+                        int64_t B, int64_t o0, int64_t o1, bool simd) {
+    const char *wp = W, *xp = xq;
+    if (!simd) {
+        for (int64_t o = o0; o < o1; o++)
+            for (int64_t b = 0; b < B; b++)
+                tt->vec_dot_ref(n_in, &y[b * n_out + o], wp + (size_t)o * wrow, xp + (size_t)b * xrow);
+        return;
+    }
+    int R, C;
+    tile_shape(wtype, B, &R, &C);
+    /* activation chunk: as many rows as fit in ~1 MiB (a multiple of C) */
+    int64_t bc = (int64_t)((1u << 20) / (xrow ? xrow : 1));
+    bc = bc < C ? C : bc - bc % C;
+    for (int64_t b0 = 0; b0 < B; b0 += bc) {
+        int64_t b1 = b0 + bc < B ? b0 + bc : B;
+        for (int64_t o = o0; o < o1;) {
+            int r = fit(R, o1 - o);
+            for (int64_t b = b0; b < b1;) {
+                int c = fit(C, b1 - b);
+                gh_tile_fn fn = gh_tile_avx2(wtype, r, c);
+                if (!fn) { /* a type without SIMD tiles: pair by pair */
+                    for (int64_t oo = o; oo < o + r; oo++)
+                        for (int64_t bb = b; bb < b + c; bb++)
+                            tt->vec_dot(n_in, &y[bb * n_out + oo], wp + (size_t)oo * wrow, xp + (size_t)bb * xrow);
+                    b += c;
+                    continue;
+                }
+                fn(n_in, wp + (size_t)o * wrow, wrow, xp + (size_t)b * xrow, xrow, y + b * n_out + o,
+                   (size_t)n_out);
+                b += c;
+            }
+            o += r;
+        }
+    }
+}
+
+void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n_in,
+               int64_t n_out, int64_t B, void *wdata, int n_threads) {
+    const gh_type_traits *tt = gh_get_type_traits(wtype);
+    if (!tt || !tt->vec_dot || B <= 0 || n_out <= 0) return;
+    const gh_type_traits *vt = gh_get_type_traits(tt->vec_dot_type);
+    const bool convert = tt->vec_dot_type != GH_TYPE_F32;
+    const size_t wrow = row_bytes(tt, n_in), xrow = row_bytes(vt, n_in);
+    const void *xq = convert ? wdata : (const void *)x;
+    const bool simd = gh_kernels_use_avx2();
+    if (n_threads < 1) n_threads = 1;
+    if (n_threads > n_out) n_threads = (int)n_out;
+
+#pragma omp parallel num_threads(n_threads) if (n_threads > 1)
+    {
+        const int nt = omp_get_num_threads(), ith = omp_get_thread_num();
+        if (convert) {
+            for (int64_t b = ith; b < B; b += nt)
+                vt->from_float(x + b * n_in, (char *)wdata + (size_t)b * xrow, n_in);
+#pragma omp barrier
+        }
+        /* contiguous ranges, boundaries rounded to a multiple of 4 rows so
+         * tiles stay whole */
+        int64_t o0 = (n_out * ith / nt) & ~(int64_t)3, o1 = (n_out * (ith + 1) / nt) & ~(int64_t)3;
+        if (ith == 0) o0 = 0;
+        if (ith == nt - 1) o1 = n_out;
+        if (o1 > o0)
+            matmul_rows(y, xq, xrow, W, wrow, wtype, tt, n_in, n_out, B, o0, o1, simd);
+    }
+}
+
+void gh_matmul_ref(float *y, const float *x, const void *W, gh_type wtype, int64_t n_in,
+                   int64_t n_out, int64_t B) {
+    const gh_type_traits *tt = gh_get_type_traits(wtype);
+    if (!tt || !tt->vec_dot_ref || B <= 0 || n_out <= 0) return;
+    const gh_type_traits *vt = gh_get_type_traits(tt->vec_dot_type);
+    const bool convert = tt->vec_dot_type != GH_TYPE_F32;
+    const size_t wrow = row_bytes(tt, n_in), xrow = row_bytes(vt, n_in);
+    void *buf = convert ? malloc(xrow ? xrow : 1) : NULL;
+    for (int64_t b = 0; b < B; b++) {
+        const void *xb = x + b * n_in;
+        if (convert) {
+            if (!buf) { /* no way to report: poison the output instead */
+                for (int64_t o = 0; o < n_out; o++) y[b * n_out + o] = NAN;
+                continue;
+            }
+            vt->from_float_ref(x + b * n_in, buf, n_in);
+            xb = buf;
+        }
+        for (int64_t o = 0; o < n_out; o++)
+            tt->vec_dot_ref(n_in, &y[b * n_out + o], (const char *)W + (size_t)o * wrow, xb);
+    }
+    free(buf);
+}

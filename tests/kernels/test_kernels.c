@@ -1,0 +1,427 @@
+/* Tests of the numeric kernels (src/kernels): fp16/bf16 conversion, block
+ * layouts against hand-built blocks, quantization error budgets, SIMD against
+ * reference kernels, gh_matmul against gh_matmul_ref, and the determinism
+ * contract of kernels.h (bitwise-equal rows whatever B, threads, tiles). */
+#include "kernels_testlib.h"
+
+static uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+/* ---- fp16 / bf16 ---- */
+
+static void test_fp16_known_values(void **state) {
+    (void)state;
+    assert_int_equal(gh_fp32_to_fp16(1.0f), 0x3C00);
+    assert_int_equal(gh_fp32_to_fp16(-2.0f), 0xC000);
+    assert_int_equal(gh_fp32_to_fp16(-0.0f), 0x8000);
+    assert_int_equal(gh_fp32_to_fp16(65504.0f), 0x7BFF);
+    assert_int_equal(gh_fp32_to_fp16(65519.0f), 0x7BFF);
+    assert_int_equal(gh_fp32_to_fp16(65520.0f), 0x7C00); /* tie at max rounds to even = inf */
+    assert_int_equal(gh_fp32_to_fp16(INFINITY), 0x7C00);
+    assert_int_equal(gh_fp32_to_fp16(-INFINITY), 0xFC00);
+    assert_int_equal(gh_fp32_to_fp16(1e10f), 0x7C00);
+    assert_int_equal(gh_fp32_to_fp16(NAN) & 0x7E00, 0x7E00);          /* quiet NaN */
+    assert_int_equal(gh_fp32_to_fp16(u2f(0x7F800001)) & 0x7E00, 0x7E00); /* sNaN is quieted, not inf */
+    /* ties to even in the normal range: 1 + 2^-11 is halfway between 1 and 1+2^-10 */
+    assert_int_equal(gh_fp32_to_fp16(1.0f + 0x1p-11f), 0x3C00);
+    assert_int_equal(gh_fp32_to_fp16(1.0f + 3 * 0x1p-11f), 0x3C02);
+    assert_int_equal(gh_fp32_to_fp16(1.0f + 0x1p-11f + 0x1p-20f), 0x3C01);
+    /* subnormals: unit 2^-24 */
+    assert_int_equal(gh_fp32_to_fp16(0x1p-24f), 0x0001);
+    assert_int_equal(gh_fp32_to_fp16(0x1p-25f), 0x0000);     /* tie -> even (0) */
+    assert_int_equal(gh_fp32_to_fp16(3 * 0x1p-25f), 0x0002); /* 1.5 units: tie -> 2 */
+    assert_int_equal(gh_fp32_to_fp16(-5 * 0x1p-25f), 0x8002); /* 2.5 units: tie -> 2 */
+    assert_int_equal(gh_fp32_to_fp16(0x1p-14f), 0x0400);     /* smallest normal */
+    assert_int_equal(gh_fp32_to_fp16(0x1p-14f - 0x1p-26f), 0x0400); /* rounds up into the normals */
+    assert_int_equal(gh_fp32_to_fp16(1e-30f), 0x0000);
+    /* back to fp32 */
+    assert_true(gh_fp16_to_fp32(0x0001) == 0x1p-24f);
+    assert_true(gh_fp16_to_fp32(0x83FF) == -1023 * 0x1p-24f);
+    assert_true(gh_fp16_to_fp32(0x7BFF) == 65504.0f);
+    assert_true(isinf(gh_fp16_to_fp32(0xFC00)) && gh_fp16_to_fp32(0xFC00) < 0);
+    assert_true(isnan(gh_fp16_to_fp32(0x7E00)));
+    assert_int_equal(f2u(gh_fp16_to_fp32(0x8000)), 0x80000000u);
+}
+
+static void test_fp16_all_values(void **state) {
+    (void)state;
+    const gh_type_traits *t = gh_get_type_traits(GH_TYPE_F16);
+    static uint16_t h[65536], h2[65536];
+    static float f[65536], fs[65536];
+    for (uint32_t i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+    t->to_float(h, f, 65536);
+    t->to_float_ref(h, fs, 65536);
+    for (uint32_t i = 0; i < 65536; i++) {
+        assert_int_equal(f2u(f[i]), f2u(fs[i])); /* SIMD == scalar */
+        uint16_t back = gh_fp32_to_fp16(fs[i]);
+        bool nan = (i & 0x7C00) == 0x7C00 && (i & 0x3FF);
+        if (nan) assert_int_equal(back, i | 0x200); /* payload kept, quieted */
+        else assert_int_equal(back, i);
+    }
+    /* random fp32 bit patterns (all classes): SIMD from_float == scalar */
+    static float r[65536];
+    kt_seed(7);
+    for (int i = 0; i < 65536; i++) r[i] = u2f((uint32_t)kt_u64());
+    for (int i = 0; i < 4096; i++) r[i] = u2f(0x33000000u + (uint32_t)(kt_u64() % 0x14000000u)); /* near fp16 range */
+    t->from_float(r, h, 65536);
+    t->from_float_ref(r, h2, 65536);
+    assert_memory_equal(h, h2, sizeof h);
+    /* rounding is to nearest: no other fp16 is closer */
+    for (int i = 0; i < 4096; i++) {
+        float a = fabsf(r[i]), v = gh_fp16_to_fp32(h2[i] & 0x7FFF);
+        if (a > 65504.0f) continue;
+        float up = gh_fp16_to_fp32((h2[i] & 0x7FFF) + 1), dn = (h2[i] & 0x7FFF) ? gh_fp16_to_fp32((h2[i] & 0x7FFF) - 1) : 0;
+        assert_true(fabsf(v - a) <= fabsf(up - a) && fabsf(v - a) <= fabsf(a - dn));
+    }
+}
+
+static void test_bf16(void **state) {
+    (void)state;
+    assert_int_equal(gh_fp32_to_bf16(1.0f), 0x3F80);
+    assert_int_equal(gh_fp32_to_bf16(1.0f + 0x1p-8f), 0x3F80);     /* tie -> even */
+    assert_int_equal(gh_fp32_to_bf16(1.0f + 3 * 0x1p-8f), 0x3F82); /* tie -> even (up) */
+    assert_int_equal(gh_fp32_to_bf16(u2f(0x7F7FFFFF)), 0x7F80);     /* FLT_MAX rounds to inf */
+    assert_int_equal(gh_fp32_to_bf16(-INFINITY), 0xFF80);
+    assert_int_equal(gh_fp32_to_bf16(u2f(0x7F800001)), 0x7FC0);     /* sNaN quieted */
+    assert_int_equal(gh_fp32_to_bf16(u2f(0x00018000)), 0x0002);     /* subnormal tie, odd -> up */
+    assert_int_equal(gh_fp32_to_bf16(u2f(0x00008000)), 0x0000);     /* subnormal tie, even -> down */
+    assert_int_equal(gh_fp32_to_bf16(u2f(0x80008001)), 0x8001);     /* negative subnormal, above tie */
+    assert_true(gh_bf16_to_fp32(0x4049) == 3.140625f);
+    const gh_type_traits *t = gh_get_type_traits(GH_TYPE_BF16);
+    static float r[8195], back[8195], back2[8195];
+    static uint16_t a[8195], b[8195];
+    kt_seed(11);
+    for (int i = 0; i < 8195; i++) r[i] = u2f((uint32_t)kt_u64());
+    t->from_float(r, a, 8195);
+    t->from_float_ref(r, b, 8195);
+    assert_memory_equal(a, b, sizeof a);
+    t->to_float(a, back, 8195);
+    t->to_float_ref(a, back2, 8195);
+    assert_memory_equal(back, back2, sizeof back);
+}
+
+/* ---- layouts: hand-built blocks with known values ---- */
+
+static void test_layout_q8_0_q4_0(void **state) {
+    (void)state;
+    uint8_t blk[34];
+    blk[0] = 0x00; blk[1] = 0x38; /* fp16 0.5, little-endian */
+    for (int j = 0; j < 32; j++) blk[2 + j] = (uint8_t)(int8_t)(j - 16);
+    float y[32];
+    gh_get_type_traits(GH_TYPE_Q8_0)->to_float(blk, y, 32);
+    for (int j = 0; j < 32; j++) assert_true(y[j] == 0.5f * (float)(j - 16));
+
+    uint8_t b4[18];
+    b4[0] = 0x00; b4[1] = 0x40; /* fp16 2.0 */
+    for (int j = 0; j < 16; j++) b4[2 + j] = (uint8_t)(j | ((15 - j) << 4));
+    gh_get_type_traits(GH_TYPE_Q4_0)->to_float(b4, y, 32);
+    for (int j = 0; j < 16; j++) {
+        assert_true(y[j] == 2.0f * (float)(j - 8));           /* low nibbles: elements 0..15 */
+        assert_true(y[j + 16] == 2.0f * (float)(15 - j - 8)); /* high nibbles: 16..31 */
+    }
+    assert_int_equal(gh_get_type_traits(GH_TYPE_Q8_0)->type_size, 34);
+    assert_int_equal(gh_get_type_traits(GH_TYPE_Q4_0)->type_size, 18);
+}
+
+static void test_layout_q4_K(void **state) {
+    (void)state;
+    uint8_t b[144] = {0};
+    b[0] = 0x00; b[1] = 0x3C; /* d = 1.0 */
+    b[2] = 0x00; b[3] = 0x38; /* dmin = 0.5 */
+    uint8_t *s = b + 4, *qs = b + 16;
+    /* scales/mins of sub-blocks 0..3 sit in the low 6 bits of bytes 0..3 / 4..7 */
+    s[0] = 1; s[1] = 2; s[2] = 3; s[3] = 4;      /* sc0..3 */
+    s[4] = 5; s[5] = 6; s[6] = 7; s[7] = 8;      /* m0..3 */
+    /* sub-block 4: sc = 0x11 = 17 -> low 4 bits (1) in byte 8's low nibble,
+     * top 2 bits (01) in byte 0's bits 6-7; m = 0x14 = 20 -> low (4) in byte 8's
+     * high nibble, top (01) in byte 4's bits 6-7 */
+    s[8] = 0x41; s[0] |= 0x40; s[4] |= 0x40;
+    /* sub-block 7: sc = 63 (0b11'1111), m = 9 (0b00'1001) */
+    s[11] = 0x9F; s[3] |= 0xC0;
+    /* sub-blocks 5, 6: sc = 0, m = 0 */
+    for (int c = 0; c < 4; c++)
+        for (int l = 0; l < 32; l++) qs[32 * c + l] = (uint8_t)((l & 15) | ((15 - (l & 15)) << 4));
+    float y[256];
+    gh_get_type_traits(GH_TYPE_Q4_K)->to_float(b, y, 256);
+    const float sc[8] = {1, 2, 3, 4, 17, 0, 0, 63}, mn[8] = {5, 6, 7, 8, 20, 0, 0, 9};
+    for (int c = 0; c < 4; c++)
+        for (int l = 0; l < 32; l++) {
+            /* chunk c: sub-block 2c = low nibbles, 2c+1 = high nibbles */
+            assert_true(y[64 * c + l] == sc[2 * c] * (float)(l & 15) - 0.5f * mn[2 * c]);
+            assert_true(y[64 * c + 32 + l] == sc[2 * c + 1] * (float)(15 - (l & 15)) - 0.5f * mn[2 * c + 1]);
+        }
+    assert_true(y[128 + 5] == 17 * 5 - 10.0f);
+    assert_true(y[192 + 32 + 1] == 63 * 14 - 4.5f);
+}
+
+static void test_layout_q6_K(void **state) {
+    (void)state;
+    uint8_t b[210] = {0};
+    uint8_t *ql = b, *qh = b + 128;
+    int8_t *sc = (int8_t *)(b + 192);
+    b[208] = 0x00; b[209] = 0x34; /* d = 0.25 */
+    ql[0] = 0x5A;  /* element 0 low 4 bits = 0xA, element 64 low 4 bits = 0x5 */
+    ql[32] = 0x3C; /* element 32: 0xC, element 96: 0x3 */
+    qh[0] = 0xE4;  /* bit pairs (low to high): e0 = 0, e32 = 1, e64 = 2, e96 = 3 */
+    ql[64] = 0x07; qh[32] = 0x02; /* element 128: 7 | 2<<4 = 39 */
+    sc[0] = 3; sc[2] = -2; sc[4] = 5; sc[6] = -7; sc[8] = 4; sc[15] = -1;
+    float y[256];
+    gh_get_type_traits(GH_TYPE_Q6_K)->to_float(b, y, 256);
+    assert_true(y[0] == 0.25f * 3 * (10 - 32));
+    assert_true(y[32] == 0.25f * -2 * (28 - 32));
+    assert_true(y[64] == 0.25f * 5 * (37 - 32));
+    assert_true(y[96] == 0.25f * -7 * (51 - 32));
+    assert_true(y[128] == 0.25f * 4 * (39 - 32));
+    assert_true(y[1] == 0.25f * 3 * -32);  /* all-zero code is -32 */
+    assert_true(y[16] == 0.0f);             /* sub-block 1 has scale 0 */
+    assert_true(y[255] == 0.25f * -1 * -32);
+}
+
+static void test_layout_q8_K(void **state) {
+    (void)state;
+    const gh_type_traits *t = gh_get_type_traits(GH_TYPE_Q8_K);
+    assert_int_equal(t->type_size, 292);
+    float x[256], y[256];
+    for (int i = 0; i < 256; i++) x[i] = (float)((i * 37) % 255 - 127) / 64.0f;
+    x[77] = -3.0f; /* the largest magnitude: maps to -128 */
+    uint8_t b[292];
+    t->from_float_ref(x, b, 256);
+    float d;
+    memcpy(&d, b, 4);
+    assert_true(fabsf(d - 3.0f / 128) < 1e-9f);
+    assert_int_equal((int8_t)b[4 + 77], -128);
+    for (int j = 0; j < 16; j++) {
+        int s = 0;
+        for (int k = 0; k < 16; k++) s += (int8_t)b[4 + 16 * j + k];
+        int16_t bs;
+        memcpy(&bs, b + 260 + 2 * j, 2);
+        assert_int_equal(bs, s);
+    }
+    t->to_float(b, y, 256);
+    for (int i = 0; i < 256; i++) assert_true(fabsf(y[i] - x[i]) <= 0.5f * d + 1e-6f);
+}
+
+/* ---- quantization error on Gaussian data ---- */
+
+static double rel_rms(gh_type t, int64_t n) {
+    const gh_type_traits *tt = gh_get_type_traits(t);
+    float *x = kt_gauss_vec(n, 1.0f), *y = malloc((size_t)n * sizeof *y);
+    void *q = malloc(kt_row_bytes(t, n));
+    tt->from_float_ref(x, q, n);
+    tt->to_float(q, y, n);
+    double e = 0, s = 0;
+    for (int64_t i = 0; i < n; i++) { e += (double)(x[i] - y[i]) * (x[i] - y[i]); s += (double)x[i] * x[i]; }
+    free(x); free(y); free(q);
+    return sqrt(e / s);
+}
+
+static void test_quant_error_budget(void **state) {
+    (void)state;
+    /* budgets: measured value (on 64K N(0,1) samples) with ~15% headroom */
+    struct { gh_type t; double budget; } cases[] = {
+        {GH_TYPE_F16, 0.0004}, {GH_TYPE_BF16, 0.0025}, {GH_TYPE_Q8_0, 0.0062},
+        {GH_TYPE_Q6_K, 0.018}, {GH_TYPE_Q4_K, 0.080}, {GH_TYPE_Q4_0, 0.090}, {GH_TYPE_Q8_K, 0.0080},
+    };
+    kt_seed(3);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double e = rel_rms(cases[i].t, 65536);
+        if (getenv("GH_VERBOSE")) print_message("%-5s rel RMS %.5f\n", gh_get_type_traits(cases[i].t)->name, e);
+        if (e >= cases[i].budget) fail_msg("%s: relative RMS error %.5f over budget %.5f",
+                                            gh_get_type_traits(cases[i].t)->name, e, cases[i].budget);
+        assert_true(e > 0);
+    }
+    /* zero and constant blocks stay exact */
+    for (size_t k = 3; k < KT_N_WTYPES; k++) {
+        const gh_type_traits *tt = gh_get_type_traits(kt_weight_types[k]);
+        float z[256] = {0}, y[256];
+        uint8_t q[512];
+        tt->from_float_ref(z, q, 256);
+        tt->to_float(q, y, 256);
+        for (int i = 0; i < 256; i++) assert_true(y[i] == 0.0f);
+    }
+}
+
+/* ---- SIMD against reference ---- */
+
+static void test_activation_quant_simd_bitwise(void **state) {
+    (void)state;
+    gh_type types[] = {GH_TYPE_Q8_0, GH_TYPE_Q8_K};
+    const int64_t n = 4096;
+    float *x = kt_gauss_vec(n, 3.0f);
+    /* ties: amax 127 -> scale 1 (Q8_0), values at k + 0.5 */
+    for (int j = 0; j < 32; j++) x[j] = (j == 0) ? 127.0f : (float)(j - 16) + 0.5f;
+    for (int j = 32; j < 64; j++) x[j] = 0.0f;           /* zero block */
+    x[300] = -50.0f; x[301] = 50.0f;                     /* equal magnitudes: first one's sign wins */
+    for (int j = 512; j < 768; j++) x[j] = (j == 600) ? -128.0f : (float)(j % 200 - 100) + 0.5f;
+    for (size_t k = 0; k < 2; k++) {
+        const gh_type_traits *t = gh_get_type_traits(types[k]);
+        size_t rb = kt_row_bytes(types[k], n);
+        void *a = malloc(rb), *b = malloc(rb);
+        t->from_float(x, a, n);
+        t->from_float_ref(x, b, n);
+        assert_memory_equal(a, b, rb);
+        free(a); free(b);
+    }
+    free(x);
+}
+
+static void test_vec_dot_simd_vs_ref(void **state) {
+    (void)state;
+    kt_seed(5);
+    for (size_t k = 0; k < KT_N_WTYPES; k++) {
+        gh_type t = kt_weight_types[k];
+        const gh_type_traits *tt = gh_get_type_traits(t), *vt = gh_get_type_traits(tt->vec_dot_type);
+        const int64_t n = kt_n_in(t) * 4;
+        void *w = kt_weights(t, 1, n);
+        float *x = kt_gauss_vec(n, 1.0f), *wf = malloc((size_t)n * 4), *xf = malloc((size_t)n * 4);
+        void *xq = malloc(kt_row_bytes(tt->vec_dot_type, n));
+        vt->from_float_ref(x, xq, n);
+        tt->to_float_ref(w, wf, n);
+        vt->to_float_ref(xq, xf, n);
+        double mag = 0, exact = 0;
+        for (int64_t i = 0; i < n; i++) { mag += fabs((double)wf[i] * xf[i]); exact += (double)wf[i] * xf[i]; }
+        float s_simd, s_ref;
+        tt->vec_dot(n, &s_simd, w, xq);
+        tt->vec_dot_ref(n, &s_ref, w, xq);
+        if (fabs(s_simd - s_ref) > 2e-6 * mag || fabs(s_ref - exact) > 2e-6 * mag)
+            fail_msg("%s: simd %.7g ref %.7g exact %.7g (magnitude %.3g)", tt->name, s_simd, s_ref, exact, mag);
+        free(w); free(x); free(wf); free(xf); free(xq);
+    }
+}
+
+/* ---- gh_matmul ---- */
+
+static void check_matmul(gh_type t, int64_t n_out, int64_t B, int n_threads) {
+    const int64_t n_in = kt_n_in(t);
+    void *w = kt_weights(t, n_out, n_in);
+    float *x = kt_gauss_vec(B * n_in, 1.0f);
+    float *y = malloc((size_t)(B * n_out) * 4), *yr = malloc((size_t)(B * n_out) * 4);
+    size_t ws = gh_matmul_wsize(t, n_in, B);
+    void *wd = ws ? malloc(ws) : NULL;
+    gh_matmul(y, x, w, t, n_in, n_out, B, wd, n_threads);
+    gh_matmul_ref(yr, x, w, t, n_in, n_out, B);
+    /* tolerance relative to the row's magnitude (|w|.|x| ~ n_in * 0.8) */
+    for (int64_t i = 0; i < B * n_out; i++)
+        if (!(fabsf(y[i] - yr[i]) <= 3e-5f * (float)n_in))
+            fail_msg("%s n_out=%lld B=%lld: y[%lld] = %.7g, ref %.7g", gh_get_type_traits(t)->name,
+                     (long long)n_out, (long long)B, (long long)i, y[i], yr[i]);
+    free(w); free(x); free(y); free(yr); free(wd);
+}
+
+static void test_matmul_vs_ref(void **state) {
+    (void)state;
+    kt_seed(9);
+    const int64_t n_outs[] = {1, 7, 13};
+    const int64_t Bs[] = {1, 2, 3, 16, 67};
+    for (size_t k = 0; k < KT_N_WTYPES; k++)
+        for (size_t i = 0; i < 3; i++)
+            for (size_t j = 0; j < 5; j++) check_matmul(kt_weight_types[k], n_outs[i], Bs[j], 2);
+}
+
+/* y rows must be bitwise equal whatever B, thread count, row range, tile. */
+static void test_matmul_determinism(void **state) {
+    (void)state;
+    kt_seed(13);
+    const int64_t n_out = 37, B = 67;
+    for (size_t k = 0; k < KT_N_WTYPES; k++) {
+        gh_type t = kt_weight_types[k];
+        const int64_t n_in = kt_n_in(t);
+        const size_t rb = kt_row_bytes(t, n_in);
+        char *w = kt_weights(t, n_out, n_in);
+        float *x = kt_gauss_vec(B * n_in, 1.0f);
+        float *full = malloc((size_t)(B * n_out) * 4), *y = malloc((size_t)(B * n_out) * 4);
+        void *wd = malloc(gh_matmul_wsize(t, n_in, B) + 1);
+        gh_matmul(full, x, w, t, n_in, n_out, B, wd, 2);
+        /* (b0, nb, o0, no, threads) sub-problems */
+        const int64_t cases[][5] = {
+            {0, 1, 0, 37, 1}, {5, 1, 0, 37, 2}, {66, 1, 3, 30, 2}, {0, 16, 0, 37, 1},
+            {3, 16, 1, 36, 2}, {10, 2, 0, 37, 2}, {20, 3, 5, 1, 1}, {1, 5, 2, 33, 2},
+            {0, 67, 0, 37, 1}, {7, 60, 9, 11, 2},
+        };
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            int64_t b0 = cases[c][0], nb = cases[c][1], o0 = cases[c][2], no = cases[c][3];
+            gh_matmul(y, x + b0 * n_in, w + (size_t)o0 * rb, t, n_in, no, nb, wd, (int)cases[c][4]);
+            for (int64_t b = 0; b < nb; b++)
+                if (memcmp(y + b * no, full + (b0 + b) * n_out + o0, (size_t)no * 4) != 0)
+                    fail_msg("%s: case %zu row %lld differs from the B=67 result", gh_get_type_traits(t)->name, c,
+                             (long long)b);
+        }
+        /* vec_dot (the 1x1 kernel) gives the same bits too */
+        const gh_type_traits *tt = gh_get_type_traits(t);
+        const void *xq = tt->vec_dot_type == GH_TYPE_F32 ? (const void *)x : wd;
+        size_t xrb = kt_row_bytes(tt->vec_dot_type, n_in);
+        gh_matmul(full, x, w, t, n_in, n_out, B, wd, 1); /* refill wd with all B rows */
+        for (int64_t b = 0; b < B; b += 11)
+            for (int64_t o = 0; o < n_out; o += 5) {
+                float s;
+                tt->vec_dot(n_in, &s, w + (size_t)o * rb, (const char *)xq + (size_t)b * xrb);
+                assert_int_equal(f2u(s), f2u(full[b * n_out + o]));
+            }
+        free(w); free(x); free(full); free(y); free(wd);
+    }
+}
+
+/* ---- helpers, traits, bandwidth ---- */
+
+static void test_dot_axpy(void **state) {
+    (void)state;
+    kt_seed(17);
+    for (int64_t n = 0; n < 80; n += 7) {
+        float *a = kt_gauss_vec(n + 1, 1.0f), *b = kt_gauss_vec(n + 1, 1.0f), *y = kt_gauss_vec(n + 1, 1.0f);
+        double ref = 0, mag = 0;
+        for (int64_t i = 0; i < n; i++) { ref += (double)a[i] * b[i]; mag += fabs((double)a[i] * b[i]); }
+        assert_true(fabs(gh_dot_f32(a, b, n) - ref) <= 1e-6 * mag + 1e-30);
+        float *y0 = malloc((size_t)(n + 1) * 4);
+        memcpy(y0, y, (size_t)(n + 1) * 4);
+        gh_axpy_f32(y, 0.75f, a, n);
+        for (int64_t i = 0; i < n; i++) assert_true(fabsf(y[i] - (y0[i] + 0.75f * a[i])) <= 1e-6f * (1 + fabsf(y[i])));
+        assert_true(y[n] == y0[n]); /* nothing written past n */
+        free(a); free(b); free(y); free(y0);
+    }
+}
+
+static void test_traits_table(void **state) {
+    (void)state;
+    assert_null(gh_get_type_traits(GH_TYPE_Q5_1));
+    assert_null(gh_get_type_traits((gh_type)-1));
+    assert_null(gh_get_type_traits((gh_type)99));
+    const gh_type_traits *t = gh_get_type_traits(GH_TYPE_Q4_K);
+    assert_string_equal(t->name, "q4_K");
+    assert_int_equal(t->blck_size, 256);
+    assert_int_equal(t->type_size, 144);
+    assert_int_equal(t->vec_dot_type, GH_TYPE_Q8_K);
+    assert_int_equal(gh_get_type_traits(GH_TYPE_Q6_K)->type_size, 210);
+    assert_int_equal(gh_get_type_traits(GH_TYPE_Q4_0)->vec_dot_type, GH_TYPE_Q8_0);
+    assert_int_equal(gh_get_type_traits(GH_TYPE_F16)->vec_dot_type, GH_TYPE_F32);
+    assert_int_equal(gh_matmul_wsize(GH_TYPE_F32, 512, 8), 0);
+    assert_int_equal(gh_matmul_wsize(GH_TYPE_Q4_K, 512, 3), 3 * 2 * 292);
+    const char *simd = gh_kernels_simd_name();
+    assert_true(strcmp(simd, "avx2") == 0 || strcmp(simd, "scalar") == 0);
+}
+
+static void test_bandwidth_probe(void **state) {
+    (void)state;
+    double gbs = gh_measure_read_bandwidth(2, 16u << 20, 1);
+    assert_true(gbs > 0 && isfinite(gbs));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fp16_known_values),
+        cmocka_unit_test(test_fp16_all_values),
+        cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_layout_q8_0_q4_0),
+        cmocka_unit_test(test_layout_q4_K),
+        cmocka_unit_test(test_layout_q6_K),
+        cmocka_unit_test(test_layout_q8_K),
+        cmocka_unit_test(test_quant_error_budget),
+        cmocka_unit_test(test_activation_quant_simd_bitwise),
+        cmocka_unit_test(test_vec_dot_simd_vs_ref),
+        cmocka_unit_test(test_matmul_vs_ref),
+        cmocka_unit_test(test_matmul_determinism),
+        cmocka_unit_test(test_dot_axpy),
+        cmocka_unit_test(test_traits_table),
+        cmocka_unit_test(test_bandwidth_probe),
+    };
+    return cmocka_run_group_tests_name("kernels", tests, NULL, NULL);
+}
