@@ -220,6 +220,8 @@ static gh_status split_regex(const pcre2_code *re, pcre2_match_data *md, const c
     size_t pos = 0, last = 0;
     while (pos < sp.len) {
         int rc = pcre2_match(re, subj, sp.len, pos, 0, md, NULL);
+        if (rc == PCRE2_ERROR_JIT_STACKLIMIT) /* very long runs: the interpreter keeps its stack on the heap */
+            rc = pcre2_match(re, subj, sp.len, pos, PCRE2_NO_JIT, md, NULL);
         if (rc == PCRE2_ERROR_NOMATCH) break;
         if (rc < 0) {
             PCRE2_UCHAR msg[256];

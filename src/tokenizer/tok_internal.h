@@ -77,6 +77,7 @@ struct gh_tokenizer {
     /* special-token texts matched when parse_special: ids sorted by length, longest first */
     int32_t *specials;
     int32_t n_specials;
+    bool special_first[256]; /* bytes a special token can start with */
 
     int32_t bos, eos, eot, unk, pad, sep, cls, eom;
     bool add_bos, add_eos;

@@ -222,6 +222,8 @@ gh_status tok_finish(gh_tokenizer *t) {
             t->specials[t->n_specials++] = i;
     }
     sort_specials(t);
+    memset(t->special_first, 0, sizeof t->special_first);
+    for (int32_t k = 0; k < t->n_specials; k++) t->special_first[(uint8_t)t->tok[t->specials[k]].text[0]] = true;
     const struct { const char *name; int32_t id; } ids[] = {
         {"bos", t->bos}, {"eos", t->eos}, {"eot", t->eot}, {"unknown", t->unk},
         {"padding", t->pad}, {"separator", t->sep}, {"cls", t->cls}, {"eom", t->eom},
@@ -327,6 +329,7 @@ int32_t gh_tokenizer_find(const gh_tokenizer *t, const char *text) {
 
 /* The longest special token starting at text[i], or -1. */
 static int32_t special_at(const gh_tokenizer *t, const char *text, size_t len, size_t i) {
+    if (!t->special_first[(uint8_t)text[i]]) return -1;
     for (int32_t k = 0; k < t->n_specials; k++) {
         const tok_entry *e = &t->tok[t->specials[k]];
         if (e->len <= len - i && (uint8_t)e->text[0] == (uint8_t)text[i] && memcmp(e->text, text + i, e->len) == 0)

@@ -181,6 +181,12 @@ static gh_status parse_pre(const char *path, const cJSON *p, json_opts *o, const
     }
     if (!strcmp(type, "Metaspace")) {
         o->metaspace = true;
+        /* split (the default): every space starts a new piece, so merges never
+         * cross words; the pattern runs before spaces become "▁" */
+        if (jbool(p, "split", true)) {
+            gh_status s = add_regex_opt(path, o, " [^ ]*|[^ ]+", NULL, field);
+            if (s) return s;
+        }
         const char *scheme = jstr(p, "prepend_scheme");
         if (scheme ? strcmp(scheme, "never") != 0 : jbool(p, "add_prefix_space", true)) o->prefix = true;
         return GH_OK;
@@ -348,6 +354,13 @@ static gh_status build(gh_tokenizer *t, const char *path, const cJSON *root) {
             tok_set_model_name(t, "llama");
         }
         t->add_space_prefix = o.prefix;
+        if (t->byte_fallback)
+            for (int32_t i = 0; i < t->n_vocab; i++) {
+                tok_entry *e = &t->tok[i];
+                if (e->type == GH_TOKEN_NORMAL && e->len == 6 && !memcmp(e->text, "<0x", 3) && e->text[5] == '>')
+                    e->type = GH_TOKEN_BYTE;
+            }
+        if (t->unk >= 0 && t->tok[t->unk].type == GH_TOKEN_NORMAL) t->tok[t->unk].type = GH_TOKEN_UNKNOWN;
         for (int i = 0; i < o.n_regex; i++) {
             const char *re = o.regex[i] ? o.regex[i] : NULL;
             if (!re) {

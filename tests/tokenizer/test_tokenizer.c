@@ -63,6 +63,9 @@ static const char *tok512_gguf(bool keep_spaces) {
     size_t len = 0;
     char *b = tu_read_file(tu_shared("models/tok512.bin"), &len);
     assert_non_null(b);
+    if (len >= 4 && memcmp(b, "GGUF", 4) == 0)
+        fail_msg("%s is a GGUF file, not llama2.c's tokenizer: the shared file was overwritten (check models/SHA256SUMS)",
+                 tu_shared("models/tok512.bin"));
     enum { V = 512 };
     char *texts[V];
     float scores[V];
@@ -335,6 +338,55 @@ static void test_json_wordpiece(void **state) {
     gh_tokenizer_free(t);
 }
 
+/* A SentencePiece-style BPE tokenizer.json (as Llama 2 / Mistral ship them):
+ * "▁" for spaces with a prefix, merges by rank, byte fallback, BOS from the
+ * TemplateProcessing post-processor. Both normalizer and Metaspace forms. */
+static void check_json_spm(const char *norm_pre) {
+    char json[4096];
+    snprintf(json, sizeof json,
+             "{%s,"
+             " \"post_processor\": {\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": \"<s>\", \"type_id\": 0}},"
+             "   {\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}], \"special_tokens\": {}},"
+             " \"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"special\": true}, {\"id\": 1, \"content\": \"<s>\", \"special\": true},"
+             "   {\"id\": 2, \"content\": \"</s>\", \"special\": true}],"
+             " \"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"unk_token\": \"<unk>\","
+             "   \"vocab\": {\"<unk>\": 0, \"<s>\": 1, \"</s>\": 2, \"<0x0A>\": 3, \"<0xC3>\": 4, \"<0xA9>\": 5, \"\xe2\x96\x81\": 6,"
+             "     \"h\": 7, \"i\": 8, \"hi\": 9, \"\xe2\x96\x81hi\": 10, \"\xe2\x96\x81\xe2\x96\x81\": 11},"
+             "   \"merges\": [\"h i\", \"\xe2\x96\x81 hi\", \"\xe2\x96\x81 \xe2\x96\x81\"]}}",
+             norm_pre);
+    const char *path = tu_tmp("spm.json");
+    assert_int_equal(tu_write_file(path, json, strlen(json)), 0);
+    gh_tokenizer *t = NULL;
+    assert_ok(gh_tokenizer_from_json(path, &t));
+    assert_int_equal(gh_tokenizer_kind(t), GH_TOK_SPM);
+    assert_true(gh_tokenizer_add_bos(t));
+    size_t n = 0;
+    int32_t *ids = tok(t, "hi hi\n\xc3\xa9", true, false, &n);
+    int32_t want[] = {1, 10, 10, 3, 4, 5};
+    assert_int_equal(n, 6);
+    for (size_t i = 0; i < n; i++) assert_int_equal(ids[i], want[i]);
+    char *s = detok(t, ids, n, false);
+    assert_string_equal(s, "hi hi\n\xc3\xa9");
+    free(s);
+    free(ids);
+    ids = tok(t, "x", false, false, &n); /* no byte token for 'x': <unk> */
+    assert_int_equal(n, 2);
+    assert_int_equal(ids[0], 6);
+    assert_int_equal(ids[1], 0);
+    free(ids);
+    gh_tokenizer_free(t);
+}
+
+static void test_json_spm(void **state) {
+    (void)state;
+    check_json_spm("\"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": \"\xe2\x96\x81\"},"
+                   " {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\xe2\x96\x81\"}]}, \"pre_tokenizer\": null");
+    check_json_spm("\"normalizer\": null, \"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"\xe2\x96\x81\","
+                   " \"prepend_scheme\": \"first\", \"split\": false}");
+    check_json_spm("\"normalizer\": null, \"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"\xe2\x96\x81\","
+                   " \"prepend_scheme\": \"first\", \"split\": true}");
+}
+
 /* ---- invalid UTF-8 ---- */
 
 static void test_invalid_utf8(void **state) {
@@ -556,6 +608,7 @@ int main(void) {
         cmocka_unit_test(test_tok512),         cmocka_unit_test(test_tok512_plain_spaces),
         cmocka_unit_test(test_gguf_good_tiny), cmocka_unit_test(test_gguf_bad),
         cmocka_unit_test(test_json_bad),       cmocka_unit_test(test_json_wordpiece),
+        cmocka_unit_test(test_json_spm),
         cmocka_unit_test(test_invalid_utf8),   cmocka_unit_test(test_special_parsing),
         cmocka_unit_test(test_add_special),    cmocka_unit_test(test_threads),
     };
