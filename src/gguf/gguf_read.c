@@ -451,18 +451,18 @@ static gh_status parse_tensor_infos(parser *ps, uint64_t n_tensors) {
         t->type = (gh_type)type;
         if ((s = rd_u64(ps, "data offset", &t->offset))) return s;
 
-        /* Element count must fit int64; the row/byte computation then cannot overflow
-         * except through the block layout, checked below. */
-        int64_t nel = 1;
-        if (!any_zero) {
-            for (uint32_t d = 0; d < GH_MAX_DIMS; d++) {
-                if (nel > INT64_MAX / t->ne[d])
-                    return fail(ps, GH_ERR_FORMAT,
-                                "shape [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64
-                                "] has too many elements (overflows 64 bits)",
-                                t->ne[0], t->ne[1], t->ne[2], t->ne[3]);
-                nel *= t->ne[d];
-            }
+        /* The product of the dimensions (zeros counted as 1) must fit int64, so
+         * that callers may multiply any of them freely, even for an empty tensor;
+         * the byte size then can only overflow through the block layout. */
+        int64_t prod = 1;
+        for (uint32_t d = 0; d < GH_MAX_DIMS; d++) {
+            int64_t ne = t->ne[d] ? t->ne[d] : 1;
+            if (prod > INT64_MAX / ne)
+                return fail(ps, GH_ERR_FORMAT,
+                            "shape [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64
+                            "] has too many elements (overflows 64 bits)",
+                            t->ne[0], t->ne[1], t->ne[2], t->ne[3]);
+            prod *= ne;
         }
         if (t->ne[0] % gh_type_block_size(t->type) != 0)
             return fail(ps, GH_ERR_FORMAT, "type %s: ne[0] = %" PRId64 " is not a multiple of the block size %" PRId64,

@@ -258,10 +258,14 @@ gh_status gh_gguf_add_tensor(gh_gguf_writer *w, const char *name, gh_type type, 
                             ne[d]);
         t.ne[d] = ne[d];
     }
-    for (uint32_t d = 1; d < GH_MAX_DIMS; d++) {
-        if (t.ne[d] != 0 && rows > INT64_MAX / t.ne[d])
+    /* the reader's rule: the product of the dimensions, zeros counted as 1, fits int64 */
+    int64_t prod = 1;
+    for (uint32_t d = 0; d < GH_MAX_DIMS; d++) {
+        int64_t n = t.ne[d] ? t.ne[d] : 1;
+        if (prod > INT64_MAX / n)
             return gh_error(GH_ERR_INVALID_ARG, "GGUF writer: tensor '%s': shape overflows", name);
-        rows *= t.ne[d];
+        prod *= n;
+        if (d > 0) rows *= t.ne[d];
     }
     int64_t row = gh_type_row_bytes(type, t.ne[0]);
     if (row < 0 && t.ne[0] % gh_type_block_size(type) == 0)

@@ -460,15 +460,22 @@ static void test_tensor_infos(void **state) {
     uint64_t ne4[4] = {UINT64_C(1) << 20, UINT64_C(1) << 20, UINT64_C(1) << 20, 8};
     tinfo(&b, "w", 4, ne4, GH_TYPE_F32, 0);
     expect_fail(&b, GH_ERR_FORMAT, "tensor 'w': shape [1048576, 1048576, 1048576, 8] has too many elements");
-    /* a zero dimension makes an empty tensor, whatever the others say */
+    /* a zero dimension makes an empty tensor... */
     b.n = 0;
     hdr(&b, 3, 1, 0);
-    uint64_t nez[4] = {0, UINT64_C(1) << 62, UINT64_C(1) << 62, 1};
+    uint64_t nez[4] = {0, UINT64_C(1) << 30, UINT64_C(1) << 30, 1};
     tinfo(&b, "w", 4, nez, GH_TYPE_F32, 0);
     bb_pad(&b, 32);
     g = expect_ok(&b);
     assert_int_equal(gh_gguf_tensor(g, 0)->nbytes, 0);
     gh_gguf_free(g);
+    /* ...but the other dimensions still may not overflow when multiplied */
+    nez[1] = nez[2] = UINT64_C(1) << 62;
+    b.n = 0;
+    hdr(&b, 3, 1, 0);
+    tinfo(&b, "w", 4, nez, GH_TYPE_F32, 0);
+    bb_pad(&b, 32);
+    expect_fail(&b, GH_ERR_FORMAT, "shape [0, 4611686018427387904, 4611686018427387904, 1] has too many elements");
     /* elements fit in 63 bits but the bytes do not */
     b.n = 0;
     hdr(&b, 3, 1, 0);
