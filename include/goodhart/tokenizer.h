@@ -59,7 +59,13 @@ int32_t gh_tokenizer_find(const gh_tokenizer *t, const char *text); /* exact voc
 
 /* Tokenizes `len` bytes of `text`. add_special adds BOS/CLS and (where the model
  * says so) EOS/SEP; parse_special matches special-token texts inside `text`.
- * On success *ids is malloc'd (caller frees) and *n_ids set. */
+ * On success *ids is malloc'd (caller frees) and *n_ids set.
+ * Special tokens (control and user-defined) are matched leftmost first, the
+ * longest at a position winning. Text that is not valid UTF-8 never fails:
+ * SentencePiece vocabularies give each stray byte its <0xXX> token and
+ * byte-level BPE keeps it in its byte alphabet (both round-trip exactly);
+ * WordPiece turns the word holding it into [UNK]. Safe to call from several
+ * threads on one tokenizer. */
 gh_status gh_tokenize(const gh_tokenizer *t, const char *text, size_t len, bool add_special,
                       bool parse_special, int32_t **ids, size_t *n_ids);
 
