@@ -15,6 +15,10 @@ while IFS= read -r bin; do
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
   if [ $rc -ne 0 ] && [ -z "${f:-}" ]; then failed=$((failed + 1)); bad_bins+=("$bin (exit $rc)"); fi
 done < <(find "$BUILD/tests" -type f -perm -u+x -name 'test_*' | sort)
+# shared/ is read-only for the project: a test that wrote there is a failure
+if [ -f "$GH_SHARED/models/SHA256SUMS" ] && ! (cd "$GH_SHARED/models" && sha256sum --quiet -c SHA256SUMS); then
+  echo "shared/models changed under the tests"; failed=$((failed + 1))
+fi
 for b in "${bad_bins[@]+"${bad_bins[@]}"}"; do echo "crashed: $b"; done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

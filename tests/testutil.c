@@ -9,15 +9,29 @@
 
 #include "goodhart/convert.h"
 
-static char *rot_buf(void) {
-    static char bufs[8][4096];
-    static int i;
-    return bufs[i++ & 7];
+/* Paths handed out stay valid until exit: a recycled buffer once let a test
+ * write over a file it had meant only to read. */
+static char **g_paths;
+static size_t g_n_paths;
+
+static void free_paths(void) {
+    for (size_t i = 0; i < g_n_paths; i++) free(g_paths[i]);
+    free(g_paths);
+}
+
+static char *path_buf(void) {
+    if (g_n_paths == 0) atexit(free_paths);
+    char **np = realloc(g_paths, (g_n_paths + 1) * sizeof *np);
+    if (!np) abort();
+    g_paths = np;
+    char *b = malloc(4096);
+    if (!b) abort();
+    return g_paths[g_n_paths++] = b;
 }
 
 const char *tu_shared(const char *rel) {
     const char *base = getenv("GH_SHARED");
-    char *b = rot_buf();
+    char *b = path_buf();
     snprintf(b, 4096, "%s/%s", base && *base ? base : "../shared", rel);
     return b;
 }
@@ -43,7 +57,7 @@ const char *tu_tmpdir(void) {
 }
 
 const char *tu_tmp(const char *name) {
-    char *b = rot_buf();
+    char *b = path_buf();
     snprintf(b, 4096, "%s/%s", tu_tmpdir(), name);
     return b;
 }

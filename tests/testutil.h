@@ -12,11 +12,11 @@
 
 #include "goodhart/common.h"
 
-/* Path of a file under shared/ (static buffer, rotated over 8 calls). */
+/* Path of a file under shared/ (valid until exit). Tests never write there. */
 const char *tu_shared(const char *rel);
 /* A fresh private temporary directory for this process (removed at exit). */
 const char *tu_tmpdir(void);
-/* Path of `name` inside tu_tmpdir() (static buffer, rotated over 8 calls). */
+/* Path of `name` inside tu_tmpdir() (valid until exit). */
 const char *tu_tmp(const char *name);
 /* Reads a whole file; returns malloc'd bytes (NUL-terminated) or NULL. */
 char *tu_read_file(const char *path, size_t *len);
