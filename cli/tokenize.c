@@ -9,7 +9,8 @@
 static const char *usage_text =
     "usage: goodhart tokenize -m MODEL.gguf [--no-bos] [--ids] [--parse-special] [TEXT]\n"
     "Without TEXT, reads stdin byte for byte. --ids prints the ids on one line,\n"
-    "separated by single spaces; otherwise one line per token: id, tab, piece.\n";
+    "separated by single spaces; otherwise one line per token: id, tab, the\n"
+    "vocabulary entry as a JSON string.\n";
 
 int cmd_tokenize(int argc, char **argv) {
     const char *model = NULL, *text = NULL, *v;
@@ -50,10 +51,11 @@ int cmd_tokenize(int argc, char **argv) {
             for (size_t i = 0; i < n; i++) printf("%s%d", i ? " " : "", ids[i]);
             printf("\n");
         } else {
-            if (add) printf("%d\t%s\n", b, gh_tokenizer_token_text(tok, b));
-            for (size_t i = 0; i < n; i++) {
-                printf("%d\t", ids[i]);
-                cli_json_string(stdout, gh_tokenizer_token_text(tok, ids[i]), strlen(gh_tokenizer_token_text(tok, ids[i])));
+            for (size_t i = 0; i < n + add; i++) {
+                int32_t id = add ? (i == 0 ? b : ids[i - 1]) : ids[i];
+                const char *piece = gh_tokenizer_token_text(tok, id);
+                printf("%d\t", id);
+                cli_json_string(stdout, piece, strlen(piece));
                 printf("\n");
             }
         }

@@ -132,7 +132,7 @@ gh_status gh_convert_llama2c(const char *model_path, const char *tokenizer_path,
             goto done;
         }
         /* put SentencePiece's "▁" (3 bytes) back where llama2.c wrote a space */
-        char *t = malloc((size_t)len * 3 + 1);
+        char *t = malloc((size_t)len * 3 + 8);
         if (!t) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
         size_t k = 0;
         for (int32_t j = 0; j < len; j++) {
@@ -142,6 +142,10 @@ gh_status gh_convert_llama2c(const char *model_path, const char *tokenizer_path,
         }
         t[k] = '\0';
         off += (size_t)len;
+        /* llama2.c wrote its control tokens as "\n<s>\n" and "\n</s>\n" so they
+         * print as line breaks; GGUF vocabularies use SentencePiece's own names */
+        static const char *const control[3] = {"<unk>", "<s>", "</s>"};
+        if (i < 3) snprintf(t, (size_t)len * 3 + 8, "%s", control[i]);
         tok_text[i] = t;
         unsigned byte;
         char tail;
