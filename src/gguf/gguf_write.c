@@ -324,7 +324,7 @@ static void out_flush(outfile *o) {
 }
 
 static void out_put(outfile *o, const void *p, size_t n) {
-    if (o->err) return;
+    if (o->err || n == 0) return; /* n == 0: p may be NULL (an empty tensor) */
     if (n > sizeof o->buf - o->n) {
         out_flush(o);
         if (n >= sizeof o->buf) { /* big tensors go straight from the caller's memory */

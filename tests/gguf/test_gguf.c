@@ -655,6 +655,11 @@ static void test_writer_arguments(void **state) {
     assert_err(gh_gguf_add_tensor(w, "t", GH_TYPE_F32, 1, negne, data), GH_ERR_INVALID_ARG, "ne[0] = -4 is negative");
     const int64_t bigne[2] = {INT64_C(1) << 40, INT64_C(1) << 40};
     assert_err(gh_gguf_add_tensor(w, "t", GH_TYPE_F32, 2, bigne, data), GH_ERR_INVALID_ARG, "overflows");
+    /* the reader's rule: dimensions multiplied (zeros as 1) must fit 63 bits even when empty */
+    const int64_t zne[3] = {INT64_C(1) << 62, 0, 4};
+    assert_err(gh_gguf_add_tensor(w, "t", GH_TYPE_I8, 3, zne, NULL), GH_ERR_INVALID_ARG, "tensor 't': shape overflows");
+    const int64_t zok[3] = {INT64_C(1) << 40, 0, 4};
+    assert_ok(gh_gguf_add_tensor(w, "zero", GH_TYPE_I8, 3, zok, NULL)); /* empty: no data needed */
     assert_err(gh_gguf_add_tensor(w, "t", GH_TYPE_F32, 1, ne, NULL), GH_ERR_INVALID_ARG, "NULL data");
     assert_err(gh_gguf_add_tensor(w, "", GH_TYPE_F32, 1, ne, data), GH_ERR_INVALID_ARG, "needs a name");
     char longname[80];
@@ -672,7 +677,10 @@ static void test_writer_arguments(void **state) {
     assert_ok(gh_gguf_open(path, &g));
     assert_int_equal(gh_gguf_alignment(g), 32);
     assert_int_equal(gh_gguf_n_kv(g), 0);
-    assert_int_equal(gh_gguf_n_tensors(g), 1);
+    assert_int_equal(gh_gguf_n_tensors(g), 2);
+    assert_int_equal(gh_gguf_tensor(g, 0)->nbytes, 0);
+    assert_int_equal(gh_gguf_tensor(g, 0)->ne[0], INT64_C(1) << 40);
+    assert_int_equal(gh_gguf_tensor(g, 1)->nbytes, 33 * 4); /* n_dims 1: ne[1] ignored */
     gh_gguf_free(g);
 }
 
