@@ -21,6 +21,9 @@ missing=()
 while read -r pkg tag; do
   case "$pkg" in ''|\#*) continue ;; esac
   [ "${tag:-}" = test ] && [ $want_test -eq 0 ] && continue
+  # node and npm may come from elsewhere (e.g. NodeSource, whose nodejs bundles
+  # npm and conflicts with Debian's npm): a working npm is enough
+  case "$pkg" in nodejs|npm) command -v npm >/dev/null && continue ;; esac
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$pkg")
   fi
