@@ -54,7 +54,7 @@ test: tests
 	BUILD=$(BUILD) bash scripts/run-tests.sh
 
 sanitize:
-	$(MAKE) BUILD=build-san OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+	GH_NO_VALGRIND=1 $(MAKE) BUILD=build-san OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
 fuzz:
 	bash fuzz/run.sh

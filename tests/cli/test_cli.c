@@ -156,7 +156,7 @@ static void test_valgrind_clean(void **state) {
     int st;
     char *v = tu_run("command -v valgrind", &st);
     free(v);
-    if (st != 0 || getenv("GH_NO_VALGRIND")) { printf("# valgrind not available: skipped\n"); skip(); }
+    if (st != 0 || getenv("GH_NO_VALGRIND")) { printf("# valgrind not available or binary built with sanitizers: skipped\n"); skip(); }
     const char *cmds[] = {
         "generate -m %s -p 'The little dog' -n 8 --samples 2 --temp 0.7 --json -t 2",
         "logprob -m %s --prompt 'The little dog' --completion ' was' --top-k 2",
