@@ -4,7 +4,9 @@
  *
  * The buffer is filled first (touching every page, in parallel, so pages land
  * where the readers run), then summed by n_threads OpenMP threads, each over a
- * contiguous share, with 8 independent SIMD accumulators and no stores.
+ * contiguous share read as 4 interleaved streams (more misses in flight than
+ * one stream gets: a B=1 matmul over 4 weight rows at a time does the same),
+ * with 8 independent SIMD accumulators and no stores.
  */
 #include "kernels/kernels_internal.h"
 
@@ -46,7 +48,7 @@ double gh_measure_read_bandwidth(int n_threads, size_t bytes, int reps) {
             int64_t i0 = n * ith / nt, i1 = n * (ith + 1) / nt;
             i0 &= ~(int64_t)63;
             if (ith == nt - 1) i1 = n; else i1 &= ~(int64_t)63;
-            total += simd ? gh_sum_f32_avx2(buf + i0, i1 - i0) : sum_scalar(buf + i0, i1 - i0);
+            total += simd ? gh_sum4_f32_avx2(buf + i0, i1 - i0) : sum_scalar(buf + i0, i1 - i0);
         }
         double dt = omp_get_wtime() - t0;
         sink += total;

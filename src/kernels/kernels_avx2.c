@@ -216,27 +216,65 @@ double gh_sum_f32_avx2(const float *x, int64_t n) {
     return r;
 }
 
+double gh_sum4_f32_avx2(const float *x, int64_t n) {
+    const int64_t q = (n / 4) & ~(int64_t)15;
+    const float *p0 = x, *p1 = x + q, *p2 = x + 2 * q, *p3 = x + 3 * q;
+    __m256 s[8];
+    for (int k = 0; k < 8; k++) s[k] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < q; i += 16) {
+        s[0] = _mm256_add_ps(s[0], _mm256_loadu_ps(p0 + i)); s[1] = _mm256_add_ps(s[1], _mm256_loadu_ps(p0 + i + 8));
+        s[2] = _mm256_add_ps(s[2], _mm256_loadu_ps(p1 + i)); s[3] = _mm256_add_ps(s[3], _mm256_loadu_ps(p1 + i + 8));
+        s[4] = _mm256_add_ps(s[4], _mm256_loadu_ps(p2 + i)); s[5] = _mm256_add_ps(s[5], _mm256_loadu_ps(p2 + i + 8));
+        s[6] = _mm256_add_ps(s[6], _mm256_loadu_ps(p3 + i)); s[7] = _mm256_add_ps(s[7], _mm256_loadu_ps(p3 + i + 8));
+    }
+    __m256 t = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3])),
+                             _mm256_add_ps(_mm256_add_ps(s[4], s[5]), _mm256_add_ps(s[6], s[7])));
+    return hsum8(t) + gh_sum_f32_avx2(x + 4 * q, n - 4 * q);
+}
+
 /* ------------------------------------------------------------------------ */
 /* tile micro-kernels                                                        */
 
-#define TILE_PARAMS int64_t n, const void *w, size_t wb, const void *x, size_t xb, float *y, size_t ys
+#define TILE_PARAMS int64_t n, const void *w, size_t wb, const void *x, size_t xb, float *y, size_t ys, \
+                    float *A, size_t as, int mode
 #define WROW(T, r) ((const T *)((const char *)w + (size_t)(r) * wb))
 #define XROW(T, c) ((const T *)((const char *)x + (size_t)(c) * xb))
 #define UNROLL _Pragma("GCC unroll 4")
+/* Accumulators of pair (r, c) start at zero on a row's first k-chunk, else
+ * continue from A[r*as + 8c ..]; a chunk that is not the last stores them back.
+ * A float vector round-trips memory exactly, so chunking never changes bits. */
+/* Decode tiles (C <= 2) are memory bound: each step also prefetches the same
+ * position of the next row group (R rows further, i.e. R*wb bytes on), which
+ * is the next data this thread reads. Short rows (Q4_0: 3 KiB for n = 5632)
+ * end before the hardware prefetcher has locked on, so this matters. */
+#define PREFETCH_NEXT(R, C, off)                                                               \
+    do {                                                                                       \
+        if ((C) <= 2)                                                                          \
+            UNROLL for (int r_ = 0; r_ < (R); r_++)                                            \
+                _mm_prefetch(WROW(char, r_) + (off) + (size_t)(R) * wb, _MM_HINT_T1);          \
+    } while (0)
+#define ACC_INIT(R, C)                                                                         \
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] =         \
+        (mode & GH_TILE_FIRST) ? _mm256_setzero_ps() : _mm256_loadu_ps(A + (size_t)r * as + 8 * c)
+#define ACC_SAVE(R, C)                                                                         \
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++)                     \
+        _mm256_storeu_ps(A + (size_t)r * as + 8 * c, acc[r][c])
 
 /* F32 weights x F32 activations. acc[r][c] is the single chain of pair (r,c). */
 ALWAYS_INLINE void tile_f32(const int R, const int C, TILE_PARAMS) {
     __m256 acc[4][4];
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    ACC_INIT(R, C);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 wv[4];
+        if ((i & 15) == 0) PREFETCH_NEXT(R, C, 4 * i);
         UNROLL for (int r = 0; r < R; r++) wv[r] = _mm256_loadu_ps(WROW(float, r) + i);
         UNROLL for (int c = 0; c < C; c++) {
             __m256 xv = _mm256_loadu_ps(XROW(float, c) + i);
             UNROLL for (int r = 0; r < R; r++) acc[r][c] = _mm256_fmadd_ps(wv[r], xv, acc[r][c]);
         }
     }
+    if (!(mode & GH_TILE_LAST)) { ACC_SAVE(R, C); return; }
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) {
         float s = hsum8(acc[r][c]);
         for (int64_t j = i; j < n; j++) s += WROW(float, r)[j] * XROW(float, c)[j];
@@ -247,10 +285,11 @@ ALWAYS_INLINE void tile_f32(const int R, const int C, TILE_PARAMS) {
 /* F16 weights (converted in registers with F16C) x F32 activations. */
 ALWAYS_INLINE void tile_f16(const int R, const int C, TILE_PARAMS) {
     __m256 acc[4][4];
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    ACC_INIT(R, C);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 wv[4];
+        if ((i & 31) == 0) PREFETCH_NEXT(R, C, 2 * i);
         UNROLL for (int r = 0; r < R; r++)
             wv[r] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(WROW(uint16_t, r) + i)));
         UNROLL for (int c = 0; c < C; c++) {
@@ -258,6 +297,7 @@ ALWAYS_INLINE void tile_f16(const int R, const int C, TILE_PARAMS) {
             UNROLL for (int r = 0; r < R; r++) acc[r][c] = _mm256_fmadd_ps(wv[r], xv, acc[r][c]);
         }
     }
+    if (!(mode & GH_TILE_LAST)) { ACC_SAVE(R, C); return; }
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) {
         float s = hsum8(acc[r][c]);
         for (int64_t j = i; j < n; j++) s += h2f(WROW(uint16_t, r)[j]) * XROW(float, c)[j];
@@ -268,16 +308,18 @@ ALWAYS_INLINE void tile_f16(const int R, const int C, TILE_PARAMS) {
 /* BF16 weights (widened by a 16-bit shift) x F32 activations. */
 ALWAYS_INLINE void tile_bf16(const int R, const int C, TILE_PARAMS) {
     __m256 acc[4][4];
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    ACC_INIT(R, C);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         __m256 wv[4];
+        if ((i & 31) == 0) PREFETCH_NEXT(R, C, 2 * i);
         UNROLL for (int r = 0; r < R; r++) wv[r] = bf16x8_load(WROW(uint16_t, r) + i);
         UNROLL for (int c = 0; c < C; c++) {
             __m256 xv = _mm256_loadu_ps(XROW(float, c) + i);
             UNROLL for (int r = 0; r < R; r++) acc[r][c] = _mm256_fmadd_ps(wv[r], xv, acc[r][c]);
         }
     }
+    if (!(mode & GH_TILE_LAST)) { ACC_SAVE(R, C); return; }
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) {
         float s = hsum8(acc[r][c]);
         for (int64_t j = i; j < n; j++) s += gh_bf16_to_fp32(WROW(uint16_t, r)[j]) * XROW(float, c)[j];
@@ -297,69 +339,94 @@ ALWAYS_INLINE __m256 dot_i8_lanes(__m256i wabs, __m256i wq, __m256i xq) {
  * unpacked to 32 signed bytes. */
 ALWAYS_INLINE void tile_q80_like(const int R, const int C, const bool q4, TILE_PARAMS) {
     __m256 acc[4][4];
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    ACC_INIT(R, C);
     const int64_t nb = n / 32;
     const __m256i m4 = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8);
     for (int64_t ib = 0; ib < nb; ib++) {
         __m256i wq[4], wabs[4];
-        float wd[4];
+        __m256 wd[4];
+        if (q4) { if ((ib & 3) == 0) PREFETCH_NEXT(R, C, ib * sizeof(blk_q4_0)); }
+        else if ((ib & 1) == 0) PREFETCH_NEXT(R, C, ib * sizeof(blk_q8_0));
         UNROLL for (int r = 0; r < R; r++) {
             if (q4) {
                 const blk_q4_0 *bw = WROW(blk_q4_0, r) + ib;
                 __m128i t = _mm_loadu_si128((const __m128i *)bw->qs);
                 __m256i v = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
                 wq[r] = _mm256_sub_epi8(_mm256_and_si256(v, m4), eight);
-                wd[r] = h2f(bw->d);
+                wd[r] = _mm256_set1_ps(h2f(bw->d));
             } else {
                 const blk_q8_0 *bw = WROW(blk_q8_0, r) + ib;
                 wq[r] = _mm256_loadu_si256((const __m256i *)bw->qs);
-                wd[r] = h2f(bw->d);
+                wd[r] = _mm256_set1_ps(h2f(bw->d));
             }
             wabs[r] = _mm256_sign_epi8(wq[r], wq[r]);
         }
         UNROLL for (int c = 0; c < C; c++) {
             const blk_q8_0 *bx = XROW(blk_q8_0, c) + ib;
             __m256i xq = _mm256_loadu_si256((const __m256i *)bx->qs);
-            float xd = h2f(bx->d);
+            __m256 xd = _mm256_set1_ps(h2f(bx->d));
+            /* d_w*d_x as a vector multiply: the same float product as in scalar */
             UNROLL for (int r = 0; r < R; r++)
-                acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(wd[r] * xd), dot_i8_lanes(wabs[r], wq[r], xq), acc[r][c]);
+                acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(wd[r], xd), dot_i8_lanes(wabs[r], wq[r], xq), acc[r][c]);
         }
     }
+    if (!(mode & GH_TILE_LAST)) { ACC_SAVE(R, C); return; }
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[(size_t)c * ys + r] = hsum8(acc[r][c]);
+}
+
+/* The 8 scales and 8 mins of a Q4_K block as bytes, from its 12 packed bytes
+ * (see q4k_scale_min), with 32-bit word operations: words a, b, c are bytes
+ * 0-3, 4-7, 8-11. out[0..1] = scales 0-3, 4-7; out[2..3] = mins 0-3, 4-7. */
+ALWAYS_INLINE void q4k_unpack_scales(const uint8_t *s, uint32_t out[4]) {
+    uint32_t a, b, c;
+    memcpy(&a, s, 4); memcpy(&b, s + 4, 4); memcpy(&c, s + 8, 4);
+    out[0] = a & 0x3F3F3F3Fu;
+    out[1] = (c & 0x0F0F0F0Fu) | ((a >> 2) & 0x30303030u);
+    out[2] = b & 0x3F3F3F3Fu;
+    out[3] = ((c >> 4) & 0x0F0F0F0Fu) | ((b >> 2) & 0x30303030u);
 }
 
 /* Q4_K weights x Q8_K activations. Per super-block and pair: int32 lanes of
  * sum_j sc_j * (q . x over sub-block j), the mins term from x's bsums. */
 ALWAYS_INLINE void tile_q4_K(const int R, const int C, TILE_PARAMS) {
     __m256 acc[4][4];
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    ACC_INIT(R, C);
     const int64_t nb = n / QK_K;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
+    /* byte-shuffle patterns broadcasting int16 scale j to all 16 lanes */
+    const __m256i bc0 = _mm256_set1_epi16(0x0100), bc_step = _mm256_set1_epi16(0x0202);
     for (int64_t ib = 0; ib < nb; ib++) {
-        uint8_t sc[4][8];
-        __m256i mins[4];
+        __m256i sc16[4], mins[4];
         float d[4], dmin[4];
+        PREFETCH_NEXT(R, C, ib * sizeof(blk_q4_K));
+        PREFETCH_NEXT(R, C, ib * sizeof(blk_q4_K) + 64);
+        PREFETCH_NEXT(R, C, ib * sizeof(blk_q4_K) + 128);
         UNROLL for (int r = 0; r < R; r++) {
             const blk_q4_K *bw = WROW(blk_q4_K, r) + ib;
-            uint8_t m[8];
-            for (int j = 0; j < 8; j++) q4k_scale_min(j, bw->scales, &sc[r][j], &m[j]);
+            uint32_t u[4];
+            q4k_unpack_scales(bw->scales, u);
+            __m128i sm = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)u[1], (int)u[0])); /* 8 x int16 scales */
+            __m128i mm = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)u[3], (int)u[2])); /* 8 x int16 mins */
+            sc16[r] = _mm256_broadcastsi128_si256(sm);
             /* int16 lane k pairs with bsums[k], which belongs to sub-block k/2 */
-            mins[r] = _mm256_setr_epi16(m[0], m[0], m[1], m[1], m[2], m[2], m[3], m[3],
-                                        m[4], m[4], m[5], m[5], m[6], m[6], m[7], m[7]);
+            mins[r] = _mm256_set_m128i(_mm_unpackhi_epi16(mm, mm), _mm_unpacklo_epi16(mm, mm));
             d[r] = h2f(bw->d);
             dmin[r] = h2f(bw->dmin);
         }
         __m256i isum[4][4];
         UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) isum[r][c] = _mm256_setzero_si256();
+        __m256i pat = bc0;
         for (int k = 0; k < 4; k++) {
             __m256i lo[4], hi[4], s0[4], s1[4];
+            const __m256i pat1 = _mm256_add_epi8(pat, bc_step);
             UNROLL for (int r = 0; r < R; r++) {
                 __m256i qv = _mm256_loadu_si256((const __m256i *)(WROW(blk_q4_K, r)[ib].qs + 32 * k));
                 lo[r] = _mm256_and_si256(qv, m4);
                 hi[r] = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
-                s0[r] = _mm256_set1_epi16(sc[r][2 * k]);
-                s1[r] = _mm256_set1_epi16(sc[r][2 * k + 1]);
+                s0[r] = _mm256_shuffle_epi8(sc16[r], pat);
+                s1[r] = _mm256_shuffle_epi8(sc16[r], pat1);
             }
+            pat = _mm256_add_epi8(pat1, bc_step);
             UNROLL for (int c = 0; c < C; c++) {
                 const blk_q8_K *bx = XROW(blk_q8_K, c) + ib;
                 __m256i x0 = _mm256_loadu_si256((const __m256i *)(bx->qs + 64 * k));
@@ -381,6 +448,7 @@ ALWAYS_INLINE void tile_q4_K(const int R, const int C, TILE_PARAMS) {
             }
         }
     }
+    if (!(mode & GH_TILE_LAST)) { ACC_SAVE(R, C); return; }
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[(size_t)c * ys + r] = hsum8(acc[r][c]);
 }
 
@@ -388,12 +456,16 @@ ALWAYS_INLINE void tile_q4_K(const int R, const int C, TILE_PARAMS) {
  * -32 offset is applied exactly through x's bsums: 32 * sum_j sc_j * bsum_j. */
 ALWAYS_INLINE void tile_q6_K(const int R, const int C, TILE_PARAMS) {
     __m256 acc[4][4];
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] = _mm256_setzero_ps();
+    ACC_INIT(R, C);
     const int64_t nb = n / QK_K;
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
     const __m256i m2h = _mm256_set1_epi8(0x30), m2m = _mm256_set1_epi8(0x0C);
+    /* shuffle base: int16 lane 0 (bytes 0,1) in the low half, lane 1 (bytes 2,3) in the high */
+    const __m256i bc0 = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
+                                         2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
     for (int64_t ib = 0; ib < nb; ib++) {
         __m256i isum[4][4];
+        for (int off = 0; off < (int)sizeof(blk_q6_K); off += 64) PREFETCH_NEXT(R, C, ib * sizeof(blk_q6_K) + off);
         UNROLL for (int c = 0; c < C; c++) {
             __m256i bs = _mm256_loadu_si256((const __m256i *)XROW(blk_q8_K, c)[ib].bsums);
             UNROLL for (int r = 0; r < R; r++) {
@@ -402,6 +474,11 @@ ALWAYS_INLINE void tile_q6_K(const int R, const int C, TILE_PARAMS) {
             }
         }
         for (int h = 0; h < 2; h++) {
+            /* the 8 scales of this half as int16, in both 128-bit lanes */
+            __m256i sch[4];
+            UNROLL for (int r = 0; r < R; r++)
+                sch[r] = _mm256_broadcastsi128_si256(
+                    _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(WROW(blk_q6_K, r)[ib].scales + 8 * h))));
             for (int k = 0; k < 4; k++) {
                 __m256i q[4], scv[4];
                 UNROLL for (int r = 0; r < R; r++) {
@@ -417,8 +494,8 @@ ALWAYS_INLINE void tile_q6_K(const int R, const int C, TILE_PARAMS) {
                     default: hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2h); break;
                     }
                     q[r] = _mm256_or_si256(lo, hb);
-                    scv[r] = _mm256_set_m128i(_mm_set1_epi16(bw->scales[8 * h + 2 * k + 1]),
-                                              _mm_set1_epi16(bw->scales[8 * h + 2 * k]));
+                    /* lanes 0-7: scale 8h+2k, lanes 8-15: scale 8h+2k+1 */
+                    scv[r] = _mm256_shuffle_epi8(sch[r], _mm256_add_epi8(bc0, _mm256_set1_epi16((short)(0x0404 * k))));
                 }
                 UNROLL for (int c = 0; c < C; c++) {
                     __m256i xv = _mm256_loadu_si256((const __m256i *)(XROW(blk_q8_K, c)[ib].qs + 128 * h + 32 * k));
@@ -435,15 +512,16 @@ ALWAYS_INLINE void tile_q6_K(const int R, const int C, TILE_PARAMS) {
                                             _mm256_cvtepi32_ps(isum[r][c]), acc[r][c]);
         }
     }
+    if (!(mode & GH_TILE_LAST)) { ACC_SAVE(R, C); return; }
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[(size_t)c * ys + r] = hsum8(acc[r][c]);
 }
 
-ALWAYS_INLINE void tile_q8_0(const int R, const int C, TILE_PARAMS) { tile_q80_like(R, C, false, n, w, wb, x, xb, y, ys); }
-ALWAYS_INLINE void tile_q4_0(const int R, const int C, TILE_PARAMS) { tile_q80_like(R, C, true, n, w, wb, x, xb, y, ys); }
+ALWAYS_INLINE void tile_q8_0(const int R, const int C, TILE_PARAMS) { tile_q80_like(R, C, false, n, w, wb, x, xb, y, ys, A, as, mode); }
+ALWAYS_INLINE void tile_q4_0(const int R, const int C, TILE_PARAMS) { tile_q80_like(R, C, true, n, w, wb, x, xb, y, ys, A, as, mode); }
 
 /* Instances for (R, C) in {1,2,4}^2, a lookup table, and vec_dot = (1,1). */
 #define TILE_INST(K, R, C) \
-    static void K##_##R##x##C(TILE_PARAMS) { tile_##K(R, C, n, w, wb, x, xb, y, ys); }
+    static void K##_##R##x##C(TILE_PARAMS) { tile_##K(R, C, n, w, wb, x, xb, y, ys, A, as, mode); }
 #define TILE_FAMILY(K)                                                                        \
     TILE_INST(K, 1, 1) TILE_INST(K, 1, 2) TILE_INST(K, 1, 4)                                 \
     TILE_INST(K, 2, 1) TILE_INST(K, 2, 2) TILE_INST(K, 2, 4)                                 \
@@ -452,7 +530,7 @@ ALWAYS_INLINE void tile_q4_0(const int R, const int C, TILE_PARAMS) { tile_q80_l
                                                {K##_2x1, K##_2x2, K##_2x4},                   \
                                                {K##_4x1, K##_4x2, K##_4x4}};                  \
     void gh_vec_dot_##K##_avx2(int64_t n, float *s, const void *x, const void *y) {           \
-        K##_1x1(n, x, 0, y, 0, s, 0);                                                         \
+        K##_1x1(n, x, 0, y, 0, s, 0, NULL, 0, GH_TILE_FIRST | GH_TILE_LAST);                                                         \
     }
 
 TILE_FAMILY(f32)

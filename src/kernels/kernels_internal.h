@@ -137,13 +137,22 @@ void gh_vec_dot_q6_K_avx2(int64_t n, float *s, const void *x, const void *y);
 float gh_dot_f32_avx2(const float *a, const float *b, int64_t n);
 void gh_axpy_f32_avx2(float *y, float a, const float *x, int64_t n);
 double gh_sum_f32_avx2(const float *x, int64_t n);
+/* The same sum, reading the four quarters of x as interleaved streams. */
+double gh_sum4_f32_avx2(const float *x, int64_t n);
 
-/* A tile micro-kernel: for r < R, c < C
- *   y[c*ys + r] = dot(row r of W (at w + r*wb bytes), activation row c (at x + c*xb bytes))
- * over n elements, bit-identical to the type's vec_dot for each (r, c). R and C
- * are at most GH_TILE_R_MAX and GH_TILE_C_MAX. */
+/* A tile micro-kernel: for r < R, c < C, pair (r, c) is the dot product of
+ * row r of W (at w + r*wb bytes) and activation row c (at x + c*xb bytes)
+ * over n elements; the result goes to y[c*ys + r]. A long row may be done in
+ * k-chunks (n a multiple of the type's step except in the last chunk): mode
+ * GH_TILE_FIRST starts the pair's accumulator at zero (else it is loaded from
+ * A + r*as + 8c: 8 floats per pair), GH_TILE_LAST reduces it into y (else it is
+ * stored back to A). With FIRST|LAST (A unused) the result is bit-identical to
+ * the type's vec_dot for each (r, c), and so is any chunking. R and C are 1, 2
+ * or 4. */
 typedef void (*gh_tile_fn)(int64_t n, const void *w, size_t wb, const void *x, size_t xb,
-                           float *y, size_t ys);
+                           float *y, size_t ys, float *A, size_t as, int mode);
+#define GH_TILE_FIRST 1
+#define GH_TILE_LAST 2
 #define GH_TILE_R_MAX 4
 #define GH_TILE_C_MAX 4
 

@@ -35,13 +35,15 @@ size_t gh_matmul_wsize(gh_type wtype, int64_t n_in, int64_t B) {
     return (size_t)B * row_bytes(gh_get_type_traits(t->vec_dot_type), n_in);
 }
 
-/* Tile shape per weight type: (rows, activation columns) of the main tile for
- * B == 1 and for B > 1. Chosen by bench/kernels_bench.c on AVX2: float types
- * can hold 2x4 accumulators plus their operands in 16 ymm registers; the
- * K-quants need more registers per pair. */
+/* Tile shape per weight type: (rows R, activation columns C) of the main tile.
+ * Measured with bench/tile_probe.c-style runs on cache-resident data (AVX2,
+ * Sapphire Rapids VM): 4x1 is the fastest B=1 shape for every type (4
+ * independent chains, 4 weight streams); for B >= 4 the float and Q8_0/Q4_0
+ * tiles run best at 2x4 (8 accumulators + 2 weight vectors in 16 ymm), the
+ * K-quants at 1x4 (their weight unpacking needs the registers). */
 static void tile_shape(gh_type t, int64_t B, int *R, int *C) {
     bool kq = t == GH_TYPE_Q4_K || t == GH_TYPE_Q6_K;
-    if (B == 1) { *R = kq ? 2 : 4; *C = 1; return; }
+    if (B == 1) { *R = 4; *C = 1; return; }
     if (B == 2) { *R = kq ? 2 : 4; *C = 2; return; }
     *R = kq ? 1 : 2;
     *C = 4;
@@ -52,9 +54,32 @@ static inline int fit(int want, int64_t left) {
     return left >= 2 ? 2 : 1;
 }
 
+/* Blocking for B >= 4 (L1 is 32-48 KiB on current x86): a panel of PANEL
+ * output rows is computed for a chunk of bc activation rows, k-chunk by
+ * k-chunk, so the [bc x kc] slice of activations stays in L1 while every row
+ * group of the panel passes over it, and the panel's weights stay in L2 while
+ * the activation chunks pass. Per-pair accumulators live in acc_buf between
+ * k-chunks. */
+#ifndef PANEL
+#define PANEL 32
+#endif
+#ifndef BC_MAX
+#define BC_MAX 64
+#endif
+#ifndef X_SLICE_BYTES
+#define X_SLICE_BYTES (24u << 10)
+#endif
+#ifndef KBLOCK_MIN_B
+#define KBLOCK_MIN_B 4
+#endif
+static _Thread_local float acc_buf[PANEL * BC_MAX * 8] __attribute__((aligned(64)));
+
+/* elements per vector step of a type (k-chunks are multiples of it) */
+static int64_t type_step(const gh_type_traits *t) { return t->blck_size == 1 ? 8 : t->blck_size; }
+
 /* One thread's share: output rows [o0, o1) for all B activation rows. */
-static void matmul_rows(float *y, const void *xq, size_t xrow, const void *W, size_t wrow,
-                        gh_type wtype, const gh_type_traits *tt, int64_t n_in, int64_t n_out,
+static void matmul_rows(float *y, const void *xq, const gh_type_traits *vt, size_t xrow, const void *W,
+                        size_t wrow, gh_type wtype, const gh_type_traits *tt, int64_t n_in, int64_t n_out,
                         int64_t B, int64_t o0, int64_t o1, bool simd) {
     const char *wp = W, *xp = xq;
     if (!simd) {
@@ -65,28 +90,65 @@ static void matmul_rows(float *y, const void *xq, size_t xrow, const void *W, si
     }
     int R, C;
     tile_shape(wtype, B, &R, &C);
-    /* activation chunk: as many rows as fit in ~1 MiB (a multiple of C) */
-    int64_t bc = (int64_t)((1u << 20) / (xrow ? xrow : 1));
-    bc = bc < C ? C : bc - bc % C;
-    for (int64_t b0 = 0; b0 < B; b0 += bc) {
-        int64_t b1 = b0 + bc < B ? b0 + bc : B;
+    if (!gh_tile_avx2(wtype, 1, 1)) { /* a type without SIMD tiles: pair by pair */
+        for (int64_t o = o0; o < o1; o++)
+            for (int64_t b = 0; b < B; b++)
+                tt->vec_dot(n_in, &y[b * n_out + o], wp + (size_t)o * wrow, xp + (size_t)b * xrow);
+        return;
+    }
+    const int both = GH_TILE_FIRST | GH_TILE_LAST;
+    if (B < KBLOCK_MIN_B) {
+        /* decode: memory bound; stream each weight row group once */
         for (int64_t o = o0; o < o1;) {
             int r = fit(R, o1 - o);
-            for (int64_t b = b0; b < b1;) {
-                int c = fit(C, b1 - b);
-                gh_tile_fn fn = gh_tile_avx2(wtype, r, c);
-                if (!fn) { /* a type without SIMD tiles: pair by pair */
-                    for (int64_t oo = o; oo < o + r; oo++)
-                        for (int64_t bb = b; bb < b + c; bb++)
-                            tt->vec_dot(n_in, &y[bb * n_out + oo], wp + (size_t)oo * wrow, xp + (size_t)bb * xrow);
-                    b += c;
-                    continue;
-                }
-                fn(n_in, wp + (size_t)o * wrow, wrow, xp + (size_t)b * xrow, xrow, y + b * n_out + o,
-                   (size_t)n_out);
+            for (int64_t b = 0; b < B;) {
+                int c = fit(C, B - b);
+                gh_tile_avx2(wtype, r, c)(n_in, wp + (size_t)o * wrow, wrow, xp + (size_t)b * xrow, xrow,
+                                          y + b * n_out + o, (size_t)n_out, NULL, 0, both);
                 b += c;
             }
             o += r;
+        }
+        return;
+    }
+    /* k-chunk kc (a multiple of the step) and activation chunk bc so that a
+     * [bc x kc] slice is ~X_SLICE_BYTES */
+    const int64_t step = type_step(tt);
+    const int64_t vstep_bytes = step / vt->blck_size * (int64_t)vt->type_size;
+    int64_t bc = B < BC_MAX ? B : BC_MAX;
+    int64_t ksteps = (int64_t)X_SLICE_BYTES / (bc * vstep_bytes);
+    const int64_t min_steps = step == 8 ? 32 : step == 32 ? 8 : 1;
+    if (ksteps < min_steps) {
+        ksteps = min_steps;
+        bc = (int64_t)X_SLICE_BYTES / (ksteps * vstep_bytes);
+        if (bc > BC_MAX) bc = BC_MAX;
+        bc = bc < C ? C : bc - bc % C;
+    }
+    const int64_t kc = ksteps * step;
+    const size_t as = (size_t)bc * 8;
+    for (int64_t p0 = o0; p0 < o1; p0 += PANEL) {
+        int64_t p1 = p0 + PANEL < o1 ? p0 + PANEL : o1;
+        for (int64_t b0 = 0; b0 < B; b0 += bc) {
+            int64_t b1 = b0 + bc < B ? b0 + bc : B;
+            for (int64_t k0 = 0, kn; k0 < n_in; k0 += kn) {
+                /* chunks of kc; the last one also takes a remainder shorter than a step */
+                kn = n_in - k0 - kc < step ? n_in - k0 : kc;
+                int mode = (k0 == 0 ? GH_TILE_FIRST : 0) | (k0 + kn >= n_in ? GH_TILE_LAST : 0);
+                size_t wo = (size_t)(k0 / tt->blck_size) * tt->type_size;
+                size_t xo = (size_t)(k0 / vt->blck_size) * vt->type_size;
+                for (int64_t o = p0; o < p1;) {
+                    int r = fit(R, p1 - o);
+                    for (int64_t b = b0; b < b1;) {
+                        int c = fit(C, b1 - b);
+                        gh_tile_avx2(wtype, r, c)(kn, wp + (size_t)o * wrow + wo, wrow,
+                                                  xp + (size_t)b * xrow + xo, xrow, y + b * n_out + o,
+                                                  (size_t)n_out, acc_buf + (size_t)(o - p0) * as + (size_t)(b - b0) * 8,
+                                                  as, mode);
+                        b += c;
+                    }
+                    o += r;
+                }
+            }
         }
     }
 }
@@ -117,7 +179,7 @@ void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n
         if (ith == 0) o0 = 0;
         if (ith == nt - 1) o1 = n_out;
         if (o1 > o0)
-            matmul_rows(y, xq, xrow, W, wrow, wtype, tt, n_in, n_out, B, o0, o1, simd);
+            matmul_rows(y, xq, vt, xrow, W, wrow, wtype, tt, n_in, n_out, B, o0, o1, simd);
     }
 }
 
