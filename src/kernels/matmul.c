@@ -12,6 +12,10 @@
  *      When B activation rows would not fit in L2 (prompt processing with big
  *      rows), the activations are taken in chunks of ~1 MiB and the weights
  *      are re-read once per chunk.
+ *   3. for float weights and B >= 4 the loops are blocked further (see PANEL),
+ *      with the activation slice copied to an L1-friendly buffer:
+ *      f32 activation rows are 4 bytes an element, too big to stream from L2
+ *      at FMA speed.
  * Tiles (R x C, from kernels_avx2.c) only interleave independent per-pair
  * chains, so y[b][o] is bitwise the same for every B, thread count and tile
  * shape (kernels.h's determinism contract; tests/kernels check it).
@@ -36,7 +40,7 @@ size_t gh_matmul_wsize(gh_type wtype, int64_t n_in, int64_t B) {
 }
 
 /* Tile shape per weight type: (rows R, activation columns C) of the main tile.
- * Measured with bench/tile_probe.c-style runs on cache-resident data (AVX2,
+ * Measured with bench/kernels_tile_probe.c on cache-resident data (AVX2,
  * Sapphire Rapids VM): 4x1 is the fastest B=1 shape for every type (4
  * independent chains, 4 weight streams); for B >= 4 the float and Q8_0/Q4_0
  * tiles run best at 2x4 (8 accumulators + 2 weight vectors in 16 ymm), the
@@ -69,10 +73,19 @@ static inline int fit(int want, int64_t left) {
 #ifndef X_SLICE_BYTES
 #define X_SLICE_BYTES (24u << 10)
 #endif
+#ifndef KMIN_STEPS_F
+#define KMIN_STEPS_F 32
+#endif
 #ifndef KBLOCK_MIN_B
 #define KBLOCK_MIN_B 4
 #endif
 static _Thread_local float acc_buf[PANEL * BC_MAX * 8] __attribute__((aligned(64)));
+/* The [bc x kc] activation slice, copied to consecutive rows 16 floats apart
+ * from a multiple of 1 KiB: activation rows are often a multiple of 2 KiB long
+ * (n_in = 2048, 5632, ...), so in place the slice's rows would fall on the
+ * same few L1 sets and evict each other. */
+#define XPACK_PAD 16
+static _Thread_local float xpack[X_SLICE_BYTES / 4 + BC_MAX * (XPACK_PAD + 8)] __attribute__((aligned(64)));
 
 /* elements per vector step of a type (k-chunks are multiples of it) */
 static int64_t type_step(const gh_type_traits *t) { return t->blck_size == 1 ? 8 : t->blck_size; }
@@ -97,17 +110,25 @@ static void matmul_rows(float *y, const void *xq, const gh_type_traits *vt, size
         return;
     }
     const int both = GH_TILE_FIRST | GH_TILE_LAST;
-    if (B < KBLOCK_MIN_B) {
-        /* decode: memory bound; stream each weight row group once */
-        for (int64_t o = o0; o < o1;) {
-            int r = fit(R, o1 - o);
-            for (int64_t b = 0; b < B;) {
-                int c = fit(C, B - b);
-                gh_tile_avx2(wtype, r, c)(n_in, wp + (size_t)o * wrow, wrow, xp + (size_t)b * xrow, xrow,
-                                          y + b * n_out + o, (size_t)n_out, NULL, 0, both);
-                b += c;
+    if (B < KBLOCK_MIN_B || tt->is_quantized) {
+        /* Whole rows: each weight row group is read once and meets every
+         * activation row of the chunk. Quantized activations are compact (a
+         * 5632-element Q8 row is ~6 KiB), so the chunk (~1 MiB) sits in L2
+         * and k-blocking only added overhead in measurements. */
+        int64_t bchunk = (int64_t)((1u << 20) / xrow);
+        bchunk = bchunk < C ? C : bchunk - bchunk % C;
+        for (int64_t b0 = 0; b0 < B; b0 += bchunk) {
+            int64_t b1 = b0 + bchunk < B ? b0 + bchunk : B;
+            for (int64_t o = o0; o < o1;) {
+                int r = fit(R, o1 - o);
+                for (int64_t b = b0; b < b1;) {
+                    int c = fit(C, b1 - b);
+                    gh_tile_avx2(wtype, r, c)(n_in, wp + (size_t)o * wrow, wrow, xp + (size_t)b * xrow, xrow,
+                                              y + b * n_out + o, (size_t)n_out, NULL, 0, both);
+                    b += c;
+                }
+                o += r;
             }
-            o += r;
         }
         return;
     }
@@ -117,7 +138,7 @@ static void matmul_rows(float *y, const void *xq, const gh_type_traits *vt, size
     const int64_t vstep_bytes = step / vt->blck_size * (int64_t)vt->type_size;
     int64_t bc = B < BC_MAX ? B : BC_MAX;
     int64_t ksteps = (int64_t)X_SLICE_BYTES / (bc * vstep_bytes);
-    const int64_t min_steps = step == 8 ? 32 : step == 32 ? 8 : 1;
+    const int64_t min_steps = step == 8 ? KMIN_STEPS_F : step == 32 ? 8 : 1;
     if (ksteps < min_steps) {
         ksteps = min_steps;
         bc = (int64_t)X_SLICE_BYTES / (ksteps * vstep_bytes);
@@ -135,13 +156,25 @@ static void matmul_rows(float *y, const void *xq, const gh_type_traits *vt, size
                 kn = n_in - k0 - kc < step ? n_in - k0 : kc;
                 int mode = (k0 == 0 ? GH_TILE_FIRST : 0) | (k0 + kn >= n_in ? GH_TILE_LAST : 0);
                 size_t wo = (size_t)(k0 / tt->blck_size) * tt->type_size;
-                size_t xo = (size_t)(k0 / vt->blck_size) * vt->type_size;
+                const bool more = k0 + kn < n_in;
+                /* float activations only reach here (quantized types take the
+                 * whole-row path), so the slice is kn floats a row */
+                const size_t pstride = (size_t)(kn + XPACK_PAD);
+                for (int64_t b = b0; b < b1; b++)
+                    memcpy(xpack + (size_t)(b - b0) * pstride, (const float *)xq + b * n_in + k0, (size_t)kn * 4);
                 for (int64_t o = p0; o < p1;) {
                     int r = fit(R, p1 - o);
+                    if (more) /* these rows' next k-chunk: short strided runs the
+                               * hardware prefetcher would not fetch in time */
+                        for (int rr = 0; rr < r; rr++) {
+                            const char *nx = wp + (size_t)(o + rr) * wrow + wo + (size_t)(kc / tt->blck_size) * tt->type_size;
+                            for (size_t off = 0; off < (size_t)(kc / tt->blck_size) * tt->type_size; off += 64)
+                                __builtin_prefetch(nx + off, 0, 2);
+                        }
                     for (int64_t b = b0; b < b1;) {
                         int c = fit(C, b1 - b);
                         gh_tile_avx2(wtype, r, c)(kn, wp + (size_t)o * wrow + wo, wrow,
-                                                  xp + (size_t)b * xrow + xo, xrow, y + b * n_out + o,
+                                                  xpack + (size_t)(b - b0) * pstride, pstride * 4, y + b * n_out + o,
                                                   (size_t)n_out, acc_buf + (size_t)(o - p0) * as + (size_t)(b - b0) * 8,
                                                   as, mode);
                         b += c;
