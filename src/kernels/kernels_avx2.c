@@ -341,7 +341,7 @@ ALWAYS_INLINE void tile_q80_like(const int R, const int C, const bool q4, TILE_P
     __m256 acc[4][4];
     ACC_INIT(R, C);
     const int64_t nb = n / 32;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
     for (int64_t ib = 0; ib < nb; ib++) {
         __m256i wq[4], wabs[4];
         __m256 wd[4];
@@ -352,19 +352,29 @@ ALWAYS_INLINE void tile_q80_like(const int R, const int C, const bool q4, TILE_P
                 const blk_q4_0 *bw = WROW(blk_q4_0, r) + ib;
                 __m128i t = _mm_loadu_si128((const __m128i *)bw->qs);
                 __m256i v = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
-                wq[r] = _mm256_sub_epi8(_mm256_and_si256(v, m4), eight);
+                wq[r] = _mm256_and_si256(v, m4); /* codes 0..15; the -8 is applied via x's sums */
                 wd[r] = _mm256_set1_ps(h2f(bw->d));
             } else {
                 const blk_q8_0 *bw = WROW(blk_q8_0, r) + ib;
                 wq[r] = _mm256_loadu_si256((const __m256i *)bw->qs);
                 wd[r] = _mm256_set1_ps(h2f(bw->d));
             }
-            wabs[r] = _mm256_sign_epi8(wq[r], wq[r]);
+            if (!q4) wabs[r] = _mm256_sign_epi8(wq[r], wq[r]);
         }
         UNROLL for (int c = 0; c < C; c++) {
             const blk_q8_0 *bx = XROW(blk_q8_0, c) + ib;
             __m256i xq = _mm256_loadu_si256((const __m256i *)bx->qs);
             __m256 xd = _mm256_set1_ps(h2f(bx->d));
+            if (q4) {
+                /* lane i: sum over elements 4i..4i+3 of (u-8)*x = u.x - 8*sum(x),
+                 * the same integers as the signed form, with fewer operations */
+                __m256i xs8 = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xq), ones16), 3);
+                UNROLL for (int r = 0; r < R; r++) {
+                    __m256i p = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(wq[r], xq), ones16), xs8);
+                    acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(wd[r], xd), _mm256_cvtepi32_ps(p), acc[r][c]);
+                }
+                continue;
+            }
             /* d_w*d_x as a vector multiply: the same float product as in scalar */
             UNROLL for (int r = 0; r < R; r++)
                 acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(wd[r], xd), dot_i8_lanes(wabs[r], wq[r], xq), acc[r][c]);
