@@ -14,9 +14,10 @@
  * Per-pair accumulation, per type:
  *   F32/F16/BF16: one 8-lane fma chain over 8-element steps, then hsum8, then
  *                 the n%8 tail in scalar order.
- *   Q8_0/Q4_0:    per block, exact int32 lane sums (sign trick + maddubs + madd),
- *                 converted and fma'd into an 8-lane float accumulator with
- *                 scale d_w*d_x; hsum8 at the end.
+ *   Q8_0/Q4_0:    per block, exact int32 lane sums (lane i = elements 4i..4i+3;
+ *                 Q8_0 via the sign trick, Q4_0 as u.x - 8*sum(x)), converted
+ *                 and fma'd into an 8-lane float accumulator with scale
+ *                 d_w*d_x; hsum8 at the end.
  *   Q4_K/Q6_K:    per super-block, exact int32 lane sums of scale*q*x, one fma
  *                 (and for Q4_K one fnmadd for the mins via bsums); hsum8.
  */

@@ -7,6 +7,10 @@
  * kernels are tested against, and what runs when GH_SIMD=scalar is set or the
  * CPU lacks AVX2/FMA/F16C.
  *
+ * vec_dot_type: F32, F16 and BF16 weights take F32 activations (F16 is widened
+ * in registers with F16C: exact, and no rounding of the activations); Q8_0
+ * and Q4_0 take Q8_0; Q4_K and Q6_K take Q8_K, as in ggml.
+ *
  * Quantizers (from_float_ref) for weight types do a small scale search per
  * (sub-)block that minimises squared error; they are meant for tests and for
  * converting small models, not for bit-compatibility with llama.cpp's
