@@ -25,64 +25,13 @@ typedef struct bpe_sym {
     bool dead;
 } bpe_sym;
 
-typedef struct bpe_pair {
-    int32_t rank;
-    int32_t left, right;  /* symbol indexes */
-    int32_t lid, rid;     /* their ids when pushed (detects stale pairs) */
-    int32_t merged;
-} bpe_pair;
-
-typedef struct bpe_heap {
-    bpe_pair *v;
-    size_t n, cap;
-} bpe_heap;
-
-static bool pair_before(const bpe_pair *a, const bpe_pair *b) {
-    if (a->rank != b->rank) return a->rank < b->rank;
-    return a->left < b->left;
-}
-
-static gh_status heap_push(bpe_heap *h, bpe_pair p) {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        bpe_pair *v = realloc(h->v, cap * sizeof *v);
-        if (!v) return gh_error(GH_ERR_NOMEM, "tokenizer: out of memory");
-        h->v = v;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t up = (i - 1) / 2;
-        if (!pair_before(&p, &h->v[up])) break;
-        h->v[i] = h->v[up];
-        i = up;
-    }
-    h->v[i] = p;
-    return GH_OK;
-}
-
-static bpe_pair heap_pop(bpe_heap *h) {
-    bpe_pair top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && pair_before(&h->v[c + 1], &h->v[c])) c++;
-        if (!pair_before(&h->v[c], &last)) break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n > 0) h->v[i] = last;
-    return top;
-}
-
 /* Per-call scratch, grown as needed and reused across the pieces of one call. */
 typedef struct bpe_work {
     char *buf;
     size_t cap;
     bpe_sym *sym;
     size_t sym_cap;
-    bpe_heap heap;
+    tok_heap heap;
 } bpe_work;
 
 static gh_status grow(void **p, size_t *cap, size_t need, size_t elem) {
@@ -101,8 +50,9 @@ static gh_status try_pair(const gh_tokenizer *t, bpe_work *w, int32_t l, int32_t
     int32_t merged;
     int32_t rank = tok_merge_find(t, w->sym[l].id, w->sym[r].id, &merged);
     if (rank < 0) return GH_OK;
-    bpe_pair p = {rank, l, r, w->sym[l].id, w->sym[r].id, merged};
-    return heap_push(&w->heap, p);
+    tok_pair p = {.priority = -(double)rank, .left = l, .right = r, .lid = w->sym[l].id, .rid = w->sym[r].id,
+                  .merged = merged}; /* lowest rank first */
+    return tok_heap_push(&w->heap, p);
 }
 
 static gh_status emit_unknown(const gh_tokenizer *t, const char *s, size_t len, tok_ids *out) {
@@ -149,7 +99,7 @@ static gh_status bpe_word(const gh_tokenizer *t, bpe_work *w, size_t len, tok_id
     for (int32_t i = 0; i + 1 < n; i++)
         if ((st = try_pair(t, w, i, i + 1))) return st;
     while (w->heap.n > 0) {
-        bpe_pair p = heap_pop(&w->heap);
+        tok_pair p = tok_heap_pop(&w->heap);
         bpe_sym *l = &w->sym[p.left], *r = &w->sym[p.right];
         if (l->dead || r->dead || l->next != p.right || l->id != p.lid || r->id != p.rid) continue; /* stale */
         l->id = p.merged;

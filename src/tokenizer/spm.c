@@ -21,65 +21,14 @@ typedef struct spm_sym {
     int32_t prev, next;   /* neighbours in the current segmentation, -1 at the ends */
 } spm_sym;
 
-typedef struct spm_pair {
-    int32_t left, right;  /* symbol indexes */
-    uint32_t len;         /* left.len + right.len when pushed (detects stale pairs) */
-    float score;
-} spm_pair;
-
-typedef struct spm_heap {
-    spm_pair *v;
-    size_t n, cap;
-} spm_heap;
-
-/* a comes before b: higher score, then the leftmost */
-static bool pair_before(const spm_pair *a, const spm_pair *b) {
-    if (a->score != b->score) return a->score > b->score;
-    return a->left < b->left;
-}
-
-static gh_status heap_push(spm_heap *h, spm_pair p) {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        spm_pair *v = realloc(h->v, cap * sizeof *v);
-        if (!v) return gh_error(GH_ERR_NOMEM, "tokenizer: out of memory");
-        h->v = v;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t up = (i - 1) / 2;
-        if (!pair_before(&p, &h->v[up])) break;
-        h->v[i] = h->v[up];
-        i = up;
-    }
-    h->v[i] = p;
-    return GH_OK;
-}
-
-static spm_pair heap_pop(spm_heap *h) {
-    spm_pair top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && pair_before(&h->v[c + 1], &h->v[c])) c++;
-        if (!pair_before(&h->v[c], &last)) break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n > 0) h->v[i] = last;
-    return top;
-}
-
 static gh_status try_pair(const gh_tokenizer *t, const char *s, const spm_sym *sym, int32_t l, int32_t r,
-                          spm_heap *h) {
+                          tok_heap *h) {
     if (l < 0 || r < 0) return GH_OK;
     uint32_t len = sym[l].len + sym[r].len;
     int32_t id = tok_lookup(t, s + sym[l].start, len);
     if (id < 0) return GH_OK;
-    spm_pair p = {l, r, len, t->tok[id].score};
-    return heap_push(h, p);
+    tok_pair p = {.priority = t->tok[id].score, .left = l, .right = r, .len = len};
+    return tok_heap_push(h, p);
 }
 
 /* Emits the token of piece s[0..len), or its bytes. */
@@ -112,7 +61,7 @@ gh_status tok_spm_encode(const gh_tokenizer *t, const char *text, size_t len, bo
     if (elen > UINT32_MAX / 2) return gh_error(GH_ERR_LIMIT, "tokenizer: text of %zu bytes is too long", len);
     char *s = malloc(elen + 1);
     spm_sym *sym = malloc((elen + 1) * sizeof *sym);
-    spm_heap heap = {0};
+    tok_heap heap = {0};
     gh_status st = GH_OK;
     if (!s || !sym) { st = gh_error(GH_ERR_NOMEM, "tokenizer: out of memory"); goto done; }
     size_t o = 0;
@@ -136,7 +85,7 @@ gh_status tok_spm_encode(const gh_tokenizer *t, const char *text, size_t len, bo
     for (int32_t i = 0; i + 1 < n; i++)
         if ((st = try_pair(t, s, sym, i, i + 1, &heap))) goto done;
     while (heap.n > 0) {
-        spm_pair p = heap_pop(&heap);
+        tok_pair p = tok_heap_pop(&heap);
         spm_sym *l = &sym[p.left], *r = &sym[p.right];
         if (l->len == 0 || r->len == 0 || l->len + r->len != p.len || l->next != p.right) continue; /* stale */
         l->len += r->len;

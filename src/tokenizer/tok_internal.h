@@ -154,6 +154,26 @@ int tok_decompose(uint32_t cp, uint32_t *out, int cap);
 /* Lowercase mapping of one code point (single code point, as utf8proc gives). */
 uint32_t tok_tolower(uint32_t cp);
 
+/* ---- merge_heap.c: candidate pairs of the two merge loops (spm.c, bpe.c) ----
+ * A pair of adjacent symbols that could merge. Pairs pop by higher `priority`
+ * (SentencePiece's score; minus the merge rank for BPE), then leftmost. The
+ * other fields let each loop recognise a pair an earlier merge made stale. */
+typedef struct tok_pair {
+    double priority;
+    int32_t left, right;  /* symbol indexes */
+    uint32_t len;         /* spm: left.len + right.len when pushed */
+    int32_t lid, rid;     /* bpe: the symbols' ids when pushed */
+    int32_t merged;       /* bpe: id of the merged token */
+} tok_pair;
+
+typedef struct tok_heap {
+    tok_pair *v;
+    size_t n, cap;
+} tok_heap;
+
+gh_status tok_heap_push(tok_heap *h, tok_pair p);
+tok_pair tok_heap_pop(tok_heap *h); /* h->n must be > 0 */
+
 /* ---- tokjson.c / tokgguf.c share this ---- */
 void tok_set_model_name(gh_tokenizer *t, const char *name);
 
