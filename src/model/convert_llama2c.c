@@ -13,36 +13,17 @@
  */
 #include "goodhart/convert.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/file.h"
 #include "goodhart/tokenizer.h"
 #include "kernels/kernels.h"
 
 typedef struct {
     int32_t dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len;
 } l2c_config;
-
-static gh_status read_file(const char *path, uint8_t **data, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return gh_error(GH_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0) { fclose(f); return gh_error(GH_ERR_IO, "%s: cannot seek", path); }
-    long sz = ftell(f);
-    if (sz < 0) { fclose(f); return gh_error(GH_ERR_IO, "%s: cannot tell size", path); }
-    rewind(f);
-    uint8_t *buf = malloc((size_t)sz + 1);
-    if (!buf) { fclose(f); return gh_error(GH_ERR_NOMEM, "%s: cannot allocate %ld bytes", path, sz); }
-    if (fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
-        free(buf); fclose(f);
-        return gh_error(GH_ERR_IO, "%s: short read", path);
-    }
-    fclose(f);
-    *data = buf;
-    *len = (size_t)sz;
-    return GH_OK;
-}
 
 /* Adds a tensor of rows×cols floats, converted to `type` when it is not F32.
  * Converted buffers are kept in `keep` until the file is written. */
@@ -94,7 +75,7 @@ static gh_status check_config(const char *path, const l2c_config *c, size_t file
 
 gh_status gh_convert_llama2c(const char *model_path, const char *tokenizer_path,
                              const char *out_path, gh_type wtype) {
-    uint8_t *mbuf = NULL, *tbuf = NULL;
+    char *mbuf = NULL, *tbuf = NULL;
     size_t mlen = 0, tlen = 0;
     gh_gguf_writer *w = NULL;
     char **tok_text = NULL;
@@ -103,7 +84,7 @@ gh_status gh_convert_llama2c(const char *model_path, const char *tokenizer_path,
     void **keep = NULL;
     int n_keep = 0;
     int32_t V = 0;
-    gh_status s = read_file(model_path, &mbuf, &mlen);
+    gh_status s = gh_read_file(model_path, (size_t)1 << 40, &mbuf, &mlen);
     if (s) goto done;
     if (mlen < 28) { s = gh_error(GH_ERR_FORMAT, "%s: too short for a llama2.c header (%zu bytes)", model_path, mlen); goto done; }
     l2c_config c;
@@ -114,7 +95,7 @@ gh_status gh_convert_llama2c(const char *model_path, const char *tokenizer_path,
     int64_t dim = c.dim, hid = c.hidden_dim, L = c.n_layers, hs = dim / c.n_heads, kv = hs * c.n_kv_heads;
 
     /* tokenizer */
-    if ((s = read_file(tokenizer_path, &tbuf, &tlen))) goto done;
+    if ((s = gh_read_file(tokenizer_path, (size_t)1 << 30, &tbuf, &tlen))) goto done;
     tok_text = calloc((size_t)V, sizeof *tok_text);
     scores = malloc((size_t)V * sizeof *scores);
     types = malloc((size_t)V * sizeof *types);

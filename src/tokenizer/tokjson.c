@@ -23,36 +23,10 @@
 
 #include <cjson/cJSON.h>
 
+#include "base/file.h"
 #include "tokenizer/tok_internal.h"
 
 #define JSON_MAX_BYTES (1u << 30)
-
-static gh_status read_whole(const char *path, char **out, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return gh_error(GH_ERR_IO, "%s: cannot open", path);
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (cap - n < 65536) {
-            if (cap > JSON_MAX_BYTES) { fclose(f); free(buf); return gh_error(GH_ERR_LIMIT, "%s: larger than 1 GiB", path); }
-            size_t nc = cap ? cap * 2 : 1 << 20;
-            char *nb = realloc(buf, nc + 1);
-            if (!nb) { fclose(f); free(buf); return gh_error(GH_ERR_NOMEM, "%s: out of memory reading", path); }
-            buf = nb;
-            cap = nc;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
-    }
-    bool err = ferror(f);
-    fclose(f);
-    if (err) { free(buf); return gh_error(GH_ERR_IO, "%s: read error", path); }
-    buf[n] = 0;
-    *out = buf;
-    *len = n;
-    return GH_OK;
-}
 
 static const char *jstr(const cJSON *o, const char *key) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -247,7 +221,7 @@ static void parse_config(gh_tokenizer *t, const char *path) {
     strcpy(cpath + dl, "tokenizer_config.json");
     char *buf = NULL;
     size_t len = 0;
-    if (read_whole(cpath, &buf, &len)) { gh_clear_error(); return; }
+    if (gh_read_file(cpath, JSON_MAX_BYTES, &buf, &len)) { gh_clear_error(); return; }
     cJSON *c = cJSON_ParseWithLength(buf, len);
     free(buf);
     if (!c) return; /* a broken config is not ours to judge: tokenizer.json decides */
@@ -431,7 +405,7 @@ gh_status gh_tokenizer_from_json(const char *path, gh_tokenizer **out) {
     *out = NULL;
     char *buf = NULL;
     size_t len = 0;
-    gh_status s = read_whole(path, &buf, &len);
+    gh_status s = gh_read_file(path, JSON_MAX_BYTES, &buf, &len);
     if (s) return s;
     cJSON *root = cJSON_ParseWithLength(buf, len);
     if (!root) {

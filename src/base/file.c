@@ -1,0 +1,40 @@
+/* file.c — whole-file reads for inputs small enough to hold in memory
+ * (llama2.c checkpoints, tokenizer.json); GGUF models are mapped instead. */
+#include "base/file.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+gh_status gh_read_file(const char *path, size_t max_bytes, char **out, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return gh_error(GH_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (cap - n < 65536) {
+            if (cap > max_bytes) {
+                fclose(f);
+                free(buf);
+                return gh_error(GH_ERR_LIMIT, "%s: larger than %zu bytes", path, max_bytes);
+            }
+            size_t nc = cap ? cap * 2 : 1 << 20;
+            char *nb = realloc(buf, nc + 1);
+            if (!nb) { fclose(f); free(buf); return gh_error(GH_ERR_NOMEM, "%s: out of memory reading", path); }
+            buf = nb;
+            cap = nc;
+        }
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) break;
+    }
+    bool err = ferror(f);
+    fclose(f);
+    if (err) { free(buf); return gh_error(GH_ERR_IO, "%s: read error", path); }
+    if (n > max_bytes) { free(buf); return gh_error(GH_ERR_LIMIT, "%s: larger than %zu bytes", path, max_bytes); }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return GH_OK;
+}

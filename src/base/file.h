@@ -1,0 +1,13 @@
+/* file.h — reading a whole file into memory (internal). */
+#ifndef GH_FILE_H
+#define GH_FILE_H
+
+#include <stddef.h>
+
+#include "goodhart/common.h"
+
+/* Reads all of `path` into a malloc'd, NUL-terminated buffer. A file larger
+ * than max_bytes fails with GH_ERR_LIMIT; every error names the path. */
+gh_status gh_read_file(const char *path, size_t max_bytes, char **out, size_t *len);
+
+#endif
