@@ -18,6 +18,10 @@ int cmd_logprob(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_make_model(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_bon(int argc, char **argv);
+int cmd_bon_run(int argc, char **argv);
+int cmd_bon_select(int argc, char **argv);
+int cmd_bon_bench(int argc, char **argv);
 
 /* Prints "goodhart NAME: " + gh_last_error() to stderr; returns 1. */
 int cli_fail(const char *cmd);
