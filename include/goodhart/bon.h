@@ -51,6 +51,8 @@ typedef enum gh_bon_rule {
 const char *gh_bon_rule_name(gh_bon_rule r);          /* "rbon-kl", ... */
 bool gh_bon_rule_from_name(const char *name, gh_bon_rule *out);
 /* What a rule reads from the pool. */
+bool gh_bon_rule_needs_reward(gh_bon_rule r);         /* all but mbr, random, oracle */
+bool gh_bon_rule_needs_gold(gh_bon_rule r);           /* oracle */
 bool gh_bon_rule_needs_logprob(gh_bon_rule r);
 bool gh_bon_rule_needs_embedding(gh_bon_rule r);      /* rbon-wd, srbon-wd, mbr */
 bool gh_bon_rule_needs_tokens(gh_bon_rule r);         /* length, rbon-kl-norm */
@@ -112,6 +114,7 @@ typedef struct gh_bon_record {
     int32_t dim;              /* embedding size (0: none) */
     float *embedding;         /* [n][dim], or NULL */
     int64_t line;             /* 1-based line in the file */
+    bool id_number;           /* id was a JSON number (write it back as one) */
 } gh_bon_record;
 
 typedef struct gh_bon_file gh_bon_file;
@@ -126,6 +129,11 @@ int64_t gh_bon_file_count(const gh_bon_file *f);
 const gh_bon_record *gh_bon_file_record(const gh_bon_file *f, int64_t i);
 /* Index of a score name in a record, or -1. */
 int32_t gh_bon_record_score(const gh_bon_record *r, const char *name);
+/* Checks that every record has what `rule` reads: the score `reward` (the R the
+ * rule optimises), the score `gold` (oracle), logprob_ref, n_tokens, embeddings,
+ * for every candidate. The error names the file, line, record id, candidate and
+ * field. Values themselves were validated by gh_bon_file_read. */
+gh_status gh_bon_file_check(const gh_bon_file *f, gh_bon_rule rule, const char *reward, const char *gold);
 
 #ifdef __cplusplus
 }
