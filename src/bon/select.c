@@ -275,7 +275,7 @@ gh_status gh_bon_select(const gh_bon_pool *pool, const int32_t *idx, int32_t m, 
         case GH_BON_RBON_KL_NORM: obj[k] = R[i] + beta * pool->logprob[i] / (double)pool->n_tokens[i]; break;
         case GH_BON_RBON_WD: obj[k] = R[i] - beta * mean_cost(pool, idx, m, k); break;
         case GH_BON_LENGTH: obj[k] = R[i] - beta / (double)pool->n_tokens[i]; break;
-        case GH_BON_MBR: obj[k] = -mean_cost(pool, idx, m, k); break;
+        case GH_BON_MBR: obj[k] = 0.0 - mean_cost(pool, idx, m, k); break; /* +0, not -0, for one candidate */
         case GH_BON_ORACLE: obj[k] = pool->gold[i]; break;
         case GH_BON_SRBON_WD:
         case GH_BON_RANDOM:
