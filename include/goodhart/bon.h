@@ -28,7 +28,9 @@
 #ifndef GOODHART_BON_H
 #define GOODHART_BON_H
 
+#include "goodhart/backend.h"
 #include "goodhart/common.h"
+#include "goodhart/reward.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -134,6 +136,101 @@ int32_t gh_bon_record_score(const gh_bon_record *r, const char *name);
  * for every candidate. The error names the file, line, record id, candidate and
  * field. Values themselves were validated by gh_bon_file_read. */
 gh_status gh_bon_file_check(const gh_bon_file *f, gh_bon_rule rule, const char *reward, const char *gold);
+
+
+/* ---- the experiment ------------------------------------------------------
+ * A run directory holds:
+ *   run.sqlite        the run store: one entry per finished prompt (resume)
+ *   pool.jsonl        every prompt's candidates in the precomputed format above
+ *                     (with embeddings), so `bon select` and `bon run --in` read it
+ *   candidates.jsonl  one line per prompt and candidate: id, index, text,
+ *                     n_tokens, logprob_ref, finish, every score
+ *   curves.csv        rule, beta, n, split -> mean proxy and gold of the pick, CIs
+ *   summary.csv       per rule: beta tuned on dev, test gold and proxy at n = N
+ *   report.html       the report (Goodhart curves, proxy vs gold, beta sweep)
+ */
+
+typedef struct gh_bon_prompt {
+    const char *id;
+    const char *prompt;
+    const char *reference; /* for exact/contains rewards; may be NULL */
+} gh_bon_prompt;
+
+/* Reads prompts from JSON Lines: {"id": ..., "prompt": ..., "reference": ...}
+ * per line (id: string or number, default the line number; reference optional).
+ * Errors name the file, line and field. Free with gh_bon_prompts_free. */
+gh_status gh_bon_prompts_read(const char *path, gh_bon_prompt **out, int64_t *n);
+void gh_bon_prompts_free(gh_bon_prompt *p, int64_t n);
+
+typedef void (*gh_bon_progress_fn)(void *user, const char *stage, int64_t done, int64_t total);
+
+typedef struct gh_bon_sample_params {
+    int32_t n;                  /* N samples per prompt (default 32) */
+    gh_sampler_params sampler;  /* seed, temperature, max_tokens, ... (sampler.seed is the run's seed) */
+    int32_t embed_layer;        /* layer of the mean-pooled embedding (-1: last) */
+    bool force;                 /* reuse a run directory whose settings differ (its store is wiped) */
+    gh_bon_progress_fn progress;
+    void *progress_user;
+} gh_bon_sample_params;
+
+gh_bon_sample_params gh_bon_sample_default_params(void);
+
+/* Draws N samples for every prompt from the backend, scores them with `proxy`
+ * (recorded as score "proxy") and `gold` (score "gold"; may be NULL), computes
+ * log pi_ref (gh_backend_logprob of the text after the prompt: the same number
+ * `goodhart logprob` prints as total) and the embedding (mean over the
+ * response's tokens of the hidden state after embed_layer), and stores each
+ * finished prompt in out_dir/run.sqlite. Prompts already stored (same settings)
+ * are not redone; *n_resumed (may be NULL) says how many. Ends by writing
+ * out_dir/pool.jsonl. Sample i of a prompt is drawn from the stream
+ * (seed of the prompt, i), the prompt's seed being derived from the run's seed
+ * and the prompt's id, so a prompt's samples do not depend on the others. */
+gh_status gh_bon_sample(gh_backend *b, const gh_bon_prompt *prompts, int64_t n_prompts,
+                        gh_reward *proxy, gh_reward *gold, const char *out_dir,
+                        const gh_bon_sample_params *p, int64_t *n_resumed);
+
+typedef struct gh_bon_analysis_params {
+    const char *reward;       /* score name of the proxy R (default "proxy") */
+    const char *gold;         /* score name of the gold reward (default "gold") */
+    const double *betas;      /* the beta grid (NULL: the default, 0 and 1e-3 .. 100) */
+    int32_t n_betas;
+    int32_t n_orders;         /* random orderings of each pool for the n-curves (default 16) */
+    uint64_t seed;            /* orderings, the dev/test split and stochastic picks */
+    double dev_fraction;      /* prompts used to tune beta (default 0.5) */
+    const char *title;        /* report title */
+    const char *intro;        /* paragraphs put first in the report (NULL: none) */
+    const char *settings;     /* preformatted settings shown at the end (NULL: none) */
+    gh_bon_progress_fn progress;
+    void *progress_user;
+} gh_bon_analysis_params;
+
+gh_bon_analysis_params gh_bon_analysis_default_params(void);
+
+typedef struct gh_bon_rule_result {
+    gh_bon_rule rule;
+    double beta;              /* tuned on dev (0 for rules without beta) */
+    double dev_gold;          /* mean gold of the pick at n = N on dev */
+    double test_gold, test_gold_ci;     /* on test, with a 95% half-width */
+    double test_reward, test_reward_ci;
+    double test_expected_gold;          /* stochastic rules: mean expected gold */
+} gh_bon_rule_result;
+
+typedef struct gh_bon_summary {
+    int32_t n_rules;
+    gh_bon_rule_result rules[GH_BON_N_RULES];
+    int32_t n_max;            /* N of the curves */
+    int64_t n_prompts, n_dev, n_test, n_candidates;
+    double spearman;          /* rank correlation of proxy and gold over all candidates */
+    double gold_n1;           /* mean gold of one sample (n = 1, test) */
+} gh_bon_summary;
+
+/* Selects by every rule the file supports (rules whose fields are missing are
+ * skipped and listed in the report), for every beta of the grid and every
+ * n = 1, 2, 4, ..., N over nested subsets (averaged over n_orders random
+ * orderings), tunes beta on the dev split and writes candidates.jsonl,
+ * curves.csv, summary.csv and report.html into out_dir. */
+gh_status gh_bon_analyse(const gh_bon_file *f, const char *out_dir, const gh_bon_analysis_params *p,
+                         gh_bon_summary *out);
 
 #ifdef __cplusplus
 }

@@ -56,7 +56,9 @@ gh_status gh_head_features(gh_backend *b, const gh_head_spec *spec, const char *
         free(ids);
         if (s) return s;
         begin = (int32_t)n + (gh_tokenizer_add_bos(tok) && gh_tokenizer_bos(tok) >= 0);
-        if (!*response) return gh_error(GH_ERR_INVALID_ARG, "empty response: no token to pool over");
+        /* an empty response (the model stopped at once) has no token of its own:
+         * read the state it was decided from, the prompt's last token */
+        if (!*response) begin = -1;
     }
     char *text = concat(prompt, response);
     if (!text) return gh_error(GH_ERR_NOMEM, "out of memory");
