@@ -31,7 +31,9 @@
  * (gh_store_begin ... gh_store_commit) belongs to the handle, so on a shared
  * handle it also takes in other threads' writes made meanwhile; give each
  * thread its own handle when batches must stay separate. Never use a handle
- * across fork(): the child opens its own.
+ * across fork(): the child opens its own. While a store is open SQLite keeps
+ * PATH-wal and PATH-shm beside it; the last handle to close folds the log
+ * back into PATH and removes them.
  *
  * Errors name the store's file: "runs/x/store.db: not a goodhart run store
  * (file is not a database)", "...: this run was started with model=a; now
@@ -88,7 +90,8 @@ gh_status gh_store_count(gh_store *s, const char *ns, int64_t *n);
  * Returning anything but GH_OK stops the iteration, and gh_store_iter returns
  * that status unchanged (with whatever message the callback recorded). The
  * callback may read and write the store through the same handle, but must not
- * add or delete entries of the namespace being iterated. */
+ * add or delete entries of the namespace being iterated. Other threads using
+ * the same handle wait until the iteration ends. */
 typedef gh_status (*gh_store_iter_fn)(void *user, const char *key, const void *val, size_t len);
 gh_status gh_store_iter(gh_store *s, const char *ns, gh_store_iter_fn fn, void *user);
 

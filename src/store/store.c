@@ -626,7 +626,7 @@ gh_status gh_store_verify(gh_store *s) {
             char first[400];
             snprintf(first, sizeof first, "%s", r ? r : "?");
             for (char *p = first; *p; p++)
-                if (*p == '\n') *p = ';';
+                if (*p == '\n') *p = ' ';
             e = gh_error(GH_ERR_FORMAT, "%s: corrupt run store (integrity check: %s)", s->path, first);
         }
     } else {
