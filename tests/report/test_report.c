@@ -66,6 +66,21 @@ static void check_xml(const char *text, const char *name) {
     free(out);
 }
 
+/* The checker itself rejects broken XML (so check_xml can fail). */
+static void test_xml_checker(void **state) {
+    (void)state;
+    const char *path = tu_tmp("broken.svg");
+    const char *broken = "<svg><g></svg>";
+    assert_int_equal(tu_write_file(path, broken, strlen(broken)), 0);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c \"import xml.etree.ElementTree as E,sys; E.parse(sys.argv[1])\" '%s'", path);
+    int st;
+    char *out = tu_run(cmd, &st);
+    assert_int_not_equal(st, 0);
+    free(out);
+}
+
 static char *svg_of(const gh_plot *p) {
     char *s = NULL;
     assert_ok(gh_report_svg(p, &s));
@@ -423,6 +438,9 @@ static void test_nonfinite_skipped(void **state) {
             char *svg = svg_of(&p);
             check_svg_numbers(svg + 60, 2000);
             check_xml(svg, "nonfinite.svg");
+            /* the scatter's error bars, where some point has x, lo and hi placeable */
+            if (!(log_x && log_y)) assert_contains(svg, "stroke-opacity=\"0.55\"");
+            else assert_null(strstr(svg, "stroke-opacity=\"0.55\""));
             free(svg);
         }
 }
@@ -571,6 +589,7 @@ int main(void) {
         cmocka_unit_test(test_ticks_linear),
         cmocka_unit_test(test_ticks_log),
         cmocka_unit_test(test_format_and_escape),
+        cmocka_unit_test(test_xml_checker),
         cmocka_unit_test(test_report_document),
         cmocka_unit_test(test_svg_alone),
         cmocka_unit_test(test_nonfinite_skipped),
