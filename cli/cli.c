@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/utf8.h"
 
@@ -103,4 +104,38 @@ void cli_json_string(FILE *f, const char *s, size_t len) {
     }
     fputc('"', f);
     free(u);
+}
+
+/* Progress on a terminal: one line rewritten in place ("\r"), ended when a
+ * stage completes. Silent when stderr is not a terminal (logs, CI, pipes). */
+void cli_progress(void *user, const char *stage, int64_t done, int64_t total) {
+    static int tty = -1;
+    if (tty < 0) tty = isatty(2);
+    if (!tty) return;
+    fprintf(stderr, "\r%s%s %lld/%lld", user ? (const char *)user : "", stage, (long long)done, (long long)total);
+    if (done >= total) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+bool cli_parse_doubles(const char *s, double lo, double hi, double **out, int32_t *n) {
+    *out = NULL;
+    *n = 0;
+    int32_t cap = 1;
+    for (const char *p = s; *p; p++) cap += *p == ',';
+    double *v = malloc((size_t)cap * sizeof *v);
+    char *copy = strdup(s);
+    if (!v || !copy) { free(v); free(copy); return false; }
+    int32_t k = 0;
+    bool ok = true;
+    for (char *tok = copy, *next; tok && ok; tok = next) {
+        next = strchr(tok, ',');
+        if (next) *next++ = 0;
+        ok = cli_parse_float(tok, lo, hi, &v[k]);
+        k++;
+    }
+    free(copy);
+    if (!ok) { free(v); return false; }
+    *out = v;
+    *n = k;
+    return true;
 }

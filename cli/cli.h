@@ -19,6 +19,7 @@ int cmd_convert(int argc, char **argv);
 int cmd_make_model(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_bon(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 int cmd_bon_run(int argc, char **argv);
 int cmd_bon_select(int argc, char **argv);
 int cmd_bon_bench(int argc, char **argv);
@@ -48,6 +49,11 @@ char *cli_read_stdin(size_t *len);
 
 /* Opens a model reference with the given thread count (0: all cores). */
 int cli_open_backend(const char *cmd, const char *ref, int32_t n_threads, gh_backend **out);
+
+/* A gh_bon_progress_fn for the terminal (user: a prefix string or NULL). */
+void cli_progress(void *user, const char *stage, int64_t done, int64_t total);
+/* Parses "a,b,c" into a malloc'd array of numbers in [lo, hi]. */
+bool cli_parse_doubles(const char *s, double lo, double hi, double **out, int32_t *n);
 
 /* Writes s to f as a JSON string (escaped, invalid UTF-8 replaced). */
 void cli_json_string(FILE *f, const char *s, size_t len);

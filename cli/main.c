@@ -12,6 +12,7 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"demo", cmd_demo, "the main job: Best-of-N vs regularized Best-of-N on the default model, with a report"},
     {"info", cmd_info, "describe a model: architecture, sizes, tokenizer, tensors"},
     {"tokenize", cmd_tokenize, "text to token ids"},
     {"generate", cmd_generate, "sample continuations of a prompt"},

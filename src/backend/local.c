@@ -9,6 +9,7 @@
  * chunk by chunk so memory stays bounded by one batch of logits.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,16 +17,47 @@
 #include "base/rng.h"
 #include "sample/sampler.h"
 
+/* The last hidden-state request and its answer: methods often ask for the
+ * same text's hidden states twice in a row (a reward head, then the embedding
+ * of the same response), and a repeat costs a copy instead of a forward pass. */
+typedef struct hidden_memo {
+    pthread_mutex_t mu;
+    char *text;
+    int32_t *layers, n_layers, span_begin, span_end;
+    gh_pool pool;
+    gh_hidden *h;
+} hidden_memo;
+
 typedef struct local {
     gh_model *m;
     gh_backend_params p;
+    hidden_memo memo;
 } local;
 
 static void local_free(void *impl) {
     local *l = impl;
     if (!l) return;
     gh_model_free(l->m);
+    free(l->memo.text);
+    free(l->memo.layers);
+    gh_hidden_free(l->memo.h);
+    pthread_mutex_destroy(&l->memo.mu);
     free(l);
+}
+
+static gh_hidden *hidden_copy(const gh_hidden *h) {
+    gh_hidden *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    *c = *h;
+    size_t nd = (size_t)h->n_layers * h->n_rows * h->n_embd;
+    c->layers = malloc((size_t)h->n_layers * sizeof *c->layers);
+    c->tokens = malloc((size_t)(h->n_tokens ? h->n_tokens : 1) * sizeof *c->tokens);
+    c->data = malloc(nd * sizeof *c->data);
+    if (!c->layers || !c->tokens || !c->data) { gh_hidden_free(c); return NULL; }
+    memcpy(c->layers, h->layers, (size_t)h->n_layers * sizeof *c->layers);
+    memcpy(c->tokens, h->tokens, (size_t)h->n_tokens * sizeof *c->tokens);
+    memcpy(c->data, h->data, nd * sizeof *c->data);
+    return c;
 }
 
 /* Prompt tokens: optional BOS, then the text without special-token parsing. */
@@ -300,7 +332,7 @@ static gh_status local_logprob(void *impl, const char *prompt, const char *conti
     return s;
 }
 
-static gh_status local_hidden(void *impl, const char *text, const int32_t *layers, int32_t n_layers,
+static gh_status local_hidden_compute(void *impl, const char *text, const int32_t *layers, int32_t n_layers,
                               gh_pool pool, int32_t span_begin, int32_t span_end, gh_hidden **out) {
     local *L = impl;
     const gh_model_info *I = gh_model_get_info(L->m);
@@ -364,6 +396,48 @@ done:
     return GH_OK;
 }
 
+static bool memo_hit(const hidden_memo *mm, const char *text, const int32_t *layers, int32_t n_layers,
+                     gh_pool pool, int32_t span_begin, int32_t span_end) {
+    return mm->h && mm->pool == pool && mm->n_layers == n_layers && mm->span_begin == span_begin &&
+           mm->span_end == span_end && !memcmp(mm->layers, layers, (size_t)n_layers * sizeof *layers) &&
+           !strcmp(mm->text, text);
+}
+
+static gh_status local_hidden(void *impl, const char *text, const int32_t *layers, int32_t n_layers,
+                              gh_pool pool, int32_t span_begin, int32_t span_end, gh_hidden **out) {
+    local *L = impl;
+    hidden_memo *mm = &L->memo;
+    pthread_mutex_lock(&mm->mu);
+    if (memo_hit(mm, text, layers, n_layers, pool, span_begin, span_end)) {
+        gh_hidden *c = hidden_copy(mm->h);
+        pthread_mutex_unlock(&mm->mu);
+        if (!c) return gh_error(GH_ERR_NOMEM, "out of memory");
+        *out = c;
+        return GH_OK;
+    }
+    pthread_mutex_unlock(&mm->mu);
+    gh_status s = local_hidden_compute(impl, text, layers, n_layers, pool, span_begin, span_end, out);
+    if (s) return s;
+    gh_hidden *c = hidden_copy(*out);
+    char *t = strdup(text);
+    int32_t *ly = malloc((size_t)n_layers * sizeof *ly);
+    if (!c || !t || !ly) { gh_hidden_free(c); free(t); free(ly); return GH_OK; } /* no memo, no harm */
+    memcpy(ly, layers, (size_t)n_layers * sizeof *ly);
+    pthread_mutex_lock(&mm->mu);
+    gh_hidden_free(mm->h);
+    free(mm->text);
+    free(mm->layers);
+    mm->h = c;
+    mm->text = t;
+    mm->layers = ly;
+    mm->n_layers = n_layers;
+    mm->pool = pool;
+    mm->span_begin = span_begin;
+    mm->span_end = span_end;
+    pthread_mutex_unlock(&mm->mu);
+    return GH_OK;
+}
+
 static const gh_backend_ops local_ops = {
     .kind = "local",
     .free = local_free,
@@ -377,10 +451,11 @@ gh_status gh_backend_open_local(const char *path, const gh_backend_params *p, gh
     local *l = calloc(1, sizeof *l);
     if (!l) return gh_error(GH_ERR_NOMEM, "out of memory");
     l->p = *p;
+    pthread_mutex_init(&l->memo.mu, NULL);
     gh_model_params mp = gh_model_default_params();
     if (p->n_threads > 0) mp.n_threads = p->n_threads;
     gh_status s = gh_model_load(path, &mp, &l->m);
-    if (s) { free(l); return s; }
+    if (s) { pthread_mutex_destroy(&l->memo.mu); free(l); return s; }
     b->ops = &local_ops;
     b->impl = l;
     b->model = l->m;

@@ -197,6 +197,11 @@ void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n
     const bool simd = gh_kernels_use_avx2();
     if (n_threads < 1) n_threads = 1;
     if (n_threads > n_out) n_threads = (int)n_out;
+    /* Small products (tiny models, a single short row) cost less than waking
+     * threads, and far less than waiting at a barrier for a thread the OS has
+     * descheduled on a busy machine: give each thread at least ~256K MACs. */
+    const int64_t macs = n_in * n_out * B, per_thread = (int64_t)1 << 18;
+    if (macs / per_thread < n_threads) n_threads = macs / per_thread > 1 ? (int)(macs / per_thread) : 1;
 
 #pragma omp parallel num_threads(n_threads) if (n_threads > 1)
     {

@@ -531,7 +531,9 @@ static void forward_chunk(gh_ctx *c, const int32_t *tokens, const int32_t *seq, 
             memcpy(c->v_cache + kv_off(c, seq[t], l, c->pos[t]), c->v + t * KV, (size_t)KV * sizeof(float));
         }
         const int64_t work = (int64_t)T * I->n_head;
-#pragma omp parallel for num_threads(nth) schedule(static) if (work > 1)
+        /* attention over short contexts of a small model: one thread (see gh_matmul) */
+        const bool par = work > 1 && work * (int64_t)I->n_embd / I->n_head * (c->pos[T - 1] + 1) > ((int64_t)1 << 17);
+#pragma omp parallel for num_threads(nth) schedule(static) if (par)
         for (int64_t w = 0; w < work; w++) {
             int32_t t = (int32_t)(w / I->n_head), h = (int32_t)(w % I->n_head);
             attend(c, l, t, h, seq[t], c->scores + (size_t)omp_get_thread_num() * c->n_ctx);
