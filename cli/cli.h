@@ -20,6 +20,7 @@ int cmd_make_model(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_bon(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_reward(int argc, char **argv);
 int cmd_bon_run(int argc, char **argv);
 int cmd_bon_select(int argc, char **argv);
 int cmd_bon_bench(int argc, char **argv);

@@ -20,6 +20,7 @@ static const command commands[] = {
     {"convert", cmd_convert, "convert a llama2.c checkpoint to GGUF"},
     {"make-model", cmd_make_model, "write a random-weight GGUF model of a given shape and type"},
     {"bon", cmd_bon, "Best-of-N and regularized Best-of-N: run the experiment, select, benchmark"},
+    {"reward", cmd_reward, "train a Bradley-Terry reward head from preference pairs; score with any reward"},
     {"bench", cmd_bench, "measure prompt, generation and batched-decode speed against memory bandwidth"},
 };
 

@@ -238,6 +238,46 @@ static void test_head_train_apply(void **state) {
     gh_backend_free(b);
 }
 
+/* `goodhart reward train|score` through the binary */
+static void test_reward_cli(void **state) {
+    (void)state;
+    const char *bin = getenv("GH_BIN") && *getenv("GH_BIN") ? getenv("GH_BIN") : "build/goodhart";
+    const char *pairs = tu_tmp("pairs.jsonl");
+    const char *txt = "{\"prompt\":\"Once upon a time\",\"chosen\":\" there was a happy dog.\",\"rejected\":\" there was a sad cat.\"}\n"
+                      "{\"prompt\":\"Tom\",\"chosen\":\" had fun.\",\"rejected\":\" cried.\"}\n";
+    assert_int_equal(tu_write_file(pairs, txt, strlen(txt)), 0);
+    char cmd[2048];
+    int st;
+    snprintf(cmd, sizeof cmd, "%s reward train -m %s --pairs %s -o %s -t 1", bin, tu_stories_gguf(), pairs, tu_tmp("cli-head.gguf"));
+    char *o = tu_run(cmd, &st);
+    assert_int_equal(st, 0);
+    assert_contains(o, "2 pairs, training accuracy 1.0000");
+    free(o);
+    double v[2];
+    const char *resp[2] = {" had fun.", " cried."};
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "%s reward score -m %s --reward 'head:%s' --prompt Tom --response '%s' -t 1", bin,
+                 tu_stories_gguf(), tu_tmp("cli-head.gguf"), resp[k]);
+        o = tu_run(cmd, &st);
+        assert_int_equal(st, 0);
+        v[k] = strtod(o, NULL);
+        free(o);
+    }
+    assert_true(v[0] > v[1]);
+    snprintf(cmd, sizeof cmd, "%s reward score --reward 'lexicon:fun,happy;2*length' --response 'Fun, fun day' --json", bin);
+    o = tu_run(cmd, &st);
+    assert_int_equal(st, 0);
+    assert_contains(o, "\"score\":8}");
+    free(o);
+    txt = "{\"prompt\":\"a\",\"chosen\":\"b\",\"rejected\":\"c\"}\n{\"prompt\":\"a\",\"chosen\":\"b\"}\n";
+    assert_int_equal(tu_write_file(pairs, txt, strlen(txt)), 0);
+    snprintf(cmd, sizeof cmd, "%s reward train -m %s --pairs %s -o %s", bin, tu_stories_gguf(), pairs, tu_tmp("cli-head2.gguf"));
+    o = tu_run(cmd, &st);
+    assert_int_equal(st, 1);
+    assert_contains(o, "pairs.jsonl:2: field \"rejected\" is missing");
+    free(o);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rule_terms),
@@ -245,6 +285,7 @@ int main(void) {
         cmocka_unit_test(test_spec_errors),
         cmocka_unit_test(test_bt_fit),
         cmocka_unit_test(test_head_train_apply),
+        cmocka_unit_test(test_reward_cli),
     };
     return cmocka_run_group_tests_name("reward", tests, NULL, NULL);
 }

@@ -1,0 +1,166 @@
+/* reward.c — `goodhart reward`: train a Bradley–Terry head from preference
+ * pairs, and score a (prompt, response) with any reward spec. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/file.h"
+#include "cli.h"
+#include "goodhart/reward.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: goodhart reward train -m MODEL --pairs PAIRS.jsonl -o HEAD.gguf [options]\n"
+            "  --pairs FILE       JSON Lines with \"prompt\", \"chosen\", \"rejected\" (Hugging Face preference format)\n"
+            "  --layer L          hidden state after layer L (default: the last)\n"
+            "  --pool mean|last   over the response's tokens (default mean)\n"
+            "  --l2 X             L2 strength of the Bradley-Terry loss (default 1)\n"
+            "       goodhart reward score -m MODEL --reward SPEC --prompt P --response R [--reference REF] [--json]\n"
+            "  SPEC: see README (e.g. head:HEAD.gguf, 'lexicon:a,b;-2*repetition:3')\n");
+}
+
+typedef struct pairs {
+    gh_pref_pair *p;
+    int64_t n;
+    cJSON **docs;
+} pairs;
+
+static void pairs_free(pairs *ps) {
+    for (int64_t i = 0; i < ps->n; i++) cJSON_Delete(ps->docs[i]);
+    free(ps->docs);
+    free(ps->p);
+}
+
+static gh_status read_pairs(const char *path, pairs *ps) {
+    memset(ps, 0, sizeof *ps);
+    char *data = NULL;
+    size_t len = 0;
+    gh_status s = gh_read_file(path, (size_t)1 << 31, &data, &len);
+    if (s) return s;
+    int64_t cap = 0, line = 0;
+    for (char *p = data, *end = data + len; p < end && !s;) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *e = nl ? nl : end;
+        *e = 0;
+        line++;
+        char *q = p;
+        p = e + 1;
+        while (*q == ' ' || *q == '\t' || *q == '\r') q++;
+        if (!*q) continue;
+        cJSON *j = cJSON_Parse(q);
+        if (!cJSON_IsObject(j)) { cJSON_Delete(j); s = gh_error(GH_ERR_FORMAT, "%s:%lld: not a JSON object", path, (long long)line); break; }
+        static const char *const f[] = {"prompt", "chosen", "rejected"};
+        const char *v[3];
+        for (int k = 0; k < 3 && !s; k++) {
+            const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, f[k]);
+            if (!cJSON_IsString(x)) s = gh_error(GH_ERR_FORMAT, "%s:%lld: field \"%s\" is %s", path, (long long)line, f[k], x ? "not a string" : "missing");
+            else v[k] = x->valuestring;
+        }
+        if (!s && !*v[1]) s = gh_error(GH_ERR_FORMAT, "%s:%lld: field \"chosen\" is empty", path, (long long)line);
+        if (!s && !*v[2]) s = gh_error(GH_ERR_FORMAT, "%s:%lld: field \"rejected\" is empty", path, (long long)line);
+        if (s) { cJSON_Delete(j); break; }
+        if (ps->n == cap) {
+            cap = cap ? 2 * cap : 64;
+            gh_pref_pair *np = realloc(ps->p, (size_t)cap * sizeof *np);
+            cJSON **nd = realloc(ps->docs, (size_t)cap * sizeof *nd);
+            if (np) ps->p = np;
+            if (nd) ps->docs = nd;
+            if (!np || !nd) { cJSON_Delete(j); s = gh_error(GH_ERR_NOMEM, "out of memory"); break; }
+        }
+        ps->docs[ps->n] = j;
+        ps->p[ps->n++] = (gh_pref_pair){v[0], v[1], v[2]};
+    }
+    free(data);
+    if (!s && ps->n == 0) s = gh_error(GH_ERR_FORMAT, "%s: no preference pairs", path);
+    if (s) pairs_free(ps);
+    return s;
+}
+
+static int train(int argc, char **argv) {
+    const char *cmd = "reward train", *model = NULL, *pairs_path = NULL, *out = NULL;
+    gh_head_spec hs = gh_head_default_spec();
+    gh_bt_params bt = gh_bt_default_params();
+    long long threads = 0, iv;
+    double dv;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        bool miss = false;
+        if (cli_flag(argv[i], "-h", "--help")) { usage(stdout); return 0; }
+        else if (cli_opt(argv, &i, argc, "-m", "--model", &model, &miss)) {}
+        else if (cli_opt(argv, &i, argc, NULL, "--pairs", &pairs_path, &miss)) {}
+        else if (cli_opt(argv, &i, argc, "-o", "--out", &out, &miss)) {}
+        else if (cli_opt(argv, &i, argc, NULL, "--layer", &v, &miss)) {
+            if (!miss && !cli_parse_int(v, -1, 4096, &iv)) return cli_usage_error(cmd, "bad --layer '%s'", v);
+            if (!miss) hs.layer = (int32_t)iv;
+        } else if (cli_opt(argv, &i, argc, NULL, "--pool", &v, &miss)) {
+            if (!miss && !gh_pool_from_name(v, &hs.pool)) return cli_usage_error(cmd, "--pool must be mean or last, not '%s'", v);
+        } else if (cli_opt(argv, &i, argc, NULL, "--l2", &v, &miss)) {
+            if (!miss && (!cli_parse_float(v, 0, 1e12, &dv) || dv <= 0)) return cli_usage_error(cmd, "--l2 must be a positive number, not '%s'", v);
+            if (!miss) bt.l2 = dv;
+        } else if (cli_opt(argv, &i, argc, "-t", "--threads", &v, &miss)) {
+            if (!miss && !cli_parse_int(v, 0, 4096, &threads)) return cli_usage_error(cmd, "bad --threads '%s'", v);
+        } else return cli_usage_error(cmd, "unknown option '%s'", argv[i]);
+        if (miss) return cli_usage_error(cmd, "option '%s' needs a value", argv[i]);
+    }
+    if (!model || !pairs_path || !out) return cli_usage_error(cmd, "needs -m MODEL, --pairs FILE and -o HEAD.gguf");
+    gh_backend *b = NULL;
+    int rc = cli_open_backend(cmd, model, (int32_t)threads, &b);
+    if (rc) return rc;
+    pairs ps;
+    gh_bt_stats st;
+    if (read_pairs(pairs_path, &ps)) { gh_backend_free(b); return cli_fail(cmd); }
+    if (gh_head_train(b, &hs, ps.p, ps.n, &bt, out, &st)) rc = cli_fail(cmd);
+    else printf("wrote %s: %lld pairs, training accuracy %.4f, mean loss %.4f, %d Newton steps\n", out, (long long)ps.n,
+                st.accuracy, st.loss, st.iters);
+    pairs_free(&ps);
+    gh_backend_free(b);
+    return rc;
+}
+
+static int score(int argc, char **argv) {
+    const char *cmd = "reward score", *model = NULL, *spec = NULL, *prompt = "", *response = NULL, *ref = NULL;
+    bool json = false;
+    long long threads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        bool miss = false;
+        if (cli_flag(argv[i], "-h", "--help")) { usage(stdout); return 0; }
+        else if (cli_opt(argv, &i, argc, "-m", "--model", &model, &miss)) {}
+        else if (cli_opt(argv, &i, argc, NULL, "--reward", &spec, &miss)) {}
+        else if (cli_opt(argv, &i, argc, "-p", "--prompt", &prompt, &miss)) {}
+        else if (cli_opt(argv, &i, argc, "-r", "--response", &response, &miss)) {}
+        else if (cli_opt(argv, &i, argc, NULL, "--reference", &ref, &miss)) {}
+        else if (cli_flag(argv[i], NULL, "--json")) json = true;
+        else if (cli_opt(argv, &i, argc, "-t", "--threads", &v, &miss)) {
+            if (!miss && !cli_parse_int(v, 0, 4096, &threads)) return cli_usage_error(cmd, "bad --threads '%s'", v);
+        } else return cli_usage_error(cmd, "unknown option '%s'", argv[i]);
+        if (miss) return cli_usage_error(cmd, "option '%s' needs a value", argv[i]);
+    }
+    if (!spec || !response) return cli_usage_error(cmd, "needs --reward SPEC and --response R");
+    gh_backend *b = NULL;
+    int rc = 0;
+    if (model && (rc = cli_open_backend(cmd, model, (int32_t)threads, &b))) return rc;
+    gh_reward *r = NULL;
+    double v = NAN;
+    gh_reward_input in = {.prompt = prompt, .response = response, .reference = ref, .n_tokens = -1};
+    if (gh_reward_parse(spec, NULL, b, &r) || gh_reward_score(r, &in, &v)) rc = cli_fail(cmd);
+    else if (json) {
+        printf("{\"reward\":");
+        cli_json_string(stdout, spec, strlen(spec));
+        printf(",\"score\":%.17g}\n", v);
+    } else printf("%.17g\n", v);
+    gh_reward_free(r);
+    gh_backend_free(b);
+    return rc;
+}
+
+int cmd_reward(int argc, char **argv) {
+    if (argc < 2) { usage(stderr); return 2; }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { usage(stdout); return 0; }
+    if (!strcmp(argv[1], "train")) return train(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "score")) return score(argc - 1, argv + 1);
+    fprintf(stderr, "goodhart reward: unknown verb '%s' (train, score)\n", argv[1]);
+    return 2;
+}
