@@ -105,7 +105,7 @@ int cmd_demo(int argc, char **argv) {
     if ((rc = cli_open_backend(cmd, model, (int32_t)threads, &b))) return rc;
     if (gh_bon_prompts_read(prompts_path, &prompts, &np) || gh_bon_prompts_read(train_path, &train, &nt) ||
         gh_reward_parse(gold_spec, "gold", b, &gold)) { rc = cli_fail(cmd); goto done; }
-    if (max_prompts && max_prompts < np) np = max_prompts;
+    int64_t n_use = max_prompts && max_prompts < np ? max_prompts : np;
     {
         char mk[PATH_MAX + 16];
         snprintf(mk, sizeof mk, "%s", out);
@@ -157,8 +157,8 @@ int cmd_demo(int argc, char **argv) {
     bp.progress = cli_progress;
     bp.progress_user = "  ";
     int64_t resumed = 0;
-    if (gh_bon_sample(b, prompts, np, proxy, gold, out, &bp, &resumed)) { rc = cli_fail(cmd); goto done; }
-    if (resumed) fprintf(stderr, "resumed: %lld of %lld prompts were already done in %s\n", (long long)resumed, (long long)np, out);
+    if (gh_bon_sample(b, prompts, n_use, proxy, gold, out, &bp, &resumed)) { rc = cli_fail(cmd); goto done; }
+    if (resumed) fprintf(stderr, "resumed: %lld of %lld prompts were already done in %s\n", (long long)resumed, (long long)n_use, out);
     char pool[PATH_MAX + 64];
     snprintf(pool, sizeof pool, "%s/pool.jsonl", out);
     if (gh_bon_file_read(pool, &f)) { rc = cli_fail(cmd); goto done; }
@@ -175,10 +175,10 @@ int cmd_demo(int argc, char **argv) {
              "policy's samples for other openings, labelled by the gold reward (training accuracy %.2f). It is "
              "correlated with the gold reward but imperfect, the setting in which picking the proxy's best of many "
              "samples can over-optimise it. What follows is what happened with seed %lld.",
-             model, (long long)np, n, (long long)npairs, st.accuracy, seed);
+             model, (long long)n_use, n, (long long)npairs, st.accuracy, seed);
     snprintf(settings, il + strlen(gold_spec) + strlen(proxy_spec),
              "goodhart demo --seed %lld -N %lld --pairs %lld\nmodel: %s\ngold:  %s\nproxy: %s\n"
-             "samples: temperature 1, 40 tokens, seed %lld; %lld prompts", seed, n, pairs_wanted, model, gold_spec, proxy_spec, seed, (long long)np);
+             "samples: temperature 1, 40 tokens, seed %lld; %lld prompts", seed, n, pairs_wanted, model, gold_spec, proxy_spec, seed, (long long)n_use);
     gh_bon_analysis_params ap = gh_bon_analysis_default_params();
     ap.seed = (uint64_t)seed;
     ap.title = "goodhart demo: Best-of-N and regularized Best-of-N on stories260K";
@@ -201,7 +201,7 @@ done:
     free(intro);
     free(settings);
     gh_bon_file_free(f);
-    gh_bon_prompts_free(prompts, np < 0 ? 0 : np);
+    gh_bon_prompts_free(prompts, np);
     gh_bon_prompts_free(train, nt);
     gh_reward_free(gold);
     gh_reward_free(proxy);
