@@ -1,0 +1,75 @@
+/* linear.c — the pass over a feature matrix that the probe methods are built
+ * from: row scores z = X·u + c, a per-row weight r = f(z), and Xᵀr, in one read
+ * of X (each row is dotted, then added into the chunk's partial gradient while
+ * it is still in cache).
+ *
+ * Shapes: x [n][d] float32 row-major, u/g [d] double, z/r [n] double.
+ * Determinism: rows are split into PB_CHUNKS contiguous chunks that depend on n
+ * only; OpenMP threads take whole chunks; chunk partials are added in chunk
+ * order. The dot product uses 8 interleaved accumulators combined in a fixed
+ * tree, so the bits depend neither on the thread count nor on the schedule. */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "probe/probe_internal.h"
+
+static double dot_fd(const float *x, const double *u, int32_t d) {
+    double acc[8] = {0};
+    int32_t j = 0;
+    for (; j + 8 <= d; j += 8)
+        for (int k = 0; k < 8; k++) acc[k] += u[j + k] * (double)x[j + k];
+    for (int k = 0; j < d; j++, k++) acc[k] += u[j] * (double)x[j];
+    return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
+static void axpy_fd(double *g, double r, const float *x, int32_t d) {
+    for (int32_t j = 0; j < d; j++) g[j] += r * (double)x[j];
+}
+
+gh_status pb_pass(const float *x, int64_t n, int32_t d, const double *u, double c, pb_rowfn f,
+                  void *ctx, double *z_out, double *g, double *rsum, int32_t n_threads) {
+    if (n < 1) {
+        if (g) memset(g, 0, (size_t)d * sizeof *g);
+        if (rsum) *rsum = 0;
+        return GH_OK;
+    }
+    const int64_t nc = n < PB_CHUNKS ? n : PB_CHUNKS;
+    double *part = NULL, *rpart = calloc((size_t)nc, sizeof *rpart);
+    if (g) part = calloc((size_t)nc * d, sizeof *part);
+    if (!rpart || (g && !part)) { free(part); free(rpart); return gh_error(GH_ERR_NOMEM, "out of memory (probe pass over %lld x %d)", (long long)n, d); }
+    int nt = n_threads > 0 ? n_threads : 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt > 0 ? nt : omp_get_max_threads())
+    for (int64_t ch = 0; ch < nc; ch++) {
+        const int64_t i0 = ch * n / nc, i1 = (ch + 1) * n / nc;
+        double *gp = g ? part + (size_t)ch * d : NULL;
+        double rs = 0;
+        for (int64_t i = i0; i < i1; i++) {
+            const float *xi = x + (size_t)i * d;
+            double z = c + (u ? dot_fd(xi, u, d) : 0.0);
+            if (z_out) z_out[i] = z;
+            double r = f ? f(ctx, i, z) : z;
+            rs += r;
+            if (gp && r != 0) axpy_fd(gp, r, xi, d);
+        }
+        rpart[ch] = rs;
+    }
+    if (g) {
+#pragma omp parallel for schedule(static) num_threads(nt > 0 ? nt : omp_get_max_threads())
+        for (int32_t j = 0; j < d; j++) {
+            double s = 0;
+            for (int64_t ch = 0; ch < nc; ch++) s += part[(size_t)ch * d + j];
+            g[j] = s;
+        }
+    }
+    if (rsum) *rsum = pb_sum(rpart, nc);
+    free(part);
+    free(rpart);
+    return GH_OK;
+}
+
+double pb_sum(const double *a, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += a[i];
+    return s;
+}

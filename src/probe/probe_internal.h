@@ -1,0 +1,44 @@
+/* probe_internal.h — what the probe files share: the one pass over a feature
+ * matrix that every method is built from (linear.c), and small numerics. */
+#ifndef GH_PROBE_INTERNAL_H
+#define GH_PROBE_INTERNAL_H
+
+#include <math.h>
+
+#include "goodhart/probe.h"
+
+/* Sums over rows are split into at most PB_CHUNKS contiguous chunks fixed by n
+ * alone; each chunk sums its rows in order and the chunks' partial sums are
+ * added in chunk order, so the result is the same bits for any thread count. */
+#define PB_CHUNKS 64
+
+/* Per-row callback of pb_pass: given row i and its z_i, returns the row's
+ * weight r_i (it may also store per-row values in ctx, indexed by i). */
+typedef double (*pb_rowfn)(void *ctx, int64_t i, double z);
+
+/* One pass over x [n][d] (float32):
+ *   z_i = x_i · u + c          (u [d] double; u NULL: z_i = c)
+ *   r_i = f(ctx, i, z_i)       (f NULL: r_i = z_i)
+ *   g   = Σ_i r_i x_i  [d],  rsum = Σ_i r_i      (g NULL: not computed)
+ * z_out [n] receives z (may be NULL). Accumulation in double; each row is read
+ * once from memory. n_threads 0: OpenMP's default. */
+gh_status pb_pass(const float *x, int64_t n, int32_t d, const double *u, double c, pb_rowfn f,
+                  void *ctx, double *z_out, double *g, double *rsum, int32_t n_threads);
+
+/* Σ a_i in index order */
+double pb_sum(const double *a, int64_t n);
+
+static inline double pb_softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+static inline double pb_sigmoid(double x) { return x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x)); }
+
+/* Checks data for a method (shapes, labels, finite values); `need_both` demands
+ * both labels among y. */
+gh_status pb_check_data(const gh_probe_data *data, bool pairs, bool need_labels, bool need_both);
+
+/* Fits the direction of one method (no metadata). */
+gh_status pb_fit_mass_mean(const gh_probe_data *data, const gh_probe_train_params *p, gh_probe *pr);
+gh_status pb_fit_pca(const gh_probe_data *data, const gh_probe_train_params *p, gh_probe *pr, gh_probe_train_stats *st);
+gh_status pb_fit_ccs(const gh_probe_data *data, const gh_probe_train_params *p, gh_probe *pr, gh_probe_train_stats *st);
+gh_status pb_fit_bt(const gh_probe_data *data, const gh_probe_train_params *p, gh_probe *pr, gh_probe_train_stats *st);
+
+#endif
