@@ -21,6 +21,7 @@ static const command commands[] = {
     {"make-model", cmd_make_model, "write a random-weight GGUF model of a given shape and type"},
     {"bon", cmd_bon, "Best-of-N and regularized Best-of-N: run the experiment, select, benchmark"},
     {"reward", cmd_reward, "train a Bradley-Terry reward head from preference pairs; score with any reward"},
+    {"acts", cmd_acts, "extract hidden states of JSON Lines records into NumPy .npy files"},
     {"bench", cmd_bench, "measure prompt, generation and batched-decode speed against memory bandwidth"},
 };
 
