@@ -168,7 +168,8 @@ static void test_bad_input(void **state) {
     (void)state;
     int st;
     const char *bad = tu_tmp("bad-prompts.jsonl");
-    tu_write_file(bad, "{\"id\":\"a\",\"prompt\":\"x\"}\n{\"id\":\"b\"}\n", 39);
+    const char *bad_txt = "{\"id\":\"a\",\"prompt\":\"x\"}\n{\"id\":\"b\"}\n";
+    tu_write_file(bad, bad_txt, strlen(bad_txt));
     char *o = run(&st, "bon run -m %s --prompts %s --proxy length --gold length -o %s", tu_stories_gguf(), bad, tu_tmp("r-bad"));
     assert_int_equal(st, 1);
     assert_contains(o, "bad-prompts.jsonl:2: record \"b\": field \"prompt\" is missing");

@@ -205,6 +205,7 @@ static void test_head_train_apply(void **state) {
     const float *w = T->data;
     const gh_model_info *I = gh_model_get_info(gh_backend_model(b));
     int32_t layer = I->n_layer;
+    const int32_t n_embd = I->n_embd; /* I dies with the backend */
     gh_hidden *h = NULL;
     /* "Tom had a ball." is BOS + its tokens; the response's tokens follow */
     int32_t *ids = NULL;
@@ -229,7 +230,7 @@ static void test_head_train_apply(void **state) {
     const char *other = tu_tmp("other.gguf");
     gh_make_model_params mp = gh_make_model_default_params();
     assert_ok(gh_make_model_preset("tiny", &mp));
-    mp.n_embd = I->n_embd;
+    mp.n_embd = n_embd;
     assert_ok(gh_make_model(&mp, other));
     assert_ok(gh_backend_open(other, &bp, &b));
     gh_status s = gh_reward_parse(spec, NULL, b, &r);
