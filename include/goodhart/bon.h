@@ -213,6 +213,7 @@ typedef struct gh_bon_rule_result {
     double test_gold, test_gold_ci;     /* on test, with a 95% half-width */
     double test_reward, test_reward_ci;
     double test_expected_gold;          /* stochastic rules: mean expected gold */
+    double test_gold_vs_bon, test_gold_vs_bon_ci; /* paired difference in gold with bon, per prompt */
 } gh_bon_rule_result;
 
 typedef struct gh_bon_summary {

@@ -297,6 +297,22 @@ gh_status gh_bon_analyse(const gh_bon_file *f, const char *out_dir, const gh_bon
         if (rules[r] == GH_BON_BON) mean_ci(&acc_g[AT(r, 0, 0, 0)], is_test, P, &sum.gold_n1, &ci);
     }
 
+    /* paired differences with bon: the same prompts and orderings, so much of
+     * the prompt-to-prompt spread cancels */
+    {
+        int32_t ib0 = -1;
+        for (int32_t r = 0; r < nr; r++) if (rules[r] == GH_BON_BON) ib0 = r;
+        double *dd = malloc((size_t)P * sizeof *dd);
+        if (!dd) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
+        for (int32_t r = 0; r < nr; r++) {
+            sum.rules[r].test_gold_vs_bon = sum.rules[r].test_gold_vs_bon_ci = NAN;
+            if (ib0 < 0) continue;
+            for (int64_t q = 0; q < P; q++) dd[q] = acc_g[AT(r, best_b[r], gN, q)] - acc_g[AT(ib0, 0, gN, q)];
+            mean_ci(dd, is_test, P, &sum.rules[r].test_gold_vs_bon, &sum.rules[r].test_gold_vs_bon_ci);
+        }
+        free(dd);
+    }
+
     /* rank correlation of proxy and gold over every candidate */
     {
         double *x = malloc((size_t)n_cand * sizeof *x), *y = malloc((size_t)n_cand * sizeof *y);
@@ -366,33 +382,41 @@ gh_status gh_bon_analyse(const gh_bon_file *f, const char *out_dir, const gh_bon
                       "reaches gold %.4g ± %.2g; its gold curve peaks at n = %d (%.4g).",
                       sum.gold_n1, n_max, sum.rules[ib].test_reward, sum.rules[ib].test_gold, sum.rules[ib].test_gold_ci, grid[gpk], peak);
             if (ibest >= 0)
-                jb_printf(&t, " The best other rule at n = %d is %s (β = %g) with gold %.4g ± %.2g.", n_max,
-                          gh_bon_rule_name(rules[ibest]), sum.rules[ibest].beta, sum.rules[ibest].test_gold, sum.rules[ibest].test_gold_ci);
+                jb_printf(&t, " The best other rule at n = %d is %s (β = %g) with gold %.4g ± %.2g; paired with bon on the same "
+                          "prompts the difference is %+.3g ± %.2g%s.", n_max,
+                          gh_bon_rule_name(rules[ibest]), sum.rules[ibest].beta, sum.rules[ibest].test_gold, sum.rules[ibest].test_gold_ci,
+                          sum.rules[ibest].test_gold_vs_bon, sum.rules[ibest].test_gold_vs_bon_ci,
+                          fabs(sum.rules[ibest].test_gold_vs_bon) > sum.rules[ibest].test_gold_vs_bon_ci
+                              ? "" : ", within the interval of no difference");
             jb_printf(&t, " Proxy and gold rewards of all candidates have Spearman rank correlation %.3f.", sum.spearman);
             gh_report_paragraph(rep, t.p ? t.p : "");
             jb_free(&t);
         }
 
         /* summary table */
-        const char *hdr[] = {"rule", "β (tuned on dev)", "gold @ N (test)", "± 95%", "proxy @ N (test)", "E[gold] (stochastic)", "gold @ N (dev)"};
-        char (*cells)[48] = calloc((size_t)nr * 7, sizeof *cells);
-        const char **cp = calloc((size_t)nr * 7, sizeof *cp);
+        const char *hdr[] = {"rule", "β (tuned on dev)", "gold @ N (test)", "± 95%", "gold − bon (paired)", "proxy @ N (test)", "E[gold] (stochastic)", "gold @ N (dev)"};
+        enum { NC = 8 };
+        char (*cells)[48] = calloc((size_t)nr * NC, sizeof *cells);
+        const char **cp = calloc((size_t)nr * NC, sizeof *cp);
         if (cells && cp) {
             for (int32_t r = 0; r < nr; r++) {
                 gh_bon_rule_result *rr = &sum.rules[r];
-                char(*c)[48] = cells + (size_t)r * 7;
+                char(*c)[48] = cells + (size_t)r * NC;
                 snprintf(c[0], 48, "%s", gh_bon_rule_name(rr->rule));
                 if (gh_bon_rule_uses_beta(rr->rule)) snprintf(c[1], 48, "%g", rr->beta); else snprintf(c[1], 48, "–");
                 fmt_num(c[2], 48, rr->test_gold, 4);
                 fmt_num(c[3], 48, rr->test_gold_ci, 4);
-                fmt_num(c[4], 48, rr->test_reward, 4);
-                if (gh_bon_rule_is_stochastic(rr->rule)) fmt_num(c[5], 48, rr->test_expected_gold, 4); else snprintf(c[5], 48, "–");
-                fmt_num(c[6], 48, rr->dev_gold, 4);
-                for (int k = 0; k < 7; k++) cp[(size_t)r * 7 + k] = c[k];
+                if (isfinite(rr->test_gold_vs_bon)) snprintf(c[4], 48, "%+.4f ± %.4f", rr->test_gold_vs_bon, rr->test_gold_vs_bon_ci);
+                else snprintf(c[4], 48, "–");
+                fmt_num(c[5], 48, rr->test_reward, 4);
+                if (gh_bon_rule_is_stochastic(rr->rule)) fmt_num(c[6], 48, rr->test_expected_gold, 4); else snprintf(c[6], 48, "–");
+                fmt_num(c[7], 48, rr->dev_gold, 4);
+                for (int k = 0; k < NC; k++) cp[(size_t)r * NC + k] = c[k];
             }
-            char cap[160];
-            snprintf(cap, sizeof cap, "Every rule at n = N = %d: gold and proxy reward of the pick.", n_max);
-            gh_report_table(rep, cap, 7, hdr, (size_t)nr, cp);
+            char cap[200];
+            snprintf(cap, sizeof cap, "Every rule at n = N = %d: gold and proxy reward of the pick; the paired column is the "
+                     "mean per-prompt difference in gold with bon and its 95%% interval.", n_max);
+            gh_report_table(rep, cap, NC, hdr, (size_t)nr, cp);
         } else {
             s = gh_error(GH_ERR_NOMEM, "out of memory");
         }
@@ -489,11 +513,12 @@ gh_status gh_bon_analyse(const gh_bon_file *f, const char *out_dir, const gh_bon
     }
     if ((s = write_file(out_dir, "curves.csv", &j))) goto done;
     jb_free(&j);
-    jb_put(&j, "rule,beta,dev_gold,test_gold,test_gold_ci95,test_proxy,test_proxy_ci95,test_expected_gold\n");
+    jb_put(&j, "rule,beta,dev_gold,test_gold,test_gold_ci95,test_proxy,test_proxy_ci95,test_expected_gold,test_gold_minus_bon,test_gold_minus_bon_ci95\n");
     for (int32_t r = 0; r < nr; r++) {
         gh_bon_rule_result *rr = &sum.rules[r];
-        jb_printf(&j, "%s,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n", gh_bon_rule_name(rr->rule), rr->beta, rr->dev_gold,
-                  rr->test_gold, rr->test_gold_ci, rr->test_reward, rr->test_reward_ci, rr->test_expected_gold);
+        jb_printf(&j, "%s,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n", gh_bon_rule_name(rr->rule), rr->beta, rr->dev_gold,
+                  rr->test_gold, rr->test_gold_ci, rr->test_reward, rr->test_reward_ci, rr->test_expected_gold,
+                  rr->test_gold_vs_bon, rr->test_gold_vs_bon_ci);
     }
     if ((s = write_file(out_dir, "summary.csv", &j))) goto done;
     jb_free(&j);
