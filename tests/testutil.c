@@ -1,6 +1,7 @@
 /* testutil.c — see testutil.h. */
 #include "testutil.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,21 @@ char *tu_run(const char *cmd, int *status) {
     int st = pclose(p);
     *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     return buf;
+}
+
+const char *tu_bin(void) {
+    const char *b = getenv("GH_BIN");
+    return b && *b ? b : "build/goodhart";
+}
+
+char *tu_cli(int *status, const char *fmt, ...) {
+    char args[16384], cmd[17000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s", tu_bin(), args);
+    return tu_run(cmd, status);
 }
 
 void tu_assert_contains(const char *haystack, const char *needle, const char *file, int line) {

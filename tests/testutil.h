@@ -25,6 +25,10 @@ int tu_write_file(const char *path, const void *data, size_t len);
 const char *tu_stories_gguf(void);
 /* Runs a shell command, captures stdout+stderr (malloc'd) and the exit status. */
 char *tu_run(const char *cmd, int *status);
+/* The goodhart binary under test: $GH_BIN, default build/goodhart. */
+const char *tu_bin(void);
+/* Runs "goodhart ARGS" (printf-style ARGS, shell syntax) like tu_run. */
+char *tu_cli(int *status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Asserts that `haystack` contains `needle`, printing both if not. */
 #define assert_contains(haystack, needle) tu_assert_contains((haystack), (needle), __FILE__, __LINE__)
 void tu_assert_contains(const char *haystack, const char *needle, const char *file, int line);

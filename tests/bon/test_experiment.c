@@ -19,21 +19,6 @@
 #include "goodhart/bon.h"
 #include "goodhart/store.h"
 
-static const char *bin(void) {
-    const char *b = getenv("GH_BIN");
-    return b && *b ? b : "build/goodhart";
-}
-
-static char *run(int *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *run(int *st, const char *fmt, ...) {
-    char args[8192], cmd[9000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s", bin(), args);
-    return tu_run(cmd, st);
-}
 
 /* s in single quotes for the shell */
 static char *shq(const char *s) {
@@ -70,7 +55,7 @@ static void test_logprob_matches_cli(void **state) {
     (void)state;
     const char *out = tu_tmp("run-lp");
     int st;
-    char *o = run(&st, "bon run -m %s --prompts %s --proxy length --gold " GOLD " -N 3 --max-tokens 12 --seed 5 -o %s -t 1",
+    char *o = tu_cli(&st, "bon run -m %s --prompts %s --proxy length --gold " GOLD " -N 3 --max-tokens 12 --seed 5 -o %s -t 1",
                   tu_stories_gguf(), prompts_file(2), out);
     if (st) print_message("%s\n", o);
     assert_int_equal(st, 0);
@@ -87,7 +72,7 @@ static void test_logprob_matches_cli(void **state) {
         for (int32_t c = 0; c < r->n; c++) {
             if (!r->text[c][0]) continue;
             char *qp = shq(r->prompt), *qc = shq(r->text[c]);
-            char *lp = run(&st, "logprob -m %s --prompt %s --completion %s --json -t 1", tu_stories_gguf(), qp, qc);
+            char *lp = tu_cli(&st, "logprob -m %s --prompt %s --completion %s --json -t 1", tu_stories_gguf(), qp, qc);
             free(qp);
             free(qc);
             assert_int_equal(st, 0);
@@ -170,37 +155,37 @@ static void test_bad_input(void **state) {
     const char *bad = tu_tmp("bad-prompts.jsonl");
     const char *bad_txt = "{\"id\":\"a\",\"prompt\":\"x\"}\n{\"id\":\"b\"}\n";
     tu_write_file(bad, bad_txt, strlen(bad_txt));
-    char *o = run(&st, "bon run -m %s --prompts %s --proxy length --gold length -o %s", tu_stories_gguf(), bad, tu_tmp("r-bad"));
+    char *o = tu_cli(&st, "bon run -m %s --prompts %s --proxy length --gold length -o %s", tu_stories_gguf(), bad, tu_tmp("r-bad"));
     assert_int_equal(st, 1);
     assert_contains(o, "bad-prompts.jsonl:2: record \"b\": field \"prompt\" is missing");
     free(o);
     const char *nan = tu_tmp("nan.jsonl");
     const char *txt = "{\"id\":\"q1\",\"candidates\":[{\"text\":\"a\",\"scores\":{\"proxy\":NaN,\"gold\":1}}]}\n";
     tu_write_file(nan, txt, strlen(txt));
-    o = run(&st, "bon run --in %s -o %s", nan, tu_tmp("r-nan"));
+    o = tu_cli(&st, "bon run --in %s -o %s", nan, tu_tmp("r-nan"));
     assert_int_equal(st, 1);
     assert_contains(o, "nan.jsonl:1");
     free(o);
     const char *empty = tu_tmp("empty.jsonl");
     txt = "{\"id\":\"q1\",\"candidates\":[]}\n";
     tu_write_file(empty, txt, strlen(txt));
-    o = run(&st, "bon run --in %s -o %s", empty, tu_tmp("r-empty"));
+    o = tu_cli(&st, "bon run --in %s -o %s", empty, tu_tmp("r-empty"));
     assert_int_equal(st, 1);
     assert_contains(o, "record \"q1\"");
     free(o);
     const char *nogold = tu_tmp("nogold.jsonl");
     txt = "{\"id\":\"q1\",\"candidates\":[{\"text\":\"a\",\"scores\":{\"proxy\":1}}]}\n";
     tu_write_file(nogold, txt, strlen(txt));
-    o = run(&st, "bon run --in %s -o %s", nogold, tu_tmp("r-nogold"));
+    o = tu_cli(&st, "bon run --in %s -o %s", nogold, tu_tmp("r-nogold"));
     assert_int_equal(st, 1);
     assert_contains(o, "gold");
     assert_contains(o, "q1");
     free(o);
-    o = run(&st, "bon run -m %s --prompts %s --proxy bogus --gold length -o %s", tu_stories_gguf(), prompts_file(2), tu_tmp("r-spec"));
+    o = tu_cli(&st, "bon run -m %s --prompts %s --proxy bogus --gold length -o %s", tu_stories_gguf(), prompts_file(2), tu_tmp("r-spec"));
     assert_int_equal(st, 1);
     assert_contains(o, "unknown reward kind 'bogus'");
     free(o);
-    o = run(&st, "bon run -m %s --prompts %s --proxy length --gold length -N 0 -o %s", tu_stories_gguf(), prompts_file(2), tu_tmp("r-n0"));
+    o = tu_cli(&st, "bon run -m %s --prompts %s --proxy length --gold length -N 0 -o %s", tu_stories_gguf(), prompts_file(2), tu_tmp("r-n0"));
     assert_int_equal(st, 2);
     assert_contains(o, "N must be");
     free(o);
@@ -228,13 +213,13 @@ static void test_resume_after_kill(void **state) {
     char args[4096];
     snprintf(args, sizeof args, "-m %s --prompts %s --proxy length --gold " GOLD " -N 24 --max-tokens 60 --seed 3 -t 1",
              tu_stories_gguf(), prom);
-    char *o = run(&st, "bon run %s -o %s", args, full);
+    char *o = tu_cli(&st, "bon run %s -o %s", args, full);
     assert_int_equal(st, 0);
     free(o);
     pid_t pid = fork();
     if (pid == 0) {
         char cmd[9000];
-        snprintf(cmd, sizeof cmd, "exec %s bon run %s -o %s >/dev/null 2>&1", bin(), args, cut);
+        snprintf(cmd, sizeof cmd, "exec %s bon run %s -o %s >/dev/null 2>&1", tu_bin(), args, cut);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
@@ -254,7 +239,7 @@ static void test_resume_after_kill(void **state) {
     done = count_units(cut);
     assert_true(done >= 1);
     print_message("killed after %lld of 6 prompts\n", (long long)done);
-    o = run(&st, "bon run %s -o %s", args, cut);
+    o = tu_cli(&st, "bon run %s -o %s", args, cut);
     assert_int_equal(st, 0);
     if (done < 6) {
         char want[128];
@@ -282,7 +267,7 @@ static void test_resume_after_kill(void **state) {
     free(pa);
     free(pb);
     /* other settings in the same directory are refused */
-    o = run(&st, "bon run %s --temp 0.5 -o %s", args, cut);
+    o = tu_cli(&st, "bon run %s --temp 0.5 -o %s", args, cut);
     assert_int_equal(st, 1);
     assert_contains(o, "this run was started with");
     free(o);
@@ -293,13 +278,13 @@ static void test_resume_after_kill(void **state) {
 static void test_demo(void **state) {
     (void)state;
     int st;
-    char *o = run(&st, "demo -m %s -N 8 --prompts 6 --pairs 12 --seed 2 -t 1 -o %s", tu_stories_gguf(), tu_tmp("demo1"));
+    char *o = tu_cli(&st, "demo -m %s -N 8 --prompts 6 --pairs 12 --seed 2 -t 1 -o %s", tu_stories_gguf(), tu_tmp("demo1"));
     if (st) print_message("%s\n", o);
     assert_int_equal(st, 0);
     assert_contains(o, "report: ");
     assert_contains(o, "oracle");
     free(o);
-    o = run(&st, "demo -m %s -N 8 --prompts 6 --pairs 12 --seed 2 -t 2 -o %s", tu_stories_gguf(), tu_tmp("demo2"));
+    o = tu_cli(&st, "demo -m %s -N 8 --prompts 6 --pairs 12 --seed 2 -t 2 -o %s", tu_stories_gguf(), tu_tmp("demo2"));
     assert_int_equal(st, 0);
     free(o);
     static const char *const files[] = {"summary.csv", "curves.csv", "candidates.jsonl"};

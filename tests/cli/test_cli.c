@@ -8,26 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *bin(void) {
-    const char *b = getenv("GH_BIN");
-    return b && *b ? b : "build/goodhart";
-}
-
-static char *run(int *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *run(int *st, const char *fmt, ...) {
-    char args[4096], cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s", bin(), args);
-    return tu_run(cmd, st);
-}
 
 static void test_generate_json(void **state) {
     (void)state;
     int st;
-    char *out = run(&st, "generate -m %s -p 'The little dog' -n 12 --samples 3 --temp 0.8 --seed 7 --json -t 2", tu_stories_gguf());
+    char *out = tu_cli(&st, "generate -m %s -p 'The little dog' -n 12 --samples 3 --temp 0.8 --seed 7 --json -t 2", tu_stories_gguf());
     assert_int_equal(st, 0);
     int lines = 0;
     for (char *p = out; (p = strchr(p, '\n')); p++) lines++;
@@ -37,14 +22,14 @@ static void test_generate_json(void **state) {
     assert_contains(out, "\"text\":\"");
     assert_contains(out, "\"tokens\":[");
     /* the same sample from a run that draws only it */
-    char *one = run(&st, "generate -m %s -p 'The little dog' -n 12 --first-sample 2 --temp 0.8 --seed 7 --json -t 1", tu_stories_gguf());
+    char *one = tu_cli(&st, "generate -m %s -p 'The little dog' -n 12 --first-sample 2 --temp 0.8 --seed 7 --json -t 1", tu_stories_gguf());
     assert_int_equal(st, 0);
     char *line2 = strstr(out, "{\"sample\":2,");
     assert_non_null(line2);
     assert_int_equal(strncmp(line2, one, strlen(one)), 0);
     free(one);
     free(out);
-    out = run(&st, "generate -m %s -p 'The little dog' -n 20 --temp 0", tu_stories_gguf());
+    out = tu_cli(&st, "generate -m %s -p 'The little dog' -n 20 --temp 0", tu_stories_gguf());
     assert_int_equal(st, 0);
     assert_contains(out, " was a little girl named Lily.");
     free(out);
@@ -55,19 +40,19 @@ static void test_tokenize_stdin_bytes(void **state) {
     int st;
     char cmd[4096];
     /* a trailing newline on stdin is part of the text */
-    snprintf(cmd, sizeof cmd, "printf 'The little dog\\n' | %s tokenize -m %s --ids", bin(), tu_stories_gguf());
+    snprintf(cmd, sizeof cmd, "printf 'The little dog\\n' | %s tokenize -m %s --ids", tu_bin(), tu_stories_gguf());
     char *a = tu_run(cmd, &st);
     assert_int_equal(st, 0);
-    snprintf(cmd, sizeof cmd, "printf 'The little dog' | %s tokenize -m %s --ids", bin(), tu_stories_gguf());
+    snprintf(cmd, sizeof cmd, "printf 'The little dog' | %s tokenize -m %s --ids", tu_bin(), tu_stories_gguf());
     char *b = tu_run(cmd, &st);
     assert_int_equal(st, 0);
     assert_string_equal(b, "1 291 376 400 428\n");
     assert_true(strlen(a) > strlen(b)); /* the newline became a token */
     free(a); free(b);
-    a = run(&st, "tokenize -m %s --ids --no-bos 'The little dog'", tu_stories_gguf());
+    a = tu_cli(&st, "tokenize -m %s --ids --no-bos 'The little dog'", tu_stories_gguf());
     assert_string_equal(a, "291 376 400 428\n");
     free(a);
-    a = run(&st, "tokenize -m %s 'dog'", tu_stories_gguf());
+    a = tu_cli(&st, "tokenize -m %s 'dog'", tu_stories_gguf());
     assert_contains(a, "1\t\"<s>\"\n");
     free(a);
 }
@@ -75,7 +60,7 @@ static void test_tokenize_stdin_bytes(void **state) {
 static void test_logprob_json(void **state) {
     (void)state;
     int st;
-    char *out = run(&st, "logprob -m %s --prompt 'The little dog' --completion ' was a little girl' --json --top-k 2", tu_stories_gguf());
+    char *out = tu_cli(&st, "logprob -m %s --prompt 'The little dog' --completion ' was a little girl' --json --top-k 2", tu_stories_gguf());
     assert_int_equal(st, 0);
     assert_contains(out, "\"tokens\":[");
     assert_contains(out, "\"token_logprobs\":[");
@@ -87,23 +72,23 @@ static void test_logprob_json(void **state) {
 static void test_info_convert_make_model(void **state) {
     (void)state;
     int st;
-    char *out = run(&st, "info -m %s --json", tu_stories_gguf());
+    char *out = tu_cli(&st, "info -m %s --json", tu_stories_gguf());
     assert_int_equal(st, 0);
     assert_contains(out, "\"architecture\":\"llama\"");
     assert_contains(out, "\"n_layer\":5");
     assert_contains(out, "\"name\":\"blk.4.ffn_down.weight\"");
     free(out);
-    out = run(&st, "convert llama2c %s %s -o %s --type f16", tu_shared("models/stories260K.bin"),
+    out = tu_cli(&st, "convert llama2c %s %s -o %s --type f16", tu_shared("models/stories260K.bin"),
               tu_shared("models/tok512.bin"), tu_tmp("f16.gguf"));
     assert_int_equal(st, 0);
     free(out);
-    out = run(&st, "make-model --preset tiny --type q4_0 -o %s", tu_tmp("tiny-q4.gguf"));
+    out = tu_cli(&st, "make-model --preset tiny --type q4_0 -o %s", tu_tmp("tiny-q4.gguf"));
     assert_int_equal(st, 0);
     free(out);
-    out = run(&st, "info -m %s", tu_tmp("tiny-q4.gguf"));
+    out = tu_cli(&st, "info -m %s", tu_tmp("tiny-q4.gguf"));
     assert_contains(out, "mostly q4_0");
     free(out);
-    out = run(&st, "bench -m %s --pp 16 --tg 4 --batches 1,2 --reps 1 --bw-mib 16 --json -t 1", tu_tmp("tiny-q4.gguf"));
+    out = tu_cli(&st, "bench -m %s --pp 16 --tg 4 --batches 1,2 --reps 1 --bw-mib 16 --json -t 1", tu_tmp("tiny-q4.gguf"));
     assert_int_equal(st, 0);
     assert_contains(out, "\"bandwidth_gbs\":");
     assert_contains(out, "\"decode\":[{\"n\":1,");
@@ -114,36 +99,36 @@ static void test_info_convert_make_model(void **state) {
 static void test_errors(void **state) {
     (void)state;
     int st;
-    char *out = run(&st, "generate -m %s -p hi", tu_tmp("missing.gguf"));
+    char *out = tu_cli(&st, "generate -m %s -p hi", tu_tmp("missing.gguf"));
     assert_int_equal(st, 1);
     assert_contains(out, "goodhart generate: ");
     assert_contains(out, "missing.gguf");
     free(out);
-    out = run(&st, "generate -m %s --temp abc", tu_stories_gguf());
+    out = tu_cli(&st, "generate -m %s --temp abc", tu_stories_gguf());
     assert_int_equal(st, 2);
     assert_contains(out, "--temp needs a number >= 0, got 'abc'");
     free(out);
-    out = run(&st, "generate -m %s --top-p", tu_stories_gguf());
+    out = tu_cli(&st, "generate -m %s --top-p", tu_stories_gguf());
     assert_int_equal(st, 2);
     assert_contains(out, "option '--top-p' needs a value");
     free(out);
-    out = run(&st, "frobnicate");
+    out = tu_cli(&st, "frobnicate");
     assert_int_equal(st, 2);
     assert_contains(out, "unknown command 'frobnicate'");
     free(out);
-    out = run(&st, "logprob -m %s --prompt x", tu_stories_gguf());
+    out = tu_cli(&st, "logprob -m %s --prompt x", tu_stories_gguf());
     assert_int_equal(st, 2);
     assert_contains(out, "no completion given");
     free(out);
-    out = run(&st, "info -m %s", tu_shared("models/tok512.bin"));
+    out = tu_cli(&st, "info -m %s", tu_shared("models/tok512.bin"));
     assert_int_equal(st, 1);
     assert_contains(out, "tok512.bin");
     free(out);
-    out = run(&st, "generate -m http://127.0.0.1:9/v1 -p hi");
+    out = tu_cli(&st, "generate -m http://127.0.0.1:9/v1 -p hi");
     assert_int_equal(st, 1);
     assert_contains(out, "HTTP model references are not supported");
     free(out);
-    out = run(&st, "convert llama2c a.bin");
+    out = tu_cli(&st, "convert llama2c a.bin");
     assert_int_equal(st, 2);
     assert_contains(out, "llama2c needs MODEL.bin and TOKENIZER.bin");
     free(out);
@@ -169,7 +154,7 @@ static void test_valgrind_clean(void **state) {
         char args[2048], cmd[4096];
         snprintf(args, sizeof args, cmds[i], tu_stories_gguf());
         if (strstr(args, " -o ")) strncat(args, tu_tmp("valgrind-demo"), sizeof args - strlen(args) - 1);
-        snprintf(cmd, sizeof cmd, "valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite %s %s >/dev/null", bin(), args);
+        snprintf(cmd, sizeof cmd, "valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite %s %s >/dev/null", tu_bin(), args);
         char *out = tu_run(cmd, &st);
         if (st != 0) fprintf(stderr, "%s\n%s\n", cmd, out);
         assert_int_equal(st, 0);
