@@ -28,6 +28,7 @@ typedef struct lr {
     double *D;             /* [n] C·σ(1-σ) at the last evaluated point */
     const double *Dcur;    /* the D the Hessian uses */
     double *u;             /* [d] scratch */
+    int64_t passes;
 } lr;
 
 static double row_grad(void *ctx, int64_t i, double z) {
@@ -51,6 +52,7 @@ static gh_status pass(lr *L, const double *theta, pb_rowfn f, double *out) {
         if (L->mean) c -= L->u[j] * L->mean[j];
     }
     double R = 0;
+    L->passes++;
     gh_status s = pb_pass(L->x, L->n, L->d, L->u, c, f, L, NULL, out, &R, L->nt);
     if (s) return s;
     for (int32_t j = 0; j < L->d; j++) {
@@ -162,6 +164,7 @@ gh_status gh_logreg_fit(const float *x, const uint8_t *y, int64_t n, int32_t d, 
         stats->loss = f;
         stats->grad_norm = gmax;
         stats->best_restart = 0;
+        stats->passes = L.passes;
     }
 done:
     free(L.loss);
