@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/file.h"
+#include "base/jsonl.h"
 #include "cli.h"
 #include "goodhart/reward.h"
 
@@ -23,56 +23,47 @@ static void usage(FILE *f) {
 
 typedef struct pairs {
     gh_pref_pair *p;
-    int64_t n;
-    cJSON **docs;
+    int64_t n, cap;
 } pairs;
 
 static void pairs_free(pairs *ps) {
-    for (int64_t i = 0; i < ps->n; i++) cJSON_Delete(ps->docs[i]);
-    free(ps->docs);
+    for (int64_t i = 0; i < ps->n; i++) {
+        free((char *)ps->p[i].prompt);
+        free((char *)ps->p[i].chosen);
+        free((char *)ps->p[i].rejected);
+    }
     free(ps->p);
+}
+
+static gh_status one_pair(void *user, const char *path, int64_t line, const cJSON *j) {
+    pairs *ps = user;
+    static const char *const f[] = {"prompt", "chosen", "rejected"};
+    const char *v[3];
+    for (int k = 0; k < 3; k++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, f[k]);
+        if (!cJSON_IsString(x)) return gh_error(GH_ERR_FORMAT, "%s:%lld: field \"%s\" is %s", path, (long long)line, f[k], x ? "not a string" : "missing");
+        v[k] = x->valuestring;
+        if (k && !*v[k]) return gh_error(GH_ERR_FORMAT, "%s:%lld: field \"%s\" is empty", path, (long long)line, f[k]);
+    }
+    if (ps->n == ps->cap) {
+        int64_t cap = ps->cap ? 2 * ps->cap : 64;
+        gh_pref_pair *np = realloc(ps->p, (size_t)cap * sizeof *np);
+        if (!np) return gh_error(GH_ERR_NOMEM, "out of memory");
+        ps->p = np;
+        ps->cap = cap;
+    }
+    gh_pref_pair *q = &ps->p[ps->n];
+    q->prompt = strdup(v[0]);
+    q->chosen = strdup(v[1]);
+    q->rejected = strdup(v[2]);
+    ps->n++;
+    if (!q->prompt || !q->chosen || !q->rejected) return gh_error(GH_ERR_NOMEM, "out of memory");
+    return GH_OK;
 }
 
 static gh_status read_pairs(const char *path, pairs *ps) {
     memset(ps, 0, sizeof *ps);
-    char *data = NULL;
-    size_t len = 0;
-    gh_status s = gh_read_file(path, (size_t)1 << 31, &data, &len);
-    if (s) return s;
-    int64_t cap = 0, line = 0;
-    for (char *p = data, *end = data + len; p < end && !s;) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        char *e = nl ? nl : end;
-        *e = 0;
-        line++;
-        char *q = p;
-        p = e + 1;
-        while (*q == ' ' || *q == '\t' || *q == '\r') q++;
-        if (!*q) continue;
-        cJSON *j = cJSON_Parse(q);
-        if (!cJSON_IsObject(j)) { cJSON_Delete(j); s = gh_error(GH_ERR_FORMAT, "%s:%lld: not a JSON object", path, (long long)line); break; }
-        static const char *const f[] = {"prompt", "chosen", "rejected"};
-        const char *v[3];
-        for (int k = 0; k < 3 && !s; k++) {
-            const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, f[k]);
-            if (!cJSON_IsString(x)) s = gh_error(GH_ERR_FORMAT, "%s:%lld: field \"%s\" is %s", path, (long long)line, f[k], x ? "not a string" : "missing");
-            else v[k] = x->valuestring;
-        }
-        if (!s && !*v[1]) s = gh_error(GH_ERR_FORMAT, "%s:%lld: field \"chosen\" is empty", path, (long long)line);
-        if (!s && !*v[2]) s = gh_error(GH_ERR_FORMAT, "%s:%lld: field \"rejected\" is empty", path, (long long)line);
-        if (s) { cJSON_Delete(j); break; }
-        if (ps->n == cap) {
-            cap = cap ? 2 * cap : 64;
-            gh_pref_pair *np = realloc(ps->p, (size_t)cap * sizeof *np);
-            cJSON **nd = realloc(ps->docs, (size_t)cap * sizeof *nd);
-            if (np) ps->p = np;
-            if (nd) ps->docs = nd;
-            if (!np || !nd) { cJSON_Delete(j); s = gh_error(GH_ERR_NOMEM, "out of memory"); break; }
-        }
-        ps->docs[ps->n] = j;
-        ps->p[ps->n++] = (gh_pref_pair){v[0], v[1], v[2]};
-    }
-    free(data);
+    gh_status s = gh_jsonl_each(path, (size_t)1 << 31, one_pair, ps, NULL);
     if (!s && ps->n == 0) s = gh_error(GH_ERR_FORMAT, "%s: no preference pairs", path);
     if (s) pairs_free(ps);
     return s;
