@@ -26,6 +26,7 @@ int cmd_bon_select(int argc, char **argv);
 int cmd_bon_bench(int argc, char **argv);
 int cmd_acts(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
+int cmd_syco(int argc, char **argv);
 
 /* Prints "goodhart NAME: " + gh_last_error() to stderr; returns 1. */
 int cli_fail(const char *cmd);

@@ -23,6 +23,7 @@ static const command commands[] = {
     {"reward", cmd_reward, "train a Bradley-Terry reward head from preference pairs; score with any reward"},
     {"acts", cmd_acts, "extract hidden states of JSON Lines records into NumPy .npy files"},
     {"probe", cmd_probe, "linear probes on activations: train (5 methods, CV, OOD), apply, eval with bootstrap CIs"},
+    {"syco", cmd_syco, "sycophancy evaluations: answer matching by log-probability, feedback positivity"},
     {"bench", cmd_bench, "measure prompt, generation and batched-decode speed against memory bandwidth"},
 };
 
