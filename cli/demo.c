@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/file.h"
 #include "cli.h"
 #include "goodhart/bon.h"
 #include "goodhart/reward.h"
@@ -106,12 +107,7 @@ int cmd_demo(int argc, char **argv) {
     if (gh_bon_prompts_read(prompts_path, &prompts, &np) || gh_bon_prompts_read(train_path, &train, &nt) ||
         gh_reward_parse(gold_spec, "gold", b, &gold)) { rc = cli_fail(cmd); goto done; }
     int64_t n_use = max_prompts && max_prompts < np ? max_prompts : np;
-    {
-        char mk[PATH_MAX + 16];
-        snprintf(mk, sizeof mk, "%s", out);
-        for (char *p = mk + 1; *p; p++) if (*p == '/') { *p = 0; mkdir(mk, 0777); *p = '/'; }
-        mkdir(mk, 0777);
-    }
+    if (gh_mkdir_p(out)) { rc = cli_fail(cmd); goto done; }
 
     /* 1. the proxy: preference pairs from the policy's samples for the training
      * prompts, labelled by the gold reward, and a Bradley–Terry head on them */

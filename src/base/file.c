@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 gh_status gh_read_file(const char *path, size_t max_bytes, char **out, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -36,5 +37,22 @@ gh_status gh_read_file(const char *path, size_t max_bytes, char **out, size_t *l
     buf[n] = '\0';
     *out = buf;
     *len = n;
+    return GH_OK;
+}
+
+gh_status gh_mkdir_p(const char *dir) {
+    char p[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof p) return gh_error(GH_ERR_INVALID_ARG, "directory path '%.64s' is empty or too long", dir);
+    memcpy(p, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != 0) continue;
+        char c = p[i];
+        p[i] = 0;
+        if (mkdir(p, 0777) && errno != EEXIST) return gh_error(GH_ERR_IO, "%s: cannot create the directory: %s", p, strerror(errno));
+        p[i] = c;
+    }
+    struct stat st;
+    if (stat(dir, &st) || !S_ISDIR(st.st_mode)) return gh_error(GH_ERR_IO, "%s: not a directory", dir);
     return GH_OK;
 }

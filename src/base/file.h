@@ -1,4 +1,4 @@
-/* file.h — reading a whole file into memory (internal). */
+/* file.h — reading a whole file into memory, making run directories (internal). */
 #ifndef GH_FILE_H
 #define GH_FILE_H
 
@@ -9,5 +9,8 @@
 /* Reads all of `path` into a malloc'd, NUL-terminated buffer. A file larger
  * than max_bytes fails with GH_ERR_LIMIT; every error names the path. */
 gh_status gh_read_file(const char *path, size_t max_bytes, char **out, size_t *len);
+
+/* Creates a directory and its missing parents (as mkdir -p); an existing one is fine. */
+gh_status gh_mkdir_p(const char *dir);
 
 #endif

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/file.h"
 #include "base/rng.h"
 #include "bon/jbuf.h"
 #include "goodhart/bon.h"
@@ -137,11 +138,6 @@ static void mean_ci(const double *v, const uint8_t *in_split, int64_t P, double 
     *ci = n > 1 ? 1.96 * sqrt(ss / (double)(n - 1)) / sqrt((double)n) : 0;
 }
 
-static gh_status make_dir(const char *dir) {
-    if (mkdir(dir, 0777) && errno != EEXIST) return gh_error(GH_ERR_IO, "%s: cannot create the run directory: %s", dir, strerror(errno));
-    return GH_OK;
-}
-
 /* Writes b to dir/name atomically. */
 static gh_status write_file(const char *dir, const char *name, const jbuf *b) {
     char path[4096], tmp[4200];
@@ -181,7 +177,7 @@ gh_status gh_bon_analyse(const gh_bon_file *f, const char *out_dir, const gh_bon
     /* the proxy and the gold score must be there for every candidate */
     if ((s = gh_bon_file_check(f, GH_BON_BON, p.reward, p.gold))) return s;
     if ((s = gh_bon_file_check(f, GH_BON_ORACLE, p.reward, p.gold))) return s;
-    if ((s = make_dir(out_dir))) return s;
+    if ((s = gh_mkdir_p(out_dir))) return s;
 
     /* rules this file supports */
     gh_bon_rule rules[GH_BON_N_RULES];

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/file.h"
 #include "bon/jbuf.h"
 #include "goodhart/bon.h"
 #include "goodhart/store.h"
@@ -28,13 +29,6 @@ gh_bon_sample_params gh_bon_sample_default_params(void) {
     p.sampler.max_tokens = 48;
     p.embed_layer = -1;
     return p;
-}
-
-static gh_status make_dir(const char *dir) {
-    if (mkdir(dir, 0777) && errno != EEXIST) return gh_error(GH_ERR_IO, "%s: cannot create the run directory: %s", dir, strerror(errno));
-    struct stat st;
-    if (stat(dir, &st) || !S_ISDIR(st.st_mode)) return gh_error(GH_ERR_IO, "%s: not a directory", dir);
-    return GH_OK;
 }
 
 /* Everything a prompt's pool depends on besides the prompt itself. */
@@ -140,7 +134,7 @@ gh_status gh_bon_sample(gh_backend *b, const gh_bon_prompt *prompts, int64_t n_p
         for (int64_t j = 0; j < i; j++)
             if (!strcmp(prompts[i].id, prompts[j].id))
                 return gh_error(GH_ERR_INVALID_ARG, "prompt id \"%s\" appears twice (records %lld and %lld)", prompts[i].id, (long long)j + 1, (long long)i + 1);
-    if ((s = make_dir(out_dir))) return s;
+    if ((s = gh_mkdir_p(out_dir))) return s;
     size_t dl = strlen(out_dir) + 32;
     char *db = malloc(dl), *pool = malloc(dl);
     char *settings = settings_string(b, proxy, gold, p);

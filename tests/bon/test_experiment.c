@@ -53,7 +53,7 @@ static const char *prompts_file(int n) {
  * the same prompt and text, and the sum of its per-token values. */
 static void test_logprob_matches_cli(void **state) {
     (void)state;
-    const char *out = tu_tmp("run-lp");
+    const char *out = tu_tmp("run-lp/nested"); /* parents are created */
     int st;
     char *o = tu_cli(&st, "bon run -m %s --prompts %s --proxy length --gold " GOLD " -N 3 --max-tokens 12 --seed 5 -o %s -t 1",
                   tu_stories_gguf(), prompts_file(2), out);
