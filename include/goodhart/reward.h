@@ -16,6 +16,10 @@
  *                                contains the record's reference, else 0
  *   head:FILE.gguf               a learned linear head on a model's hidden state
  *                                (see gh_head_*; needs a backend with HIDDEN)
+ *   probe:FILE.gguf              a probe's logit (goodhart/probe.h) on the hidden state
+ *                                of the probe's layer, mean-pooled over the response's
+ *                                tokens; a negative weight makes it a penalty:
+ *                                "head:rm.gguf;-0.5*probe:syc.gguf" is R - 0.5·S
  * A ';' inside a regex is written '\;'. The weight defaults to 1.
  *
  * Proxy and gold rewards of an experiment are just two rewards. A reward holds

@@ -11,10 +11,11 @@
 #include <string.h>
 
 #include "base/file.h"
+#include "goodhart/probe.h"
 #include "goodhart/tokenizer.h"
 #include "reward/reward_internal.h"
 
-typedef enum { T_LENGTH, T_REGEX, T_LEXICON, T_REPETITION, T_DISTINCT, T_EXACT, T_CONTAINS, T_HEAD } term_kind;
+typedef enum { T_LENGTH, T_REGEX, T_LEXICON, T_REPETITION, T_DISTINCT, T_EXACT, T_CONTAINS, T_HEAD, T_PROBE } term_kind;
 typedef enum { U_WORDS, U_CHARS, U_TOKENS } length_unit;
 
 typedef struct term {
@@ -27,6 +28,7 @@ typedef struct term {
     char **lex;           /* lower-cased words, sorted */
     size_t n_lex;
     gh_head *head;
+    gh_probe *probe;      /* probe:FILE — its logit on the mean hidden state of the response */
 } term;
 
 struct gh_reward {
@@ -117,6 +119,37 @@ static gh_status parse_int_arg(const char *arg, int32_t def, int32_t lo, int32_t
     return GH_OK;
 }
 
+/* A probe term reads the hidden state of the layer the probe was trained on,
+ * mean-pooled over the response's tokens (gh_head_features); the probe must
+ * come from this model (when its hash is recorded) and have its width. */
+static gh_status load_probe_term(term *t, const char *path, gh_backend *b) {
+    gh_status s = gh_probe_load(path, &t->probe);
+    if (s) return s;
+    gh_model *m = gh_backend_model(b);
+    if (!m) return gh_error(GH_ERR_UNSUPPORTED, "probe penalties need a local model (hidden states)");
+    const gh_model_info *I = gh_model_get_info(m);
+    if ((s = gh_probe_check_model(t->probe, path, gh_model_sha256(m), gh_backend_ref(b)))) return s;
+    if (t->probe->d != I->n_embd)
+        return gh_error(GH_ERR_MISMATCH, "%s: the probe has %d features; model %s has n_embd %d", path, t->probe->d, gh_backend_ref(b), I->n_embd);
+    if (t->probe->layer < 0 || t->probe->layer > I->n_layer)
+        return gh_error(GH_ERR_MISMATCH, "%s: the probe's layer (%d) is unknown or beyond the model's %d layers (train it with --layer)",
+                        path, t->probe->layer, I->n_layer);
+    if (t->probe->pool[0] && strcmp(t->probe->pool, "mean"))
+        return gh_error(GH_ERR_MISMATCH, "%s: the probe was trained on '%s'-pooled states; a probe penalty pools with mean", path, t->probe->pool);
+    return GH_OK;
+}
+
+static gh_status probe_value(term *t, gh_backend *b, const char *prompt, const char *resp, double *v) {
+    gh_head_spec hs = {.layer = t->probe->layer, .pool = GH_POOL_MEAN, .span_response = true};
+    float *x = malloc((size_t)t->probe->d * sizeof *x);
+    if (!x) return gh_error(GH_ERR_NOMEM, "out of memory");
+    gh_status s = gh_head_features(b, &hs, prompt, resp, x);
+    gh_probe_data one = {.x = x, .n = 1, .d = t->probe->d};
+    if (!s) s = gh_probe_score(t->probe, &one, v);
+    free(x);
+    return s;
+}
+
 static gh_status parse_term(gh_reward *r, term *t, char *s) {
     /* s: "[W*]KIND[:ARG]", already unescaped */
     char *p = s;
@@ -173,9 +206,17 @@ static gh_status parse_term(gh_reward *r, term *t, char *s) {
         if (st) return st;
         r->caps |= GH_CAP_HIDDEN;
         return gh_head_load(arg, r->b, &t->head);
+    } else if (!strcmp(p, "probe")) {
+        t->kind = T_PROBE;
+        if (!arg || !*arg) return gh_error(GH_ERR_INVALID_ARG, "probe needs a file (probe:FILE.gguf)");
+        if (!r->b) return gh_error(GH_ERR_INVALID_ARG, "a probe needs a model to read hidden states from");
+        gh_status st = gh_backend_require(r->b, GH_CAP_HIDDEN, "a probe penalty");
+        if (st) return st;
+        r->caps |= GH_CAP_HIDDEN;
+        return load_probe_term(t, arg, r->b);
     } else {
         return gh_error(GH_ERR_INVALID_ARG, "unknown reward kind '%s' (length, regex, lexicon, repetition, "
-                        "distinct, exact, contains, head)", p);
+                        "distinct, exact, contains, head, probe)", p);
     }
     return GH_OK;
 }
@@ -224,6 +265,7 @@ void gh_reward_free(gh_reward *r) {
         for (size_t j = 0; j < t->n_lex; j++) free(t->lex[j]);
         free(t->lex);
         gh_head_free(t->head);
+        gh_probe_free(t->probe);
     }
     free(r->t);
     free(r->name);
@@ -331,6 +373,8 @@ static gh_status term_value(gh_reward *r, term *t, const gh_reward_input *in, do
     }
     case T_HEAD:
         return gh_head_score(t->head, r->b, in->prompt ? in->prompt : "", resp, v);
+    case T_PROBE:
+        return probe_value(t, r->b, in->prompt ? in->prompt : "", resp, v);
     }
     return gh_error(GH_ERR_INVALID_ARG, "unknown term");
 }
