@@ -1,0 +1,86 @@
+/* End-to-end: texts with and without the word "dog" (templated sentences;
+ * the held-out set uses names and places never seen in training), hidden
+ * states of stories260K through `goodhart acts`, a logistic-regression probe
+ * through `goodhart probe train`, and its held-out accuracy through `goodhart
+ * probe eval` — far above chance (0.5). Everything through the binary
+ * ($GH_BIN, default build/goodhart). */
+#include "testutil.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *bin(void) {
+    const char *b = getenv("GH_BIN");
+    return b && *b ? b : "build/goodhart";
+}
+
+static char *run(int *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *run(int *st, const char *fmt, ...) {
+    char args[4096], cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s", bin(), args);
+    return tu_run(cmd, st);
+}
+
+static const char *NAMES[10] = {"Tom", "Lily", "Ben", "Mia", "Sam", "Anna", "Max", "Sue", "Tim", "Zoe"};
+static const char *PLACES[8] = {"park", "garden", "house", "forest", "yard", "street", "school", "shop"};
+static const char *OTHERS[8] = {"ball", "tree", "box", "hat", "car", "cake", "book", "cup"};
+
+/* Names [n0, n1) x places [p0, p1) x {without, with "dog"}. */
+static void write_set(const char *path, int n0, int n1, int p0, int p1) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int n = n0; n < n1; n++)
+        for (int p = p0; p < p1; p++)
+            for (int lab = 0; lab < 2; lab++)
+                fprintf(f, "{\"text\": \"%s went to the %s. %s saw a %s there and smiled.\", \"label\": %d}\n",
+                        NAMES[n], PLACES[p], NAMES[n], lab ? "dog" : OTHERS[(n + 3 * p) % 8], lab);
+    fclose(f);
+}
+
+static void test_probe_separates_held_out(void **state) {
+    (void)state;
+    char train[4096], test[4096];
+    snprintf(train, sizeof train, "%s", tu_tmp("train"));
+    snprintf(test, sizeof test, "%s", tu_tmp("test"));
+    write_set(tu_tmp("train.jsonl"), 0, 6, 0, 5); /* 60 texts */
+    write_set(tu_tmp("test.jsonl"), 6, 10, 5, 8); /* 24 texts, unseen names and places */
+    int st;
+    char *o = run(&st, "acts -m %s --data %s.jsonl --layer last --pool mean -o %s", tu_stories_gguf(), train, train);
+    assert_int_equal(st, 0);
+    free(o);
+    o = run(&st, "acts -m %s --data %s.jsonl --layer last --pool mean -o %s", tu_stories_gguf(), test, test);
+    assert_int_equal(st, 0);
+    free(o);
+    o = run(&st, "probe train --features %s.npy --labels %s.labels.npy --method logreg -m %s -o %s", train, train,
+            tu_stories_gguf(), tu_tmp("p.gguf"));
+    if (st) fprintf(stderr, "%s\n", o);
+    assert_int_equal(st, 0);
+    free(o);
+    o = run(&st, "probe eval --probe %s --features %s.npy --labels %s.labels.npy --json", tu_tmp("p.gguf"), test, test);
+    if (st) fprintf(stderr, "%s\n", o);
+    assert_int_equal(st, 0);
+    cJSON *j = cJSON_Parse(o);
+    assert_non_null(j);
+    assert_int_equal(cJSON_GetObjectItem(j, "n")->valueint, 24);
+    double acc = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "accuracy"), 0)->valuedouble;
+    double auroc = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "auroc"), 0)->valuedouble;
+    if (acc < 0.9) fprintf(stderr, "held-out accuracy %g, auroc %g\n", acc, auroc);
+    assert_true(acc >= 0.9);
+    assert_true(auroc >= 0.9);
+    cJSON_Delete(j);
+    free(o);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_probe_separates_held_out),
+    };
+    return cmocka_run_group_tests_name("acts/e2e_probe", tests, NULL, NULL);
+}
