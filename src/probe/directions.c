@@ -34,10 +34,11 @@ static gh_status weighted_sum(const float *x, int64_t n, int32_t d, const double
 gh_status pb_fit_mass_mean(const gh_probe_data *data, const gh_probe_train_params *p, gh_probe *pr) {
     const int64_t n = data->n;
     const int32_t d = data->d;
+    if (n < 1 || d < 1) return gh_error(GH_ERR_INVALID_ARG, "no data");
     int64_t n1 = 0;
     for (int64_t i = 0; i < n; i++) n1 += data->y[i];
     const int64_t n0 = n - n1;
-    double *wt = malloc((size_t)n * sizeof *wt), *g = malloc((size_t)d * sizeof *g), *h = malloc((size_t)d * sizeof *h);
+    double *wt = calloc((size_t)n, sizeof *wt), *g = malloc((size_t)d * sizeof *g), *h = malloc((size_t)d * sizeof *h);
     gh_status s = GH_OK;
     if (!wt || !g || !h) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
     for (int64_t i = 0; i < n; i++) wt[i] = data->y[i] ? 1.0 / (double)n1 : -1.0 / (double)n0;
@@ -58,7 +59,7 @@ done:
 static gh_status bias_at_mean(const gh_probe_data *data, const gh_probe_train_params *p, gh_probe *pr) {
     const int64_t n = data->n;
     const int32_t d = data->d;
-    double *wt = malloc((size_t)n * sizeof *wt), *g = malloc((size_t)d * sizeof *g), *h = malloc((size_t)d * sizeof *h);
+    double *wt = calloc((size_t)n, sizeof *wt), *g = malloc((size_t)d * sizeof *g), *h = malloc((size_t)d * sizeof *h);
     gh_status s = GH_OK;
     if (!wt || !g || !h) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
     for (int64_t i = 0; i < n; i++) wt[i] = 0.5 / (double)n;
@@ -87,7 +88,7 @@ gh_status pb_fit_pca(const gh_probe_data *data, const gh_probe_train_params *p, 
     const int32_t d = data->d;
     float *z = pair_diff(data);
     double *mu = malloc((size_t)d * sizeof *mu), *v = malloc((size_t)d * sizeof *v), *nv = malloc((size_t)d * sizeof *nv);
-    double *wt = malloc((size_t)n * sizeof *wt), *proj = malloc((size_t)n * sizeof *proj);
+    double *wt = calloc((size_t)n, sizeof *wt), *proj = malloc((size_t)n * sizeof *proj);
     gh_status s = GH_OK;
     if (!z || !mu || !v || !nv || !wt || !proj) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
     for (int64_t i = 0; i < n; i++) wt[i] = 1.0 / (double)n;
