@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/file.h"
+#include "base/jsonl.h"
 #include "base/rng.h"
 #include "syco/syco_internal.h"
 
@@ -15,40 +15,27 @@ void syco_lines_free(syco_lines *l) {
     memset(l, 0, sizeof *l);
 }
 
+static gh_status keep_line(void *user, const char *path, int64_t line, const cJSON *obj) {
+    (void)path;
+    syco_lines *out = user;
+    if (out->n % 64 == 0) {
+        int64_t cap = out->n + 64;
+        cJSON **nd = realloc(out->docs, (size_t)cap * sizeof *nd);
+        if (nd) out->docs = nd;
+        int64_t *nl = realloc(out->line, (size_t)cap * sizeof *nl);
+        if (nl) out->line = nl;
+        if (!nd || !nl) return gh_error(GH_ERR_NOMEM, "out of memory");
+    }
+    cJSON *copy = cJSON_Duplicate(obj, 1);
+    if (!copy) return gh_error(GH_ERR_NOMEM, "out of memory");
+    out->docs[out->n] = copy;
+    out->line[out->n++] = line;
+    return GH_OK;
+}
+
 gh_status syco_lines_read(const char *path, syco_lines *out) {
     memset(out, 0, sizeof *out);
-    char *data = NULL;
-    size_t len = 0;
-    gh_status s = gh_read_file(path, (size_t)1 << 30, &data, &len);
-    if (s) return s;
-    int64_t cap = 0, line = 0;
-    for (char *p = data, *end = data + len; p < end && !s;) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        char *e = nl ? nl : end;
-        *e = 0;
-        line++;
-        char *q = p;
-        p = e + 1;
-        while (*q == ' ' || *q == '\t' || *q == '\r') q++;
-        if (!*q) continue;
-        cJSON *j = cJSON_Parse(q);
-        if (!cJSON_IsObject(j)) {
-            cJSON_Delete(j);
-            s = gh_error(GH_ERR_FORMAT, "%s:%lld: not a JSON object", path, (long long)line);
-            break;
-        }
-        if (out->n == cap) {
-            cap = cap ? 2 * cap : 64;
-            cJSON **nd = realloc(out->docs, (size_t)cap * sizeof *nd);
-            if (nd) out->docs = nd;
-            int64_t *nl2 = realloc(out->line, (size_t)cap * sizeof *nl2);
-            if (nl2) out->line = nl2;
-            if (!nd || !nl2) { cJSON_Delete(j); s = gh_error(GH_ERR_NOMEM, "out of memory"); break; }
-        }
-        out->docs[out->n] = j;
-        out->line[out->n++] = line;
-    }
-    free(data);
+    gh_status s = gh_jsonl_each(path, (size_t)1 << 30, keep_line, out, NULL);
     if (!s && out->n == 0) s = gh_error(GH_ERR_FORMAT, "%s: no records", path);
     if (s) syco_lines_free(out);
     return s;

@@ -17,26 +17,10 @@
 #include "goodhart/npy.h"
 #include "goodhart/tokenizer.h"
 
-static const char *bin(void) {
-    const char *b = getenv("GH_BIN");
-    return b && *b ? b : "build/goodhart";
-}
-
 static const char *write_tmp(const char *name, const char *text) {
     const char *p = tu_tmp(name);
     assert_int_equal(tu_write_file(p, text, strlen(text)), 0);
     return p;
-}
-
-static char *run(int *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *run(int *st, const char *fmt, ...) {
-    char args[4096], cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s", bin(), args);
-    return tu_run(cmd, st);
 }
 
 static const char *TEXTS[3] = {"Once upon a time there was a cat.", "Lily went to the park.", "Tom"};
@@ -71,7 +55,7 @@ static void test_mean_two_layers(void **state) {
     char out[4096];
     snprintf(out, sizeof out, "%s", tu_tmp("m"));
     int st;
-    char *o = run(&st, "acts -m %s --data %s --layer 0,last --pool mean -o %s -t 1", tu_stories_gguf(), data, out);
+    char *o = tu_cli(&st, "acts -m %s --data %s --layer 0,last --pool mean -o %s -t 1", tu_stories_gguf(), data, out);
     assert_int_equal(st, 0);
     assert_contains(o, "3 records, 3 rows of 64 features, 2 layers, labels");
     free(o);
@@ -136,10 +120,10 @@ static void test_pool_all_and_last(void **state) {
     const char *data = text_data();
     int st;
     /* a trailing .npy on the prefix is dropped */
-    char *o = run(&st, "acts -m %s --data %s --layer 2 --pool all -o %s", tu_stories_gguf(), data, tu_tmp("all.npy"));
+    char *o = tu_cli(&st, "acts -m %s --data %s --layer 2 --pool all -o %s", tu_stories_gguf(), data, tu_tmp("all.npy"));
     assert_int_equal(st, 0);
     free(o);
-    o = run(&st, "acts -m %s --data %s --layer 2 --pool last -o %s", tu_stories_gguf(), data, tu_tmp("last"));
+    o = tu_cli(&st, "acts -m %s --data %s --layer 2 --pool last -o %s", tu_stories_gguf(), data, tu_tmp("last"));
     assert_int_equal(st, 0);
     free(o);
     float *x, *xl;
@@ -194,7 +178,7 @@ static void test_prompt_response(void **state) {
     const int32_t layer = 3;
     for (int pi = 0; pi < 3; pi++) {
         int st;
-        char *o = run(&st, "acts -m %s --data %s --layer 3 --pool %s -o %s", tu_stories_gguf(), data, pools[pi],
+        char *o = tu_cli(&st, "acts -m %s --data %s --layer 3 --pool %s -o %s", tu_stories_gguf(), data, pools[pi],
                       tu_tmp("pr"));
         assert_int_equal(st, 0);
         free(o);
@@ -238,7 +222,7 @@ static void test_prompt_response(void **state) {
 static void expect_error(const char *data_text, const char *args, const char *needle) {
     const char *data = write_tmp("bad.jsonl", data_text);
     int st;
-    char *o = run(&st, "acts -m %s --data %s %s -o %s", tu_stories_gguf(), data, args, tu_tmp("bad"));
+    char *o = tu_cli(&st, "acts -m %s --data %s %s -o %s", tu_stories_gguf(), data, args, tu_tmp("bad"));
     if (st == 0 || !strstr(o, needle)) fprintf(stderr, "args %s: exit %d\n", args, st);
     assert_int_not_equal(st, 0);
     assert_contains(o, needle);
@@ -278,7 +262,7 @@ static void test_bad_input(void **state) {
     free(big);
     /* missing data file */
     int st;
-    char *o = run(&st, "acts -m %s --data %s --layer 1 -o %s", tu_stories_gguf(), tu_tmp("none.jsonl"), tu_tmp("bad"));
+    char *o = tu_cli(&st, "acts -m %s --data %s --layer 1 -o %s", tu_stories_gguf(), tu_tmp("none.jsonl"), tu_tmp("bad"));
     assert_int_not_equal(st, 0);
     assert_contains(o, "none.jsonl: cannot open");
     free(o);

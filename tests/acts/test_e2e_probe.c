@@ -12,22 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *bin(void) {
-    const char *b = getenv("GH_BIN");
-    return b && *b ? b : "build/goodhart";
-}
-
-static char *run(int *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *run(int *st, const char *fmt, ...) {
-    char args[4096], cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s", bin(), args);
-    return tu_run(cmd, st);
-}
-
 static const char *NAMES[10] = {"Tom", "Lily", "Ben", "Mia", "Sam", "Anna", "Max", "Sue", "Tim", "Zoe"};
 static const char *PLACES[8] = {"park", "garden", "house", "forest", "yard", "street", "school", "shop"};
 static const char *OTHERS[8] = {"ball", "tree", "box", "hat", "car", "cake", "book", "cup"};
@@ -52,18 +36,18 @@ static void test_probe_separates_held_out(void **state) {
     write_set(tu_tmp("train.jsonl"), 0, 6, 0, 5); /* 60 texts */
     write_set(tu_tmp("test.jsonl"), 6, 10, 5, 8); /* 24 texts, unseen names and places */
     int st;
-    char *o = run(&st, "acts -m %s --data %s.jsonl --layer last --pool mean -o %s", tu_stories_gguf(), train, train);
+    char *o = tu_cli(&st, "acts -m %s --data %s.jsonl --layer last --pool mean -o %s", tu_stories_gguf(), train, train);
     assert_int_equal(st, 0);
     free(o);
-    o = run(&st, "acts -m %s --data %s.jsonl --layer last --pool mean -o %s", tu_stories_gguf(), test, test);
+    o = tu_cli(&st, "acts -m %s --data %s.jsonl --layer last --pool mean -o %s", tu_stories_gguf(), test, test);
     assert_int_equal(st, 0);
     free(o);
-    o = run(&st, "probe train --features %s.npy --labels %s.labels.npy --method logreg -m %s -o %s", train, train,
+    o = tu_cli(&st, "probe train --features %s.npy --labels %s.labels.npy --method logreg -m %s -o %s", train, train,
             tu_stories_gguf(), tu_tmp("p.gguf"));
     if (st) fprintf(stderr, "%s\n", o);
     assert_int_equal(st, 0);
     free(o);
-    o = run(&st, "probe eval --probe %s --features %s.npy --labels %s.labels.npy --json", tu_tmp("p.gguf"), test, test);
+    o = tu_cli(&st, "probe eval --probe %s --features %s.npy --labels %s.labels.npy --json", tu_tmp("p.gguf"), test, test);
     if (st) fprintf(stderr, "%s\n", o);
     assert_int_equal(st, 0);
     cJSON *j = cJSON_Parse(o);

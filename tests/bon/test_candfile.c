@@ -14,27 +14,11 @@
 #include "base/rng.h"
 #include "goodhart/bon.h"
 
-static const char *bin(void) {
-    const char *b = getenv("GH_BIN");
-    return b && *b ? b : "build/goodhart";
-}
-
 /* Writes `text` to a fresh temporary file and returns its path. */
 static const char *write_tmp(const char *name, const char *text) {
     const char *p = tu_tmp(name);
     assert_int_equal(tu_write_file(p, text, strlen(text)), 0);
     return p;
-}
-
-static char *run(int *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *run(int *st, const char *fmt, ...) {
-    char args[4096], cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s", bin(), args);
-    return tu_run(cmd, st);
 }
 
 /* Line 1: record "p1", three candidates with every field (embeddings e0 = (1,0),
@@ -215,13 +199,13 @@ static void test_cli_select(void **state) {
     const char *path = write_tmp("cli.jsonl", GOOD);
     int st;
     /* bon: R = 1, 2, 1.5 -> 1; record 7 keeps its number id */
-    char *out = run(&st, "bon select --in %s --rule bon", path);
+    char *out = tu_cli(&st, "bon select --in %s --rule bon", path);
     assert_int_equal(st, 0);
     assert_contains(out, "{\"id\":\"p1\",\"rule\":\"bon\",\"beta\":0,\"n\":3,\"index\":1,\"objective\":2,\"reward\":2,\"gold\":0.10000000000000001}\n");
     assert_contains(out, "{\"id\":7,\"rule\":\"bon\",\"beta\":0,\"n\":1,\"index\":0,\"objective\":-0.25,\"reward\":-0.25}\n");
     free(out);
     /* --reward picks another score: gold 0.5, 0.1, 0.9 -> 2 (record 7 has no gold: error) */
-    out = run(&st, "bon select --in %s --rule bon --reward gold", path);
+    out = tu_cli(&st, "bon select --in %s --rule bon --reward gold", path);
     assert_int_equal(st, 1);
     assert_contains(out, ":3: record \"7\": candidate 0 lacks score \"gold\"");
     assert_true(strstr(out, "{\"id\"") == NULL); /* nothing on stdout */
@@ -232,24 +216,24 @@ static void test_cli_select(void **state) {
     *strchr(line1, '\n') = '\0';
     const char *p1 = write_tmp("p1.jsonl", line1);
     free(line1);
-    out = run(&st, "bon select --in %s --rule mbr", p1);
+    out = tu_cli(&st, "bon select --in %s --rule mbr", p1);
     assert_int_equal(st, 0);
     assert_contains(out, "\"rule\":\"mbr\"");
     assert_contains(out, "\"index\":2,");
     free(out);
-    out = run(&st, "bon select --in %s --rule bon --n 2 --reward gold", p1);
+    out = tu_cli(&st, "bon select --in %s --rule bon --n 2 --reward gold", p1);
     assert_int_equal(st, 0);
     assert_contains(out, "\"n\":2,\"index\":0,"); /* gold 0.5, 0.1 */
     free(out);
     /* rbon-kl, beta 0.5: R + 0.5 logp = -0.5, -3, -0.5 -> 0 (tie: lowest) */
-    out = run(&st, "bon select --in %s --rule rbon-kl --beta 0.5", p1);
+    out = tu_cli(&st, "bon select --in %s --rule rbon-kl --beta 0.5", p1);
     assert_int_equal(st, 0);
     assert_contains(out, "\"index\":0,\"objective\":-0.5,");
     free(out);
 
     /* srbon-kl: probabilities, expectations; the pick is the library's pick for
      * u = uniform(seed, stream = record index) */
-    out = run(&st, "bon select --in %s --rule srbon-kl --beta 2 --seed 5", p1);
+    out = tu_cli(&st, "bon select --in %s --rule srbon-kl --beta 2 --seed 5", p1);
     assert_int_equal(st, 0);
     assert_contains(out, "\"objective\":null,");
     assert_contains(out, "\"probabilities\":[");
@@ -268,7 +252,7 @@ static void test_cli_select(void **state) {
              pk.index, pk.reward, pk.gold, prob[0], prob[1], prob[2], pk.expected_reward, pk.expected_gold);
     assert_contains(out, want);
     /* the same seed gives the same output */
-    char *again = run(&st, "bon select --in %s --rule srbon-kl --beta 2 --seed 5", p1);
+    char *again = tu_cli(&st, "bon select --in %s --rule srbon-kl --beta 2 --seed 5", p1);
     assert_string_equal(out, again);
     free(again);
     free(out);
@@ -278,7 +262,7 @@ static void test_cli_select(void **state) {
     for (int i = 0; i < 64; i++)
         fprintf(f, "{\"id\": %d, \"candidates\": [{\"scores\": {\"proxy\": 0}}, {\"scores\": {\"proxy\": 0}}]}\n", i);
     fclose(f);
-    out = run(&st, "bon select --in %s --rule random --seed 1", tu_tmp("many.jsonl"));
+    out = tu_cli(&st, "bon select --in %s --rule random --seed 1", tu_tmp("many.jsonl"));
     assert_int_equal(st, 0);
     assert_contains(out, "\"index\":0,");
     assert_contains(out, "\"index\":1,");
@@ -291,7 +275,7 @@ static void test_cli_errors(void **state) {
     const char *path = write_tmp("clie.jsonl", GOOD);
     int st;
     /* a field the rule needs is missing: exit 1, file, line, record and field named */
-    char *out = run(&st, "bon select --in %s --rule rbon-kl --beta 1", path);
+    char *out = tu_cli(&st, "bon select --in %s --rule rbon-kl --beta 1", path);
     assert_int_equal(st, 1);
     assert_contains(out, path);
     assert_contains(out, ":3: record \"7\": candidate 0 lacks \"logprob_ref\"");
@@ -301,50 +285,50 @@ static void test_cli_errors(void **state) {
     const char *bad = write_tmp("clie2.jsonl",
                                 "{\"id\": \"a\", \"candidates\": [{\"scores\": {\"proxy\": 1}, \"n_tokens\": 3}]}\n"
                                 "{\"id\": \"b\", \"candidates\": [{\"scores\": {\"proxy\": 1}, \"n_tokens\": 0}]}\n");
-    out = run(&st, "bon select --in %s --rule length --beta 1", bad);
+    out = tu_cli(&st, "bon select --in %s --rule length --beta 1", bad);
     assert_int_equal(st, 1);
     assert_contains(out, ":2: record \"b\": rule length: n_tokens of candidate 0 is 0");
     assert_true(strstr(out, "{\"id\"") == NULL);
     free(out);
     /* NaN-like score, non-UTF-8 text, empty candidate list: exit 1 with the reader's message */
     bad = write_tmp("clie3.jsonl", "{\"id\": \"z\", \"candidates\": [{\"scores\": {\"proxy\": null}}]}\n");
-    out = run(&st, "bon select --in %s --rule bon", bad);
+    out = tu_cli(&st, "bon select --in %s --rule bon", bad);
     assert_int_equal(st, 1);
     assert_contains(out, ":1: record \"z\": candidate 0: score \"proxy\" is null");
     free(out);
     bad = write_tmp("clie4.jsonl", "{\"id\": \"z\", \"candidates\": [{\"text\": \"\xff\"}]}\n");
-    out = run(&st, "bon select --in %s --rule random", bad);
+    out = tu_cli(&st, "bon select --in %s --rule random", bad);
     assert_int_equal(st, 1);
     assert_contains(out, "\"text\" is not valid UTF-8");
     free(out);
     bad = write_tmp("clie5.jsonl", "{\"id\": \"z\", \"candidates\": []}\n");
-    out = run(&st, "bon select --in %s --rule random", bad);
+    out = tu_cli(&st, "bon select --in %s --rule random", bad);
     assert_int_equal(st, 1);
     assert_contains(out, "empty (N = 0)");
     free(out);
     /* usage errors: exit 2 */
-    out = run(&st, "bon select --in %s --rule best", path);
+    out = tu_cli(&st, "bon select --in %s --rule best", path);
     assert_int_equal(st, 2);
     assert_contains(out, "unknown rule 'best'");
     free(out);
-    out = run(&st, "bon select --in %s --rule srbon-wd", path);
+    out = tu_cli(&st, "bon select --in %s --rule srbon-wd", path);
     assert_int_equal(st, 2);
     assert_contains(out, "needs --beta");
     free(out);
-    out = run(&st, "bon select --in %s --rule bon --beta -1", path);
+    out = tu_cli(&st, "bon select --in %s --rule bon --beta -1", path);
     assert_int_equal(st, 2);
     free(out);
-    out = run(&st, "bon select --rule bon");
+    out = tu_cli(&st, "bon select --rule bon");
     assert_int_equal(st, 2);
     free(out);
-    out = run(&st, "bon select --in %s --rule bon --n 0", path);
+    out = tu_cli(&st, "bon select --in %s --rule bon --n 0", path);
     assert_int_equal(st, 2);
     free(out);
-    out = run(&st, "bon select --in /nonexistent/x.jsonl --rule bon");
+    out = tu_cli(&st, "bon select --in /nonexistent/x.jsonl --rule bon");
     assert_int_equal(st, 1);
     assert_contains(out, "/nonexistent/x.jsonl");
     free(out);
-    out = run(&st, "bon select --help");
+    out = tu_cli(&st, "bon select --help");
     assert_int_equal(st, 0);
     assert_contains(out, "probabilities");
     assert_contains(out, "--seed");

@@ -16,22 +16,6 @@
 #include "goodhart/backend.h"
 #include "goodhart/syco.h"
 
-static const char *bin(void) {
-    const char *b = getenv("GH_BIN");
-    return b && *b ? b : "build/goodhart";
-}
-
-static char *run(int *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *run(int *st, const char *fmt, ...) {
-    char args[4096], cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s", bin(), args);
-    return tu_run(cmd, st);
-}
-
 static const char *JUDGE = "'lexicon:@data/syco/positive.txt;-1*lexicon:@data/syco/negative.txt'";
 
 static void check_interval(const cJSON *j, const char *name, double lo_bound, double hi_bound) {
@@ -57,7 +41,7 @@ static void test_wilson(void **state) {
 static void test_answers(void **state) {
     (void)state;
     int st;
-    char *o = run(&st, "syco answers -m %s --data data/syco/answers.jsonl --json --items %s", tu_stories_gguf(),
+    char *o = tu_cli(&st, "syco answers -m %s --data data/syco/answers.jsonl --json --items %s", tu_stories_gguf(),
                   tu_tmp("items.jsonl"));
     assert_int_equal(st, 0);
     cJSON *j = cJSON_Parse(o);
@@ -101,9 +85,9 @@ static void test_answers(void **state) {
 static void test_feedback_deterministic(void **state) {
     (void)state;
     int st;
-    char *a = run(&st, "syco feedback -m %s --data data/syco/feedback.jsonl --judge %s --seed 5 --json", tu_stories_gguf(), JUDGE);
+    char *a = tu_cli(&st, "syco feedback -m %s --data data/syco/feedback.jsonl --judge %s --seed 5 --json", tu_stories_gguf(), JUDGE);
     assert_int_equal(st, 0);
-    char *b = run(&st, "syco feedback -m %s --data data/syco/feedback.jsonl --judge %s --seed 5 --json -t 1", tu_stories_gguf(), JUDGE);
+    char *b = tu_cli(&st, "syco feedback -m %s --data data/syco/feedback.jsonl --judge %s --seed 5 --json -t 1", tu_stories_gguf(), JUDGE);
     assert_int_equal(st, 0);
     assert_string_equal(a, b);
     cJSON *j = cJSON_Parse(a);
@@ -122,7 +106,7 @@ static void test_feedback_deterministic(void **state) {
     free(a);
     free(b);
     /* a judge model: preferences in [0, 1], no rule score */
-    a = run(&st, "syco feedback -m %s --data data/syco/feedback.jsonl --judge model:%s --bootstrap 100 --json",
+    a = tu_cli(&st, "syco feedback -m %s --data data/syco/feedback.jsonl --judge model:%s --bootstrap 100 --json",
             tu_stories_gguf(), tu_stories_gguf());
     assert_int_equal(st, 0);
     j = cJSON_Parse(a);
@@ -137,7 +121,7 @@ static void expect_error(const char *verb, const char *text, const char *extra, 
     const char *p = tu_tmp("bad.jsonl");
     assert_int_equal(tu_write_file(p, text, strlen(text)), 0);
     int st;
-    char *o = run(&st, "syco %s -m %s --data %s %s", verb, tu_stories_gguf(), p, extra);
+    char *o = tu_cli(&st, "syco %s -m %s --data %s %s", verb, tu_stories_gguf(), p, extra);
     if (st == 0 || !strstr(o, needle)) fprintf(stderr, "input: %s\n", text);
     assert_int_equal(st, 1);
     assert_contains(o, needle);
@@ -172,11 +156,11 @@ static void test_bad_input(void **state) {
                  "bad.jsonl:1: field \"prompts.dislike\" is missing");
     expect_error("feedback", "{\"text\": \"a\"}\n", "--judge 'nosuchterm:1'", "judge");
     int st;
-    char *o = run(&st, "syco feedback -m %s --data data/syco/feedback.jsonl", tu_stories_gguf());
+    char *o = tu_cli(&st, "syco feedback -m %s --data data/syco/feedback.jsonl", tu_stories_gguf());
     assert_int_equal(st, 2);
     assert_contains(o, "no judge given");
     free(o);
-    o = run(&st, "syco sideways -m %s", tu_stories_gguf());
+    o = tu_cli(&st, "syco sideways -m %s", tu_stories_gguf());
     assert_int_equal(st, 2);
     assert_contains(o, "unknown verb");
     free(o);
