@@ -85,7 +85,7 @@ typedef struct gh_probe_train_params {
     double C;              /* logreg, bt (l2 = 1/C): default 1 */
     bool fit_intercept;    /* logreg: default true */
     bool standardize;      /* logreg: default false */
-    double tol;            /* logreg: stop at max|grad| <= tol * max(1, max|grad at 0|); default 1e-10 */
+    double tol;            /* logreg: stop at max|grad| <= tol * max(1, max|grad at 0|); default 1e-8 */
     int32_t max_iter;      /* logreg Newton iterations (default 100) */
     uint64_t seed;         /* pca start vector, ccs restarts (default 0) */
     int32_t ccs_restarts;  /* default 10 */

@@ -14,7 +14,12 @@
 
 #include "probe/probe_internal.h"
 
-static double dot_fd(const float *x, const double *u, int32_t d) {
+/* AVX2/FMA versions (linear_avx2.c), chosen once by CPUID; GH_SIMD=scalar
+ * forces these portable ones (the two give slightly different bits). */
+double pb_dot_fd_avx2(const float *x, const double *u, int32_t d);
+void pb_axpy_fd_avx2(double *g, double r, const float *x, int32_t d);
+
+static double dot_ref(const float *x, const double *u, int32_t d) {
     double acc[8] = {0};
     int32_t j = 0;
     for (; j + 8 <= d; j += 8)
@@ -23,8 +28,17 @@ static double dot_fd(const float *x, const double *u, int32_t d) {
     return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
 
-static void axpy_fd(double *g, double r, const float *x, int32_t d) {
+static void axpy_ref(double *g, double r, const float *x, int32_t d) {
     for (int32_t j = 0; j < d; j++) g[j] += r * (double)x[j];
+}
+
+static bool use_avx2(void) {
+    static int v = -1; /* benign race: every thread computes the same value */
+    if (v < 0) {
+        const char *e = getenv("GH_SIMD");
+        v = !(e && !strcmp(e, "scalar")) && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return v;
 }
 
 gh_status pb_pass(const float *x, int64_t n, int32_t d, const double *u, double c, pb_rowfn f,
@@ -39,6 +53,9 @@ gh_status pb_pass(const float *x, int64_t n, int32_t d, const double *u, double 
     if (g) part = calloc((size_t)nc * d, sizeof *part);
     if (!rpart || (g && !part)) { free(part); free(rpart); return gh_error(GH_ERR_NOMEM, "out of memory (probe pass over %lld x %d)", (long long)n, d); }
     int nt = n_threads > 0 ? n_threads : 0;
+    const bool simd = use_avx2();
+    double (*dot_fd)(const float *, const double *, int32_t) = simd ? pb_dot_fd_avx2 : dot_ref;
+    void (*axpy_fd)(double *, double, const float *, int32_t) = simd ? pb_axpy_fd_avx2 : axpy_ref;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt > 0 ? nt : omp_get_max_threads())
     for (int64_t ch = 0; ch < nc; ch++) {
         const int64_t i0 = ch * n / nc, i1 = (ch + 1) * n / nc;

@@ -5,7 +5,7 @@
  *     H v = C X̃ᵀ D (X̃ v_w + v_b) + v_w,   D = diag σ(z)(1 - σ(z))
  * so no d×d matrix is formed (d may be many thousands); then a backtracking
  * (Armijo) line search. Newton converges quadratically, so the gradient is
- * driven down to ~1e-10 of its starting size, which is what agreeing with
+ * driven down to 1e-8 of its starting size (tol), which is what agreeing with
  * scikit-learn's coefficients to 1e-4 needs.
  *
  * Standardisation is applied on the fly: x̃ = (x - μ)/σ gives
@@ -87,7 +87,7 @@ static double maxabs(const double *a, int32_t m) {
 
 gh_probe_train_params gh_probe_default_train_params(void) {
     gh_probe_train_params p = {.method = GH_PROBE_LOGREG, .C = 1.0, .fit_intercept = true, .standardize = false,
-                               .tol = 1e-10, .max_iter = 100, .seed = 0, .ccs_restarts = 10, .ccs_epochs = 1000,
+                               .tol = 1e-8, .max_iter = 100, .seed = 0, .ccs_restarts = 10, .ccs_epochs = 1000,
                                .ccs_lr = 1e-2, .ccs_weight_decay = 0.01, .n_threads = 0};
     return p;
 }

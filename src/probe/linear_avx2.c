@@ -1,0 +1,33 @@
+/* linear_avx2.c — AVX2/FMA versions of the two inner loops of pb_pass
+ * (linear.c): a float row dotted with a double vector, and g += r·row, both in
+ * double. Compiled with -mavx2 -mfma; only called after a CPUID check. The
+ * dot product keeps 8 lanes (two registers of 4) combined in the same tree as
+ * the scalar version, so the order of additions is fixed. */
+#include <immintrin.h>
+#include <stdint.h>
+
+double pb_dot_fd_avx2(const float *x, const double *u, int32_t d);
+void pb_axpy_fd_avx2(double *g, double r, const float *x, int32_t d);
+
+double pb_dot_fd_avx2(const float *x, const double *u, int32_t d) {
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+    int32_t j = 0;
+    for (; j + 8 <= d; j += 8) {
+        __m256 xf = _mm256_loadu_ps(x + j);
+        a0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(xf)), _mm256_loadu_pd(u + j), a0);
+        a1 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(xf, 1)), _mm256_loadu_pd(u + j + 4), a1);
+    }
+    double acc[8];
+    _mm256_storeu_pd(acc, a0);
+    _mm256_storeu_pd(acc + 4, a1);
+    for (int k = 0; j < d; j++, k++) acc[k] += u[j] * (double)x[j];
+    return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
+void pb_axpy_fd_avx2(double *g, double r, const float *x, int32_t d) {
+    const __m256d rv = _mm256_set1_pd(r);
+    int32_t j = 0;
+    for (; j + 4 <= d; j += 4)
+        _mm256_storeu_pd(g + j, _mm256_fmadd_pd(rv, _mm256_cvtps_pd(_mm_loadu_ps(x + j)), _mm256_loadu_pd(g + j)));
+    for (; j < d; j++) g[j] += r * (double)x[j];
+}
