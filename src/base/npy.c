@@ -497,6 +497,7 @@ gh_status gh_npy_writer_append(gh_npy_writer *w, const void *rows_data, int64_t 
     if (n_rows > INT64_MAX / per || n_rows * per > (int64_t)(SIZE_MAX / 8) || w->rows > INT64_MAX - n_rows)
         return gh_error(GH_ERR_LIMIT, "cannot write '%s': too many rows", w->path);
     size_t count = (size_t)(n_rows * per);
+    if (count == 0) return GH_OK; /* nothing to write (and rows_data may be NULL) */
     if (w->dtype == GH_NPY_F32) {
         const float *x = rows_data;
         for (size_t i = 0; i < count; i++)
