@@ -7,10 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Length of the well-formed sequence at s (max n bytes), or 0 if ill-formed. */
-static size_t seq_len(const unsigned char *s, size_t n) {
+size_t gh_utf8_decode(const char *str, size_t n, uint32_t *cp_out) {
+    const unsigned char *s = (const unsigned char *)str;
+    if (n == 0) return 0;
     unsigned char c = s[0];
-    if (c < 0x80) return 1;
+    if (c < 0x80) { if (cp_out) *cp_out = c; return 1; }
     size_t len;
     uint32_t min;
     if ((c & 0xE0) == 0xC0) { len = 2; min = 0x80; }
@@ -24,7 +25,17 @@ static size_t seq_len(const unsigned char *s, size_t n) {
         cp = (cp << 6) | (s[i] & 0x3F);
     }
     if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    if (cp_out) *cp_out = cp;
     return len;
+}
+
+long gh_utf8_invalid_offset(const char *s, size_t len) {
+    for (size_t i = 0; i < len;) {
+        size_t k = gh_utf8_decode(s + i, len - i, NULL);
+        if (!k) return (long)i;
+        i += k;
+    }
+    return -1;
 }
 
 char *gh_utf8_sanitize(const char *s, size_t len) {
@@ -33,7 +44,7 @@ char *gh_utf8_sanitize(const char *s, size_t len) {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0, o = 0;
     while (i < len) {
-        size_t k = seq_len(p + i, len - i);
+        size_t k = gh_utf8_decode((const char *)p + i, len - i, NULL);
         if (k == 0) { memcpy(out + o, "\xEF\xBF\xBD", 3); o += 3; i++; }
         else { memcpy(out + o, p + i, k); o += k; i += k; }
     }

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "base/file.h"
+#include "base/utf8.h"
 
 /* Candidate files carry embeddings (N x dim numbers per line) and can be large;
  * the limit only guards against reading something absurd into memory. */
@@ -46,29 +47,8 @@ static gh_status fail(const where *w, const char *fmt, ...) {
     return gh_error(GH_ERR_FORMAT, "%s:%lld: %s", w->path, (long long)w->line, msg);
 }
 
-/* Offset of the first byte of s that does not start a well-formed UTF-8
- * sequence (overlong forms, surrogates and code points past U+10FFFF are
- * ill-formed), or -1 if all of s is well-formed. */
-static long utf8_bad_offset(const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-    for (long i = 0; p[i];) {
-        unsigned char c = p[i];
-        int len;
-        uint32_t cp, min;
-        if (c < 0x80) { i++; continue; }
-        if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; min = 0x80; }
-        else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; min = 0x800; }
-        else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; min = 0x10000; }
-        else return i;
-        for (int k = 1; k < len; k++) {
-            if ((p[i + k] & 0xC0) != 0x80) return i; /* also stops at the NUL */
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-        i += len;
-    }
-    return -1;
-}
+/* Offset of the first ill-formed UTF-8 byte of s, or -1 if all of s is well-formed. */
+static long utf8_bad_offset(const char *s) { return gh_utf8_invalid_offset(s, strlen(s)); }
 
 static const char *type_name(const cJSON *j) {
     if (cJSON_IsNull(j)) return "null";

@@ -1,6 +1,8 @@
 /* jbuf.c — see jbuf.h. */
 #include "bon/jbuf.h"
 
+#include "base/utf8.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,24 +48,6 @@ void jb_printf(jbuf *b, const char *fmt, ...) {
     b->len += (size_t)n;
 }
 
-/* Length of the well-formed UTF-8 sequence at s (1..4), or 0 if ill-formed. */
-static int utf8_len(const unsigned char *s) {
-    unsigned char c = s[0];
-    int len;
-    unsigned cp, min;
-    if (c < 0x80) return 1;
-    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; min = 0x80; }
-    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; min = 0x800; }
-    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; min = 0x10000; }
-    else return 0;
-    for (int i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    return len;
-}
-
 void jb_str(jbuf *b, const char *s) {
     jb_putn(b, "\"", 1);
     const unsigned char *p = (const unsigned char *)s;
@@ -75,8 +59,8 @@ void jb_str(jbuf *b, const char *s) {
         else if (c == '\r') { jb_putn(b, "\\r", 2); p++; }
         else if (c < 0x20) { jb_printf(b, "\\u%04x", c); p++; }
         else {
-            int n = utf8_len(p);
-            if (n) { jb_putn(b, (const char *)p, (size_t)n); p += n; }
+            size_t n = gh_utf8_decode((const char *)p, 4, NULL); /* a NUL ends a short sequence */
+            if (n) { jb_putn(b, (const char *)p, n); p += n; }
             else { jb_put(b, "\xEF\xBF\xBD"); p++; }
         }
     }

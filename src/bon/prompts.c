@@ -20,12 +20,7 @@ void gh_bon_prompts_free(gh_bon_prompt *p, int64_t n) {
     free(p);
 }
 
-static bool valid_utf8(const char *s) {
-    char *t = gh_utf8_sanitize(s, strlen(s));
-    bool ok = t && !strcmp(t, s);
-    free(t);
-    return ok;
-}
+static bool valid_utf8(const char *s) { return gh_utf8_invalid_offset(s, strlen(s)) < 0; }
 
 typedef struct reader {
     gh_bon_prompt *ps;

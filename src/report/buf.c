@@ -4,6 +4,8 @@
  * same plot always gives the same bytes. */
 #include "report/report_internal.h"
 
+#include "base/utf8.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,33 +56,12 @@ void gh_rbuf_printf(gh_rbuf *b, const char *fmt, ...) {
     b->len += (size_t)n;
 }
 
-/* Length of the well-formed UTF-8 sequence at s (1..4) and its code point, or 0
- * if the bytes there are not one (overlong forms, surrogates, > U+10FFFF and
- * truncated sequences are all rejected). */
-static size_t utf8_seq(const unsigned char *s, uint32_t *cp) {
-    unsigned c = s[0];
-    if (c < 0x80) { *cp = c; return 1; }
-    size_t n;
-    uint32_t v, min;
-    if (c >= 0xC2 && c <= 0xDF) { n = 2; v = c & 0x1F; min = 0x80; }
-    else if (c >= 0xE0 && c <= 0xEF) { n = 3; v = c & 0x0F; min = 0x800; }
-    else if (c >= 0xF0 && c <= 0xF4) { n = 4; v = c & 0x07; min = 0x10000; }
-    else return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0; /* also stops at the terminating NUL */
-        v = (v << 6) | (s[i] & 0x3F);
-    }
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
-    *cp = v;
-    return n;
-}
-
 size_t gh_utf8_chars(const char *s) {
     size_t n = 0;
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
         uint32_t cp;
-        size_t k = utf8_seq(p, &cp);
+        size_t k = gh_utf8_decode((const char *)p, 4, &cp); /* a NUL ends a short sequence */
         p += k ? k : 1;
         n++;
     }
@@ -104,7 +85,7 @@ void gh_rbuf_escape(gh_rbuf *b, const char *s, size_t max_chars) {
         if (p > run) gh_rbuf_putn(b, (const char *)run, (size_t)(p - run));
         if (!*p || written >= keep) break;
         uint32_t cp;
-        size_t k = utf8_seq(p, &cp);
+        size_t k = gh_utf8_decode((const char *)p, 4, &cp); /* a NUL ends a short sequence */
         written++;
         if (k == 0) { gh_rbuf_put(b, "\xEF\xBF\xBD"); p++; continue; }
         switch (cp) {

@@ -9,27 +9,14 @@
 
 #include <utf8proc.h>
 
+#include "base/utf8.h"
 #include "tokenizer/tok_internal.h"
 
 uint32_t tok_utf8_decode(const char *s, size_t len, uint32_t *cp) {
-    const uint8_t *u = (const uint8_t *)s;
-    if (len == 0) { *cp = TOK_CP_INVALID; return 1; }
-    uint8_t c = u[0];
-    if (c < 0x80) { *cp = c; return 1; }
-    uint32_t n, v, min;
-    if ((c & 0xE0) == 0xC0) { n = 2; v = c & 0x1F; min = 0x80; }
-    else if ((c & 0xF0) == 0xE0) { n = 3; v = c & 0x0F; min = 0x800; }
-    else if ((c & 0xF8) == 0xF0) { n = 4; v = c & 0x07; min = 0x10000; }
-    else { *cp = TOK_CP_INVALID; return 1; }
-    if (len < n) { *cp = TOK_CP_INVALID; return 1; }
-    for (uint32_t i = 1; i < n; i++) {
-        if ((u[i] & 0xC0) != 0x80) { *cp = TOK_CP_INVALID; return 1; }
-        v = (v << 6) | (u[i] & 0x3F);
-    }
-    /* overlong forms, surrogates and values past U+10FFFF are not UTF-8 */
-    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) { *cp = TOK_CP_INVALID; return 1; }
-    *cp = v;
-    return n;
+    /* an ill-formed byte is consumed alone as TOK_CP_INVALID */
+    size_t n = gh_utf8_decode(s, len, cp);
+    if (!n) { *cp = TOK_CP_INVALID; return 1; }
+    return (uint32_t)n;
 }
 
 int tok_utf8_encode(uint32_t cp, char *out) {
