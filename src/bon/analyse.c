@@ -139,7 +139,7 @@ static void mean_ci(const double *v, const uint8_t *in_split, int64_t P, double 
 }
 
 /* Writes b to dir/name atomically. */
-static gh_status write_file(const char *dir, const char *name, const jbuf *b) {
+static gh_status write_file(const char *dir, const char *name, const gh_strbuf *b) {
     char path[4096], tmp[4200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -182,10 +182,10 @@ gh_status gh_bon_analyse(const gh_bon_file *f, const char *out_dir, const gh_bon
     /* rules this file supports */
     gh_bon_rule rules[GH_BON_N_RULES];
     int32_t nr = 0;
-    jbuf skipped = {0};
+    gh_strbuf skipped = {0};
     for (int r = 0; r < GH_BON_N_RULES; r++) {
         if (gh_bon_file_check(f, (gh_bon_rule)r, p.reward, p.gold) == GH_OK) rules[nr++] = (gh_bon_rule)r;
-        else jb_printf(&skipped, "%s%s (%s)", skipped.len ? "; " : "", gh_bon_rule_name((gh_bon_rule)r), gh_last_error());
+        else gh_strbuf_printf(&skipped, "%s%s (%s)", skipped.len ? "; " : "", gh_bon_rule_name((gh_bon_rule)r), gh_last_error());
     }
     gh_clear_error();
 
@@ -208,7 +208,7 @@ gh_status gh_bon_analyse(const gh_bon_file *f, const char *out_dir, const gh_bon
     int32_t *perm = malloc(sizeof(int32_t));
     double *prob = NULL;
     pool_data pd = {0};
-    jbuf j = {0};
+    gh_strbuf j = {0};
     gh_report *rep = NULL;
     if (!is_dev || !is_test || !all || !pperm || !acc_r || !acc_g || !acc_e || !perm) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
     memset(all, 1, (size_t)P);
@@ -339,8 +339,8 @@ gh_status gh_bon_analyse(const gh_bon_file *f, const char *out_dir, const gh_bon
         /* summary text first */
         if (p.intro) gh_report_paragraph(rep, p.intro);
         gh_report_heading(rep, 1, "How to read this report");
-        jbuf t = {0};
-        jb_printf(&t, "Each of the %lld prompts has a pool of %d samples from the policy, each scored by the proxy reward "
+        gh_strbuf t = {0};
+        gh_strbuf_printf(&t, "Each of the %lld prompts has a pool of %d samples from the policy, each scored by the proxy reward "
                   "(\"%s\", what the rules optimise) and the gold reward (\"%s\", what we actually want). For n = 1, 2, 4, …, %d "
                   "the first n samples of a random ordering of the pool are given to every selection rule, which picks one; "
                   "the curves show the gold and proxy reward of the pick, averaged over %d orderings and over the test prompts, "
@@ -352,9 +352,9 @@ gh_status gh_bon_analyse(const gh_bon_file *f, const char *out_dir, const gh_bon
                   "trade proxy for staying close to the reference policy. oracle picks by the gold reward itself and bounds what "
                   "any rule can reach from the same pool; random is one sample (n = 1 for every n).",
                   (long long)P, n_max, p.reward, p.gold, n_max, p.n_orders, (long long)n_dev, n_max, (long long)n_test);
-        if (P < 2) jb_put(&t, "\n\nWith a single prompt, dev and test are the same prompt: β is tuned and reported on it.");
+        if (P < 2) gh_strbuf_put(&t, "\n\nWith a single prompt, dev and test are the same prompt: β is tuned and reported on it.");
         gh_report_paragraph(rep, t.p ? t.p : "");
-        jb_free(&t);
+        gh_strbuf_free(&t);
 
         /* what happened, in numbers */
         int32_t ib = -1, ibest = -1;
@@ -374,19 +374,19 @@ gh_status gh_bon_analyse(const gh_bon_file *f, const char *out_dir, const gh_bon
                 mean_ci(&acc_g[AT(ib, 0, gi, 0)], is_test, P, &m, &ci);
                 if (m > peak) { peak = m; gpk = gi; }
             }
-            jb_printf(&t, "On the test prompts, one sample has mean gold reward %.4g. Best-of-%d (bon) raises the proxy to %.4g and "
+            gh_strbuf_printf(&t, "On the test prompts, one sample has mean gold reward %.4g. Best-of-%d (bon) raises the proxy to %.4g and "
                       "reaches gold %.4g ± %.2g; its gold curve peaks at n = %d (%.4g).",
                       sum.gold_n1, n_max, sum.rules[ib].test_reward, sum.rules[ib].test_gold, sum.rules[ib].test_gold_ci, grid[gpk], peak);
             if (ibest >= 0)
-                jb_printf(&t, " The best other rule at n = %d is %s (β = %g) with gold %.4g ± %.2g; paired with bon on the same "
+                gh_strbuf_printf(&t, " The best other rule at n = %d is %s (β = %g) with gold %.4g ± %.2g; paired with bon on the same "
                           "prompts the difference is %+.3g ± %.2g%s.", n_max,
                           gh_bon_rule_name(rules[ibest]), sum.rules[ibest].beta, sum.rules[ibest].test_gold, sum.rules[ibest].test_gold_ci,
                           sum.rules[ibest].test_gold_vs_bon, sum.rules[ibest].test_gold_vs_bon_ci,
                           fabs(sum.rules[ibest].test_gold_vs_bon) > sum.rules[ibest].test_gold_vs_bon_ci
                               ? "" : ", within the interval of no difference");
-            jb_printf(&t, " Proxy and gold rewards of all candidates have Spearman rank correlation %.3f.", sum.spearman);
+            gh_strbuf_printf(&t, " Proxy and gold rewards of all candidates have Spearman rank correlation %.3f.", sum.spearman);
             gh_report_paragraph(rep, t.p ? t.p : "");
-            jb_free(&t);
+            gh_strbuf_free(&t);
         }
 
         /* summary table */
@@ -491,7 +491,7 @@ gh_status gh_bon_analyse(const gh_bon_file *f, const char *out_dir, const gh_bon
     if (s) goto done;
 
     /* curves.csv */
-    jb_put(&j, "rule,beta,n,split,prompts,proxy_mean,proxy_ci95,gold_mean,gold_ci95,expected_gold_mean\n");
+    gh_strbuf_put(&j, "rule,beta,n,split,prompts,proxy_mean,proxy_ci95,gold_mean,gold_ci95,expected_gold_mean\n");
     for (int32_t r = 0; r < nr; r++) {
         int32_t nbr = gh_bon_rule_uses_beta(rules[r]) ? nb : 1;
         for (int32_t b = 0; b < nbr; b++)
@@ -502,43 +502,43 @@ gh_status gh_bon_analyse(const gh_bon_file *f, const char *out_dir, const gh_bon
                     mean_ci(&acc_r[AT(r, b, gi, 0)], in, P, &rm, &rc);
                     mean_ci(&acc_g[AT(r, b, gi, 0)], in, P, &gm, &gc);
                     mean_ci(&acc_e[AT(r, b, gi, 0)], in, P, &em, &ec);
-                    jb_printf(&j, "%s,%.17g,%d,%s,%lld,%.17g,%.17g,%.17g,%.17g,%.17g\n", gh_bon_rule_name(rules[r]),
+                    gh_strbuf_printf(&j, "%s,%.17g,%d,%s,%lld,%.17g,%.17g,%.17g,%.17g,%.17g\n", gh_bon_rule_name(rules[r]),
                               gh_bon_rule_uses_beta(rules[r]) ? betas[b] : 0.0, grid[gi], sp ? "test" : "dev",
                               (long long)(sp ? n_test : n_dev), rm, rc, gm, gc, em);
                 }
     }
     if ((s = write_file(out_dir, "curves.csv", &j))) goto done;
-    jb_free(&j);
-    jb_put(&j, "rule,beta,dev_gold,test_gold,test_gold_ci95,test_proxy,test_proxy_ci95,test_expected_gold,test_gold_minus_bon,test_gold_minus_bon_ci95\n");
+    gh_strbuf_free(&j);
+    gh_strbuf_put(&j, "rule,beta,dev_gold,test_gold,test_gold_ci95,test_proxy,test_proxy_ci95,test_expected_gold,test_gold_minus_bon,test_gold_minus_bon_ci95\n");
     for (int32_t r = 0; r < nr; r++) {
         gh_bon_rule_result *rr = &sum.rules[r];
-        jb_printf(&j, "%s,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n", gh_bon_rule_name(rr->rule), rr->beta, rr->dev_gold,
+        gh_strbuf_printf(&j, "%s,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g\n", gh_bon_rule_name(rr->rule), rr->beta, rr->dev_gold,
                   rr->test_gold, rr->test_gold_ci, rr->test_reward, rr->test_reward_ci, rr->test_expected_gold,
                   rr->test_gold_vs_bon, rr->test_gold_vs_bon_ci);
     }
     if ((s = write_file(out_dir, "summary.csv", &j))) goto done;
-    jb_free(&j);
+    gh_strbuf_free(&j);
 
     /* candidates.jsonl: one line per prompt and candidate, every score */
     for (int64_t i = 0; i < P; i++) {
         const gh_bon_record *rec = gh_bon_file_record(f, i);
         for (int32_t c = 0; c < rec->n; c++) {
-            jb_put(&j, "{\"id\":");
-            if (rec->id_number) jb_put(&j, rec->id); else jb_str(&j, rec->id);
-            jb_printf(&j, ",\"index\":%d,\"split\":\"%s\",\"text\":", c, is_test[i] && !(P < 2) ? "test" : "dev");
-            if (rec->text[c]) jb_str(&j, rec->text[c]); else jb_put(&j, "null");
-            jb_put(&j, ",\"n_tokens\":");
-            if (rec->n_tokens[c] >= 0) jb_printf(&j, "%d", rec->n_tokens[c]); else jb_put(&j, "null");
-            jb_put(&j, ",\"logprob_ref\":");
+            gh_strbuf_put(&j, "{\"id\":");
+            if (rec->id_number) gh_strbuf_put(&j, rec->id); else jb_str(&j, rec->id);
+            gh_strbuf_printf(&j, ",\"index\":%d,\"split\":\"%s\",\"text\":", c, is_test[i] && !(P < 2) ? "test" : "dev");
+            if (rec->text[c]) jb_str(&j, rec->text[c]); else gh_strbuf_put(&j, "null");
+            gh_strbuf_put(&j, ",\"n_tokens\":");
+            if (rec->n_tokens[c] >= 0) gh_strbuf_printf(&j, "%d", rec->n_tokens[c]); else gh_strbuf_put(&j, "null");
+            gh_strbuf_put(&j, ",\"logprob_ref\":");
             jb_num(&j, rec->logprob[c]);
-            jb_put(&j, ",\"scores\":{");
+            gh_strbuf_put(&j, ",\"scores\":{");
             for (int32_t k = 0; k < rec->n_scores; k++) {
-                if (k) jb_put(&j, ",");
+                if (k) gh_strbuf_put(&j, ",");
                 jb_str(&j, rec->score_names[k]);
-                jb_put(&j, ":");
+                gh_strbuf_put(&j, ":");
                 jb_num(&j, rec->scores[(size_t)c * rec->n_scores + k]);
             }
-            jb_put(&j, "}}\n");
+            gh_strbuf_put(&j, "}}\n");
         }
     }
     if ((s = write_file(out_dir, "candidates.jsonl", &j))) goto done;
@@ -549,8 +549,8 @@ gh_status gh_bon_analyse(const gh_bon_file *f, const char *out_dir, const gh_bon
     }
     if (!s && out) *out = sum;
 done:
-    jb_free(&j);
-    jb_free(&skipped);
+    gh_strbuf_free(&j);
+    gh_strbuf_free(&skipped);
     pool_free(&pd);
     gh_report_free(rep);
     free(is_dev); free(is_test); free(all); free(pperm);

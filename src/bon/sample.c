@@ -35,8 +35,8 @@ gh_bon_sample_params gh_bon_sample_default_params(void) {
 static char *settings_string(gh_backend *b, gh_reward *proxy, gh_reward *gold, const gh_bon_sample_params *p) {
     gh_model *m = gh_backend_model(b);
     const gh_sampler_params *s = &p->sampler;
-    jbuf j = {0};
-    jb_printf(&j, "model=%s sha256=%s n=%d seed=%" PRIu64 " temp=%.9g top_k=%d top_p=%.9g min_p=%.9g epsilon=%.9g "
+    gh_strbuf j = {0};
+    gh_strbuf_printf(&j, "model=%s sha256=%s n=%d seed=%" PRIu64 " temp=%.9g top_k=%d top_p=%.9g min_p=%.9g epsilon=%.9g "
               "max_tokens=%d stop_at_eog=%d add_bos=%d embed_layer=%d proxy=%s gold=%s",
               gh_backend_ref(b), m ? gh_model_sha256(m) : "-", p->n, s->seed, (double)s->temp, s->top_k, (double)s->top_p,
               (double)s->min_p, (double)s->epsilon, s->max_tokens, s->stop_at_eog, s->add_bos, p->embed_layer,
@@ -55,7 +55,7 @@ static gh_status embed(gh_backend *b, int32_t layer, const char *prompt, const c
 }
 
 static gh_status sample_prompt(gh_backend *b, const gh_bon_prompt *pr, gh_reward *proxy, gh_reward *gold,
-                               const gh_bon_sample_params *p, uint64_t seed, jbuf *out) {
+                               const gh_bon_sample_params *p, uint64_t seed, gh_strbuf *out) {
     gh_sampler_params sp = p->sampler;
     sp.seed = seed;
     sp.first_sample = 0;
@@ -65,12 +65,12 @@ static gh_status sample_prompt(gh_backend *b, const gh_bon_prompt *pr, gh_reward
     const int32_t E = gh_model_get_info(gh_backend_model(b))->n_embd;
     float *emb = malloc((size_t)E * sizeof *emb);
     if (!emb) { gh_samples_free(S); return gh_error(GH_ERR_NOMEM, "out of memory"); }
-    jb_put(out, "{\"id\":");
+    gh_strbuf_put(out, "{\"id\":");
     jb_str(out, pr->id);
-    jb_put(out, ",\"prompt\":");
+    gh_strbuf_put(out, ",\"prompt\":");
     jb_str(out, pr->prompt);
-    if (pr->reference) { jb_put(out, ",\"reference\":"); jb_str(out, pr->reference); }
-    jb_put(out, ",\"candidates\":[");
+    if (pr->reference) { gh_strbuf_put(out, ",\"reference\":"); jb_str(out, pr->reference); }
+    gh_strbuf_put(out, ",\"candidates\":[");
     for (int32_t i = 0; i < S->n && !s; i++) {
         const gh_sample *c = &S->samples[i];
         /* log pi_ref: the text re-scored after the prompt, as `goodhart logprob` does */
@@ -89,22 +89,22 @@ static gh_status sample_prompt(gh_backend *b, const gh_bon_prompt *pr, gh_reward
         if (gold && (s = gh_reward_score(gold, &in, &rg))) break;
         int32_t dim = 0;
         if ((s = embed(b, p->embed_layer, pr->prompt, c->text, emb, &dim))) break;
-        jb_put(out, i ? ",{\"text\":" : "{\"text\":");
+        gh_strbuf_put(out, i ? ",{\"text\":" : "{\"text\":");
         jb_str(out, c->text);
-        jb_put(out, ",\"scores\":{\"proxy\":");
+        gh_strbuf_put(out, ",\"scores\":{\"proxy\":");
         jb_num(out, rp);
-        if (gold) { jb_put(out, ",\"gold\":"); jb_num(out, rg); }
-        jb_put(out, "},\"logprob_ref\":");
+        if (gold) { gh_strbuf_put(out, ",\"gold\":"); jb_num(out, rg); }
+        gh_strbuf_put(out, "},\"logprob_ref\":");
         jb_num(out, lp);
-        jb_printf(out, ",\"n_tokens\":%d,\"finish\":\"%s\",\"embedding\":[", nt, c->finish);
+        gh_strbuf_printf(out, ",\"n_tokens\":%d,\"finish\":\"%s\",\"embedding\":[", nt, c->finish);
         for (int32_t k = 0; k < dim; k++) {
-            if (k) jb_put(out, ",");
+            if (k) gh_strbuf_put(out, ",");
             jb_f32(out, emb[k]);
         }
-        jb_put(out, "]}");
+        gh_strbuf_put(out, "]}");
         if (s) gh_error_prefix("sample %d", i);
     }
-    jb_put(out, "]}");
+    gh_strbuf_put(out, "]}");
     free(emb);
     gh_samples_free(S);
     if (!s && out->oom) s = gh_error(GH_ERR_NOMEM, "out of memory");
@@ -166,11 +166,11 @@ gh_status gh_bon_sample(gh_backend *b, const gh_bon_prompt *prompts, int64_t n_p
         if (have) {
             resumed++;
         } else {
-            jbuf j = {0};
+            gh_strbuf j = {0};
             s = sample_prompt(b, pr, proxy, gold, p, prompt_seed(p->sampler.seed, pr->id), &j);
             if (s) gh_error_prefix("prompt \"%s\"", pr->id);
             else s = gh_store_put(st, "unit", key, j.p, j.len);
-            jb_free(&j);
+            gh_strbuf_free(&j);
         }
         if (p->progress) p->progress(p->progress_user, "sampling", i + 1, n_prompts);
     }

@@ -22,7 +22,7 @@
 
 struct gh_report {
     char *title;
-    gh_rbuf body;       /* the blocks, already rendered */
+    gh_strbuf body;       /* the blocks, already rendered */
     uint32_t n_figures; /* numbers given so far */
     uint32_t n_tables;
     gh_status failed;   /* first failure of a builder call (GH_OK if none) ... */
@@ -75,11 +75,11 @@ static gh_status oom(gh_report *r, const char *what) {
 
 /* Appends a finished block to the body, or reports the failure without
  * changing the body. */
-static gh_status commit(gh_report *r, gh_rbuf *blk, const char *what) {
-    if (blk->oom) { gh_rbuf_free(blk); return oom(r, what); }
+static gh_status commit(gh_report *r, gh_strbuf *blk, const char *what) {
+    if (blk->oom) { gh_strbuf_free(blk); return oom(r, what); }
     size_t before = r->body.len;
-    gh_rbuf_putn(&r->body, blk->p ? blk->p : "", blk->len);
-    gh_rbuf_free(blk);
+    gh_strbuf_putn(&r->body, blk->p ? blk->p : "", blk->len);
+    gh_strbuf_free(blk);
     if (r->body.oom) {
         r->body.oom = false; /* the append did not happen; the body is intact */
         r->body.len = before;
@@ -104,7 +104,7 @@ gh_report *gh_report_new(const char *title) {
 void gh_report_free(gh_report *r) {
     if (!r) return;
     free(r->title);
-    gh_rbuf_free(&r->body);
+    gh_strbuf_free(&r->body);
     free(r);
 }
 
@@ -113,10 +113,10 @@ gh_status gh_report_heading(gh_report *r, int level, const char *text) {
     if (level < 1 || level > 4)
         return fail(r, gh_error(GH_ERR_INVALID_ARG, "report heading \"%.60s\": level %d, must be 1..4",
                                 text ? text : "", level));
-    gh_rbuf blk = {0};
-    gh_rbuf_printf(&blk, "<h%d>", level + 1);
+    gh_strbuf blk = {0};
+    gh_strbuf_printf(&blk, "<h%d>", level + 1);
     gh_rbuf_escape(&blk, text ? text : "", 0);
-    gh_rbuf_printf(&blk, "</h%d>\n", level + 1);
+    gh_strbuf_printf(&blk, "</h%d>\n", level + 1);
     return commit(r, &blk, "a heading");
 }
 
@@ -130,32 +130,32 @@ static bool blank(const char *s, const char *e) {
 gh_status gh_report_paragraph(gh_report *r, const char *text) {
     if (!r) return gh_error(GH_ERR_INVALID_ARG, "report: NULL report");
     if (!text) text = "";
-    gh_rbuf blk = {0}, para = {0};
+    gh_strbuf blk = {0}, para = {0};
     const char *s = text;
     for (;;) {
         const char *e = strchr(s, '\n');
         if (!e) e = s + strlen(s);
         if (blank(s, e)) {
             if (para.len) {
-                gh_rbuf_put(&blk, "<p>");
+                gh_strbuf_put(&blk, "<p>");
                 gh_rbuf_escape(&blk, para.p, 0);
-                gh_rbuf_put(&blk, "</p>\n");
+                gh_strbuf_put(&blk, "</p>\n");
                 para.len = 0;
             }
         } else {
-            if (para.len) gh_rbuf_put(&para, " ");
-            gh_rbuf_putn(&para, s, (size_t)(e - s));
+            if (para.len) gh_strbuf_put(&para, " ");
+            gh_strbuf_putn(&para, s, (size_t)(e - s));
         }
         if (!*e) break;
         s = e + 1;
     }
     if (para.len) {
-        gh_rbuf_put(&blk, "<p>");
+        gh_strbuf_put(&blk, "<p>");
         gh_rbuf_escape(&blk, para.p, 0);
-        gh_rbuf_put(&blk, "</p>\n");
+        gh_strbuf_put(&blk, "</p>\n");
     }
     if (para.oom) blk.oom = true;
-    gh_rbuf_free(&para);
+    gh_strbuf_free(&para);
     return commit(r, &blk, "a paragraph");
 }
 
@@ -205,34 +205,34 @@ gh_status gh_report_table(gh_report *r, const char *caption, size_t n_cols,
         }
         num[c] = any && all;
     }
-    gh_rbuf blk = {0};
-    gh_rbuf_put(&blk, "<div class=\"table\"><table>\n");
+    gh_strbuf blk = {0};
+    gh_strbuf_put(&blk, "<div class=\"table\"><table>\n");
     if (caption) {
-        gh_rbuf_printf(&blk, "<caption><span class=\"label\">Table %u.</span> ", r->n_tables + 1);
+        gh_strbuf_printf(&blk, "<caption><span class=\"label\">Table %u.</span> ", r->n_tables + 1);
         gh_rbuf_escape(&blk, caption, 0);
-        gh_rbuf_put(&blk, "</caption>\n");
+        gh_strbuf_put(&blk, "</caption>\n");
     }
     if (header) {
-        gh_rbuf_put(&blk, "<thead><tr>");
+        gh_strbuf_put(&blk, "<thead><tr>");
         for (size_t c = 0; c < n_cols; c++) {
-            gh_rbuf_put(&blk, num[c] ? "<th class=\"num\">" : "<th>");
+            gh_strbuf_put(&blk, num[c] ? "<th class=\"num\">" : "<th>");
             gh_rbuf_escape(&blk, header[c] ? header[c] : "", 0);
-            gh_rbuf_put(&blk, "</th>");
+            gh_strbuf_put(&blk, "</th>");
         }
-        gh_rbuf_put(&blk, "</tr></thead>\n");
+        gh_strbuf_put(&blk, "</tr></thead>\n");
     }
-    gh_rbuf_put(&blk, "<tbody>\n");
+    gh_strbuf_put(&blk, "<tbody>\n");
     for (size_t i = 0; i < n_rows; i++) {
-        gh_rbuf_put(&blk, "<tr>");
+        gh_strbuf_put(&blk, "<tr>");
         for (size_t c = 0; c < n_cols; c++) {
             const char *v = cells[i * n_cols + c];
-            gh_rbuf_put(&blk, num[c] ? "<td class=\"num\">" : "<td>");
+            gh_strbuf_put(&blk, num[c] ? "<td class=\"num\">" : "<td>");
             gh_rbuf_escape(&blk, v ? v : "", 0);
-            gh_rbuf_put(&blk, "</td>");
+            gh_strbuf_put(&blk, "</td>");
         }
-        gh_rbuf_put(&blk, "</tr>\n");
+        gh_strbuf_put(&blk, "</tr>\n");
     }
-    gh_rbuf_put(&blk, "</tbody></table></div>\n");
+    gh_strbuf_put(&blk, "</tbody></table></div>\n");
     free(num);
     gh_status st = commit(r, &blk, "a table");
     if (st == GH_OK && caption) r->n_tables++;
@@ -241,17 +241,17 @@ gh_status gh_report_table(gh_report *r, const char *caption, size_t n_cols,
 
 gh_status gh_report_plot(gh_report *r, const gh_plot *p) {
     if (!r) return gh_error(GH_ERR_INVALID_ARG, "report: NULL report");
-    gh_rbuf blk = {0};
-    gh_rbuf_printf(&blk, "<figure id=\"figure-%u\">\n", r->n_figures + 1);
+    gh_strbuf blk = {0};
+    gh_strbuf_printf(&blk, "<figure id=\"figure-%u\">\n", r->n_figures + 1);
     gh_status st = gh_svg_render(p, false, &blk);
-    if (st != GH_OK) { gh_rbuf_free(&blk); return fail(r, st); }
-    gh_rbuf_printf(&blk, "<figcaption><span class=\"label\">Figure %u.</span>", r->n_figures + 1);
+    if (st != GH_OK) { gh_strbuf_free(&blk); return fail(r, st); }
+    gh_strbuf_printf(&blk, "<figcaption><span class=\"label\">Figure %u.</span>", r->n_figures + 1);
     const char *cap = p->caption ? p->caption : p->title;
     if (cap && cap[0]) {
-        gh_rbuf_put(&blk, " ");
+        gh_strbuf_put(&blk, " ");
         gh_rbuf_escape(&blk, cap, 0);
     }
-    gh_rbuf_put(&blk, "</figcaption>\n</figure>\n");
+    gh_strbuf_put(&blk, "</figcaption>\n</figure>\n");
     st = commit(r, &blk, "a figure");
     if (st == GH_OK) r->n_figures++;
     return st;
@@ -259,30 +259,30 @@ gh_status gh_report_plot(gh_report *r, const gh_plot *p) {
 
 gh_status gh_report_preformatted(gh_report *r, const char *text) {
     if (!r) return gh_error(GH_ERR_INVALID_ARG, "report: NULL report");
-    gh_rbuf blk = {0};
-    gh_rbuf_put(&blk, "<pre>");
+    gh_strbuf blk = {0};
+    gh_strbuf_put(&blk, "<pre>");
     /* HTML drops one newline right after <pre>; keep a leading blank line */
-    if (text && text[0] == '\n') gh_rbuf_put(&blk, "\n");
+    if (text && text[0] == '\n') gh_strbuf_put(&blk, "\n");
     gh_rbuf_escape(&blk, text ? text : "", 0);
-    gh_rbuf_put(&blk, "</pre>\n");
+    gh_strbuf_put(&blk, "</pre>\n");
     return commit(r, &blk, "a preformatted block");
 }
 
 /* The whole document. */
-static gh_status render(const gh_report *r, gh_rbuf *doc) {
-    gh_rbuf_put(doc, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+static gh_status render(const gh_report *r, gh_strbuf *doc) {
+    gh_strbuf_put(doc, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
                      "style-src 'unsafe-inline'\">\n"
                      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
                      "<meta name=\"generator\" content=\"goodhart " GH_VERSION "\">\n<title>");
     gh_rbuf_escape(doc, r->title, 0);
-    gh_rbuf_put(doc, "</title>\n<style>\n");
-    gh_rbuf_put(doc, k_style);
-    gh_rbuf_put(doc, "</style>\n</head>\n<body>\n<main>\n<h1>");
+    gh_strbuf_put(doc, "</title>\n<style>\n");
+    gh_strbuf_put(doc, k_style);
+    gh_strbuf_put(doc, "</style>\n</head>\n<body>\n<main>\n<h1>");
     gh_rbuf_escape(doc, r->title, 0);
-    gh_rbuf_put(doc, "</h1>\n");
-    if (r->body.len) gh_rbuf_putn(doc, r->body.p, r->body.len);
-    gh_rbuf_put(doc, "</main>\n<footer>Written by goodhart " GH_VERSION ".</footer>\n</body>\n</html>\n");
+    gh_strbuf_put(doc, "</h1>\n");
+    if (r->body.len) gh_strbuf_putn(doc, r->body.p, r->body.len);
+    gh_strbuf_put(doc, "</main>\n<footer>Written by goodhart " GH_VERSION ".</footer>\n</body>\n</html>\n");
     return doc->oom ? GH_ERR_NOMEM : GH_OK;
 }
 
@@ -303,22 +303,22 @@ gh_status gh_report_write(const gh_report *r, const char *path) {
     if (!r || !path || !path[0]) return gh_error(GH_ERR_INVALID_ARG, "report: NULL report or empty path");
     if (r->failed != GH_OK)
         return gh_error(r->failed, "%s: report not written, an earlier step failed: %s", path, r->failure);
-    gh_rbuf doc = {0};
+    gh_strbuf doc = {0};
     if (render(r, &doc) != GH_OK) {
-        gh_rbuf_free(&doc);
+        gh_strbuf_free(&doc);
         return gh_error(GH_ERR_NOMEM, "%s: out of memory rendering the report", path);
     }
     /* a temporary file beside the target (same file system, so rename is atomic) */
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
-    if (!tmp) { gh_rbuf_free(&doc); return gh_error(GH_ERR_NOMEM, "%s: out of memory", path); }
+    if (!tmp) { gh_strbuf_free(&doc); return gh_error(GH_ERR_NOMEM, "%s: out of memory", path); }
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp-XXXXXX", 12);
     int fd = mkstemp(tmp);
     if (fd < 0) {
         int e = errno;
         free(tmp);
-        gh_rbuf_free(&doc);
+        gh_strbuf_free(&doc);
         return gh_error(GH_ERR_IO, "%s: cannot create the report (temporary file beside it): %s", path, strerror(e));
     }
     gh_status st = GH_OK;
@@ -329,7 +329,7 @@ gh_status gh_report_write(const gh_report *r, const char *path) {
         st = GH_ERR_IO;
     }
     if (close(fd) != 0 && st == GH_OK) { e = errno; st = GH_ERR_IO; }
-    gh_rbuf_free(&doc);
+    gh_strbuf_free(&doc);
     if (st != GH_OK) {
         unlink(tmp);
         free(tmp);

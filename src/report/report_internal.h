@@ -1,5 +1,5 @@
 /* report_internal.h — pieces shared by the HTML builder (html.c) and the SVG
- * plotter (svg.c): a growable text buffer, escaping, locale-independent number
+ * plotter (svg.c): escaping into a gh_strbuf, locale-independent number
  * formatting (buf.c), and the axis tick algorithm (ticks.c). Not public; the
  * tests include it to check the tick algorithm directly. */
 #ifndef GH_REPORT_INTERNAL_H
@@ -9,33 +9,20 @@
 
 #include <stdarg.h>
 
-/* A growable NUL-terminated string. An allocation failure sets `oom` and every
- * later append is ignored, so builders append freely and check once at the end. */
-typedef struct gh_rbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} gh_rbuf;
+#include "base/strbuf.h"
 
-void gh_rbuf_free(gh_rbuf *b);
-void gh_rbuf_putn(gh_rbuf *b, const char *s, size_t n);
-void gh_rbuf_put(gh_rbuf *b, const char *s);
-/* printf-style; only for integers and strings that need no escaping — never
- * for doubles, whose formatting would follow the locale (use gh_rbuf_fixed). */
-void gh_rbuf_printf(gh_rbuf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
+/* The report builds its text in a gh_strbuf (base/strbuf.h). Its printf is
+ * only for integers and strings that need no escaping — never for doubles,
+ * whose formatting would follow the locale (use gh_rbuf_fixed). */
 /* Appends text escaped for HTML and XML (& < > " '); bytes that are not
  * well-formed UTF-8 become U+FFFD, as do control characters other than tab,
  * newline and carriage return, and U+FFFE/U+FFFF (not allowed in XML 1.0).
  * At most max_chars code points are kept (0 = all); a cut string ends in "…". */
-void gh_rbuf_escape(gh_rbuf *b, const char *s, size_t max_chars);
+void gh_rbuf_escape(gh_strbuf *b, const char *s, size_t max_chars);
 /* Appends v with exactly `decimals` digits after the point (0..12), always with
  * '.', never "-0" and never "nan"/"inf" (a non-finite v is written as 0). Values
  * too large for fixed notation are written as m.mmme±X. */
-void gh_rbuf_fixed(gh_rbuf *b, double v, int decimals);
+void gh_rbuf_fixed(gh_strbuf *b, double v, int decimals);
 /* Number of code points gh_rbuf_escape would write for s (before cutting). */
 size_t gh_utf8_chars(const char *s);
 
@@ -43,7 +30,7 @@ size_t gh_utf8_chars(const char *s);
  * the xmlns attribute; otherwise an element for inline use in HTML5, which needs
  * no namespace (and so the report holds no URL at all). Checks the plot first;
  * on failure nothing is appended. */
-gh_status gh_svg_render(const gh_plot *p, bool standalone, gh_rbuf *b);
+gh_status gh_svg_render(const gh_plot *p, bool standalone, gh_strbuf *b);
 
 /* ---- ticks ----------------------------------------------------------------- */
 

@@ -92,39 +92,39 @@ typedef struct frame {
 static double px(const frame *f, double v) { return f->L + frac(&f->x, v) * f->PW; }
 static double py(const frame *f, double v) { return f->T + f->PH - frac(&f->y, v) * f->PH; }
 
-static void num(gh_rbuf *b, double v) { gh_rbuf_fixed(b, v, 2); }
+static void num(gh_strbuf *b, double v) { gh_rbuf_fixed(b, v, 2); }
 
 /* "x y" */
-static void xy(gh_rbuf *b, double x, double y) {
+static void xy(gh_strbuf *b, double x, double y) {
     num(b, x);
-    gh_rbuf_put(b, " ");
+    gh_strbuf_put(b, " ");
     num(b, y);
 }
 
 /* Appends one marker as a closed sub-path centred on (x, y). The shapes have
  * roughly equal area so that no series looks heavier than another. */
-static void marker_path(gh_rbuf *b, int shape, double x, double y) {
-    gh_rbuf_put(b, "M");
+static void marker_path(gh_strbuf *b, int shape, double x, double y) {
+    gh_strbuf_put(b, "M");
     switch (shape) {
     case 0: /* circle, r = 3.6 */
         xy(b, x - 3.6, y);
-        gh_rbuf_put(b, "a3.6 3.6 0 1 0 7.2 0a3.6 3.6 0 1 0 -7.2 0Z");
+        gh_strbuf_put(b, "a3.6 3.6 0 1 0 7.2 0a3.6 3.6 0 1 0 -7.2 0Z");
         break;
     case 1: /* square */
         xy(b, x - 3.2, y - 3.2);
-        gh_rbuf_put(b, "h6.4v6.4h-6.4Z");
+        gh_strbuf_put(b, "h6.4v6.4h-6.4Z");
         break;
     case 2: /* triangle, point up */
         xy(b, x, y - 4.6);
-        gh_rbuf_put(b, "l4.2 7h-8.4Z");
+        gh_strbuf_put(b, "l4.2 7h-8.4Z");
         break;
     case 3: /* diamond */
         xy(b, x, y - 4.4);
-        gh_rbuf_put(b, "l4.4 4.4l-4.4 4.4l-4.4 -4.4Z");
+        gh_strbuf_put(b, "l4.4 4.4l-4.4 4.4l-4.4 -4.4Z");
         break;
     default: /* triangle, point down */
         xy(b, x, y + 4.6);
-        gh_rbuf_put(b, "l4.2 -7h-8.4Z");
+        gh_strbuf_put(b, "l4.2 -7h-8.4Z");
         break;
     }
 }
@@ -162,8 +162,8 @@ static gh_status check(const gh_plot *p) {
 /* Bands (line series) or error bars (scatter series, and one-point runs of a
  * band) of series i. A band is drawn over each run of consecutive points
  * whose x, lo and hi can all be placed. */
-static void draw_band(gh_rbuf *b, const frame *f, const gh_series *s, size_t i) {
-    gh_rbuf area = {0}, bars = {0};
+static void draw_band(gh_strbuf *b, const frame *f, const gh_series *s, size_t i) {
+    gh_strbuf area = {0}, bars = {0};
     size_t k = 0;
     while (k < s->n) {
         if (!(ok(s->x[k], f->x.log) && ok(s->lo[k], f->y.log) && ok(s->hi[k], f->y.log))) { k++; continue; }
@@ -173,71 +173,71 @@ static void draw_band(gh_rbuf *b, const frame *f, const gh_series *s, size_t i) 
                    ok(s->hi[end + 1], f->y.log))
                 end++;
         if (end == k) {
-            gh_rbuf_put(&bars, "M");
+            gh_strbuf_put(&bars, "M");
             xy(&bars, px(f, s->x[k]), py(f, s->lo[k]));
-            gh_rbuf_put(&bars, "V");
+            gh_strbuf_put(&bars, "V");
             num(&bars, py(f, s->hi[k]));
         } else {
             for (size_t j = k; j <= end; j++) {
-                gh_rbuf_put(&area, j == k ? "M" : "L");
+                gh_strbuf_put(&area, j == k ? "M" : "L");
                 xy(&area, px(f, s->x[j]), py(f, s->hi[j]));
             }
             for (size_t j = end + 1; j-- > k;) {
-                gh_rbuf_put(&area, "L");
+                gh_strbuf_put(&area, "L");
                 xy(&area, px(f, s->x[j]), py(f, s->lo[j]));
             }
-            gh_rbuf_put(&area, "Z");
+            gh_strbuf_put(&area, "Z");
         }
         k = end + 1;
     }
     const char *c = k_colour[i % N_COLOUR];
     if (area.len)
-        gh_rbuf_printf(b, "<path fill=\"%s\" fill-opacity=\"0.16\" stroke=\"none\" d=\"%s\"/>\n", c, area.p);
+        gh_strbuf_printf(b, "<path fill=\"%s\" fill-opacity=\"0.16\" stroke=\"none\" d=\"%s\"/>\n", c, area.p);
     if (bars.len)
-        gh_rbuf_printf(b, "<path fill=\"none\" stroke=\"%s\" stroke-opacity=\"0.55\" stroke-width=\"1.2\" d=\"%s\"/>\n",
+        gh_strbuf_printf(b, "<path fill=\"none\" stroke=\"%s\" stroke-opacity=\"0.55\" stroke-width=\"1.2\" d=\"%s\"/>\n",
                        c, bars.p);
     if (area.oom || bars.oom) b->oom = true;
-    gh_rbuf_free(&area);
-    gh_rbuf_free(&bars);
+    gh_strbuf_free(&area);
+    gh_strbuf_free(&bars);
 }
 
 /* The line (broken at points that cannot be placed) and the markers of series i. */
-static void draw_series(gh_rbuf *b, const frame *f, const gh_series *s, size_t i) {
-    gh_rbuf line = {0}, marks = {0};
+static void draw_series(gh_strbuf *b, const frame *f, const gh_series *s, size_t i) {
+    gh_strbuf line = {0}, marks = {0};
     bool open = false;
     for (size_t k = 0; k < s->n; k++) {
         if (!(ok(s->x[k], f->x.log) && ok(s->y[k], f->y.log))) { open = false; continue; }
         double x = px(f, s->x[k]), y = py(f, s->y[k]);
-        gh_rbuf_put(&line, open ? "L" : "M");
+        gh_strbuf_put(&line, open ? "L" : "M");
         xy(&line, x, y);
         open = true;
         marker_path(&marks, (int)(i % N_MARKER), x, y);
     }
     const char *c = k_colour[i % N_COLOUR];
     if (s->kind == GH_SERIES_LINE && line.len)
-        gh_rbuf_printf(b, "<path fill=\"none\" stroke=\"%s\" stroke-width=\"1.8\" stroke-linejoin=\"round\"%s d=\"%s\"/>\n",
+        gh_strbuf_printf(b, "<path fill=\"none\" stroke=\"%s\" stroke-width=\"1.8\" stroke-linejoin=\"round\"%s d=\"%s\"/>\n",
                        c, dash_attr(i), line.p);
     if (marks.len) {
         if (s->kind == GH_SERIES_LINE)
-            gh_rbuf_printf(b, "<path fill=\"%s\" stroke=\"#fff\" stroke-width=\"0.8\" d=\"%s\"/>\n", c, marks.p);
+            gh_strbuf_printf(b, "<path fill=\"%s\" stroke=\"#fff\" stroke-width=\"0.8\" d=\"%s\"/>\n", c, marks.p);
         else
-            gh_rbuf_printf(b, "<path fill=\"%s\" fill-opacity=\"0.55\" stroke=\"%s\" stroke-width=\"0.6\" d=\"%s\"/>\n",
+            gh_strbuf_printf(b, "<path fill=\"%s\" fill-opacity=\"0.55\" stroke=\"%s\" stroke-width=\"0.6\" d=\"%s\"/>\n",
                            c, c, marks.p);
     }
     if (line.oom || marks.oom) b->oom = true;
-    gh_rbuf_free(&line);
-    gh_rbuf_free(&marks);
+    gh_strbuf_free(&line);
+    gh_strbuf_free(&marks);
 }
 
 /* <text x y ...attrs>escaped</text> */
-static void text_at(gh_rbuf *b, double x, double y, const char *attrs, const char *s, size_t max_chars) {
-    gh_rbuf_put(b, "<text x=\"");
+static void text_at(gh_strbuf *b, double x, double y, const char *attrs, const char *s, size_t max_chars) {
+    gh_strbuf_put(b, "<text x=\"");
     num(b, x);
-    gh_rbuf_put(b, "\" y=\"");
+    gh_strbuf_put(b, "\" y=\"");
     num(b, y);
-    gh_rbuf_printf(b, "\"%s>", attrs);
+    gh_strbuf_printf(b, "\"%s>", attrs);
     gh_rbuf_escape(b, s, max_chars);
-    gh_rbuf_put(b, "</text>\n");
+    gh_strbuf_put(b, "</text>\n");
 }
 
 static size_t chars_fit(double px_width, double font) {
@@ -248,7 +248,7 @@ static size_t chars_fit(double px_width, double font) {
 /* Halo behind text drawn over data, so it stays legible. */
 #define HALO " stroke=\"#fff\" stroke-width=\"3\" stroke-linejoin=\"round\" paint-order=\"stroke\""
 
-gh_status gh_svg_render(const gh_plot *p, bool standalone, gh_rbuf *out) {
+gh_status gh_svg_render(const gh_plot *p, bool standalone, gh_strbuf *out) {
     gh_status st = check(p);
     if (st != GH_OK) return st;
     double W = p->width ? p->width : 640, H = p->height ? p->height : 400;
@@ -311,42 +311,42 @@ gh_status gh_svg_render(const gh_plot *p, bool standalone, gh_rbuf *out) {
     f.PW = PW;
     f.PH = PH;
 
-    gh_rbuf b = {0};
-    if (standalone) gh_rbuf_put(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    gh_rbuf_printf(&b, "<svg%s width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" "
+    gh_strbuf b = {0};
+    if (standalone) gh_strbuf_put(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    gh_strbuf_printf(&b, "<svg%s width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" "
                        "font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n",
                    standalone ? " xmlns=\"http://www.w3.org/2000/svg\"" : "", (int)W, (int)H, (int)W, (int)H);
     if (p->title && p->title[0]) {
-        gh_rbuf_put(&b, "<title>");
+        gh_strbuf_put(&b, "<title>");
         gh_rbuf_escape(&b, p->title, 0);
-        gh_rbuf_put(&b, "</title>\n");
+        gh_strbuf_put(&b, "</title>\n");
     }
-    gh_rbuf_printf(&b, "<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n", (int)W, (int)H);
+    gh_strbuf_printf(&b, "<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n", (int)W, (int)H);
 
     /* grid */
-    gh_rbuf_put(&b, "<path stroke=\"#e3e3e3\" stroke-width=\"1\" fill=\"none\" d=\"");
+    gh_strbuf_put(&b, "<path stroke=\"#e3e3e3\" stroke-width=\"1\" fill=\"none\" d=\"");
     for (size_t i = 0; i < f.x.ticks.n; i++) {
-        gh_rbuf_put(&b, "M");
+        gh_strbuf_put(&b, "M");
         xy(&b, px(&f, f.x.ticks.v[i]), T);
-        gh_rbuf_put(&b, "V");
+        gh_strbuf_put(&b, "V");
         num(&b, T + PH);
     }
     for (size_t i = 0; i < f.y.ticks.n; i++) {
-        gh_rbuf_put(&b, "M");
+        gh_strbuf_put(&b, "M");
         xy(&b, L, py(&f, f.y.ticks.v[i]));
-        gh_rbuf_put(&b, "H");
+        gh_strbuf_put(&b, "H");
         num(&b, L + PW);
     }
-    gh_rbuf_put(&b, "\"/>\n");
+    gh_strbuf_put(&b, "\"/>\n");
 
     /* reference line, below the data */
     if (ref) {
         double y = py(&f, p->ref_y);
-        gh_rbuf_put(&b, "<path stroke=\"#555\" stroke-width=\"1.2\" stroke-dasharray=\"5 4\" d=\"M");
+        gh_strbuf_put(&b, "<path stroke=\"#555\" stroke-width=\"1.2\" stroke-dasharray=\"5 4\" d=\"M");
         xy(&b, L, y);
-        gh_rbuf_put(&b, "H");
+        gh_strbuf_put(&b, "H");
         num(&b, L + PW);
-        gh_rbuf_put(&b, "\"/>\n");
+        gh_strbuf_put(&b, "\"/>\n");
     }
 
     /* data: all bands first so that no band hides another series' line */
@@ -359,43 +359,43 @@ gh_status gh_svg_render(const gh_plot *p, bool standalone, gh_rbuf *out) {
                 p->ref_label, chars_fit(PW * 0.6, 11));
 
     /* frame, ticks and tick labels */
-    gh_rbuf_put(&b, "<rect fill=\"none\" stroke=\"#333\" stroke-width=\"1\" x=\"");
+    gh_strbuf_put(&b, "<rect fill=\"none\" stroke=\"#333\" stroke-width=\"1\" x=\"");
     num(&b, L);
-    gh_rbuf_put(&b, "\" y=\"");
+    gh_strbuf_put(&b, "\" y=\"");
     num(&b, T);
-    gh_rbuf_put(&b, "\" width=\"");
+    gh_strbuf_put(&b, "\" width=\"");
     num(&b, PW);
-    gh_rbuf_put(&b, "\" height=\"");
+    gh_strbuf_put(&b, "\" height=\"");
     num(&b, PH);
-    gh_rbuf_put(&b, "\"/>\n<path stroke=\"#333\" stroke-width=\"1\" d=\"");
+    gh_strbuf_put(&b, "\"/>\n<path stroke=\"#333\" stroke-width=\"1\" d=\"");
     for (size_t i = 0; i < f.x.ticks.n; i++) {
-        gh_rbuf_put(&b, "M");
+        gh_strbuf_put(&b, "M");
         xy(&b, px(&f, f.x.ticks.v[i]), T + PH);
-        gh_rbuf_put(&b, "v4");
+        gh_strbuf_put(&b, "v4");
     }
     for (size_t i = 0; i < f.y.ticks.n; i++) {
-        gh_rbuf_put(&b, "M");
+        gh_strbuf_put(&b, "M");
         xy(&b, L, py(&f, f.y.ticks.v[i]));
-        gh_rbuf_put(&b, "h-4");
+        gh_strbuf_put(&b, "h-4");
     }
-    gh_rbuf_put(&b, "\"/>\n<g font-size=\"11\" fill=\"#222\" text-anchor=\"middle\">\n");
+    gh_strbuf_put(&b, "\"/>\n<g font-size=\"11\" fill=\"#222\" text-anchor=\"middle\">\n");
     for (size_t i = 0; i < f.x.ticks.n; i++)
         text_at(&b, px(&f, f.x.ticks.v[i]), T + PH + 17, "", f.x.ticks.label[i], 0);
-    gh_rbuf_put(&b, "</g>\n<g font-size=\"11\" fill=\"#222\" text-anchor=\"end\">\n");
+    gh_strbuf_put(&b, "</g>\n<g font-size=\"11\" fill=\"#222\" text-anchor=\"end\">\n");
     for (size_t i = 0; i < f.y.ticks.n; i++)
         text_at(&b, L - 7, py(&f, f.y.ticks.v[i]) + 4, "", f.y.ticks.label[i], 0);
-    gh_rbuf_put(&b, "</g>\n");
+    gh_strbuf_put(&b, "</g>\n");
 
     /* axis labels and title */
     if (p->x_label && p->x_label[0])
         text_at(&b, L + PW / 2, H - 9, " text-anchor=\"middle\" font-size=\"13\"", p->x_label,
                 chars_fit(W - 20, 13));
     if (p->y_label && p->y_label[0]) {
-        gh_rbuf_put(&b, "<text transform=\"translate(17 ");
+        gh_strbuf_put(&b, "<text transform=\"translate(17 ");
         num(&b, T + PH / 2);
-        gh_rbuf_put(&b, ") rotate(-90)\" text-anchor=\"middle\" font-size=\"13\">");
+        gh_strbuf_put(&b, ") rotate(-90)\" text-anchor=\"middle\" font-size=\"13\">");
         gh_rbuf_escape(&b, p->y_label, chars_fit(PH, 13));
-        gh_rbuf_put(&b, "</text>\n");
+        gh_strbuf_put(&b, "</text>\n");
     }
     if (p->title && p->title[0])
         text_at(&b, L + PW / 2, 22, " text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\"", p->title,
@@ -427,34 +427,34 @@ gh_status gh_svg_render(const gh_plot *p, bool standalone, gh_rbuf *out) {
             if (!has_name(s)) continue;
             const char *c = k_colour[i % N_COLOUR];
             if (s->lo && s->kind == GH_SERIES_LINE) {
-                gh_rbuf_put(&b, "<rect x=\"");
+                gh_strbuf_put(&b, "<rect x=\"");
                 num(&b, x0);
-                gh_rbuf_put(&b, "\" y=\"");
+                gh_strbuf_put(&b, "\" y=\"");
                 num(&b, y - 5);
-                gh_rbuf_printf(&b, "\" width=\"24\" height=\"10\" fill=\"%s\" fill-opacity=\"0.16\"/>\n", c);
+                gh_strbuf_printf(&b, "\" width=\"24\" height=\"10\" fill=\"%s\" fill-opacity=\"0.16\"/>\n", c);
             }
             if (s->kind == GH_SERIES_LINE) {
-                gh_rbuf_put(&b, "<path fill=\"none\" stroke-width=\"1.8\"");
-                gh_rbuf_printf(&b, " stroke=\"%s\"%s d=\"M", c, dash_attr(i));
+                gh_strbuf_put(&b, "<path fill=\"none\" stroke-width=\"1.8\"");
+                gh_strbuf_printf(&b, " stroke=\"%s\"%s d=\"M", c, dash_attr(i));
                 xy(&b, x0, y);
-                gh_rbuf_put(&b, "h24\"/>\n");
+                gh_strbuf_put(&b, "h24\"/>\n");
             }
-            gh_rbuf_printf(&b, "<path fill=\"%s\"%s d=\"", c,
+            gh_strbuf_printf(&b, "<path fill=\"%s\"%s d=\"", c,
                            s->kind == GH_SERIES_LINE ? " stroke=\"#fff\" stroke-width=\"0.8\"" : " fill-opacity=\"0.7\"");
             marker_path(&b, (int)(i % N_MARKER), x0 + 12, y);
-            gh_rbuf_put(&b, "\"/>\n");
+            gh_strbuf_put(&b, "\"/>\n");
             text_at(&b, x0 + 30, y + 4, "", s->name, legend_chars);
             y += 18;
         }
     }
-    gh_rbuf_put(&b, "</svg>\n");
+    gh_strbuf_put(&b, "</svg>\n");
 
     if (b.oom) {
-        gh_rbuf_free(&b);
+        gh_strbuf_free(&b);
         return gh_error(GH_ERR_NOMEM, "plot \"%.60s\": out of memory writing the SVG", p->title ? p->title : "");
     }
-    gh_rbuf_putn(out, b.p, b.len);
-    gh_rbuf_free(&b);
+    gh_strbuf_putn(out, b.p, b.len);
+    gh_strbuf_free(&b);
     if (out->oom)
         return gh_error(GH_ERR_NOMEM, "plot \"%.60s\": out of memory writing the SVG", p->title ? p->title : "");
     return GH_OK;
@@ -463,9 +463,9 @@ gh_status gh_svg_render(const gh_plot *p, bool standalone, gh_rbuf *out) {
 gh_status gh_report_svg(const gh_plot *p, char **out) {
     if (!out) return gh_error(GH_ERR_INVALID_ARG, "gh_report_svg: NULL output pointer");
     *out = NULL;
-    gh_rbuf b = {0};
+    gh_strbuf b = {0};
     gh_status st = gh_svg_render(p, true, &b);
-    if (st != GH_OK) { gh_rbuf_free(&b); return st; }
+    if (st != GH_OK) { gh_strbuf_free(&b); return st; }
     *out = b.p;
     return GH_OK;
 }

@@ -14,7 +14,7 @@
 
 /* Copies a formatted number into a label, writing U+2212 for '-' as typeset
  * mathematics does. */
-static void set_label(gh_ticks *t, size_t i, gh_rbuf *tmp) {
+static void set_label(gh_ticks *t, size_t i, gh_strbuf *tmp) {
     char *dst = t->label[i];
     size_t n = 0, cap = sizeof t->label[i];
     for (size_t j = 0; tmp->p && j < tmp->len; j++) {
@@ -32,21 +32,21 @@ static void set_label(gh_ticks *t, size_t i, gh_rbuf *tmp) {
 }
 
 /* mantissa·10^exponent, as "2.5e6"; mant_dec decimals in the mantissa. */
-static void put_sci(gh_rbuf *b, double v, int mant_dec) {
-    if (v == 0) { gh_rbuf_put(b, "0"); return; }
+static void put_sci(gh_strbuf *b, double v, int mant_dec) {
+    if (v == 0) { gh_strbuf_put(b, "0"); return; }
     int e = (int)floor(log10(fabs(v)));
     double m = v / pow(10.0, e);
     double lim = 10.0 - 0.5 * pow(10.0, -mant_dec);
     if (fabs(m) >= lim) { m /= 10; e++; }
     gh_rbuf_fixed(b, m, mant_dec);
-    gh_rbuf_printf(b, "e%d", e);
+    gh_strbuf_printf(b, "e%d", e);
 }
 
 /* A label for a value that is not on a regular grid: about five significant
  * digits, trailing zeros dropped. */
-static void put_auto(gh_rbuf *b, double v) {
+static void put_auto(gh_strbuf *b, double v) {
     double a = fabs(v);
-    if (v == 0 || !isfinite(v)) { gh_rbuf_put(b, "0"); return; }
+    if (v == 0 || !isfinite(v)) { gh_strbuf_put(b, "0"); return; }
     if (a < 1e-4 || a >= 1e6) { put_sci(b, v, 3); return; }
     int d = 4 - (int)floor(log10(a));
     if (d < 0) d = 0;
@@ -60,11 +60,11 @@ static void put_auto(gh_rbuf *b, double v) {
 }
 
 static void endpoints(double lo, double hi, gh_ticks *t) {
-    gh_rbuf tmp = {0};
+    gh_strbuf tmp = {0};
     t->n = 0;
     if (isfinite(lo)) { t->v[t->n] = lo; put_auto(&tmp, lo); set_label(t, t->n++, &tmp); }
     if (isfinite(hi) && hi != lo) { t->v[t->n] = hi; put_auto(&tmp, hi); set_label(t, t->n++, &tmp); }
-    gh_rbuf_free(&tmp);
+    gh_strbuf_free(&tmp);
 }
 
 static size_t clamp_max(size_t max_ticks) {
@@ -77,17 +77,17 @@ static size_t clamp_max(size_t max_ticks) {
 static void emit_linear(double lo, double hi, double step, int e, double k0, double k1, gh_ticks *t) {
     int dec = e < 0 ? -e : 0;
     bool fixed = fmax(fabs(lo), fabs(hi)) < 1e6 && dec <= 12;
-    gh_rbuf tmp = {0};
+    gh_strbuf tmp = {0};
     t->n = 0;
     for (double k = k0; k <= k1 && t->n < GH_MAX_TICKS; k++) {
         double v = k * step;
         t->v[t->n] = v;
-        if (k == 0) gh_rbuf_put(&tmp, "0");
+        if (k == 0) gh_strbuf_put(&tmp, "0");
         else if (fixed) gh_rbuf_fixed(&tmp, v, dec);
         else put_sci(&tmp, v, 3);
         set_label(t, t->n++, &tmp);
     }
-    gh_rbuf_free(&tmp);
+    gh_strbuf_free(&tmp);
 }
 
 void gh_ticks_linear(double lo, double hi, size_t max_ticks, gh_ticks *t) {
@@ -127,16 +127,16 @@ void gh_ticks_linear(double lo, double hi, size_t max_ticks, gh_ticks *t) {
 }
 
 /* Label of m * 10^k (m in 1, 2, 5). */
-static void put_decade(gh_rbuf *b, int m, int k) {
+static void put_decade(gh_strbuf *b, int m, int k) {
     if (k >= -4 && k <= 5) gh_rbuf_fixed(b, m * pow(10.0, k), k < 0 ? -k : 0);
-    else gh_rbuf_printf(b, "%de%d", m, k);
+    else gh_strbuf_printf(b, "%de%d", m, k);
 }
 
 void gh_ticks_log(double lo, double hi, bool base2, size_t max_ticks, gh_ticks *t) {
     max_ticks = clamp_max(max_ticks);
     t->n = 0;
     if (!(lo > 0 && lo < hi && isfinite(hi))) { endpoints(lo, hi, t); return; }
-    gh_rbuf tmp = {0};
+    gh_strbuf tmp = {0};
     if (base2) {
         int k0 = (int)ceil(log2(lo) - 1e-9), k1 = (int)floor(log2(hi) + 1e-9);
         int count = k1 - k0 + 1;
@@ -150,7 +150,7 @@ void gh_ticks_log(double lo, double hi, bool base2, size_t max_ticks, gh_ticks *
                 else put_sci(&tmp, t->v[t->n], 3);
                 set_label(t, t->n++, &tmp);
             }
-            if (t->n >= 2) { gh_rbuf_free(&tmp); return; }
+            if (t->n >= 2) { gh_strbuf_free(&tmp); return; }
             t->n = 0;
         }
     }
@@ -164,7 +164,7 @@ void gh_ticks_log(double lo, double hi, bool base2, size_t max_ticks, gh_ticks *
             put_decade(&tmp, 1, k);
             set_label(t, t->n++, &tmp);
         }
-        if (t->n >= 2) { gh_rbuf_free(&tmp); return; }
+        if (t->n >= 2) { gh_strbuf_free(&tmp); return; }
         t->n = 0;
     }
     /* less than two decades: 1, 2, 5 times powers of ten */
@@ -177,7 +177,7 @@ void gh_ticks_log(double lo, double hi, bool base2, size_t max_ticks, gh_ticks *
             put_decade(&tmp, mult[m], k);
             set_label(t, t->n++, &tmp);
         }
-    gh_rbuf_free(&tmp);
+    gh_strbuf_free(&tmp);
     if (t->n >= 2 && t->n <= max_ticks) return;
     /* a narrow range: a linear grid reads better than one or two marks */
     gh_ticks_linear(lo, hi, max_ticks, t);

@@ -292,15 +292,15 @@ static void test_ticks_log(void **state) {
 
 static void test_format_and_escape(void **state) {
     (void)state;
-    gh_rbuf b = {0};
+    gh_strbuf b = {0};
     gh_rbuf_fixed(&b, -0.004, 2);
-    gh_rbuf_put(&b, "|");
+    gh_strbuf_put(&b, "|");
     gh_rbuf_fixed(&b, 12.345678, 2);
-    gh_rbuf_put(&b, "|");
+    gh_strbuf_put(&b, "|");
     gh_rbuf_fixed(&b, -7.5, 0);
-    gh_rbuf_put(&b, "|");
+    gh_strbuf_put(&b, "|");
     gh_rbuf_fixed(&b, NAN, 2);
-    gh_rbuf_put(&b, "|");
+    gh_strbuf_put(&b, "|");
     gh_rbuf_fixed(&b, 3e20, 2);
     assert_string_equal(b.p, "0.00|12.35|-8|0.00|3.000e20");
     b.len = 0;
@@ -316,7 +316,7 @@ static void test_format_and_escape(void **state) {
     b.len = 0;
     gh_rbuf_escape(&b, "\xE0\x80\xAF\xED\xA0\x80", 0); /* overlong '/', a surrogate */
     assert_null(strchr(b.p, '/'));
-    gh_rbuf_free(&b);
+    gh_strbuf_free(&b);
 }
 
 static void test_report_document(void **state) {
