@@ -9,10 +9,10 @@ CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O2
 SAN     ?=
-DEPS    := libcjson libpcre2-8 libutf8proc libcrypto sqlite3
+DEPS    := libcjson libpcre2-8 libutf8proc libcrypto sqlite3 libcurl libmicrohttpd
 CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -fopenmp -Iinclude -Isrc \
            $(shell pkg-config --cflags $(DEPS) 2>/dev/null) $(SAN) $(EXTRA_CFLAGS)
-LDLIBS  := $(shell pkg-config --libs $(DEPS) 2>/dev/null || echo -lcjson -lpcre2-8 -lutf8proc -lcrypto -lsqlite3) \
+LDLIBS  := $(shell pkg-config --libs $(DEPS) 2>/dev/null || echo -lcjson -lpcre2-8 -lutf8proc -lcrypto -lsqlite3 -lcurl -lmicrohttpd) \
            -lm -lpthread
 LDFLAGS := -fopenmp $(SAN)
 # Files compiled with extra ISA flags; their code is only called after a CPUID check.

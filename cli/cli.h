@@ -27,6 +27,10 @@ int cmd_bon_bench(int argc, char **argv);
 int cmd_acts(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_syco(int argc, char **argv);
+int cmd_genies(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_icrl(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
 
 /* Prints "goodhart NAME: " + gh_last_error() to stderr; returns 1. */
 int cli_fail(const char *cmd);

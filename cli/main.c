@@ -24,6 +24,10 @@ static const command commands[] = {
     {"acts", cmd_acts, "extract hidden states of JSON Lines records into NumPy .npy files"},
     {"probe", cmd_probe, "linear probes on activations: train (5 methods, CV, OOD), apply, eval with bootstrap CIs"},
     {"syco", cmd_syco, "sycophancy evaluations: answer matching by log-probability, feedback positivity"},
+    {"genies", cmd_genies, "GENIES: how reward models and probes generalize across 15 distribution shifts"},
+    {"icrl", cmd_icrl, "gameable environments and in-context RL: run agents, measure specification gaming"},
+    {"serve", cmd_serve, "an OpenAI-compatible HTTP server for a local model"},
+    {"embed", cmd_embed, "sentence embeddings from an embedding model (BERT family)"},
     {"bench", cmd_bench, "measure prompt, generation and batched-decode speed against memory bandwidth"},
 };
 

@@ -1,8 +1,9 @@
 /* goodhart/backend.h — what every method asks of a model, whoever serves it.
  *
  * A backend is opened from a model reference: a path to a GGUF file (the local
- * runtime) or, in a later version, an http(s)://HOST:PORT/v1[#MODEL] URL of an
- * OpenAI-compatible server. Methods (Best-of-N, probes, GENIES, ICRL) only talk
+ * runtime), an http(s)://HOST:PORT/v1[#MODEL] URL of an OpenAI-compatible
+ * server (src/backend/http.c), or replay:FILE, a scripted chat agent that plays
+ * the assistant messages of a JSON Lines file in order (src/backend/replay.c). Methods (Best-of-N, probes, GENIES, ICRL) only talk
  * to this interface. A backend states its capabilities up front; a method that
  * needs one it lacks fails with a clear message before doing any work.
  *
@@ -14,6 +15,7 @@
 #define GOODHART_BACKEND_H
 
 #include "goodhart/common.h"
+#include "goodhart/chat.h"
 #include "goodhart/model.h"
 
 #ifdef __cplusplus
@@ -29,12 +31,21 @@ enum {
     GH_CAP_EMBED = 1u << 3,    /* pooled, normalised sentence embeddings */
     GH_CAP_REWARD = 1u << 4,   /* reward-model scores */
     GH_CAP_TOKENIZE = 1u << 5, /* the model's own tokenizer */
+    GH_CAP_CHAT = 1u << 6,     /* replies to a conversation (chat template or chat API) */
 };
 
 typedef struct gh_backend_params {
     int32_t n_threads;   /* local: CPU threads (default: all) */
     int32_t n_ctx;       /* local: positions per sequence (0: model default) */
     int32_t n_seq_max;   /* local: sequences decoded together at most (default 16) */
+    const char *chat_template; /* NULL: the model's own (tokenizer.chat_template);
+                                  else a family name or a template file (see chat.h) */
+    /* http: */
+    const char *api_key_env;   /* name of the environment variable holding the API key (NULL: none) */
+    const char *cache_path;    /* SQLite response cache (NULL: no cache) */
+    int32_t max_inflight;      /* requests in flight at once (default 8) */
+    double timeout_s;          /* per request (default 600) */
+    int32_t max_retries;       /* on 429, 5xx and connection errors (default 6) */
 } gh_backend_params;
 
 gh_backend_params gh_backend_default_params(void);
@@ -110,6 +121,39 @@ gh_status gh_backend_logprob_tokens(gh_backend *b, const int32_t *ctx, int32_t n
                                     const int32_t *cont, int32_t n_cont, int32_t top_k,
                                     gh_logprobs **out);
 void gh_logprobs_free(gh_logprobs *l);
+
+/* ---- chat ---- */
+/* Draws n assistant replies to a conversation. Local backends render it with
+ * the chat template (backend params, else the model's own; a model without one
+ * is an error naming the model, never a silent fallback) and generate; HTTP
+ * backends call /v1/chat/completions; replay plays its next scripted message.
+ * The samples' `text` is the reply; `prompt_tokens` the rendered prompt's. */
+gh_status gh_backend_chat(gh_backend *b, const gh_chat_msg *msgs, int32_t n_msgs,
+                          const gh_sampler_params *sp, int32_t n, gh_samples **out);
+
+/* ---- embeddings and reward-model scores ---- */
+typedef struct gh_embedding {
+    int32_t dim;
+    float *data;          /* [dim], L2-normalised */
+    int32_t n_tokens;
+    int32_t *tokens;      /* the tokens embedded (NULL for remote backends that do not say) */
+} gh_embedding;
+
+/* A sentence embedding (embedding models: mean or CLS pooling + L2 norm;
+ * pool names "mean", "cls"; NULL: the model's own pooling). */
+gh_status gh_backend_embed(gh_backend *b, const char *text, const char *pool, gh_embedding **out);
+void gh_embedding_free(gh_embedding *e);
+
+typedef struct gh_rm_score {
+    double score;         /* the raw logit of the reward head */
+    int32_t pooled_token; /* position of the token whose hidden state was scored (-1: unknown) */
+    char *text;           /* the exact text scored (after any chat template) */
+    char *chat_template;  /* the template applied, or NULL */
+} gh_rm_score;
+
+/* A reward model's score of `response` to `prompt`. */
+gh_status gh_backend_score(gh_backend *b, const char *prompt, const char *response, gh_rm_score **out);
+void gh_rm_score_free(gh_rm_score *r);
 
 /* ---- hidden states ---- */
 typedef enum gh_pool {

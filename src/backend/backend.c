@@ -1,6 +1,7 @@
 /* backend.c — the model-agnostic face of every backend: opening a model
  * reference, capability checks, dispatch, and freeing results. */
 #include "backend/backend_impl.h"
+#include "goodhart/chat.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,9 @@
 gh_backend_params gh_backend_default_params(void) {
     gh_backend_params p = {0};
     p.n_seq_max = 16;
+    p.max_inflight = 8;
+    p.timeout_s = 600;
+    p.max_retries = 6;
     return p;
 }
 
@@ -28,13 +32,19 @@ gh_status gh_backend_open(const char *ref, const gh_backend_params *p, gh_backen
     gh_backend *b = calloc(1, sizeof *b);
     if (!b) return gh_error(GH_ERR_NOMEM, "out of memory");
     b->ref = strdup(ref);
-    if (!b->ref) { free(b); return gh_error(GH_ERR_NOMEM, "out of memory"); }
+    b->chat_template = dp.chat_template ? strdup(dp.chat_template) : NULL;
+    if (!b->ref || (dp.chat_template && !b->chat_template)) {
+        free(b->ref); free(b->chat_template); free(b);
+        return gh_error(GH_ERR_NOMEM, "out of memory");
+    }
     gh_status s;
     if (!strncmp(ref, "http://", 7) || !strncmp(ref, "https://", 8))
-        s = gh_error(GH_ERR_UNSUPPORTED, "%s: HTTP model references are not supported by this build yet", ref);
+        s = gh_backend_open_http(ref, &dp, b);
+    else if (!strncmp(ref, "replay:", 7))
+        s = gh_backend_open_replay(ref + 7, &dp, b);
     else
         s = gh_backend_open_local(ref, &dp, b);
-    if (s) { free(b->ref); free(b); return s; }
+    if (s) { free(b->ref); free(b->chat_template); free(b); return s; }
     *out = b;
     return GH_OK;
 }
@@ -43,6 +53,7 @@ void gh_backend_free(gh_backend *b) {
     if (!b) return;
     if (b->ops && b->ops->free) b->ops->free(b->impl);
     free(b->ref);
+    free(b->chat_template);
     free(b);
 }
 
@@ -58,6 +69,7 @@ static const char *cap_name(uint32_t c) {
     case GH_CAP_EMBED: return "embeddings";
     case GH_CAP_REWARD: return "reward scores";
     case GH_CAP_TOKENIZE: return "tokenization";
+    case GH_CAP_CHAT: return "chat replies";
     }
     return "an unknown capability";
 }
@@ -116,6 +128,58 @@ gh_status gh_backend_hidden(gh_backend *b, const char *text, const int32_t *laye
     if (pool != GH_POOL_LAST && pool != GH_POOL_MEAN && pool != GH_POOL_ALL)
         return gh_error(GH_ERR_INVALID_ARG, "unknown pooling %d", (int)pool);
     return b->ops->hidden(b->impl, text ? text : "", layers, n_layers, pool, span_begin, span_end, out);
+}
+
+gh_status gh_backend_chat(gh_backend *b, const gh_chat_msg *msgs, int32_t n_msgs,
+                          const gh_sampler_params *sp, int32_t n, gh_samples **out) {
+    *out = NULL;
+    gh_status s = gh_backend_require(b, GH_CAP_CHAT, "a chat conversation");
+    if (s) return s;
+    if (n_msgs <= 0) return gh_error(GH_ERR_INVALID_ARG, "an empty conversation");
+    for (int32_t i = 0; i < n_msgs; i++)
+        if (!msgs[i].role || !msgs[i].content)
+            return gh_error(GH_ERR_INVALID_ARG, "chat message %d has no role or no content", i);
+    if (n <= 0 || n > 1000000) return gh_error(GH_ERR_INVALID_ARG, "number of samples %d out of range", n);
+    gh_sampler_params d = sp ? *sp : gh_sampler_default_params();
+    if (b->ops->chat) return b->ops->chat(b->impl, msgs, n_msgs, &d, n, out);
+    /* Local models: the chat template turns the conversation into a prompt. */
+    char *prompt = NULL;
+    s = gh_chat_render_for_model(b->model, b->chat_template, msgs, n_msgs, true, &prompt, NULL);
+    if (s) return s;
+    if (d.add_bos < 0) d.add_bos = 0; /* templates write their own BOS text where they want one */
+    s = gh_backend_generate(b, prompt, &d, n, out);
+    free(prompt);
+    return s;
+}
+
+gh_status gh_backend_embed(gh_backend *b, const char *text, const char *pool, gh_embedding **out) {
+    *out = NULL;
+    gh_status s = gh_backend_require(b, GH_CAP_EMBED, "an embedding");
+    if (s) return s;
+    if (!b->ops->embed) return gh_error(GH_ERR_UNSUPPORTED, "%s: no embeddings", b->ref);
+    return b->ops->embed(b->impl, text ? text : "", pool, out);
+}
+
+gh_status gh_backend_score(gh_backend *b, const char *prompt, const char *response, gh_rm_score **out) {
+    *out = NULL;
+    gh_status s = gh_backend_require(b, GH_CAP_REWARD, "a reward-model score");
+    if (s) return s;
+    if (!b->ops->score) return gh_error(GH_ERR_UNSUPPORTED, "%s: no reward scores", b->ref);
+    return b->ops->score(b->impl, prompt ? prompt : "", response ? response : "", out);
+}
+
+void gh_embedding_free(gh_embedding *e) {
+    if (!e) return;
+    free(e->data);
+    free(e->tokens);
+    free(e);
+}
+
+void gh_rm_score_free(gh_rm_score *r) {
+    if (!r) return;
+    free(r->text);
+    free(r->chat_template);
+    free(r);
 }
 
 void gh_samples_free(gh_samples *s) {

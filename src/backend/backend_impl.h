@@ -18,6 +18,12 @@ typedef struct gh_backend_ops {
                                 int32_t n_cont, int32_t top_k, gh_logprobs **out);
     gh_status (*hidden)(void *impl, const char *text, const int32_t *layers, int32_t n_layers,
                         gh_pool pool, int32_t span_begin, int32_t span_end, gh_hidden **out);
+    /* Optional: NULL where the backend cannot. A local backend without `chat`
+     * gets backend.c's: render with the chat template, then `generate`. */
+    gh_status (*chat)(void *impl, const gh_chat_msg *msgs, int32_t n_msgs, const gh_sampler_params *sp,
+                      int32_t n, gh_samples **out);
+    gh_status (*embed)(void *impl, const char *text, const char *pool, gh_embedding **out);
+    gh_status (*score)(void *impl, const char *prompt, const char *response, gh_rm_score **out);
 } gh_backend_ops;
 
 struct gh_backend {
@@ -26,8 +32,12 @@ struct gh_backend {
     uint32_t caps;
     char *ref;
     gh_model *model; /* local backends only */
+    char *chat_template; /* from the backend params (NULL: the model's own) */
 };
 
+/* Each fills in b->ops, b->impl, b->caps (and b->model for local). */
 gh_status gh_backend_open_local(const char *path, const gh_backend_params *p, gh_backend *b);
+gh_status gh_backend_open_http(const char *url, const gh_backend_params *p, gh_backend *b);
+gh_status gh_backend_open_replay(const char *path, const gh_backend_params *p, gh_backend *b);
 
 #endif

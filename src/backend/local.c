@@ -459,6 +459,6 @@ gh_status gh_backend_open_local(const char *path, const gh_backend_params *p, gh
     b->ops = &local_ops;
     b->impl = l;
     b->model = l->m;
-    b->caps = GH_CAP_GENERATE | GH_CAP_LOGPROB | GH_CAP_HIDDEN | GH_CAP_TOKENIZE;
+    b->caps = GH_CAP_GENERATE | GH_CAP_LOGPROB | GH_CAP_HIDDEN | GH_CAP_TOKENIZE | GH_CAP_CHAT;
     return GH_OK;
 }
