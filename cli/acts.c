@@ -20,7 +20,7 @@ static const char *usage_text =
     "                  last: the text's last token, or the prompt's last token;\n"
     "                  answer-token: the response's last token; all: one row per token\n"
     "  --field NAME    the text field (default \"text\")\n"
-    "  -t N            threads\n";
+    "  -t N            threads\n" CLI_BACKEND_USAGE;
 
 /* Parses "3,1,last" against the model's block count. */
 static bool parse_layers(const char *s, int32_t n_layer, int32_t **out, int32_t *n) {
@@ -50,8 +50,10 @@ int cmd_acts(int argc, char **argv) {
     long long threads = 0;
     bool missing = false;
     for (int i = 1; i < argc; i++) {
+        int brc;
         const char *a = argv[i];
         if (cli_flag(a, "-h", "--help")) { fputs(usage_text, stdout); return 0; }
+        else if ((brc = cli_backend_opt("acts", argv, &i, argc))) { if (brc < 0) return 2; }
         else if (cli_opt(argv, &i, argc, "-m", "--model", &v, &missing)) model = v;
         else if (cli_opt(argv, &i, argc, NULL, "--data", &v, &missing)) data = v;
         else if (cli_opt(argv, &i, argc, "-l", "--layer", &v, &missing)) layers_s = v;

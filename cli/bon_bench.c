@@ -68,8 +68,10 @@ int cmd_bon_bench(int argc, char **argv) {
     double beta = 1.0;
     bool json = false, no_gen = false, missing = false;
     for (int i = 1; i < argc; i++) {
+        int brc;
         const char *a = argv[i];
         if (cli_flag(a, "-h", "--help")) { fputs(usage_text, stdout); return 0; }
+        else if ((brc = cli_backend_opt(C, argv, &i, argc))) { if (brc < 0) return 2; }
         else if (cli_opt(argv, &i, argc, "-m", "--model", &v, &missing)) model = v;
         else if (cli_opt(argv, &i, argc, "-N", NULL, &v, &missing)) {
             if (!missing && !cli_parse_int(v, 1, 16384, &N)) return cli_usage_error(C, "-N needs an integer in [1, 16384], got '%s'", v);

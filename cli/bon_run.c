@@ -46,11 +46,13 @@ int cmd_bon_run(int argc, char **argv) {
     double *betas = NULL;
     long long threads = 0;
     for (int i = 1; i < argc; i++) {
+        int brc;
         const char *v = NULL;
         bool miss = false;
         long long iv;
         double dv;
         if (cli_flag(argv[i], "-h", "--help")) { usage(stdout); free(betas); return 0; }
+        else if ((brc = cli_backend_opt(cmd, argv, &i, argc))) { if (brc < 0) return 2; }
         else if (cli_opt(argv, &i, argc, "-m", "--model", &model, &miss)) {}
         else if (cli_opt(argv, &i, argc, NULL, "--prompts", &prompts_path, &miss)) {}
         else if (cli_opt(argv, &i, argc, NULL, "--proxy", &proxy_spec, &miss)) {}

@@ -80,8 +80,40 @@ char *cli_read_stdin(size_t *len) {
     return buf;
 }
 
+/* Backend options shared by every command that opens a model (see
+ * CLI_BACKEND_USAGE); set while parsing, used by cli_open_backend. */
+static gh_backend_params backend_opts;
+static bool backend_opts_set;
+
+int cli_backend_opt(const char *cmd, char **argv, int *i, int argc) {
+    if (!backend_opts_set) { backend_opts = gh_backend_default_params(); backend_opts_set = true; }
+    const char *v = NULL;
+    bool missing = false;
+    long long ll;
+    double d;
+    if (cli_opt(argv, i, argc, NULL, "--chat-template", &v, &missing)) backend_opts.chat_template = v;
+    else if (cli_opt(argv, i, argc, NULL, "--api-key-env", &v, &missing)) backend_opts.api_key_env = v;
+    else if (cli_opt(argv, i, argc, NULL, "--cache", &v, &missing)) backend_opts.cache_path = v;
+    else if (cli_opt(argv, i, argc, NULL, "--max-inflight", &v, &missing)) {
+        if (!missing && !cli_parse_int(v, 1, 1024, &ll))
+            return cli_usage_error(cmd, "--max-inflight needs a count in [1, 1024], got '%s'", v), -1;
+        if (!missing) backend_opts.max_inflight = (int32_t)ll;
+    } else if (cli_opt(argv, i, argc, NULL, "--timeout", &v, &missing)) {
+        if (!missing && (!cli_parse_float(v, 0, 1e6, &d) || d <= 0))
+            return cli_usage_error(cmd, "--timeout needs seconds > 0, got '%s'", v), -1;
+        if (!missing) backend_opts.timeout_s = d;
+    } else if (cli_opt(argv, i, argc, NULL, "--retries", &v, &missing)) {
+        if (!missing && !cli_parse_int(v, 0, 100, &ll))
+            return cli_usage_error(cmd, "--retries needs a count in [0, 100], got '%s'", v), -1;
+        if (!missing) backend_opts.max_retries = (int32_t)ll;
+    } else return 0;
+    if (missing) return cli_usage_error(cmd, "option '%s' needs a value", argv[*i]), -1;
+    return 1;
+}
+
 int cli_open_backend(const char *cmd, const char *ref, int32_t n_threads, gh_backend **out) {
-    gh_backend_params p = gh_backend_default_params();
+    if (!backend_opts_set) { backend_opts = gh_backend_default_params(); backend_opts_set = true; }
+    gh_backend_params p = backend_opts;
     p.n_threads = n_threads;
     if (gh_backend_open(ref, &p, out) != GH_OK) return cli_fail(cmd);
     return 0;

@@ -56,6 +56,14 @@ bool cli_parse_float(const char *s, double lo, double hi, double *out);
 char *cli_read_stdin(size_t *len);
 
 /* Opens a model reference with the given thread count (0: all cores). */
+/* Options every model-opening command accepts, parsed by cli_backend_opt:
+ * 1 if argv[*i] was one (consumed), 0 if not, -1 after printing a usage error. */
+#define CLI_BACKEND_USAGE \
+    "  --chat-template NAME|FILE   chat template (default: the model's own; see chat.h)\n" \
+    "  --api-key-env NAME  HTTP models: environment variable holding the API key\n" \
+    "  --cache FILE        HTTP models: SQLite response cache (repeats cost nothing)\n" \
+    "  --max-inflight N, --timeout S, --retries N   HTTP models: concurrency, per-request limit, retries\n"
+int cli_backend_opt(const char *cmd, char **argv, int *i, int argc);
 int cli_open_backend(const char *cmd, const char *ref, int32_t n_threads, gh_backend **out);
 
 /* A gh_bon_progress_fn for the terminal (user: a prefix string or NULL). */

@@ -59,9 +59,11 @@ int cmd_demo(int argc, char **argv) {
     long long n = 32, pairs_wanted = 48, seed = 1, threads = 0, max_prompts = 0;
     bool force = false;
     for (int i = 1; i < argc; i++) {
+        int brc;
         const char *v = NULL;
         bool miss = false;
         if (cli_flag(argv[i], "-h", "--help")) { usage(stdout); return 0; }
+        else if ((brc = cli_backend_opt(cmd, argv, &i, argc))) { if (brc < 0) return 2; }
         else if (cli_opt(argv, &i, argc, "-m", "--model", &model, &miss)) {}
         else if (cli_opt(argv, &i, argc, NULL, "--data", &data, &miss)) {}
         else if (cli_opt(argv, &i, argc, "-o", "--out", &out, &miss)) {}

@@ -17,7 +17,7 @@ static const char *usage_text =
     "  --no-bos            do not add the BOS token\n"
     "  --with-prompt       plain output starts with the prompt text\n"
     "  --json              one JSON object per line and sample\n"
-    "  -t, --threads N     CPU threads (default: all)\n";
+    "  -t, --threads N     CPU threads (default: all)\n" CLI_BACKEND_USAGE;
 
 int cmd_generate(int argc, char **argv) {
     const char *model = NULL, *prompt = NULL, *v;
@@ -26,8 +26,10 @@ int cmd_generate(int argc, char **argv) {
     double d;
     bool json = false, with_prompt = false, missing = false;
     for (int i = 1; i < argc; i++) {
+        int brc;
         const char *a = argv[i];
         if (cli_flag(a, "-h", "--help")) { fputs(usage_text, stdout); return 0; }
+        else if ((brc = cli_backend_opt("generate", argv, &i, argc))) { if (brc < 0) return 2; }
         else if (cli_opt(argv, &i, argc, "-m", "--model", &v, &missing)) model = v;
         else if (cli_opt(argv, &i, argc, "-p", "--prompt", &v, &missing)) prompt = v;
         else if (cli_opt(argv, &i, argc, "-n", "--tokens", &v, &missing)) {

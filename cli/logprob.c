@@ -14,8 +14,10 @@ int cmd_logprob(int argc, char **argv) {
     long long top_k = 0, threads = 0;
     bool json = false, missing = false;
     for (int i = 1; i < argc; i++) {
+        int brc;
         const char *a = argv[i];
         if (cli_flag(a, "-h", "--help")) { fputs(usage_text, stdout); return 0; }
+        else if ((brc = cli_backend_opt("logprob", argv, &i, argc))) { if (brc < 0) return 2; }
         else if (cli_opt(argv, &i, argc, "-m", "--model", &v, &missing)) model = v;
         else if (cli_opt(argv, &i, argc, "-p", "--prompt", &v, &missing)) prompt = v;
         else if (cli_opt(argv, &i, argc, "-c", "--completion", &v, &missing)) completion = v;

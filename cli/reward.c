@@ -76,9 +76,11 @@ static int train(int argc, char **argv) {
     long long threads = 0, iv;
     double dv;
     for (int i = 1; i < argc; i++) {
+        int brc;
         const char *v = NULL;
         bool miss = false;
         if (cli_flag(argv[i], "-h", "--help")) { usage(stdout); return 0; }
+        else if ((brc = cli_backend_opt(cmd, argv, &i, argc))) { if (brc < 0) return 2; }
         else if (cli_opt(argv, &i, argc, "-m", "--model", &model, &miss)) {}
         else if (cli_opt(argv, &i, argc, NULL, "--pairs", &pairs_path, &miss)) {}
         else if (cli_opt(argv, &i, argc, "-o", "--out", &out, &miss)) {}
@@ -115,9 +117,11 @@ static int score(int argc, char **argv) {
     bool json = false;
     long long threads = 0;
     for (int i = 1; i < argc; i++) {
+        int brc;
         const char *v = NULL;
         bool miss = false;
         if (cli_flag(argv[i], "-h", "--help")) { usage(stdout); return 0; }
+        else if ((brc = cli_backend_opt(cmd, argv, &i, argc))) { if (brc < 0) return 2; }
         else if (cli_opt(argv, &i, argc, "-m", "--model", &model, &miss)) {}
         else if (cli_opt(argv, &i, argc, NULL, "--reward", &spec, &miss)) {}
         else if (cli_opt(argv, &i, argc, "-p", "--prompt", &prompt, &miss)) {}

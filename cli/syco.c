@@ -60,8 +60,10 @@ int cmd_syco(int argc, char **argv) {
     bool json = false, missing = false;
     gh_syco_feedback_params fp = gh_syco_feedback_default_params();
     for (int i = 2; i < argc; i++) {
+        int brc;
         const char *a = argv[i];
         if (cli_flag(a, "-h", "--help")) { fputs(usage_text, stdout); return 0; }
+        else if ((brc = cli_backend_opt("syco", argv, &i, argc))) { if (brc < 0) return 2; }
         else if (cli_opt(argv, &i, argc, "-m", "--model", &v, &missing)) model = v;
         else if (cli_opt(argv, &i, argc, NULL, "--data", &v, &missing)) data = v;
         else if (cli_opt(argv, &i, argc, NULL, "--items", &v, &missing)) items = v;
