@@ -18,6 +18,8 @@
  * forces these portable ones (the two give slightly different bits). */
 double pb_dot_fd_avx2(const float *x, const double *u, int32_t d);
 void pb_axpy_fd_avx2(double *g, double r, const float *x, int32_t d);
+float pb_dot_ff_avx2(const float *x, const float *u, int32_t d);
+void pb_axpy_ff_avx2(float *g, float r, const float *x, int32_t d);
 
 static double dot_ref(const float *x, const double *u, int32_t d) {
     double acc[8] = {0};
@@ -30,6 +32,21 @@ static double dot_ref(const float *x, const double *u, int32_t d) {
 
 static void axpy_ref(double *g, double r, const float *x, int32_t d) {
     for (int32_t j = 0; j < d; j++) g[j] += r * (double)x[j];
+}
+
+/* float versions: 16 accumulators' worth of lanes in the AVX2 file; here 8,
+ * combined in a fixed tree */
+static float dot_ff_ref(const float *x, const float *u, int32_t d) {
+    float acc[8] = {0};
+    int32_t j = 0;
+    for (; j + 8 <= d; j += 8)
+        for (int k = 0; k < 8; k++) acc[k] += u[j + k] * x[j + k];
+    for (int k = 0; j < d; j++, k++) acc[k] += u[j] * x[j];
+    return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+}
+
+static void axpy_ff_ref(float *g, float r, const float *x, int32_t d) {
+    for (int32_t j = 0; j < d; j++) g[j] += r * x[j];
 }
 
 static bool use_avx2(void) {
@@ -82,6 +99,49 @@ gh_status pb_pass(const float *x, int64_t n, int32_t d, const double *u, double 
     if (rsum) *rsum = pb_sum(rpart, nc);
     free(part);
     free(rpart);
+    return GH_OK;
+}
+
+size_t pb_part_floats(int64_t n, int32_t d) {
+    const int64_t nc = n < PB_CHUNKS ? (n > 0 ? n : 1) : PB_CHUNKS;
+    return (size_t)nc * (size_t)d;
+}
+
+gh_status pb_pass_hv_f32(const float *x, int64_t n, int32_t d, const float *u, double c, const double *wt,
+                         double *g, double *rsum, float *part, int32_t n_threads) {
+    if (n < 1) {
+        memset(g, 0, (size_t)d * sizeof *g);
+        *rsum = 0;
+        return GH_OK;
+    }
+    const int64_t nc = n < PB_CHUNKS ? n : PB_CHUNKS;
+    double rpart[PB_CHUNKS];
+    int nt = n_threads > 0 ? n_threads : omp_get_max_threads();
+    const bool simd = use_avx2();
+    float (*dot_ff)(const float *, const float *, int32_t) = simd ? pb_dot_ff_avx2 : dot_ff_ref;
+    void (*axpy_ff)(float *, float, const float *, int32_t) = simd ? pb_axpy_ff_avx2 : axpy_ff_ref;
+    const float cf = (float)c;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (int64_t ch = 0; ch < nc; ch++) {
+        const int64_t i0 = ch * n / nc, i1 = (ch + 1) * n / nc;
+        float *gp = part + (size_t)ch * d;
+        memset(gp, 0, (size_t)d * sizeof *gp);
+        double rs = 0;
+        for (int64_t i = i0; i < i1; i++) {
+            const float *xi = x + (size_t)i * d;
+            float r = (float)(wt[i] * (double)(cf + dot_ff(xi, u, d)));
+            rs += r;
+            if (r != 0) axpy_ff(gp, r, xi, d);
+        }
+        rpart[ch] = rs;
+    }
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int32_t j = 0; j < d; j++) {
+        double s = 0;
+        for (int64_t ch = 0; ch < nc; ch++) s += part[(size_t)ch * d + j];
+        g[j] = s;
+    }
+    *rsum = pb_sum(rpart, nc);
     return GH_OK;
 }
 

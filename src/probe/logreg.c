@@ -28,6 +28,8 @@ typedef struct lr {
     double *D;             /* [n] C·σ(1-σ) at the last evaluated point */
     const double *Dcur;    /* the D the Hessian uses */
     double *u;             /* [d] scratch */
+    float *uf;             /* [d] scratch (float Hessian-vector passes) */
+    float *part;           /* chunk partial sums of those passes */
     int64_t passes;
 } lr;
 
@@ -39,10 +41,6 @@ static double row_grad(void *ctx, int64_t i, double z) {
     return L->C * (s - (double)L->y[i]);
 }
 
-static double row_hv(void *ctx, int64_t i, double z) {
-    lr *L = ctx;
-    return L->Dcur[i] * z;
-}
 
 /* out = X̃ᵀ-side of a pass with weights theta (w [d], then b if m > d) */
 static gh_status pass(lr *L, const double *theta, pb_rowfn f, double *out) {
@@ -54,6 +52,28 @@ static gh_status pass(lr *L, const double *theta, pb_rowfn f, double *out) {
     double R = 0;
     L->passes++;
     gh_status s = pb_pass(L->x, L->n, L->d, L->u, c, f, L, NULL, out, &R, L->nt);
+    if (s) return s;
+    for (int32_t j = 0; j < L->d; j++) {
+        if (L->mean) out[j] -= L->mean[j] * R;
+        if (L->scale) out[j] /= L->scale[j];
+    }
+    if (L->m > L->d) out[L->d] = R;
+    return GH_OK;
+}
+
+/* out = H v without the + v_w term: the same pass as above with r_i = D_i z_i,
+ * in float32 (pb_pass_hv_f32): CG only needs the product to ~1e-6, and the
+ * gradient, which decides where Newton stops, stays in double. */
+static gh_status hv_pass(lr *L, const double *v, double *out) {
+    double c = L->m > L->d ? v[L->d] : 0.0;
+    for (int32_t j = 0; j < L->d; j++) {
+        double uj = L->scale ? v[j] / L->scale[j] : v[j];
+        L->uf[j] = (float)uj;
+        if (L->mean) c -= uj * L->mean[j];
+    }
+    double R = 0;
+    L->passes++;
+    gh_status s = pb_pass_hv_f32(L->x, L->n, L->d, L->uf, c, L->Dcur, out, &R, L->part, L->nt);
     if (s) return s;
     for (int32_t j = 0; j < L->d; j++) {
         if (L->mean) out[j] -= L->mean[j] * R;
@@ -105,9 +125,11 @@ gh_status gh_logreg_fit(const float *x, const uint8_t *y, int64_t n, int32_t d, 
     L.D = malloc((size_t)n * sizeof *L.D);
     double *Dkeep = malloc((size_t)n * sizeof *Dkeep);
     L.u = malloc((size_t)d * sizeof *L.u);
+    L.uf = malloc((size_t)d * sizeof *L.uf);
+    L.part = malloc(pb_part_floats(n, d) * sizeof *L.part);
     double *buf = malloc((size_t)m * 8 * sizeof *buf);
     gh_status s = GH_OK;
-    if (!L.loss || !L.D || !Dkeep || !L.u || !buf) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
+    if (!L.loss || !L.D || !Dkeep || !L.u || !L.uf || !L.part || !buf) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
     double *th = buf, *g = buf + m, *pd = buf + 2 * m, *r = buf + 3 * m, *q = buf + 4 * m, *Hq = buf + 5 * m,
            *tn = buf + 6 * m, *gn = buf + 7 * m;
     memset(th, 0, (size_t)m * sizeof *th);
@@ -128,7 +150,7 @@ gh_status gh_logreg_fit(const float *x, const uint8_t *y, int64_t n, int32_t d, 
         double rr = gn2;
         L.Dcur = Dkeep;
         for (int32_t k = 0; k < 10 * m + 50 && rr > eta * eta * gn2; k++) {
-            if ((s = pass(&L, q, row_hv, Hq))) goto done;
+            if ((s = hv_pass(&L, q, Hq))) goto done;
             for (int32_t j = 0; j < d; j++) Hq[j] += q[j];
             double qHq = dotm(q, Hq, m);
             if (!(qHq > 0)) break;
@@ -171,6 +193,8 @@ done:
     free(L.D);
     free(Dkeep);
     free(L.u);
+    free(L.uf);
+    free(L.part);
     free(buf);
     return s;
 }

@@ -25,6 +25,18 @@ typedef double (*pb_rowfn)(void *ctx, int64_t i, double z);
 gh_status pb_pass(const float *x, int64_t n, int32_t d, const double *u, double c, pb_rowfn f,
                   void *ctx, double *z_out, double *g, double *rsum, int32_t n_threads);
 
+/* The same pass in float32 arithmetic, for the Hessian-vector products of
+ * Newton-CG (logreg.c), where a relative error of ~1e-6 only makes the inexact
+ * Newton step slightly more inexact, while halving the arithmetic per byte:
+ *   z_i = x_i · u + c,  r_i = wt_i z_i,  g = Σ_i r_i x_i [d],  rsum = Σ_i r_i
+ * u [d] float, wt [n] double. Rows are summed in float within a chunk (the
+ * chunks are those of pb_pass), chunks in double in chunk order: the result is
+ * the same bits for any thread count. `part` is scratch of
+ * pb_part_floats(n, d) floats, reused across calls (no per-pass allocation). */
+size_t pb_part_floats(int64_t n, int32_t d);
+gh_status pb_pass_hv_f32(const float *x, int64_t n, int32_t d, const float *u, double c, const double *wt,
+                         double *g, double *rsum, float *part, int32_t n_threads);
+
 /* Σ a_i in index order */
 double pb_sum(const double *a, int64_t n);
 
