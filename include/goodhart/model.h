@@ -1,6 +1,9 @@
 /* goodhart/model.h — the local transformer runtime: load a GGUF model of the
  * Llama family (architectures llama, mistral, qwen2), and run batches of tokens
- * from several sequences through it with a KV cache.
+ * from several sequences through it with a KV cache; or a BERT encoder
+ * (architecture bert, src/model/bert.c) for sentence embeddings, run with
+ * gh_model_encode. A decoder may carry a classifier head (reward models: the
+ * tensor cls.output.weight on the final-normed hidden state of the last token).
  *
  * Two handles: a gh_model (the weights, mapped read-only from the GGUF file;
  * shareable) and a gh_ctx (a KV cache for up to n_seq sequences plus the
@@ -58,7 +61,24 @@ typedef struct gh_model_info {
     uint64_t weight_bytes;  /* bytes of all tensors */
     uint64_t step_bytes;    /* weight bytes read per decode step (excludes the embedding table, unless tied) */
     char sha256[65];        /* of the GGUF file, hex; "" until gh_model_sha256 is called */
+    /* added for embedding and reward models: */
+    bool encoder;           /* arch "bert": bidirectional, no KV cache; use gh_model_encode */
+    int32_t pooling;        /* {arch}.pooling_type as llama.cpp numbers it (GH_POOLING_*; -1: not stated) */
+    int32_t n_cls_out;      /* outputs of the classifier head cls.output.weight (0: none) */
+    bool lm_head;           /* logits mean something: output.weight, or token_embd tied by design
+                               (false for a classifier model stored without an LM head) */
 } gh_model_info;
+
+/* llama.cpp's pooling types ({arch}.pooling_type). */
+enum {
+    GH_POOLING_UNSPECIFIED = -1,
+    GH_POOLING_NONE = 0,
+    GH_POOLING_MEAN = 1,
+    GH_POOLING_CLS = 2,
+    GH_POOLING_LAST = 3,
+    GH_POOLING_RANK = 4,
+};
+const char *gh_pooling_name(int32_t pooling); /* "mean", "cls", "last", ... or "unspecified" */
 
 const gh_model_info *gh_model_get_info(const gh_model *m);
 const gh_tokenizer *gh_model_tokenizer(const gh_model *m);
@@ -104,6 +124,26 @@ gh_status gh_ctx_decode(gh_ctx *c, int32_t n, const int32_t *tokens, const int32
  * for the k-th captured layer. Valid until the next decode. */
 const float *gh_ctx_logits(const gh_ctx *c, int32_t i);
 const float *gh_ctx_hidden(const gh_ctx *c, int32_t k, int32_t i);
+
+/* ---- encoders and heads ---- */
+
+/* Encoder models (info.encoder): runs n tokens as one sequence (every token
+ * attends to every other) and writes the final hidden states, out [n][n_embd].
+ * token_types [n] (NULL: all 0) index the token-type embeddings. n must not
+ * exceed n_ctx_train (the position embeddings). Safe to call from several
+ * threads (all state is per call). */
+gh_status gh_model_encode(gh_model *m, const int32_t *tokens, const int32_t *token_types, int32_t n,
+                          float *out);
+
+/* Decoder models: the final norm (output_norm) of a hidden state after the
+ * last block (gh_ctx_hidden of layer n_layer): out [n_embd] (may alias x).
+ * Encoders: a copy (their last block ends with its own norm). */
+void gh_model_final_norm(const gh_model *m, const float *x, float *out);
+
+/* Models with a classifier head: out [n_cls_out] = cls.output.weight · h
+ * (+ cls.output.bias), h a final-normed hidden state [n_embd]; an error
+ * naming the model file when it has no head. */
+gh_status gh_model_classify(const gh_model *m, const float *h, float *out);
 
 #ifdef __cplusplus
 }

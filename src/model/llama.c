@@ -13,6 +13,11 @@
  * Every matrix product goes through gh_matmul with all the batch's rows at
  * once, so each weight matrix is read once per forward pass whether the batch
  * holds one prompt or one token from each of N sequences.
+ *
+ * Architecture "bert" loads here too (the shared hyper-parameters and the
+ * tokenizer) and hands its weights and forward pass to bert.c. A classifier
+ * head (cls.output.weight, llama.cpp's name; reward models) is loaded for any
+ * architecture and applied by gh_model_classify.
  */
 #include "goodhart/model.h"
 
@@ -25,13 +30,7 @@
 
 #include "base/hash.h"
 #include "kernels/kernels.h"
-
-typedef struct gh_weight {
-    gh_type type;
-    const void *data;
-    int64_t n_in, n_out;
-    size_t row_bytes;
-} gh_weight;
+#include "model/model_internal.h"
 
 typedef struct gh_layer {
     const float *attn_norm, *ffn_norm;
@@ -48,6 +47,9 @@ struct gh_model {
     gh_weight tok_embd, output;
     const float *output_norm;
     gh_layer *layers;
+    gh_bert *bert;            /* arch "bert": the encoder (bert.c); layers is NULL */
+    const float *cls_w;       /* [n_cls_out][n_embd] classifier head, or NULL */
+    const float *cls_b;       /* [n_cls_out] or NULL */
     float **owned; /* F32 copies of small vectors stored in other types */
     int32_t n_owned;
     int32_t n_threads;
@@ -198,7 +200,20 @@ static gh_status load_weights(gh_model *m) {
             return gh_error(GH_ERR_FORMAT, "layer %d differs from layer 0 in having q/k/v biases", l);
     }
 #undef TN
-    /* sizes: parameters, bytes, and what one decode step streams from memory */
+    uint64_t step = m->output.row_bytes * (uint64_t)V + (uint64_t)E * 4;
+    for (int l = 0; l < I->n_layer; l++) {
+        gh_layer *L = &m->layers[l];
+        const gh_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t k = 0; k < sizeof ws / sizeof ws[0]; k++) step += ws[k]->row_bytes * (uint64_t)ws[k]->n_out;
+        step += (uint64_t)E * 8;
+    }
+    I->step_bytes = step;
+    return GH_OK;
+}
+
+/* Sizes: parameters, bytes, and the type most of the bytes have. */
+static void sum_sizes(gh_model *m) {
+    gh_model_info *I = &m->info;
     uint64_t type_bytes[GH_TYPE_COUNT] = {0};
     for (int64_t i = 0; i < gh_gguf_n_tensors(m->gguf); i++) {
         const gh_tensor_info *t = gh_gguf_tensor(m->gguf, i);
@@ -209,15 +224,76 @@ static gh_status load_weights(gh_model *m) {
     int best = 0;
     for (int t = 0; t < GH_TYPE_COUNT; t++) if (type_bytes[t] > type_bytes[best]) best = t;
     I->wtype = (gh_type)best;
-    uint64_t step = m->output.row_bytes * (uint64_t)V + (uint64_t)E * 4;
-    for (int l = 0; l < I->n_layer; l++) {
-        gh_layer *L = &m->layers[l];
-        const gh_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t k = 0; k < sizeof ws / sizeof ws[0]; k++) step += ws[k]->row_bytes * (uint64_t)ws[k]->n_out;
-        step += (uint64_t)E * 8;
+}
+
+/* {arch}.pooling_type, and the classifier head cls.output.weight [n_embd] or
+ * [n_embd, n_out] (+ cls.output.bias [n_out]) of sequence-classification
+ * models. A reward head scores the last token, so a decoder whose file says
+ * mean or CLS pooling for its head is refused rather than scored wrongly. */
+static gh_status load_head(gh_model *m) {
+    gh_model_info *I = &m->info;
+    char key[96];
+    snprintf(key, sizeof key, "%s.pooling_type", m->arch);
+    int64_t ki = gh_gguf_find_key(m->gguf, key), pv = -1;
+    gh_status s;
+    if (ki >= 0 && (s = gh_gguf_kv_int(m->gguf, ki, &pv))) return s;
+    if (ki >= 0 && (pv < 0 || pv > 4))
+        return gh_error(GH_ERR_FORMAT, "key %s = %lld is not a pooling type (0 none, 1 mean, 2 cls, 3 last, 4 rank)", key, (long long)pv);
+    I->pooling = ki >= 0 ? (int32_t)pv : GH_POOLING_UNSPECIFIED;
+    const gh_tensor_info *t;
+    if ((s = find_tensor(m, "cls.output.weight", false, &t))) return s;
+    if (!t) return GH_OK;
+    if (I->encoder)
+        return gh_error(GH_ERR_UNSUPPORTED, "tensor 'cls.output.weight': classification heads on BERT models "
+                        "(pooler + classifier) are not supported; reward heads go on llama/mistral/qwen2 models");
+    if (t->ne[0] != I->n_embd || t->ne[1] < 1 || t->ne[1] > 1024 || t->ne[2] != 1 || t->ne[3] != 1)
+        return gh_error(GH_ERR_FORMAT, "tensor 'cls.output.weight' has shape [%lld, %lld, %lld, %lld], expected [%d] or [%d, n_labels]",
+                        (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3], I->n_embd, I->n_embd);
+    if (I->pooling != GH_POOLING_UNSPECIFIED && I->pooling != GH_POOLING_LAST && I->pooling != GH_POOLING_RANK)
+        return gh_error(GH_ERR_UNSUPPORTED, "key %s = %d (%s): a classifier head on a decoder scores the last token "
+                        "(pooling type 3, last)", key, I->pooling, gh_pooling_name(I->pooling));
+    const int64_t n = t->ne[0] * t->ne[1];
+    const gh_type_traits *tr = gh_get_type_traits(t->type);
+    if (!tr || !tr->to_float || n % tr->blck_size)
+        return gh_error(GH_ERR_UNSUPPORTED, "tensor 'cls.output.weight' has type %s, which cannot be read as floats",
+                        gh_type_name(t->type) ? gh_type_name(t->type) : "(unknown)");
+    if (t->type == GH_TYPE_F32) m->cls_w = t->data;
+    else {
+        float *buf = malloc((size_t)n * sizeof *buf);
+        float **o = realloc(m->owned, (size_t)(m->n_owned + 1) * sizeof *o);
+        if (!buf || !o) { free(buf); if (o) m->owned = o; return gh_error(GH_ERR_NOMEM, "out of memory"); }
+        m->owned = o;
+        m->owned[m->n_owned++] = buf;
+        tr->to_float(t->data, buf, n);
+        m->cls_w = buf;
     }
-    I->step_bytes = step;
+    I->n_cls_out = (int32_t)t->ne[1];
+    if ((s = get_vec(m, "cls.output.bias", I->n_cls_out, false, &m->cls_b))) return s;
+    /* a sequence-classification model stored without an LM head: token_embd
+     * stands in as the output only so the context works; its logits mean nothing */
+    if (I->tied_output && gh_gguf_find_tensor(m->gguf, "output.weight") < 0) I->lm_head = false;
     return GH_OK;
+}
+
+gh_status gh_model_weight(gh_model *m, const char *name, int64_t n_in, int64_t n_out, bool required, gh_weight *w) {
+    return get_weight(m, name, n_in, n_out, required, w);
+}
+
+gh_status gh_model_vec(gh_model *m, const char *name, int64_t n, bool required, const float **out) {
+    return get_vec(m, name, n, required, out);
+}
+
+const gh_gguf *gh_model_file(const gh_model *m) { return m->gguf; }
+
+const char *gh_pooling_name(int32_t p) {
+    switch (p) {
+    case GH_POOLING_NONE: return "none";
+    case GH_POOLING_MEAN: return "mean";
+    case GH_POOLING_CLS: return "cls";
+    case GH_POOLING_LAST: return "last";
+    case GH_POOLING_RANK: return "rank";
+    }
+    return "unspecified";
 }
 
 gh_model_params gh_model_default_params(void) {
@@ -238,8 +314,8 @@ gh_status gh_model_load(const char *path, const gh_model_params *p, gh_model **o
     gh_str arch;
     if ((s = gh_gguf_get_str(m->gguf, "general.architecture", &arch))) goto fail;
     snprintf(m->arch, sizeof m->arch, "%.*s", (int)(arch.len < 31 ? arch.len : 31), arch.ptr);
-    if (strcmp(m->arch, "llama") && strcmp(m->arch, "mistral") && strcmp(m->arch, "qwen2")) {
-        s = gh_error(GH_ERR_UNSUPPORTED, "architecture '%s' is not supported (llama, mistral, qwen2 are)", m->arch);
+    if (strcmp(m->arch, "llama") && strcmp(m->arch, "mistral") && strcmp(m->arch, "qwen2") && strcmp(m->arch, "bert")) {
+        s = gh_error(GH_ERR_UNSUPPORTED, "architecture '%s' is not supported (llama, mistral, qwen2, bert are)", m->arch);
         goto fail;
     }
     gh_str name = {"", 0};
@@ -248,10 +324,17 @@ gh_status gh_model_load(const char *path, const gh_model_params *p, gh_model **o
     m->info.arch = m->arch;
     m->info.name = m->name;
     m->info.rope_neox = strcmp(m->arch, "qwen2") == 0;
+    m->info.encoder = strcmp(m->arch, "bert") == 0;
+    m->info.lm_head = !m->info.encoder;
     if ((s = load_hparams(m))) goto fail;
     if ((s = gh_tokenizer_from_gguf(m->gguf, &m->tok))) goto fail;
     m->info.n_vocab = gh_tokenizer_n_vocab(m->tok);
-    if ((s = load_weights(m))) goto fail;
+    if (m->info.encoder) {
+        if ((s = gh_bert_load(m, &m->info, &m->bert))) goto fail;
+        m->info.step_bytes = gh_bert_step_bytes(m->bert, &m->info);
+    } else if ((s = load_weights(m))) goto fail;
+    sum_sizes(m);
+    if ((s = load_head(m))) goto fail;
     *out = m;
     return GH_OK;
 fail:
@@ -265,6 +348,7 @@ void gh_model_free(gh_model *m) {
     for (int32_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->layers);
+    gh_bert_free(m->bert);
     gh_tokenizer_free(m->tok);
     gh_gguf_free(m->gguf);
     free(m);
@@ -322,6 +406,9 @@ static float *falloc(size_t n) { return malloc((n ? n : 1) * sizeof(float)); }
 gh_status gh_ctx_init(gh_model *m, const gh_ctx_params *p, gh_ctx **out) {
     *out = NULL;
     const gh_model_info *I = &m->info;
+    if (I->encoder)
+        return gh_error(GH_ERR_UNSUPPORTED, "%s: a %s model is an encoder (embeddings only): it has no decoding context; "
+                        "use it for embeddings", gh_gguf_path(m->gguf), m->arch);
     gh_ctx_params d = p ? *p : gh_ctx_default_params();
     if (d.n_ctx <= 0) d.n_ctx = I->n_ctx_train < 2048 ? I->n_ctx_train : 2048;
     if (d.n_seq <= 0) d.n_seq = 1;
@@ -637,4 +724,33 @@ const float *gh_ctx_logits(const gh_ctx *c, int32_t i) {
 const float *gh_ctx_hidden(const gh_ctx *c, int32_t k, int32_t i) {
     if (k < 0 || k >= c->n_cap || i < 0 || i >= c->n_out) return NULL;
     return c->hidden + ((size_t)k * c->n_out + i) * c->m->info.n_embd;
+}
+
+/* ------------------------------------------------------ encoders and heads */
+
+gh_status gh_model_encode(gh_model *m, const int32_t *tokens, const int32_t *token_types, int32_t n, float *out) {
+    if (!m->info.encoder)
+        return gh_error(GH_ERR_UNSUPPORTED, "%s: architecture '%s' is a decoder; gh_model_encode runs encoders (bert)",
+                        gh_gguf_path(m->gguf), m->arch);
+    return gh_bert_encode(m->bert, &m->info, m->n_threads, tokens, token_types, n, out);
+}
+
+void gh_model_final_norm(const gh_model *m, const float *x, float *out) {
+    const int64_t E = m->info.n_embd;
+    if (m->info.encoder) { if (out != x) memmove(out, x, (size_t)E * sizeof *out); return; }
+    rmsnorm(out, x, m->output_norm, E, m->info.norm_eps);
+}
+
+gh_status gh_model_classify(const gh_model *m, const float *h, float *out) {
+    if (!m->cls_w)
+        return gh_error(GH_ERR_UNSUPPORTED, "%s: the model has no classifier head (tensor 'cls.output.weight'): "
+                        "it is not a reward model", gh_gguf_path(m->gguf));
+    const int64_t E = m->info.n_embd;
+    for (int32_t j = 0; j < m->info.n_cls_out; j++) {
+        const float *w = m->cls_w + (size_t)j * E;
+        double acc = m->cls_b ? (double)m->cls_b[j] : 0.0;
+        for (int64_t i = 0; i < E; i++) acc += (double)w[i] * (double)h[i];
+        out[j] = (float)acc;
+    }
+    return GH_OK;
 }
