@@ -26,6 +26,7 @@ int cmd_bon_select(int argc, char **argv);
 int cmd_bon_bench(int argc, char **argv);
 int cmd_acts(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
+int cmd_probe_lambda(int argc, char **argv);
 int cmd_syco(int argc, char **argv);
 int cmd_genies(int argc, char **argv);
 int cmd_serve(int argc, char **argv);

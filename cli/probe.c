@@ -21,6 +21,7 @@ static void usage(FILE *f) {
             "                            [--method logreg|mass-mean|pca|ccs|bt] -o PROBE.gguf [options]\n"
             "       goodhart probe apply --probe PROBE.gguf (--features X.npy | --features-pos A.npy --features-neg B.npy) [--model-sha256 H | -m MODEL]\n"
             "       goodhart probe eval  --probe PROBE.gguf (--features X.npy | --features-pos A.npy --features-neg B.npy) --labels y.npy [--json] [--orient]\n"
+            "       goodhart probe lambda (--reward-scores R --probe-scores S | -m MODEL --reward SPEC --probe P --data CALIB.jsonl)\n"
             "       goodhart probe bench [--n 10000] [--d 4096] [-t THREADS]\n"
             "Data: float32/64 .npy arrays [n][d]; labels: 0/1 .npy of n values.\n"
             "  logreg, mass-mean learn from single vectors with labels (--features, --labels).\n"
@@ -396,5 +397,6 @@ int cmd_probe(int argc, char **argv) {
     if (!strcmp(argv[1], "apply")) return apply_or_eval(argc - 1, argv + 1, false);
     if (!strcmp(argv[1], "eval")) return apply_or_eval(argc - 1, argv + 1, true);
     if (!strcmp(argv[1], "bench")) return bench(argc - 1, argv + 1);
-    return cli_usage_error("probe", "unknown verb '%s' (train, apply, eval, bench)", argv[1]);
+    if (!strcmp(argv[1], "lambda")) return cmd_probe_lambda(argc - 1, argv + 1);
+    return cli_usage_error("probe", "unknown verb '%s' (train, apply, eval, lambda, bench)", argv[1]);
 }

@@ -203,6 +203,58 @@ static void test_probe_reward_term(void **state) {
         assert_float_equal(v, words - 0.5 * z[k], 1e-9 * (1 + fabs(z[k])));
     }
     gh_reward_free(r);
+    /* `probe lambda` from the model: R = length (words), S = the probe's logit */
+    {
+        double Rw[8], lam_lib;
+        FILE *f = fopen(tu_tmp("calib.jsonl"), "w"), *fr = fopen(tu_tmp("R.txt"), "w"), *fs = fopen(tu_tmp("S.txt"), "w");
+        assert_non_null(f);
+        for (int k = 0; k < 8; k++) {
+            fprintf(f, "{\"prompt\": \"Once upon a time\", \"response\": \"%s\"}\n", resp[k]);
+            snprintf(spec, sizeof spec, "%s", resp[k]);
+            int words = 0;
+            for (char *t = strtok(spec, " "); t; t = strtok(NULL, " ")) words++;
+            Rw[k] = words;
+            fprintf(fr, "%d\n", words);
+            fprintf(fs, "%.17g\n", z[k]);
+        }
+        fclose(f); fclose(fr); fclose(fs);
+        assert_ok(gh_probe_penalty_lambda(Rw, z, 8, &lam_lib));
+        int st;
+        char *o = run(&st, "%s probe lambda -m %s -t 1 --reward length --probe %s --data %s --json", bin(), tu_stories_gguf(), path,
+                      tu_tmp("calib.jsonl"));
+        if (st) print_message("%s\n", o);
+        assert_int_equal(st, 0);
+        const char *lp = strstr(o, "\"lambda\":");
+        assert_non_null(lp);
+        assert_float_equal(strtod(lp + 9, NULL), lam_lib, 1e-9 * lam_lib);
+        assert_contains(o, "\"n\":8");
+        assert_contains(o, "length;-");
+        free(o);
+        /* the same from score files */
+        o = run(&st, "%s probe lambda --reward-scores %s --probe-scores %s --json", bin(), tu_tmp("R.txt"), tu_tmp("S.txt"));
+        assert_int_equal(st, 0);
+        lp = strstr(o, "\"lambda\":");
+        assert_non_null(lp);
+        assert_float_equal(strtod(lp + 9, NULL), lam_lib, 1e-9 * lam_lib);
+        free(o);
+        /* bad input names the file and line */
+        f = fopen(tu_tmp("S_bad.txt"), "w");
+        fputs("1.5\n2\nabc\n", f);
+        fclose(f);
+        o = run(&st, "%s probe lambda --reward-scores %s --probe-scores %s 2>&1", bin(), tu_tmp("R.txt"), tu_tmp("S_bad.txt"));
+        assert_int_not_equal(st, 0);
+        assert_contains(o, "S_bad.txt:3");
+        free(o);
+        f = fopen(tu_tmp("calib_bad.jsonl"), "w");
+        fputs("{\"prompt\": \"a\", \"response\": \"b\"}\n{\"prompt\": \"a\"}\n", f);
+        fclose(f);
+        o = run(&st, "%s probe lambda -m %s -t 1 --reward length --probe %s --data %s 2>&1", bin(), tu_stories_gguf(), path,
+                tu_tmp("calib_bad.jsonl"));
+        assert_int_not_equal(st, 0);
+        assert_contains(o, "calib_bad.jsonl:2");
+        assert_contains(o, "response");
+        free(o);
+    }
     /* lambda by the spread rule on these scores */
     double R[8], lam;
     for (int k = 0; k < 8; k++) R[k] = (double)k;
