@@ -8,6 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
+#include "base/file.h"
 #include "base/hash.h"
 #include "base/rng.h"
 #include "cli.h"
@@ -204,12 +207,96 @@ static gh_status model_hash(const opts *o, char out[65]) {
     return GH_OK;
 }
 
+/* The JSON sidecar `goodhart acts` writes next to its arrays (OUT.json for
+ * OUT.npy or OUT_L3.npy): where the features came from. Fills what the command
+ * line left open — layer, pooling, model hash, labels — so a probe trained on
+ * extracted activations records its model without being told twice; a
+ * contradiction with the command line is an error. No sidecar: nothing to do. */
+static int from_sidecar(const char *cmd, const char *features, opts *o, char *labels_buf, size_t labels_cap) {
+    if (!features) return 0;
+    size_t n = strlen(features);
+    if (n < 4 || strcmp(features + n - 4, ".npy")) return 0;
+    char *base = strndup(features, n - 4), *side = NULL, *text = NULL;
+    cJSON *j = NULL;
+    int rc = 0;
+    if (!base) return cli_usage_error(cmd, "out of memory");
+    char *u = strrchr(base, '_');
+    char *stem = strdup(base);
+    if (!stem) { free(base); return cli_usage_error(cmd, "out of memory"); }
+    if (u && u[1] == 'L' && u[2] && strspn(u + 2, "0123456789") == strlen(u + 2)) stem[u - base] = 0;
+    side = malloc(strlen(stem) + 6);
+    if (!side) { rc = cli_usage_error(cmd, "out of memory"); goto done; }
+    sprintf(side, "%s.json", stem);
+    FILE *f = fopen(side, "rb");
+    if (!f) goto done; /* no sidecar */
+    fclose(f);
+    size_t len;
+    if (gh_read_file(side, (size_t)1 << 31, &text, &len)) { rc = cli_fail(cmd); goto done; }
+    j = cJSON_Parse(text);
+    const cJSON *sha = cJSON_GetObjectItemCaseSensitive(j, "model_sha256");
+    const cJSON *pool = cJSON_GetObjectItemCaseSensitive(j, "pool");
+    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(j, "layers");
+    const cJSON *files = cJSON_GetObjectItemCaseSensitive(j, "files");
+    const cJSON *lab = cJSON_GetObjectItemCaseSensitive(j, "labels_file");
+    if (!cJSON_IsObject(j) || !cJSON_IsString(sha) || !cJSON_IsString(pool) || !cJSON_IsArray(layers) || !cJSON_IsArray(files) ||
+        cJSON_GetArraySize(layers) != cJSON_GetArraySize(files)) {
+        gh_error(GH_ERR_FORMAT, "%s: not a sidecar written by `goodhart acts` (needs model_sha256, pool, layers, files)", side);
+        rc = cli_fail(cmd);
+        goto done;
+    }
+    /* this file's layer: its entry in "files" (names are relative to the sidecar) */
+    const char *fname = strrchr(features, '/') ? strrchr(features, '/') + 1 : features;
+    long long layer = -2;
+    for (int k = 0; k < cJSON_GetArraySize(files); k++) {
+        const cJSON *fk = cJSON_GetArrayItem(files, k), *lk = cJSON_GetArrayItem(layers, k);
+        if (cJSON_IsString(fk) && cJSON_IsNumber(lk) && !strcmp(fk->valuestring, fname)) layer = (long long)lk->valuedouble;
+    }
+    if (layer == -2) goto done; /* a sidecar of other arrays */
+    if (o->layer >= 0 && o->layer != layer) {
+        rc = cli_usage_error(cmd, "--layer %lld contradicts %s, which says %s holds layer %lld", o->layer, side, fname, layer);
+        goto done;
+    }
+    if (o->pool && strcmp(o->pool, pool->valuestring)) {
+        rc = cli_usage_error(cmd, "--pool %s contradicts %s, which says pooling '%s'", o->pool, side, pool->valuestring);
+        goto done;
+    }
+    if (o->msha && strcmp(o->msha, sha->valuestring)) {
+        rc = cli_usage_error(cmd, "--model-sha256 contradicts %s (model %s)", side, sha->valuestring);
+        goto done;
+    }
+    static char pool_buf[64], sha_buf[65];
+    if (strlen(sha->valuestring) != 64 || strlen(pool->valuestring) >= sizeof pool_buf) {
+        gh_error(GH_ERR_FORMAT, "%s: model_sha256 or pool malformed", side);
+        rc = cli_fail(cmd);
+        goto done;
+    }
+    o->layer = layer;
+    if (!o->pool) o->pool = strcpy(pool_buf, pool->valuestring);
+    if (!o->msha && !o->model) o->msha = strcpy(sha_buf, sha->valuestring);
+    if (!o->fy && cJSON_IsString(lab)) {
+        const char *slash = strrchr(side, '/');
+        int dl = slash ? (int)(slash - side + 1) : 0;
+        if ((size_t)snprintf(labels_buf, labels_cap, "%.*s%s", dl, side, lab->valuestring) < labels_cap) o->fy = labels_buf;
+    }
+    fprintf(stderr, "probe: %s describes %s: layer %lld, pooling %s, model %.12s…%s%s\n", side, fname, layer, o->pool,
+            sha->valuestring, o->fy == labels_buf ? ", labels " : "", o->fy == labels_buf ? labels_buf : "");
+done:
+    cJSON_Delete(j);
+    free(text);
+    free(side);
+    free(stem);
+    free(base);
+    return rc;
+}
+
 static int train(int argc, char **argv) {
     const char *cmd = "probe train";
     opts o;
     int rc = parse(cmd, argc, argv, &o);
     if (rc) return rc < 0 ? 0 : rc;
     if (!o.out) return cli_usage_error(cmd, "needs -o PROBE.gguf");
+    static char labels_buf[4096];
+    if ((rc = from_sidecar(cmd, o.fx ? o.fx : o.fp, &o, labels_buf, sizeof labels_buf))) return rc;
     const bool pairs = gh_probe_method_pairs(o.tp.method);
     if (pairs && o.fx) return cli_usage_error(cmd, "method %s learns from contrast pairs: give --features-pos and --features-neg", gh_probe_method_name(o.tp.method));
     if (!pairs && (o.fp || o.fn)) return cli_usage_error(cmd, "method %s learns from single vectors: give --features and --labels", gh_probe_method_name(o.tp.method));

@@ -60,6 +60,27 @@ static void test_probe_separates_held_out(void **state) {
     assert_true(auroc >= 0.9);
     cJSON_Delete(j);
     free(o);
+
+    /* the acts sidecar supplies labels, layer, pooling and model: no flags needed */
+    o = tu_cli(&st, "probe train --features %s.npy --method logreg -o %s 2>&1", train, tu_tmp("p2.gguf"));
+    if (st) fprintf(stderr, "%s\n", o);
+    assert_int_equal(st, 0);
+    assert_contains(o, "train.json describes train.npy");
+    assert_contains(o, "pooling mean");
+    free(o);
+    /* the probe now knows its model: the right one is accepted, another refused */
+    o = tu_cli(&st, "probe apply --probe %s --features %s.npy -m %s", tu_tmp("p2.gguf"), test, tu_stories_gguf());
+    assert_int_equal(st, 0);
+    free(o);
+    o = tu_cli(&st, "probe apply --probe %s --features %s.npy --model-sha256 %064d 2>&1", tu_tmp("p2.gguf"), test, 0);
+    assert_int_not_equal(st, 0);
+    assert_contains(o, "p2.gguf");
+    free(o);
+    /* a flag that contradicts the sidecar is an error, not silently overridden */
+    o = tu_cli(&st, "probe train --features %s.npy --method logreg --layer 1 -o %s 2>&1", train, tu_tmp("p3.gguf"));
+    assert_int_not_equal(st, 0);
+    assert_contains(o, "contradicts");
+    free(o);
 }
 
 int main(void) {
