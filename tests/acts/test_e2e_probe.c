@@ -2,7 +2,8 @@
  * the held-out set uses names and places never seen in training), hidden
  * states of stories260K through `goodhart acts`, a logistic-regression probe
  * through `goodhart probe train`, and its held-out accuracy through `goodhart
- * probe eval` — far above chance (0.5). Everything through the binary
+ * probe eval` — far above chance (0.5); and stories the model itself writes,
+ * told apart by whether they mention "mom". Everything through the binary
  * ($GH_BIN, default build/goodhart). */
 #include "testutil.h"
 
@@ -83,9 +84,70 @@ static void test_probe_separates_held_out(void **state) {
     free(o);
 }
 
+/* Stories the model itself writes: 240 samples of stories260K (seed 3), labelled
+ * by whether they mention "mom"; a probe on the mean final hidden state finds
+ * them far above chance in 5-fold cross-validation (out-of-fold AUROC; measured
+ * 0.91 when written). The texts are never shown to the test author: nothing is
+ * tuned to them but the word. */
+static void test_probe_on_generated_stories(void **state) {
+    (void)state;
+    int st;
+    char *o = tu_cli(&st, "generate -m %s -p 'Once upon a time' --samples 240 -n 48 --seed 3 --json -t 1 > %s", tu_stories_gguf(),
+                     tu_tmp("gen.jsonl"));
+    assert_int_equal(st, 0);
+    free(o);
+    size_t len;
+    char *text = tu_read_file(tu_tmp("gen.jsonl"), &len);
+    assert_non_null(text);
+    FILE *f = fopen(tu_tmp("stories.jsonl"), "w");
+    assert_non_null(f);
+    int n = 0, pos = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *j = cJSON_Parse(line);
+        assert_non_null(j);
+        const char *t = cJSON_GetObjectItem(j, "text")->valuestring;
+        char *full = malloc(strlen(t) + 32);
+        sprintf(full, "Once upon a time%s", t);
+        int lab = 0;
+        for (char *q = full; (q = strstr(q, "mom")); q++)
+            if (q > full && (q[-1] == ' ') && !((q[3] >= 'a' && q[3] <= 'z'))) lab = 1;
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "text", full);
+        cJSON_AddNumberToObject(r, "label", lab);
+        char *js = cJSON_PrintUnformatted(r);
+        fprintf(f, "%s\n", js);
+        free(js);
+        cJSON_Delete(r);
+        cJSON_Delete(j);
+        free(full);
+        n++;
+        pos += lab;
+    }
+    fclose(f);
+    free(text);
+    assert_int_equal(n, 240);
+    assert_true(pos >= 24 && pos <= 216); /* both kinds present in number */
+    o = tu_cli(&st, "acts -m %s --data %s --layer last --pool mean -o %s -t 1", tu_stories_gguf(), tu_tmp("stories.jsonl"),
+               tu_tmp("stories"));
+    assert_int_equal(st, 0);
+    free(o);
+    o = tu_cli(&st, "probe train --features %s.npy --method logreg --cv 5 -o %s 2>&1", tu_tmp("stories"), tu_tmp("mom.gguf"));
+    if (st) fprintf(stderr, "%s\n", o);
+    assert_int_equal(st, 0);
+    const char *cv = strstr(o, "\ncv ");
+    assert_non_null(cv);
+    const char *au = strstr(cv, "auroc ");
+    assert_non_null(au);
+    double auroc = strtod(au + 6, NULL);
+    if (auroc < 0.8) fprintf(stderr, "%s\n", o);
+    assert_true(auroc >= 0.8);
+    free(o);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_probe_separates_held_out),
+        cmocka_unit_test(test_probe_on_generated_stories),
     };
     return cmocka_run_group_tests_name("acts/e2e_probe", tests, NULL, NULL);
 }
