@@ -1,5 +1,7 @@
 /* reward.c — `goodhart reward`: train a Bradley–Terry head from preference
- * pairs, and score a (prompt, response) with any reward spec. */
+ * pairs, score a (prompt, response) with any reward spec, and score it with a
+ * reward model (`goodhart reward -m RM --prompt P --response R`: the model's
+ * classifier head on its last token, reported with the exact text and token). */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,6 +11,7 @@
 #include "base/jsonl.h"
 #include "cli.h"
 #include "goodhart/reward.h"
+#include "goodhart/tokenizer.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -18,7 +21,16 @@ static void usage(FILE *f) {
             "  --pool mean|last   over the response's tokens (default mean)\n"
             "  --l2 X             L2 strength of the Bradley-Terry loss (default 1)\n"
             "       goodhart reward score -m MODEL --reward SPEC --prompt P --response R [--reference REF] [--json]\n"
-            "  SPEC: see README (e.g. head:HEAD.gguf, 'lexicon:a,b;-2*repetition:3')\n");
+            "  SPEC: see README (e.g. head:HEAD.gguf, rm:RM.gguf, 'lexicon:a,b;-2*repetition:3')\n"
+            "       goodhart reward -m RM --prompt P --response R [--json] [options]\n"
+            "  a reward model's raw score (a GGUF with a cls.output head, e.g. converted from a\n"
+            "  *ForSequenceClassification model): the head on the final-normed hidden state of\n"
+            "  the last token of the text\n"
+            "  --chat-template NAME|FILE   format [user: P, assistant: R] with this template (default: the\n"
+            "                     model's own; without one the text is P followed directly by R)\n"
+            "  --add-eos yes|no   append the EOS token (default: as the tokenizer says, add_eos_token)\n"
+            "  --json             {\"score\", \"pooled_token\", \"pooled_token_id\", \"pooled_piece\", \"n_tokens\",\n"
+            "                     \"eos_appended\", \"text\", \"chat_template\", \"model\"}\n");
 }
 
 typedef struct pairs {
@@ -151,11 +163,69 @@ static int score(int argc, char **argv) {
     return rc;
 }
 
+/* `goodhart reward -m RM --prompt P --response R [--json]` */
+static int rm_score(int argc, char **argv) {
+    const char *cmd = "reward", *model = NULL, *prompt = "", *response = NULL, *v = NULL;
+    bool json = false;
+    long long threads = 0;
+    gh_backend_params bp = gh_backend_default_params();
+    for (int i = 1; i < argc; i++) {
+        bool miss = false;
+        if (cli_flag(argv[i], "-h", "--help")) { usage(stdout); return 0; }
+        else if (cli_opt(argv, &i, argc, "-m", "--model", &model, &miss)) {}
+        else if (cli_opt(argv, &i, argc, "-p", "--prompt", &prompt, &miss)) {}
+        else if (cli_opt(argv, &i, argc, "-r", "--response", &response, &miss)) {}
+        else if (cli_opt(argv, &i, argc, NULL, "--chat-template", &bp.chat_template, &miss)) {}
+        else if (cli_opt(argv, &i, argc, NULL, "--add-eos", &v, &miss)) {
+            if (!miss && strcmp(v, "yes") && strcmp(v, "no")) return cli_usage_error(cmd, "--add-eos must be yes or no, not '%s'", v);
+            if (!miss) bp.rm_eos = v[0] == 'y' ? 1 : -1;
+        } else if (cli_flag(argv[i], NULL, "--json")) json = true;
+        else if (cli_opt(argv, &i, argc, "-t", "--threads", &v, &miss)) {
+            if (!miss && !cli_parse_int(v, 0, 4096, &threads)) return cli_usage_error(cmd, "bad --threads '%s'", v);
+        } else return cli_usage_error(cmd, "unknown option '%s'", argv[i]);
+        if (miss) return cli_usage_error(cmd, "option '%s' needs a value", argv[i]);
+    }
+    if (!model || !response) return cli_usage_error(cmd, "needs -m RM and --response R (and usually --prompt P)");
+    bp.n_threads = (int32_t)threads;
+    gh_backend *b = NULL;
+    if (gh_backend_open(model, &bp, &b)) return cli_fail(cmd);
+    gh_model *m = gh_backend_model(b);
+    if (m && gh_model_get_info(m)->n_cls_out == 0) {
+        fprintf(stderr, "goodhart reward: %s is not a reward model: it has no classifier head (tensor 'cls.output.weight'%s)\n",
+                model, gh_model_get_info(m)->encoder ? "; it is an embedding model" : "");
+        gh_backend_free(b);
+        return 1;
+    }
+    gh_rm_score *r = NULL;
+    int rc = 0;
+    if (gh_backend_score(b, prompt, response, &r)) rc = cli_fail(cmd);
+    else if (json) {
+        printf("{\"model\":");
+        cli_json_string(stdout, model, strlen(model));
+        printf(",\"score\":%.17g,\"pooled_token\":%d,\"pooled_token_id\":%d", r->score, r->pooled_token, r->pooled_token_id);
+        if (m && r->pooled_token_id >= 0) {
+            const char *piece = gh_tokenizer_token_text(gh_model_tokenizer(m), r->pooled_token_id);
+            printf(",\"pooled_piece\":");
+            cli_json_string(stdout, piece ? piece : "", piece ? strlen(piece) : 0);
+        }
+        printf(",\"n_tokens\":%d,\"eos_appended\":%s,\"text\":", r->n_tokens, r->eos_appended ? "true" : "false");
+        cli_json_string(stdout, r->text, strlen(r->text));
+        printf(",\"chat_template\":");
+        if (r->chat_template) cli_json_string(stdout, r->chat_template, strlen(r->chat_template));
+        else printf("null");
+        printf("}\n");
+    } else printf("%.17g\n", r->score);
+    gh_rm_score_free(r);
+    gh_backend_free(b);
+    return rc;
+}
+
 int cmd_reward(int argc, char **argv) {
     if (argc < 2) { usage(stderr); return 2; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { usage(stdout); return 0; }
+    if (argv[1][0] == '-') return rm_score(argc, argv);
     if (!strcmp(argv[1], "train")) return train(argc - 1, argv + 1);
     if (!strcmp(argv[1], "score")) return score(argc - 1, argv + 1);
-    fprintf(stderr, "goodhart reward: unknown verb '%s' (train, score)\n", argv[1]);
+    fprintf(stderr, "goodhart reward: unknown verb '%s' (train, score, or -m RM --prompt P --response R)\n", argv[1]);
     return 2;
 }

@@ -7,6 +7,14 @@
  *
  * logprob: teacher forcing: the logits after token t score token t+1, computed
  * chunk by chunk so memory stays bounded by one batch of logits.
+ *
+ * embed: encoders (bert) run the text as [CLS] text [SEP] and pool the final
+ * hidden states (mean over every token, or the [CLS] token's); decoders pool
+ * the final-normed hidden states (mean, or the last token's). Then L2 norm.
+ *
+ * score: reward models (a decoder with a one-output cls.output head) score the
+ * final-normed hidden state of the last token; see gh_backend_score for which
+ * text and which token, each reported with the score.
  */
 #include <math.h>
 #include <pthread.h>
@@ -15,6 +23,7 @@
 
 #include "backend/backend_impl.h"
 #include "base/rng.h"
+#include "goodhart/chat.h"
 #include "sample/sampler.h"
 
 /* The last hidden-state request and its answer: methods often ask for the
@@ -438,6 +447,174 @@ static gh_status local_hidden(void *impl, const char *text, const int32_t *layer
     return GH_OK;
 }
 
+/* ---- embeddings and reward scores ---- */
+
+/* Final-normed hidden states of tokens [0, n) of a decoder: out [n][n_embd]
+ * (out NULL: only row n-1, into last). */
+static gh_status decoder_final(local *L, const int32_t *tokens, int32_t n, float *out, float *last) {
+    const gh_model_info *I = gh_model_get_info(L->m);
+    if (n > I->n_ctx_train) return gh_error(GH_ERR_LIMIT, "the text has %d tokens; the model's context is %d", n, I->n_ctx_train);
+    gh_ctx_params cp = gh_ctx_default_params();
+    cp.n_ctx = n;
+    gh_ctx *ctx = NULL;
+    int32_t *sq = calloc((size_t)n, sizeof *sq);
+    uint8_t *want = calloc((size_t)n, 1); /* no logits: only the captured states */
+    int32_t layer = I->n_layer;
+    gh_status s = !sq || !want ? gh_error(GH_ERR_NOMEM, "out of memory") : GH_OK;
+    if (!s) s = gh_ctx_init(L->m, &cp, &ctx);
+    if (!s) s = gh_ctx_set_capture(ctx, &layer, 1);
+    const int32_t B = 256;
+    const size_t E = (size_t)I->n_embd;
+    for (int32_t b0 = 0; b0 < n && !s; b0 += B) {
+        int32_t T = n - b0 < B ? n - b0 : B;
+        if ((s = gh_ctx_decode(ctx, T, tokens + b0, sq, want))) break;
+        for (int32_t t = 0; t < T; t++) {
+            if (out) gh_model_final_norm(L->m, gh_ctx_hidden(ctx, 0, t), out + (size_t)(b0 + t) * E);
+            else if (b0 + t == n - 1) gh_model_final_norm(L->m, gh_ctx_hidden(ctx, 0, t), last);
+        }
+    }
+    gh_ctx_free(ctx);
+    free(sq);
+    free(want);
+    return s;
+}
+
+static gh_status local_embed(void *impl, const char *text, const char *pool, gh_embedding **out) {
+    local *L = impl;
+    const gh_model_info *I = gh_model_get_info(L->m);
+    const gh_tokenizer *tok = gh_model_tokenizer(L->m);
+    /* the pooling: asked for, else the model's own, else mean */
+    int32_t pl = I->pooling == GH_POOLING_CLS || I->pooling == GH_POOLING_LAST ? I->pooling : GH_POOLING_MEAN;
+    if (pool) {
+        if (!strcmp(pool, "mean")) pl = GH_POOLING_MEAN;
+        else if (!strcmp(pool, "cls")) pl = GH_POOLING_CLS;
+        else if (!strcmp(pool, "last")) pl = GH_POOLING_LAST;
+        else return gh_error(GH_ERR_INVALID_ARG, "unknown pooling '%s' (mean, cls, last)", pool);
+    }
+    if (pl == GH_POOLING_CLS && !I->encoder)
+        return gh_error(GH_ERR_INVALID_ARG, "%s: CLS pooling needs an encoder (bert); this %s decoder has no [CLS] token "
+                        "(use mean or last)", gh_gguf_path(gh_model_gguf(L->m)), I->arch);
+    gh_embedding *e = calloc(1, sizeof *e);
+    if (!e) return gh_error(GH_ERR_NOMEM, "out of memory");
+    float *h = NULL;
+    gh_status s;
+    if (I->encoder) {
+        size_t nt = 0;
+        if ((s = gh_tokenize(tok, text, strlen(text), true, false, &e->tokens, &nt))) goto done;
+        e->n_tokens = (int32_t)nt;
+        /* longer than the position table: keep the first tokens and the final
+         * [SEP], as sentence-transformers' truncation does (visible in tokens) */
+        if (e->n_tokens > I->n_ctx_train) {
+            e->tokens[I->n_ctx_train - 1] = e->tokens[e->n_tokens - 1];
+            e->n_tokens = I->n_ctx_train;
+        }
+    } else if ((s = tokenize_prompt(tok, text, -1, &e->tokens, &e->n_tokens))) goto done;
+    const int32_t n = e->n_tokens;
+    if (n == 0) { s = gh_error(GH_ERR_INVALID_ARG, "empty text and no BOS token: nothing to embed"); goto done; }
+    const size_t E = (size_t)I->n_embd;
+    h = malloc((size_t)n * E * sizeof *h);
+    e->data = calloc(E, sizeof *e->data);
+    e->dim = I->n_embd;
+    if (!h || !e->data) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
+    if (I->encoder) s = gh_model_encode(L->m, e->tokens, NULL, n, h);
+    else s = decoder_final(L, e->tokens, n, h, NULL);
+    if (s) goto done;
+    double norm = 0;
+    for (size_t j = 0; j < E; j++) {
+        double v = 0;
+        if (pl == GH_POOLING_CLS) v = h[j];
+        else if (pl == GH_POOLING_LAST) v = h[(size_t)(n - 1) * E + j];
+        else {
+            for (int32_t t = 0; t < n; t++) v += h[(size_t)t * E + j];
+            v /= n;
+        }
+        e->data[j] = (float)v;
+        norm += v * v;
+    }
+    norm = sqrt(norm);
+    /* a zero vector stays zero (sentence-transformers divides by max(norm, 1e-12)) */
+    if (norm > 1e-12) for (size_t j = 0; j < E; j++) e->data[j] = (float)(e->data[j] / norm);
+done:
+    free(h);
+    if (s) { gh_embedding_free(e); return s; }
+    *out = e;
+    return GH_OK;
+}
+
+static char *cat2(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    char *r = malloc(la + lb + 1);
+    if (!r) return NULL;
+    memcpy(r, a, la);
+    memcpy(r + la, b, lb + 1);
+    return r;
+}
+
+static gh_status local_score(void *impl, const char *prompt, const char *response, gh_rm_score **out) {
+    local *L = impl;
+    const gh_model_info *I = gh_model_get_info(L->m);
+    const gh_tokenizer *tok = gh_model_tokenizer(L->m);
+    const gh_gguf *g = gh_model_gguf(L->m);
+    if (I->n_cls_out != 1)
+        return gh_error(GH_ERR_UNSUPPORTED, "%s: %s", gh_gguf_path(g), I->n_cls_out == 0
+                        ? "not a reward model: it has no classifier head (tensor 'cls.output.weight')"
+                        : "the classifier head has several outputs; a reward model has one");
+    gh_rm_score *r = calloc(1, sizeof *r);
+    if (!r) return gh_error(GH_ERR_NOMEM, "out of memory");
+    r->pooled_token = r->pooled_token_id = r->n_tokens = -1;
+    int32_t *ids = NULL, n = 0;
+    float *h = NULL;
+    gh_status s = GH_OK;
+    bool templ = L->p.chat_template != NULL || gh_gguf_find_key(g, "tokenizer.chat_template") >= 0;
+    if (templ) {
+        /* the conversation as the model saw it in training; the template writes
+         * its own BOS and turn markers, which are special tokens */
+        gh_chat_msg msgs[2] = {{"user", prompt}, {"assistant", response}};
+        const char *family = NULL;
+        if ((s = gh_chat_render_for_model(L->m, L->p.chat_template, msgs, 2, false, &r->text, &family))) goto done;
+        r->chat_template = strdup(family ? family : (L->p.chat_template ? L->p.chat_template : "?"));
+        if (!r->chat_template) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
+        size_t nt = 0;
+        if ((s = gh_tokenize(tok, r->text, strlen(r->text), false, true, &ids, &nt))) goto done;
+        n = (int32_t)nt;
+    } else {
+        if (!(r->text = cat2(prompt, response))) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
+        if ((s = tokenize_prompt(tok, r->text, -1, &ids, &n))) goto done;
+    }
+    const int32_t eos = gh_tokenizer_eos(tok);
+    bool want_eos = L->p.rm_eos > 0 || (L->p.rm_eos == 0 && gh_tokenizer_add_eos(tok));
+    if (want_eos && eos < 0) { s = gh_error(GH_ERR_INVALID_ARG, "%s: EOS requested but the model has no EOS token", gh_gguf_path(g)); goto done; }
+    if (want_eos && (n == 0 || ids[n - 1] != eos)) {
+        int32_t *ni = realloc(ids, ((size_t)n + 1) * sizeof *ids);
+        if (!ni) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
+        ids = ni;
+        ids[n++] = eos;
+        r->eos_appended = true;
+    }
+    r->n_tokens = n;
+    /* the pooled token: the last that is not padding (as transformers does) */
+    int64_t pk = gh_gguf_find_key(g, "tokenizer.ggml.padding_token_id"), pad = -1;
+    if (pk >= 0 && gh_gguf_kv_int(g, pk, &pad)) pad = -1;
+    int32_t p = n - 1;
+    while (p >= 0 && ids[p] == pad) p--;
+    if (p < 0) { s = gh_error(GH_ERR_INVALID_ARG, "nothing to score: the text has no tokens%s", n ? " but padding" : ""); goto done; }
+    r->pooled_token = p;
+    r->pooled_token_id = ids[p];
+    h = malloc((size_t)I->n_embd * sizeof *h);
+    if (!h) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
+    /* causal: tokens after the pooled one cannot change its state */
+    if ((s = decoder_final(L, ids, p + 1, NULL, h))) goto done;
+    float v;
+    if ((s = gh_model_classify(L->m, h, &v))) goto done;
+    r->score = v;
+done:
+    free(ids);
+    free(h);
+    if (s) { gh_rm_score_free(r); return s; }
+    *out = r;
+    return GH_OK;
+}
+
 static const gh_backend_ops local_ops = {
     .kind = "local",
     .free = local_free,
@@ -445,6 +622,8 @@ static const gh_backend_ops local_ops = {
     .logprob = local_logprob,
     .logprob_tokens = local_logprob_tokens,
     .hidden = local_hidden,
+    .embed = local_embed,
+    .score = local_score,
 };
 
 gh_status gh_backend_open_local(const char *path, const gh_backend_params *p, gh_backend *b) {
@@ -459,6 +638,13 @@ gh_status gh_backend_open_local(const char *path, const gh_backend_params *p, gh
     b->ops = &local_ops;
     b->impl = l;
     b->model = l->m;
-    b->caps = GH_CAP_GENERATE | GH_CAP_LOGPROB | GH_CAP_HIDDEN | GH_CAP_TOKENIZE | GH_CAP_CHAT;
+    const gh_model_info *I = gh_model_get_info(l->m);
+    if (I->encoder) b->caps = GH_CAP_EMBED | GH_CAP_TOKENIZE;
+    else {
+        b->caps = GH_CAP_HIDDEN | GH_CAP_TOKENIZE | GH_CAP_EMBED;
+        /* a reward model stored without an LM head cannot generate */
+        if (I->lm_head) b->caps |= GH_CAP_GENERATE | GH_CAP_LOGPROB | GH_CAP_CHAT;
+        if (I->n_cls_out == 1) b->caps |= GH_CAP_REWARD;
+    }
     return GH_OK;
 }
