@@ -32,6 +32,13 @@ typedef struct gh_make_model_params {
     bool tied_output;      /* no output.weight: reuse token_embd */
     gh_type wtype;         /* type of the 2-D weight matrices */
     uint64_t seed;
+    /* embedding and reward models (arch "bert": a BERT encoder with a small
+     * generated WordPiece vocabulary; n_head_kv is ignored) */
+    int32_t pooling;       /* {arch}.pooling_type (GH_POOLING_* of model.h); -1: not written */
+    bool cls_head;         /* decoders: a reward head cls.output.weight [n_embd] and cls.output.bias,
+                              and no output.weight (as a *ForSequenceClassification model stores it) */
+    bool add_eos;          /* tokenizer.ggml.add_eos_token = true */
+    int32_t pad_id;        /* tokenizer.ggml.padding_token_id; -1: none */
 } gh_make_model_params;
 
 gh_make_model_params gh_make_model_default_params(void);
