@@ -40,6 +40,8 @@ typedef struct gh_backend_params {
     int32_t n_seq_max;   /* local: sequences decoded together at most (default 16) */
     const char *chat_template; /* NULL: the model's own (tokenizer.chat_template);
                                   else a family name or a template file (see chat.h) */
+    int8_t rm_eos;       /* reward scores: 0: append EOS as the tokenizer says (add_eos_token);
+                            1: always append EOS; -1: never */
     /* http: */
     const char *api_key_env;   /* name of the environment variable holding the API key (NULL: none) */
     const char *cache_path;    /* SQLite response cache (NULL: no cache) */
@@ -149,9 +151,20 @@ typedef struct gh_rm_score {
     int32_t pooled_token; /* position of the token whose hidden state was scored (-1: unknown) */
     char *text;           /* the exact text scored (after any chat template) */
     char *chat_template;  /* the template applied, or NULL */
+    int32_t n_tokens;     /* tokens of the scored sequence, EOS included (-1: unknown) */
+    int32_t pooled_token_id; /* the id at pooled_token (-1: unknown) */
+    bool eos_appended;    /* an EOS token was added after the text's own tokens */
 } gh_rm_score;
 
-/* A reward model's score of `response` to `prompt`. */
+/* A reward model's score of `response` to `prompt`. Local models: the text is
+ * the chat template's rendering of [user: prompt, assistant: response] when
+ * the model has a template (or the backend was given one), else the prompt
+ * followed directly by the response (after BOS if the tokenizer adds one);
+ * EOS is appended per rm_eos; no padding is ever added. The pooled token is
+ * the last one, except that trailing tokens equal to the padding id
+ * (tokenizer.ggml.padding_token_id) are skipped as transformers' sequence
+ * classifiers skip them, so a model whose pad id is its EOS scores the token
+ * before that EOS. */
 gh_status gh_backend_score(gh_backend *b, const char *prompt, const char *response, gh_rm_score **out);
 void gh_rm_score_free(gh_rm_score *r);
 
