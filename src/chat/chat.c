@@ -9,6 +9,7 @@
 #include "chat/chat_internal.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,29 +21,70 @@
 
 static const char *const families[] = {"chatml", "llama3", "llama2", "mistral", "gemma", "zephyr", "phi3", "plain"};
 
-static const char *family_by_name(const char *name) {
+/* A family name, with its variant; NULL if not one. */
+static const char *family_by_name(const char *name, int *variant) {
+    *variant = 0;
     for (size_t i = 0; i < sizeof families / sizeof *families; i++)
         if (!strcmp(name, families[i])) return families[i];
     if (!strcmp(name, "qwen") || !strcmp(name, "qwen2")) return "chatml";
-    if (!strcmp(name, "phi-3")) return "phi3";
+    if (!strcmp(name, "llama3.1")) { *variant = CHAT_LLAMA3_DATED; return "llama3"; }
+    if (!strcmp(name, "mistral-v3")) { *variant = CHAT_MISTRAL_V3; return "mistral"; }
     return NULL;
 }
 
 static bool has(const char *s, const char *needle) { return strstr(s, needle) != NULL; }
 
-/* Checked most distinctive first: Phi-3's and Zephyr's role tags look alike
- * and are told apart by how a turn ends (<|end|> against the EOS token). */
-const char *gh_chat_template_detect(const char *jinja) {
+/* A string literal of the template, in either quote style. */
+static bool has_lit(const char *s, const char *text) {
+    char q[64];
+    snprintf(q, sizeof q, "'%s'", text);
+    if (has(s, q)) return true;
+    snprintf(q, sizeof q, "\"%s\"", text);
+    return has(s, q);
+}
+
+/* The family of a Jinja template and its variant (chat_internal.h), checked
+ * most distinctive first: Phi-3's and Zephyr's role tags look alike and are
+ * told apart by how a turn ends (<|end|> against the EOS token). */
+static const char *detect(const char *jinja, int *variant, bool *bos) {
+    *variant = 0;
+    *bos = false;
     if (!jinja) return NULL;
     if (has(jinja, "<|im_start|>")) return "chatml";
-    if (has(jinja, "<|start_header_id|>") && has(jinja, "<|eot_id|>")) return "llama3";
+    if (has(jinja, "<|start_header_id|>") && has(jinja, "<|eot_id|>")) {
+        if (has(jinja, "Cutting Knowledge Date")) *variant = CHAT_LLAMA3_DATED;
+        return "llama3";
+    }
     if (has(jinja, "<start_of_turn>")) return "gemma";
-    if (has(jinja, "[INST]")) return has(jinja, "<<SYS>>") ? "llama2" : "mistral";
-    if (has(jinja, "<|user|>") && has(jinja, "<|assistant|>")) {
-        if (has(jinja, "<|end|>")) return "phi3";
-        if (has(jinja, "eos_token") || has(jinja, "</s>")) return "zephyr";
+    if (has(jinja, "[INST]")) {
+        if (has(jinja, "<<SYS>>")) return "llama2";
+        /* Mistral's later formats (Tekken: no spaces; v7: [SYSTEM_PROMPT])
+         * are not rendered: better an error than a near miss */
+        if (has(jinja, "[SYSTEM_PROMPT]") || has_lit(jinja, "[INST]")) return NULL;
+        if (has_lit(jinja, "[/INST]")) *variant = CHAT_MISTRAL_V3;
+        else if (has_lit(jinja, " [INST] ")) *variant = CHAT_MISTRAL_V1;
+        else if (has(jinja, "eos_token + ' '") || has(jinja, "eos_token + \" \"")) *variant = CHAT_MISTRAL_V1_EOS_SPACE;
+        else *variant = CHAT_MISTRAL_V1_TIGHT;
+        return "mistral";
+    }
+    /* Phi-3-small writes every role tag as '<|' + role + '|>' */
+    if (has(jinja, "<|end|>") && (has(jinja, "<|user|>") || has(jinja, "'<|' + "))) {
+        *bos = has(jinja, "bos_token");
+        if (!has(jinja, "add_generation_prompt")) *variant = CHAT_PHI3_LEGACY;
+        return "phi3";
+    }
+    if (has(jinja, "<|user|>") && has(jinja, "<|assistant|>") && (has(jinja, "eos_token") || has(jinja, "</s>"))) {
+        /* the newline after each message is template text after the tag */
+        if (!has(jinja, "eos_token }}\n")) *variant = CHAT_ZEPHYR_COMPACT;
+        return "zephyr";
     }
     return NULL;
+}
+
+const char *gh_chat_template_detect(const char *jinja) {
+    int variant;
+    bool bos;
+    return detect(jinja, &variant, &bos);
 }
 
 /* Qwen's ChatML templates open with a default system message when the
@@ -80,7 +122,7 @@ static gh_status chatml_default_system(const char *jinja, char **out) {
 
 /* A recognised Jinja template as a spec; `origin` names it in errors. */
 static gh_status spec_from_jinja(const char *jinja, const char *origin, const char *where, chat_spec *sp) {
-    const char *f = gh_chat_template_detect(jinja);
+    const char *f = detect(jinja, &sp->variant, &sp->bos);
     if (!f) {
         char head[61];
         size_t n = 0;
@@ -179,7 +221,7 @@ static bool looks_like_json(const char *text) {
 static gh_status spec_from_ref(const char *ref, chat_spec *sp) {
     memset(sp, 0, sizeof *sp);
     if (!ref || !*ref) return gh_error(GH_ERR_INVALID_ARG, "no chat template named");
-    const char *f = family_by_name(ref);
+    const char *f = family_by_name(ref, &sp->variant);
     if (f) {
         sp->family = f;
         sp->origin = f;

@@ -91,11 +91,21 @@ static void render_chatml(gh_strbuf *b, const chat_spec *sp, const gh_chat_msg *
     if (gen) gh_strbuf_put(b, "<|im_start|>assistant\n");
 }
 
-/* BOS, then <|start_header_id|>ROLE<|end_header_id|>\n\nTRIMMED<|eot_id|>. */
-static void render_llama3(gh_strbuf *b, const gh_chat_msg *m, const role *r, int32_t n, bool gen,
-                          const char *bos) {
-    for (int32_t i = 0; i < n; i++) {
-        if (i == 0) put_opt(b, bos);
+/* BOS, then <|start_header_id|>ROLE<|end_header_id|>\n\nTRIMMED<|eot_id|>.
+ * Llama 3.1 and later always open with a system turn that states the
+ * knowledge cut-off and today's date; goodhart writes the templates' own
+ * default date (26 Jul 2024), not the clock, so a prompt is reproducible. */
+static void render_llama3(gh_strbuf *b, const chat_spec *sp, const gh_chat_msg *m, const role *r, int32_t n,
+                          bool gen, const char *bos) {
+    int32_t i = 0;
+    put_opt(b, bos);
+    if (sp->variant == CHAT_LLAMA3_DATED) {
+        gh_strbuf_put(b, "<|start_header_id|>system<|end_header_id|>\n\n"
+                         "Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n");
+        if (n > 0 && r[0] == ROLE_SYSTEM) put_trim(b, m[i++].content);
+        gh_strbuf_put(b, "<|eot_id|>");
+    }
+    for (; i < n; i++) {
         gh_strbuf_printf(b, "<|start_header_id|>%s<|end_header_id|>\n\n", role_name[r[i]]);
         put_trim(b, m[i].content);
         gh_strbuf_put(b, "<|eot_id|>");
@@ -130,24 +140,34 @@ static void render_llama2(gh_strbuf *b, const gh_chat_msg *m, const role *r, int
     gh_strbuf_free(&tmp);
 }
 
-/* Mistral Instruct v0.1/v0.2 and Mixtral: BOS once, [INST] USER [/INST]REPLY EOS.
- * No system role: a system message is put before the first user message,
- * followed by a blank line (what Mistral's later v0.2 template does). */
-static void render_mistral(gh_strbuf *b, const gh_chat_msg *m, const role *r, int32_t n, int32_t first,
-                           const char *bos, const char *eos) {
+/* Mistral Instruct: BOS once, then [INST] USER [/INST] and the reply with EOS;
+ * the spaces around them differ between versions (chat_internal.h). No
+ * system role: v1 templates put the system message and a blank line before
+ * the first user message; v3 puts them before the last user message (also
+ * when the conversation ends with a reply, where v0.3's template drops it). */
+static void render_mistral(gh_strbuf *b, const chat_spec *sp, const gh_chat_msg *m, const role *r, int32_t n,
+                           int32_t first, const char *bos, const char *eos) {
+    int v = sp->variant;
+    int32_t sys_at = first;
+    if (v == CHAT_MISTRAL_V3)
+        for (int32_t i = first; i < n; i++)
+            if (r[i] == ROLE_USER) sys_at = i;
     put_opt(b, bos);
     for (int32_t i = first; i < n; i++) {
         if (r[i] == ROLE_USER) {
-            gh_strbuf_put(b, "[INST] ");
-            if (i == first && first == 1) {
+            gh_strbuf_put(b, v == CHAT_MISTRAL_V1 ? " [INST] " : "[INST] ");
+            if (first == 1 && i == sys_at) {
                 gh_strbuf_put(b, m[0].content);
                 gh_strbuf_put(b, "\n\n");
             }
             gh_strbuf_put(b, m[i].content);
-            gh_strbuf_put(b, " [/INST]");
+            gh_strbuf_put(b, v == CHAT_MISTRAL_V3 ? "[/INST]" : " [/INST]");
         } else {
-            gh_strbuf_put(b, m[i].content);
+            if (v == CHAT_MISTRAL_V1 || v == CHAT_MISTRAL_V3) gh_strbuf_put(b, " ");
+            if (v == CHAT_MISTRAL_V3) put_trim(b, m[i].content);
+            else gh_strbuf_put(b, m[i].content);
             put_opt(b, eos);
+            if (v == CHAT_MISTRAL_V1_EOS_SPACE) gh_strbuf_put(b, " ");
         }
     }
 }
@@ -170,15 +190,39 @@ static void render_gemma(gh_strbuf *b, const gh_chat_msg *m, const role *r, int3
     if (gen) gh_strbuf_put(b, "<start_of_turn>model\n");
 }
 
-/* <|ROLE|>\nCONTENT END\n per message: END is EOS for Zephyr, <|end|> for Phi-3. */
-static void render_tagged(gh_strbuf *b, const gh_chat_msg *m, const role *r, int32_t n, bool gen,
-                          const char *end) {
+/* Zephyr: <|ROLE|>\nCONTENT EOS, each message on its own line (the newline
+ * is template text between the tags; compact copies of the template have
+ * none, and then the generation prompt has none either). */
+static void render_zephyr(gh_strbuf *b, const chat_spec *sp, const gh_chat_msg *m, const role *r, int32_t n,
+                          bool gen, const char *eos) {
+    const char *nl = sp->variant == CHAT_ZEPHYR_COMPACT ? "" : "\n";
     for (int32_t i = 0; i < n; i++) {
         gh_strbuf_printf(b, "<|%s|>\n%s", role_name[r[i]], m[i].content);
-        put_opt(b, end);
-        gh_strbuf_put(b, "\n");
+        put_opt(b, eos);
+        gh_strbuf_put(b, nl);
     }
+    if (gen) gh_strbuf_printf(b, "<|assistant|>%s", nl);
+}
+
+/* Phi-3: <|ROLE|>\nCONTENT<|end|>\n; after the last message the generation
+ * prompt, or EOS when there is none (Phi-3.5 and the updated Phi-3-mini). The
+ * first Phi-3-mini template opens the assistant's turn after every user turn
+ * itself and has no generation prompt; some versions start with BOS. */
+static void render_phi3(gh_strbuf *b, const chat_spec *sp, const gh_chat_msg *m, const role *r, int32_t n,
+                        bool gen, const char *bos, const char *eos) {
+    bool legacy = sp->variant == CHAT_PHI3_LEGACY;
+    if (sp->bos) put_opt(b, bos);
+    for (int32_t i = 0; i < n; i++) {
+        if (legacy && r[i] == ROLE_ASSISTANT) {
+            gh_strbuf_printf(b, "%s<|end|>\n", m[i].content);
+            continue;
+        }
+        gh_strbuf_printf(b, "<|%s|>\n%s<|end|>\n", role_name[r[i]], m[i].content);
+        if (legacy && r[i] == ROLE_USER) gh_strbuf_put(b, "<|assistant|>\n");
+    }
+    if (legacy) return;
     if (gen) gh_strbuf_put(b, "<|assistant|>\n");
+    else put_opt(b, eos);
 }
 
 /* For base models: "User: ...\n" lines, the reply after "Assistant:". */
@@ -235,12 +279,12 @@ gh_status chat_render_spec(const chat_spec *sp, const gh_chat_msg *msgs, int32_t
     bool gen = add_generation_prompt;
     if (!s) {
         if (!strcmp(f, "chatml")) render_chatml(&b, sp, msgs, r, n_msgs, gen);
-        else if (!strcmp(f, "llama3")) render_llama3(&b, msgs, r, n_msgs, gen, bos);
+        else if (!strcmp(f, "llama3")) render_llama3(&b, sp, msgs, r, n_msgs, gen, bos);
         else if (!strcmp(f, "llama2")) render_llama2(&b, msgs, r, n_msgs, first, bos, eos);
-        else if (!strcmp(f, "mistral")) render_mistral(&b, msgs, r, n_msgs, first, bos, eos);
+        else if (!strcmp(f, "mistral")) render_mistral(&b, sp, msgs, r, n_msgs, first, bos, eos);
         else if (!strcmp(f, "gemma")) render_gemma(&b, msgs, r, n_msgs, first, gen, bos);
-        else if (!strcmp(f, "zephyr")) render_tagged(&b, msgs, r, n_msgs, gen, eos);
-        else if (!strcmp(f, "phi3")) render_tagged(&b, msgs, r, n_msgs, gen, "<|end|>");
+        else if (!strcmp(f, "zephyr")) render_zephyr(&b, sp, msgs, r, n_msgs, gen, eos);
+        else if (!strcmp(f, "phi3")) render_phi3(&b, sp, msgs, r, n_msgs, gen, bos, eos);
         else if (!strcmp(f, "plain")) render_plain(&b, msgs, r, n_msgs, gen, bos);
         else if (!strcmp(f, "json")) s = render_json(&b, sp, msgs, r, n_msgs, gen, bos, eos);
         else s = gh_error(GH_ERR_INVALID_ARG, "unknown chat template family \"%s\"", f);
