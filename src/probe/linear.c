@@ -19,7 +19,7 @@
 double pb_dot_fd_avx2(const float *x, const double *u, int32_t d);
 void pb_axpy_fd_avx2(double *g, double r, const float *x, int32_t d);
 float pb_dot_ff_avx2(const float *x, const float *u, int32_t d);
-void pb_axpy_ff_avx2(float *g, float r, const float *x, int32_t d);
+void pb_axpy_ff_avx2(float *g, float r, const float *x, int32_t d, const float *next);
 
 static double dot_ref(const float *x, const double *u, int32_t d) {
     double acc[8] = {0};
@@ -45,7 +45,8 @@ static float dot_ff_ref(const float *x, const float *u, int32_t d) {
     return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
 
-static void axpy_ff_ref(float *g, float r, const float *x, int32_t d) {
+static void axpy_ff_ref(float *g, float r, const float *x, int32_t d, const float *next) {
+    (void)next;
     for (int32_t j = 0; j < d; j++) g[j] += r * x[j];
 }
 
@@ -119,7 +120,7 @@ gh_status pb_pass_hv_f32(const float *x, int64_t n, int32_t d, const float *u, d
     int nt = n_threads > 0 ? n_threads : omp_get_max_threads();
     const bool simd = use_avx2();
     float (*dot_ff)(const float *, const float *, int32_t) = simd ? pb_dot_ff_avx2 : dot_ff_ref;
-    void (*axpy_ff)(float *, float, const float *, int32_t) = simd ? pb_axpy_ff_avx2 : axpy_ff_ref;
+    void (*axpy_ff)(float *, float, const float *, int32_t, const float *) = simd ? pb_axpy_ff_avx2 : axpy_ff_ref;
     const float cf = (float)c;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
     for (int64_t ch = 0; ch < nc; ch++) {
@@ -131,7 +132,7 @@ gh_status pb_pass_hv_f32(const float *x, int64_t n, int32_t d, const float *u, d
             const float *xi = x + (size_t)i * d;
             float r = (float)(wt[i] * (double)(cf + dot_ff(xi, u, d)));
             rs += r;
-            if (r != 0) axpy_ff(gp, r, xi, d);
+            if (r != 0) axpy_ff(gp, r, xi, d, i + 1 < i1 ? xi + d : NULL);
         }
         rpart[ch] = rs;
     }
