@@ -76,6 +76,9 @@ static gh_status check_alternating(const chat_spec *sp, const role *r, int32_t n
                             "chat message %d is \"%s\": template %s (%s) needs user and assistant turns to "
                             "alternate, starting with the user", (int)i, role_name[r[i]], sp->origin, sp->family);
     }
+    if (f == 1 && n == 1)
+        return gh_error(GH_ERR_INVALID_ARG, "template %s (%s) folds the system message into a user message, and "
+                        "the conversation has none", sp->origin, sp->family);
     *first = f;
     return GH_OK;
 }

@@ -310,6 +310,8 @@ static void test_errors(void **state) {
     expect_n("chatml", late_sys, 4, false, NULL, NULL,
              "<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\nb<|im_end|>\n<|im_start|>system\nc<|im_end|>\n"
              "<|im_start|>user\nd<|im_end|>\n");
+    assert_int_equal(gh_chat_render("mistral", conv, 1, true, NULL, NULL, &out), GH_ERR_INVALID_ARG);
+    assert_contains(gh_last_error(), "folds the system message");
     const gh_chat_msg tool[] = {{"tool", "x"}};
     assert_int_equal(gh_chat_render("chatml", tool, 1, true, NULL, NULL, &out), GH_ERR_INVALID_ARG);
     assert_contains(gh_last_error(), "tool");
