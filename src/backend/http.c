@@ -366,9 +366,11 @@ static gh_status http_sample(http_be *H, const char *prompt, const gh_chat_msg *
         } else if (greedy) {
             lo[j] = 0;
             cnt[j] = n;
+            cJSON_AddNumberToObject(b, "n", 1);
         } else {
             lo[j] = j;
             cnt[j] = 1;
+            cJSON_AddNumberToObject(b, "n", 1);
             cJSON_AddItemToObject(b, "seed", json_u64(derived_seed(sp->seed, (uint64_t)(sp->first_sample + j))));
         }
         bodies[j] = cJSON_PrintUnformatted(b);
