@@ -17,7 +17,7 @@
 #include "base/file.h"
 #include "goodhart/tokenizer.h"
 
-#define FAMILY_LIST "chatml, llama3, llama2, mistral, gemma, zephyr, phi3, plain"
+#define FAMILY_LIST "chatml (qwen), llama3, llama3.1, llama2, mistral, mistral-v3, gemma, zephyr, phi3, plain"
 
 static const char *const families[] = {"chatml", "llama3", "llama2", "mistral", "gemma", "zephyr", "phi3", "plain"};
 
@@ -127,6 +127,14 @@ static gh_status spec_from_jinja(const char *jinja, const char *origin, const ch
         char head[61];
         size_t n = 0;
         for (const char *p = jinja; *p && n < 60; p++) head[n++] = (*p == '\n' || *p == '\r') ? ' ' : *p;
+        /* whole UTF-8 characters only */
+        size_t k = n;
+        while (k > 0 && ((unsigned char)head[k - 1] & 0xC0) == 0x80) k--;
+        if (k > 0 && (unsigned char)head[k - 1] >= 0xC0) {
+            unsigned char lead = (unsigned char)head[k - 1];
+            size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+            if (n - (k - 1) < need) n = k - 1;
+        }
         head[n] = '\0';
         return gh_error(GH_ERR_UNSUPPORTED,
                         "%s: chat template%s%s not recognised (it begins \"%s%s\"); goodhart knows the families "
@@ -175,6 +183,11 @@ static gh_status spec_from_json(const char *text, const char *path, chat_spec *s
             goto done;
         }
         s = spec_from_jinja(jinja, path, "\"chat_template\"", sp);
+        goto done;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(j, "tokenizer_class") ||
+        cJSON_GetObjectItemCaseSensitive(j, "added_tokens_decoder")) {
+        s = gh_error(GH_ERR_UNSUPPORTED, "%s: a tokenizer config with no \"chat_template\"", path);
         goto done;
     }
     sp->family = "json";

@@ -5,8 +5,9 @@
  * tests in tests/chat/ hold the same strings.
  *
  * "trim" below is Jinja's `| trim` / Python's str.strip(): leading and trailing
- * whitespace removed (ASCII whitespace here; the templates' own texts never
- * depend on Unicode spaces at the ends of a message).
+ * whitespace removed. Only ASCII whitespace here: a message that starts or
+ * ends with a Unicode space (U+00A0, U+3000, ...) keeps it, where Python would
+ * strip it too.
  *
  * Families without a system role (Llama 2 folds it itself; Mistral and Gemma
  * are folded here the way their later templates do) take the system message

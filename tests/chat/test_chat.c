@@ -295,6 +295,8 @@ static void test_errors(void **state) {
     expect_error(p, GH_ERR_FORMAT, p, "user");
     write_text(p = tu_tmp("nocontent.json"), "{\"user\": \"U:\", \"assistant\": \"{content}\"}");
     expect_error(p, GH_ERR_FORMAT, p, "{content}");
+    write_text(p = tu_tmp("tokcfg.json"), "{\"tokenizer_class\": \"LlamaTokenizer\", \"bos_token\": \"<s>\"}");
+    expect_error(p, GH_ERR_UNSUPPORTED, p, "no \"chat_template\"");
     write_text(p = tu_tmp("number.json"), "{\"user\": 3, \"assistant\": \"{content}\"}");
     expect_error(p, GH_ERR_FORMAT, p, "string");
 
