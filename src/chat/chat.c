@@ -50,6 +50,9 @@ static const char *detect(const char *jinja, int *variant, bool *bos) {
     *variant = 0;
     *bos = false;
     if (!jinja) return NULL;
+    /* look-alikes of other formats: Phi-4 writes ChatML's tags with
+     * <|im_sep|> instead of a newline, ChatGLM uses Zephyr's role tags */
+    if (has(jinja, "<|im_sep|>") || has(jinja, "[gMASK]")) return NULL;
     if (has(jinja, "<|im_start|>")) return "chatml";
     if (has(jinja, "<|start_header_id|>") && has(jinja, "<|eot_id|>")) {
         if (has(jinja, "Cutting Knowledge Date")) *variant = CHAT_LLAMA3_DATED;

@@ -329,6 +329,11 @@ static void test_detect(void **state) {
         {J_GEMMA, "gemma"},      {J_ZEPHYR, "zephyr"},         {J_ZEPHYR_COMPACT, "zephyr"},
         {J_PHI3, "phi3"},        {J_PHI3_LEGACY, "phi3"},      {J_MISTRAL_TEKKEN, NULL},
         {"{{ messages }}", NULL}, {"", NULL},
+        /* look-alikes: ChatML's tags with another separator, Zephyr's tags in ChatGLM */
+        {"{% for m in messages %}{{'<|im_start|>' + m['role'] + '<|im_sep|>' + m['content'] + '<|im_end|>'}}"
+         "{% endfor %}", NULL},
+        {"[gMASK]<sop>{% for m in messages %}{{ '<|' + m['role'] + '|>\n' + m['content'] }}{% endfor %}"
+         "{# <|user|> <|assistant|> eos_token #}", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const char *f = gh_chat_template_detect(cases[i].jinja);
