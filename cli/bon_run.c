@@ -24,6 +24,9 @@ static void usage(FILE *f) {
             "  --temp T, --top-k K, --top-p P, --min-p P   sampling (default: temperature 1, no filters)\n"
             "  --seed S             seed of samples, orderings, split and stochastic picks (default 0)\n"
             "  --embed-layer L      layer of the mean-pooled embedding for rbon-wd/mbr (default: last)\n"
+            "  --embed-model REF    an embedding model (e.g. a BERT GGUF): its L2-normalised embedding of\n"
+            "                       each response is the cost of rbon-wd/srbon-wd/mbr instead of the policy's\n"
+            "                       hidden states\n"
             "  --in FILE            analyse precomputed candidates instead of sampling\n"
             "  --reward NAME        score used as proxy with --in (default proxy)\n"
             "  --gold-score NAME    score used as gold with --in (default gold)\n"
@@ -39,7 +42,7 @@ static void usage(FILE *f) {
 
 int cmd_bon_run(int argc, char **argv) {
     const char *cmd = "bon run";
-    const char *model = NULL, *prompts_path = NULL, *proxy_spec = NULL, *gold_spec = NULL, *in = NULL;
+    const char *model = NULL, *prompts_path = NULL, *proxy_spec = NULL, *gold_spec = NULL, *in = NULL, *embed_model = NULL;
     const char *out = "runs/bon", *reward_name = "proxy", *gold_name = "gold";
     gh_bon_sample_params sp = gh_bon_sample_default_params();
     gh_bon_analysis_params ap = gh_bon_analysis_default_params();
@@ -58,6 +61,7 @@ int cmd_bon_run(int argc, char **argv) {
         else if (cli_opt(argv, &i, argc, NULL, "--proxy", &proxy_spec, &miss)) {}
         else if (cli_opt(argv, &i, argc, NULL, "--gold", &gold_spec, &miss)) {}
         else if (cli_opt(argv, &i, argc, NULL, "--in", &in, &miss)) {}
+        else if (cli_opt(argv, &i, argc, NULL, "--embed-model", &embed_model, &miss)) {}
         else if (cli_opt(argv, &i, argc, NULL, "--reward", &reward_name, &miss)) {}
         else if (cli_opt(argv, &i, argc, NULL, "--gold-score", &gold_name, &miss)) {}
         else if (cli_opt(argv, &i, argc, "-o", "--out", &out, &miss)) {}
@@ -107,7 +111,7 @@ int cmd_bon_run(int argc, char **argv) {
         if (miss) { free(betas); return cli_usage_error(cmd, "option '%s' needs a value", argv[i]); }
     }
     int rc = 0;
-    gh_backend *b = NULL;
+    gh_backend *b = NULL, *eb = NULL;
     gh_reward *proxy = NULL, *gold = NULL;
     gh_bon_prompt *prompts = NULL;
     int64_t np = 0;
@@ -119,6 +123,8 @@ int cmd_bon_run(int argc, char **argv) {
             return cli_usage_error(cmd, "needs -m MODEL, --prompts FILE, --proxy SPEC and --gold SPEC (or --in FILE)");
         }
         if ((rc = cli_open_backend(cmd, model, (int32_t)threads, &b))) goto done;
+        if (embed_model && (rc = cli_open_backend(cmd, embed_model, (int32_t)threads, &eb))) goto done;
+        sp.embedder = eb;
         if (gh_bon_prompts_read(prompts_path, &prompts, &np) || gh_reward_parse(proxy_spec, "proxy", b, &proxy) ||
             gh_reward_parse(gold_spec, "gold", b, &gold)) { rc = cli_fail(cmd); goto done; }
         sp.progress = cli_progress;
@@ -150,6 +156,7 @@ done:
     gh_reward_free(proxy);
     gh_reward_free(gold);
     gh_backend_free(b);
+    gh_backend_free(eb);
     free(betas);
     return rc;
 }

@@ -168,6 +168,9 @@ typedef struct gh_bon_sample_params {
     int32_t n;                  /* N samples per prompt (default 32) */
     gh_sampler_params sampler;  /* seed, temperature, max_tokens, ... (sampler.seed is the run's seed) */
     int32_t embed_layer;        /* layer of the mean-pooled embedding (-1: last) */
+    gh_backend *embedder;       /* NULL: embeddings are the policy's hidden states (embed_layer);
+                                   else an embedding model's (gh_backend_embed of the response,
+                                   its own pooling, L2-normalised): the cost of rbon-wd/srbon-wd/mbr */
     bool force;                 /* reuse a run directory whose settings differ (its store is wiped) */
     gh_bon_progress_fn progress;
     void *progress_user;

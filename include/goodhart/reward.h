@@ -16,6 +16,10 @@
  *                                contains the record's reference, else 0
  *   head:FILE.gguf               a learned linear head on a model's hidden state
  *                                (see gh_head_*; needs a backend with HIDDEN)
+ *   rm:MODEL.gguf                a reward model's raw score (a GGUF with a cls.output
+ *                                head; gh_backend_score: its chat template or prompt +
+ *                                response, the last token); opened on its own, so it
+ *                                needs no policy backend
  *   probe:FILE.gguf              a probe's logit (goodhart/probe.h) on the hidden state
  *                                of the probe's layer, mean-pooled over the response's
  *                                tokens; a negative weight makes it a penalty:

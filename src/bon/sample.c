@@ -41,12 +41,29 @@ static char *settings_string(gh_backend *b, gh_reward *proxy, gh_reward *gold, c
               gh_backend_ref(b), m ? gh_model_sha256(m) : "-", p->n, s->seed, (double)s->temp, s->top_k, (double)s->top_p,
               (double)s->min_p, (double)s->epsilon, s->max_tokens, s->stop_at_eog, s->add_bos, p->embed_layer,
               gh_reward_spec(proxy), gold ? gh_reward_spec(gold) : "-");
+    if (p->embedder) { /* only then, so runs without one keep their settings */
+        gh_model *em = gh_backend_model(p->embedder);
+        gh_strbuf_printf(&j, " embed_model=%s sha256=%s", gh_backend_ref(p->embedder), em ? gh_model_sha256(em) : "-");
+    }
     return j.oom ? NULL : j.p;
 }
 
-/* Embedding of a response: the hidden state after `layer`, averaged over the
- * response's tokens (the prompt's last token for an empty response). */
-static gh_status embed(gh_backend *b, int32_t layer, const char *prompt, const char *text, float *out, int32_t *dim) {
+/* Embedding of a response: an embedding model's sentence embedding of the
+ * response text alone, when one is given; else the hidden state after
+ * `layer`, averaged over the response's tokens (the prompt's last token for
+ * an empty response). out holds at least max(n_embd of the policy, of the
+ * embedding model) floats. */
+static gh_status embed(gh_backend *b, gh_backend *embedder, int32_t layer, const char *prompt, const char *text,
+                       float *out, int32_t *dim) {
+    if (embedder) {
+        gh_embedding *e = NULL;
+        gh_status s = gh_backend_embed(embedder, text, NULL, &e);
+        if (s) return s;
+        memcpy(out, e->data, (size_t)e->dim * sizeof *out);
+        *dim = e->dim;
+        gh_embedding_free(e);
+        return GH_OK;
+    }
     gh_head_spec hs = gh_head_default_spec();
     hs.layer = layer;
     gh_model *m = gh_backend_model(b);
@@ -62,7 +79,9 @@ static gh_status sample_prompt(gh_backend *b, const gh_bon_prompt *pr, gh_reward
     gh_samples *S = NULL;
     gh_status s = gh_backend_generate(b, pr->prompt, &sp, p->n, &S);
     if (s) return s;
-    const int32_t E = gh_model_get_info(gh_backend_model(b))->n_embd;
+    int32_t E = gh_model_get_info(gh_backend_model(b))->n_embd;
+    gh_model *em = p->embedder ? gh_backend_model(p->embedder) : NULL;
+    if (em && gh_model_get_info(em)->n_embd > E) E = gh_model_get_info(em)->n_embd;
     float *emb = malloc((size_t)E * sizeof *emb);
     if (!emb) { gh_samples_free(S); return gh_error(GH_ERR_NOMEM, "out of memory"); }
     gh_strbuf_put(out, "{\"id\":");
@@ -88,7 +107,7 @@ static gh_status sample_prompt(gh_backend *b, const gh_bon_prompt *pr, gh_reward
         if ((s = gh_reward_score(proxy, &in, &rp))) break;
         if (gold && (s = gh_reward_score(gold, &in, &rg))) break;
         int32_t dim = 0;
-        if ((s = embed(b, p->embed_layer, pr->prompt, c->text, emb, &dim))) break;
+        if ((s = embed(b, p->embedder, p->embed_layer, pr->prompt, c->text, emb, &dim))) break;
         gh_strbuf_put(out, i ? ",{\"text\":" : "{\"text\":");
         jb_str(out, c->text);
         gh_strbuf_put(out, ",\"scores\":{\"proxy\":");
@@ -130,6 +149,9 @@ gh_status gh_bon_sample(gh_backend *b, const gh_bon_prompt *prompts, int64_t n_p
         return gh_error(GH_ERR_UNSUPPORTED, "%s: the experiment needs a local model (log-probabilities and hidden states)", gh_backend_ref(b));
     gh_status s = gh_backend_require(b, GH_CAP_GENERATE | GH_CAP_LOGPROB | GH_CAP_HIDDEN, "the Best-of-N experiment");
     if (s) return s;
+    if (p->embedder && (s = gh_backend_require(p->embedder, GH_CAP_EMBED, "the Best-of-N embeddings (--embed-model)"))) return s;
+    if (p->embedder && !gh_backend_model(p->embedder))
+        return gh_error(GH_ERR_UNSUPPORTED, "%s: the embedding model must be a local model (its dimension is needed up front)", gh_backend_ref(p->embedder));
     for (int64_t i = 0; i < n_prompts; i++)
         for (int64_t j = 0; j < i; j++)
             if (!strcmp(prompts[i].id, prompts[j].id))

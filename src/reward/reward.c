@@ -15,7 +15,7 @@
 #include "goodhart/tokenizer.h"
 #include "reward/reward_internal.h"
 
-typedef enum { T_LENGTH, T_REGEX, T_LEXICON, T_REPETITION, T_DISTINCT, T_EXACT, T_CONTAINS, T_HEAD, T_PROBE } term_kind;
+typedef enum { T_LENGTH, T_REGEX, T_LEXICON, T_REPETITION, T_DISTINCT, T_EXACT, T_CONTAINS, T_HEAD, T_PROBE, T_RM } term_kind;
 typedef enum { U_WORDS, U_CHARS, U_TOKENS } length_unit;
 
 typedef struct term {
@@ -29,6 +29,7 @@ typedef struct term {
     size_t n_lex;
     gh_head *head;
     gh_probe *probe;      /* probe:FILE — its logit on the mean hidden state of the response */
+    gh_backend *rm;       /* rm:FILE — a reward model of its own, scoring (prompt, response) */
 } term;
 
 struct gh_reward {
@@ -214,9 +215,20 @@ static gh_status parse_term(gh_reward *r, term *t, char *s) {
         if (st) return st;
         r->caps |= GH_CAP_HIDDEN;
         return load_probe_term(t, arg, r->b);
+    } else if (!strcmp(p, "rm")) {
+        /* a reward model (cls.output head) opened here, independent of the
+         * policy's backend: its own tokenizer, chat template and threads */
+        t->kind = T_RM;
+        if (!arg || !*arg) return gh_error(GH_ERR_INVALID_ARG, "rm needs a reward model (rm:MODEL.gguf)");
+        gh_status st = gh_backend_open(arg, NULL, &t->rm);
+        if (st) return st;
+        gh_model *m = gh_backend_model(t->rm);
+        if (m && gh_model_get_info(m)->n_cls_out == 0)
+            return gh_error(GH_ERR_INVALID_ARG, "%s is not a reward model: it has no classifier head (tensor 'cls.output.weight')", arg);
+        return gh_backend_require(t->rm, GH_CAP_REWARD, "an rm: reward term");
     } else {
         return gh_error(GH_ERR_INVALID_ARG, "unknown reward kind '%s' (length, regex, lexicon, repetition, "
-                        "distinct, exact, contains, head, probe)", p);
+                        "distinct, exact, contains, head, probe, rm)", p);
     }
     return GH_OK;
 }
@@ -266,6 +278,7 @@ void gh_reward_free(gh_reward *r) {
         free(t->lex);
         gh_head_free(t->head);
         gh_probe_free(t->probe);
+        gh_backend_free(t->rm);
     }
     free(r->t);
     free(r->name);
@@ -375,6 +388,14 @@ static gh_status term_value(gh_reward *r, term *t, const gh_reward_input *in, do
         return gh_head_score(t->head, r->b, in->prompt ? in->prompt : "", resp, v);
     case T_PROBE:
         return probe_value(t, r->b, in->prompt ? in->prompt : "", resp, v);
+    case T_RM: {
+        gh_rm_score *sc = NULL;
+        gh_status s = gh_backend_score(t->rm, in->prompt ? in->prompt : "", resp, &sc);
+        if (s) return s;
+        *v = sc->score;
+        gh_rm_score_free(sc);
+        return GH_OK;
+    }
     }
     return gh_error(GH_ERR_INVALID_ARG, "unknown term");
 }
