@@ -18,7 +18,9 @@
 #include <string.h>
 
 #include "goodhart/backend.h"
+#include "goodhart/bon.h"
 #include "goodhart/convert.h"
+#include "goodhart/reward.h"
 #include "goodhart/tokenizer.h"
 
 #define E 64
@@ -395,6 +397,70 @@ static void test_cli(void **state) {
     free(out);
 }
 
+/* rm:MODEL as a reward term, and an embedding model as Best-of-N's embeddings */
+static void test_reward_term_and_bon_embedder(void **state) {
+    (void)state;
+    const char *rm = make("term-rm.gguf", "llama", true, false, -1, -1, 64);
+    const char *bert = make("term-bert.gguf", "bert", false, false, -1, GH_POOLING_MEAN, 64);
+    gh_backend *rb = open_b(rm, 0), *eb = open_b(bert, 0);
+    gh_rm_score *sc;
+    assert_ok(gh_backend_score(rb, "Once", " upon a time", &sc));
+    char spec[8192];
+    snprintf(spec, sizeof spec, "0.5*rm:%s;length", rm);
+    gh_reward *r = NULL;
+    assert_ok(gh_reward_parse(spec, NULL, NULL, &r)); /* needs no policy backend */
+    gh_reward_input in = {.prompt = "Once", .response = " upon a time", .n_tokens = -1};
+    double v;
+    assert_ok(gh_reward_score(r, &in, &v));
+    assert_true(fabs(v - (0.5 * sc->score + 3)) < 1e-12);
+    gh_reward_free(r);
+    gh_rm_score_free(sc);
+    snprintf(spec, sizeof spec, "rm:%s", bert);
+    assert_int_equal(gh_reward_parse(spec, NULL, NULL, &r), GH_ERR_INVALID_ARG);
+    assert_contains(gh_last_error(), "not a reward model");
+    assert_int_equal(gh_reward_parse("rm:", NULL, NULL, &r), GH_ERR_INVALID_ARG);
+    assert_contains(gh_last_error(), "rm needs a reward model");
+    /* Best-of-N: the pool's embeddings are the BERT model's of each response */
+    gh_backend *policy = open_b(tu_stories_gguf(), 0);
+    snprintf(spec, sizeof spec, "rm:%s", rm);
+    gh_reward *proxy = NULL, *gold = NULL;
+    assert_ok(gh_reward_parse(spec, "proxy", policy, &proxy));
+    assert_ok(gh_reward_parse("length", "gold", policy, &gold));
+    gh_bon_prompt pr = {.id = "p1", .prompt = "Once upon a time"};
+    gh_bon_sample_params sp = gh_bon_sample_default_params();
+    sp.n = 2;
+    sp.sampler.max_tokens = 6;
+    sp.sampler.seed = 3;
+    sp.embedder = eb;
+    const char *dir = tu_tmp("bon-embed");
+    assert_ok(gh_bon_sample(policy, &pr, 1, proxy, gold, dir, &sp, NULL));
+    char pool[4096];
+    snprintf(pool, sizeof pool, "%s/pool.jsonl", dir);
+    gh_bon_file *f;
+    assert_ok(gh_bon_file_read(pool, &f));
+    const gh_bon_record *rec = gh_bon_file_record(f, 0);
+    assert_int_equal(rec->n, 2);
+    assert_int_equal(rec->dim, E);
+    int32_t ip = gh_bon_record_score(rec, "proxy");
+    for (int32_t i = 0; i < rec->n; i++) {
+        gh_embedding *e;
+        assert_ok(gh_backend_embed(eb, rec->text[i], NULL, &e));
+        for (int j = 0; j < E; j++) assert_true(fabsf(e->data[j] - rec->embedding[(size_t)i * E + j]) < 1e-6f);
+        gh_embedding_free(e);
+        assert_ok(gh_backend_score(rb, pr.prompt, rec->text[i], &sc));
+        assert_true(fabs(rec->scores[(size_t)i * rec->n_scores + ip] - sc->score) < 1e-9);
+        gh_rm_score_free(sc);
+    }
+    gh_bon_file_free(f);
+    /* an encoder cannot be the policy; a decoder without EMBED cannot be the embedder (none such locally) */
+    assert_int_equal(gh_bon_sample(eb, &pr, 1, proxy, gold, tu_tmp("bon-bad"), &sp, NULL), GH_ERR_UNSUPPORTED);
+    gh_reward_free(proxy);
+    gh_reward_free(gold);
+    gh_backend_free(policy);
+    gh_backend_free(rb);
+    gh_backend_free(eb);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bert_embed_mean_cls),
@@ -403,6 +469,7 @@ int main(void) {
         cmocka_unit_test(test_reward_score),
         cmocka_unit_test(test_reward_eos_and_padding),
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_reward_term_and_bon_embedder),
     };
     return cmocka_run_group_tests_name("embed_score", tests, NULL, NULL);
 }
