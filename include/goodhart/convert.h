@@ -18,6 +18,43 @@ extern "C" {
 gh_status gh_convert_llama2c(const char *model_path, const char *tokenizer_path,
                              const char *out_path, gh_type wtype);
 
+/* Converts a Hugging Face model folder to GGUF: config.json, model.safetensors
+ * or model.safetensors.index.json and its shards (F32, F16, BF16),
+ * tokenizer.json, and tokenizer_config.json (chat template, special tokens).
+ * Architectures (config.json "architectures"): LlamaForCausalLM,
+ * MistralForCausalLM (written as "llama", as llama.cpp does),
+ * Qwen2ForCausalLM, their *ForSequenceClassification with one label (the
+ * `score` head as cls.output.weight, {arch}.pooling_type = 3, last token),
+ * and BertModel / BertForMaskedLM (the encoder; heads dropped). Names and
+ * metadata keys follow llama.cpp's conversion; see docs/convert.md. */
+typedef struct gh_convert_hf_params {
+    /* Type of the 2-D weight matrices. GH_TYPE_COUNT (the default) keeps each
+     * as stored (F32, F16 or BF16: lossless). Quantized types whose block does
+     * not divide a matrix's rows fall back to q8_0, then f16 (counted in the
+     * result). Norms, biases, position/type embeddings and the classifier
+     * head stay F32. */
+    gh_type wtype;
+    const char *name;      /* general.name; NULL: the folder's name */
+} gh_convert_hf_params;
+
+typedef struct gh_convert_hf_result {
+    char arch[32];         /* GGUF general.architecture written */
+    char hf_arch[96];      /* config.json architectures[0] */
+    int64_t n_tensors;
+    int64_t n_params;
+    int64_t n_fallback;    /* matrices written in a fallback type */
+    int32_t n_vocab;       /* tokens written (padded to the embedding's rows) */
+    int32_t n_pad_tokens;  /* "[PADn]" entries added to reach config vocab_size */
+    int32_t sliding_window;/* Mistral's window (0: none); the runtime attends to everything */
+    bool cls_head;         /* a reward head was written */
+    bool chat_template;    /* tokenizer.chat_template was written */
+} gh_convert_hf_result;
+
+gh_convert_hf_params gh_convert_hf_default_params(void);
+/* `res` may be NULL. Every error names the file and the key or tensor. */
+gh_status gh_convert_hf(const char *dir, const char *out_path, const gh_convert_hf_params *p,
+                        gh_convert_hf_result *res);
+
 /* Shape of a synthetic Llama-family model. */
 typedef struct gh_make_model_params {
     const char *arch;      /* "llama" (default), "mistral" or "qwen2" */
