@@ -61,6 +61,13 @@ gh_status gh_sandbox_exec(gh_sandbox *sb, const char *line, gh_sh_result *r);
 gh_status gh_sandbox_python(gh_sandbox *sb, const char *script, const char *const *args, int32_t n_args,
                             gh_sh_result *r);
 
+/* How python3 is isolated on this machine: "namespace" (user, mount, network
+ * and PID namespaces; only the root and read-only system directories are
+ * visible) or "audit" (where namespaces are not permitted: a PEP 578 audit
+ * hook and rlimits, weaker; see docs/sandbox.md). GH_SANDBOX_PYTHON=audit
+ * forces the latter. */
+const char *gh_sandbox_python_mode(void);
+
 /* A snapshot of every regular file under the root (path, size, SHA-256), and
  * the difference of two snapshots. */
 typedef struct gh_snapshot gh_snapshot;
