@@ -141,24 +141,23 @@ static void put_block(gh_strbuf *b, const char *tag, const char *text) {
     gh_strbuf_printf(b, "</%s>", tag);
 }
 
-/* Runs every line of every block; one observation with all the output. */
+/* Runs every block (a block may hold several lines: the shell takes newlines
+ * as command separators and here-documents across them); one observation
+ * with all the output. */
 static gh_status run_blocks(gh_sandbox *sb, char **blocks, int32_t n, char **obs) {
     gh_strbuf out = {0}, err = {0};
     gh_status s = GH_OK;
     for (int32_t i = 0; i < n && !s; i++) {
-        char *save = NULL;
-        for (char *line = strtok_r(blocks[i], "\n", &save); line && !s; line = strtok_r(NULL, "\n", &save)) {
-            const char *q = line;
-            while (*q == ' ' || *q == '\t' || *q == '\r') q++;
-            if (!*q) continue;
-            gh_sh_result res = {0};
-            s = gh_sandbox_exec(sb, q, &res);
-            if (!s) {
-                if (res.out) gh_strbuf_put(&out, res.out);
-                if (res.err) gh_strbuf_put(&err, res.err);
-            }
-            gh_sh_result_clear(&res);
+        const char *q = blocks[i];
+        while (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n') q++;
+        if (!*q) continue;
+        gh_sh_result res = {0};
+        s = gh_sandbox_exec(sb, q, &res);
+        if (!s) {
+            if (res.out) gh_strbuf_put(&out, res.out);
+            if (res.err) gh_strbuf_put(&err, res.err);
         }
+        gh_sh_result_clear(&res);
     }
     if (!s) {
         gh_strbuf b = {0};
