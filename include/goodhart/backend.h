@@ -74,6 +74,9 @@ typedef struct gh_sampler_params {
     int32_t max_tokens;   /* tokens to generate per sample */
     bool stop_at_eog;     /* stop at end-of-generation tokens (default true) */
     int8_t add_bos;       /* -1: the model's default; 0/1: force */
+    bool parse_special;   /* read special-token texts in the prompt (<|im_start|>, <s>) as those
+                             tokens: on for prompts a chat template rendered (gh_backend_chat sets
+                             it), off by default so user text cannot inject control tokens */
 } gh_sampler_params;
 
 gh_sampler_params gh_sampler_default_params(void);

@@ -147,6 +147,7 @@ gh_status gh_backend_chat(gh_backend *b, const gh_chat_msg *msgs, int32_t n_msgs
     s = gh_chat_render_for_model(b->model, b->chat_template, msgs, n_msgs, true, &prompt, NULL);
     if (s) return s;
     if (d.add_bos < 0) d.add_bos = 0; /* templates write their own BOS text where they want one */
+    d.parse_special = true;           /* ... and their control tokens, as text to be read as tokens */
     s = gh_backend_generate(b, prompt, &d, n, out);
     free(prompt);
     return s;

@@ -69,12 +69,13 @@ static gh_hidden *hidden_copy(const gh_hidden *h) {
     return c;
 }
 
-/* Prompt tokens: optional BOS, then the text without special-token parsing. */
-static gh_status tokenize_prompt(const gh_tokenizer *tok, const char *text, int add_bos, int32_t **ids,
-                                 int32_t *n) {
+/* Prompt tokens: optional BOS, then the text; special-token texts are read as
+ * those tokens only when asked (prompts a chat template rendered). */
+static gh_status tokenize_prompt_special(const gh_tokenizer *tok, const char *text, int add_bos, bool parse_special,
+                                         int32_t **ids, int32_t *n) {
     int32_t *t = NULL;
     size_t nt = 0;
-    gh_status s = gh_tokenize(tok, text, strlen(text), false, false, &t, &nt);
+    gh_status s = gh_tokenize(tok, text, strlen(text), false, parse_special, &t, &nt);
     if (s) return s;
     int32_t bos = gh_tokenizer_bos(tok);
     bool want = add_bos < 0 ? gh_tokenizer_add_bos(tok) : add_bos > 0;
@@ -88,6 +89,10 @@ static gh_status tokenize_prompt(const gh_tokenizer *tok, const char *text, int 
     *ids = o;
     *n = (int32_t)nt + extra;
     return GH_OK;
+}
+
+static gh_status tokenize_prompt(const gh_tokenizer *tok, const char *text, int add_bos, int32_t **ids, int32_t *n) {
+    return tokenize_prompt_special(tok, text, add_bos, false, ids, n);
 }
 
 static char *piece_dup(const gh_tokenizer *tok, int32_t prev, int32_t id) {
@@ -131,7 +136,8 @@ static gh_status local_generate(void *impl, const char *prompt, const gh_sampler
     size_t *cap = NULL, *tlen = NULL;
     gh_status s = GH_OK;
     if (!res) return gh_error(GH_ERR_NOMEM, "out of memory");
-    if ((s = tokenize_prompt(tok, prompt, sp->add_bos, &res->prompt_tokens, &res->n_prompt_tokens))) goto done;
+    if ((s = tokenize_prompt_special(tok, prompt, sp->add_bos, sp->parse_special, &res->prompt_tokens, &res->n_prompt_tokens)))
+        goto done;
     const int32_t np = res->n_prompt_tokens;
     if (np == 0) { s = gh_error(GH_ERR_INVALID_ARG, "empty prompt and no BOS token: nothing to condition on"); goto done; }
     int32_t n_ctx = L->p.n_ctx > 0 ? L->p.n_ctx : np + sp->max_tokens;

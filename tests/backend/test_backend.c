@@ -216,16 +216,56 @@ static void test_hidden_pooling(void **state) {
 static void test_references_and_caps(void **state) {
     (void)state;
     gh_backend *b = NULL;
-    assert_int_equal(gh_backend_open("http://127.0.0.1:9/v1", NULL, &b), GH_ERR_UNSUPPORTED);
-    assert_contains(gh_last_error(), "HTTP model references are not supported");
+    /* nothing listens on the discard port: a network error naming the server */
+    gh_backend_params hp = gh_backend_default_params();
+    hp.max_retries = 0;
+    hp.timeout_s = 5;
+    assert_int_equal(gh_backend_open("http://127.0.0.1:9/v1", &hp, &b), GH_ERR_NETWORK);
+    assert_contains(gh_last_error(), "127.0.0.1:9");
     assert_int_equal(gh_backend_open("", NULL, &b), GH_ERR_INVALID_ARG);
     b = open_b(1, 0);
     assert_ok(gh_backend_require(b, GH_CAP_GENERATE | GH_CAP_LOGPROB | GH_CAP_HIDDEN, "test"));
-    assert_int_equal(gh_backend_require(b, GH_CAP_EMBED, "rbon-wd"), GH_ERR_UNSUPPORTED);
-    assert_contains(gh_last_error(), "(local backend) cannot give embeddings, which rbon-wd needs");
+    assert_int_equal(gh_backend_require(b, GH_CAP_REWARD, "rm:"), GH_ERR_UNSUPPORTED);
+    assert_contains(gh_last_error(), "(local backend) cannot give reward scores, which rm: needs");
     gh_pool pl;
     assert_true(gh_pool_from_name("mean", &pl) && pl == GH_POOL_MEAN);
     assert_false(gh_pool_from_name("max", &pl));
+    gh_backend_free(b);
+}
+
+/* A chat prompt's template text reaches the model as tokens: "<s>" rendered by
+ * the plain template is the BOS token, not the characters < s >; a plain
+ * generate of the same text keeps user text literal (no injected tokens). */
+static void test_chat_special_tokens(void **state) {
+    (void)state;
+    gh_backend_params bp = gh_backend_default_params();
+    bp.n_threads = 1;
+    bp.chat_template = "plain";
+    gh_backend *b = NULL;
+    assert_ok(gh_backend_open(tu_stories_gguf(), &bp, &b));
+    const gh_tokenizer *tok = gh_model_tokenizer(gh_backend_model(b));
+    const int32_t bos = gh_tokenizer_bos(tok);
+    gh_chat_msg msgs[1] = {{"user", "Tell me a story."}};
+    gh_sampler_params sp = gh_sampler_default_params();
+    sp.temp = 0;
+    sp.max_tokens = 4;
+    gh_samples *s = NULL;
+    assert_ok(gh_backend_chat(b, msgs, 1, &sp, 1, &s));
+    char *rendered = NULL;
+    assert_ok(gh_chat_render_for_model(gh_backend_model(b), "plain", msgs, 1, true, &rendered, NULL));
+    int n_bos = 0;
+    for (int32_t i = 0; i < s->n_prompt_tokens; i++) n_bos += s->prompt_tokens[i] == bos;
+    if (strstr(rendered, gh_tokenizer_token_text(tok, bos))) {
+        assert_int_equal(s->prompt_tokens[0], bos);
+        assert_int_equal(n_bos, 1);
+    }
+    gh_samples_free(s);
+    /* the same text through generate: literal characters, no BOS in the middle */
+    sp.add_bos = 0;
+    assert_ok(gh_backend_generate(b, rendered, &sp, 1, &s));
+    for (int32_t i = 0; i < s->n_prompt_tokens; i++) assert_int_not_equal(s->prompt_tokens[i], bos);
+    gh_samples_free(s);
+    free(rendered);
     gh_backend_free(b);
 }
 
@@ -237,6 +277,7 @@ int main(void) {
         cmocka_unit_test(test_logprob_shift),
         cmocka_unit_test(test_hidden_pooling),
         cmocka_unit_test(test_references_and_caps),
+        cmocka_unit_test(test_chat_special_tokens),
     };
     return cmocka_run_group_tests_name("backend/local", tests, NULL, NULL);
 }
