@@ -20,6 +20,7 @@ double pb_dot_fd_avx2(const float *x, const double *u, int32_t d);
 void pb_axpy_fd_avx2(double *g, double r, const float *x, int32_t d);
 float pb_dot_ff_avx2(const float *x, const float *u, int32_t d);
 void pb_axpy_ff_avx2(float *g, float r, const float *x, int32_t d, const float *next);
+void pb_axpy4_ff_avx2(float *g, const float *r, const float *x, int32_t d, const float *next);
 
 static double dot_ref(const float *x, const double *u, int32_t d) {
     double acc[8] = {0};
@@ -48,6 +49,12 @@ static float dot_ff_ref(const float *x, const float *u, int32_t d) {
 static void axpy_ff_ref(float *g, float r, const float *x, int32_t d, const float *next) {
     (void)next;
     for (int32_t j = 0; j < d; j++) g[j] += r * x[j];
+}
+
+static void axpy4_ff_ref(float *g, const float *r, const float *x, int32_t d, const float *next) {
+    (void)next;
+    for (int32_t j = 0; j < d; j++)
+        g[j] = g[j] + r[0] * x[j] + r[1] * x[d + j] + r[2] * x[2 * (size_t)d + j] + r[3] * x[3 * (size_t)d + j];
 }
 
 static bool use_avx2(void) {
@@ -121,6 +128,7 @@ gh_status pb_pass_hv_f32(const float *x, int64_t n, int32_t d, const float *u, d
     const bool simd = use_avx2();
     float (*dot_ff)(const float *, const float *, int32_t) = simd ? pb_dot_ff_avx2 : dot_ff_ref;
     void (*axpy_ff)(float *, float, const float *, int32_t, const float *) = simd ? pb_axpy_ff_avx2 : axpy_ff_ref;
+    void (*axpy4_ff)(float *, const float *, const float *, int32_t, const float *) = simd ? pb_axpy4_ff_avx2 : axpy4_ff_ref;
     const float cf = (float)c;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
     for (int64_t ch = 0; ch < nc; ch++) {
@@ -128,7 +136,19 @@ gh_status pb_pass_hv_f32(const float *x, int64_t n, int32_t d, const float *u, d
         float *gp = part + (size_t)ch * d;
         memset(gp, 0, (size_t)d * sizeof *gp);
         double rs = 0;
-        for (int64_t i = i0; i < i1; i++) {
+        int64_t i = i0;
+        /* four rows at a time: their dot products stream them in, then one
+         * sweep over gp adds all four while the next four are prefetched */
+        for (; i + 4 <= i1; i += 4) {
+            const float *xi = x + (size_t)i * d;
+            float r4[4];
+            for (int k = 0; k < 4; k++) {
+                r4[k] = (float)(wt[i + k] * (double)(cf + dot_ff(xi + (size_t)k * d, u, d)));
+                rs += r4[k];
+            }
+            axpy4_ff(gp, r4, xi, d, i + 8 <= i1 ? xi + 4 * (size_t)d : NULL);
+        }
+        for (; i < i1; i++) {
             const float *xi = x + (size_t)i * d;
             float r = (float)(wt[i] * (double)(cf + dot_ff(xi, u, d)));
             rs += r;

@@ -10,6 +10,7 @@ double pb_dot_fd_avx2(const float *x, const double *u, int32_t d);
 void pb_axpy_fd_avx2(double *g, double r, const float *x, int32_t d);
 float pb_dot_ff_avx2(const float *x, const float *u, int32_t d);
 void pb_axpy_ff_avx2(float *g, float r, const float *x, int32_t d, const float *next);
+void pb_axpy4_ff_avx2(float *g, const float *r, const float *x, int32_t d, const float *next);
 
 double pb_dot_fd_avx2(const float *x, const double *u, int32_t d) {
     __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
@@ -68,4 +69,30 @@ void pb_axpy_ff_avx2(float *g, float r, const float *x, int32_t d, const float *
     for (; j + 8 <= d; j += 8)
         _mm256_storeu_ps(g + j, _mm256_fmadd_ps(rv, _mm256_loadu_ps(x + j), _mm256_loadu_ps(g + j)));
     for (; j < d; j++) g[j] += r * x[j];
+}
+
+/* g += r0·x0 + r1·x1 + r2·x2 + r3·x3 for four consecutive rows x [4][d]: g is
+ * loaded and stored once per four rows; the next four rows (`next`, may be
+ * NULL) are prefetched meanwhile. */
+void pb_axpy4_ff_avx2(float *g, const float *r, const float *x, int32_t d, const float *next) {
+    const __m256 r0 = _mm256_set1_ps(r[0]), r1 = _mm256_set1_ps(r[1]), r2 = _mm256_set1_ps(r[2]), r3 = _mm256_set1_ps(r[3]);
+    const float *x0 = x, *x1 = x + d, *x2 = x + 2 * (size_t)d, *x3 = x + 3 * (size_t)d;
+    int32_t j = 0;
+    for (; j + 16 <= d; j += 16) {
+        if (next) {
+            _mm_prefetch((const char *)(next + j), _MM_HINT_T0);
+            _mm_prefetch((const char *)(next + d + j), _MM_HINT_T0);
+            _mm_prefetch((const char *)(next + 2 * (size_t)d + j), _MM_HINT_T0);
+            _mm_prefetch((const char *)(next + 3 * (size_t)d + j), _MM_HINT_T0);
+        }
+        for (int32_t h = 0; h < 16; h += 8) {
+            __m256 t = _mm256_loadu_ps(g + j + h);
+            t = _mm256_fmadd_ps(r0, _mm256_loadu_ps(x0 + j + h), t);
+            t = _mm256_fmadd_ps(r1, _mm256_loadu_ps(x1 + j + h), t);
+            t = _mm256_fmadd_ps(r2, _mm256_loadu_ps(x2 + j + h), t);
+            t = _mm256_fmadd_ps(r3, _mm256_loadu_ps(x3 + j + h), t);
+            _mm256_storeu_ps(g + j + h, t);
+        }
+    }
+    for (; j < d; j++) g[j] = g[j] + r[0] * x0[j] + r[1] * x1[j] + r[2] * x2[j] + r[3] * x3[j];
 }
