@@ -1175,7 +1175,18 @@ static char *sed_subst(sed_cmd *k, const char *line, bool *changed) {
     int ef = 0;
     regmatch_t m[10];
     *changed = false;
+    bool after_match = false; /* p starts right after a non-empty match */
     while (regexec(&k->re, p, 10, m, ef) == 0) {
+        if (after_match && m[0].rm_so == 0 && m[0].rm_eo == 0) {
+            /* An empty match touching the previous match does not count (as in GNU sed). */
+            after_match = false;
+            if (!*p) break;
+            gh_strbuf_putn(&b, p, 1);
+            p++;
+            ef = REG_NOTBOL;
+            continue;
+        }
+        after_match = m[0].rm_eo > m[0].rm_so;
         count++;
         bool take = k->nth ? count == k->nth : true;
         if (take) {
