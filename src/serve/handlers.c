@@ -35,9 +35,18 @@ static cJSON *int_array(const int32_t *v, int32_t n) {
     return a;
 }
 
+/* A float as a JSON number with 9 significant digits: enough to read back the
+ * same float exactly, and half the text of a double's 17. */
+static cJSON *jfloat(float v) {
+    if (!isfinite(v)) return cJSON_CreateNull();
+    char b[32];
+    snprintf(b, sizeof b, "%.9g", (double)v);
+    return cJSON_CreateRaw(b);
+}
+
 static cJSON *float_array(const float *v, int64_t n) {
     cJSON *a = cJSON_CreateArray();
-    for (int64_t i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber((double)v[i]));
+    for (int64_t i = 0; i < n; i++) cJSON_AddItemToArray(a, jfloat(v[i]));
     return a;
 }
 
@@ -169,12 +178,13 @@ static int parse_sampling(srv *s, const cJSON *req, gh_sampler_params *sp, int64
     return 0;
 }
 
-/* Tokenizes text as local.c does: the text without special-token parsing,
- * after the model's BOS when add_bos (and the model adds one). */
-static int tokenize(srv *s, const char *text, bool add_bos, int32_t **ids, int32_t *n, srv_err *e) {
+/* Tokenizes text as local.c does: after the model's BOS when add_bos (and the
+ * model adds one); special-token texts are read as tokens only for chat
+ * templates (parse_special), as gh_backend_chat does. */
+static int tokenize(srv *s, const char *text, bool add_bos, bool parse_special, int32_t **ids, int32_t *n, srv_err *e) {
     int32_t *t = NULL;
     size_t nt = 0;
-    gh_status st = gh_tokenize(s->tok, text, strlen(text), false, false, &t, &nt);
+    gh_status st = gh_tokenize(s->tok, text, strlen(text), false, parse_special, &t, &nt);
     if (st) return srv_fail_status(e, st, "prompt");
     int32_t bos = gh_tokenizer_bos(s->tok);
     int32_t extra = add_bos && gh_tokenizer_add_bos(s->tok) && bos >= 0;
@@ -283,6 +293,7 @@ static void chat_msgs_free(chat_msgs *c) {
     for (int32_t i = 0; i < c->n; i++) free(c->owned[i]);
     free(c->owned);
     free(c->m);
+    memset(c, 0, sizeof *c);
 }
 
 static int parse_messages(const cJSON *req, chat_msgs *cm, srv_err *e) {
@@ -344,12 +355,13 @@ static int parse_messages(const cJSON *req, chat_msgs *cm, srv_err *e) {
 }
 
 /* The chat prompt: the template's text, tokenized without an added BOS (the
- * template writes its own), exactly as gh_backend_chat does. */
+ * template writes its own) and with its special-token texts read as tokens,
+ * exactly as gh_backend_chat does. */
 static int render_chat(srv *s, const chat_msgs *cm, bool add_gen, int32_t **ids, int32_t *n, srv_err *e) {
     char *prompt = NULL;
     gh_status st = gh_chat_render_for_model(s->m, s->b->chat_template, cm->m, cm->n, add_gen, &prompt, NULL);
     if (st) return srv_bad(e, "chat_template_error", "messages", "cannot apply the chat template: %s", gh_last_error());
-    int rc = tokenize(s, prompt, false, ids, n, e);
+    int rc = tokenize(s, prompt, false, true, ids, n, e);
     free(prompt);
     return rc;
 }
@@ -372,7 +384,7 @@ static void h_tokenize(srv *s, const cJSON *req, int32_t *status, char **resp) {
         if (cJSON_GetObjectItemCaseSensitive(req, "prompt")) { srv_bad(&e, "invalid_value", "prompt", "send 'prompt' or 'messages', not both"); goto fail; }
         if (parse_messages(req, &cm, &e) || render_chat(s, &cm, add_gen, &ids, &n, &e)) goto fail;
     } else {
-        if (req_str(req, "prompt", true, &prompt, &e) || tokenize(s, prompt, add_special, &ids, &n, &e)) goto fail;
+        if (req_str(req, "prompt", true, &prompt, &e) || tokenize(s, prompt, add_special, false, &ids, &n, &e)) goto fail;
     }
     cJSON *r = cJSON_CreateObject();
     cJSON_AddNumberToObject(r, "count", n);
@@ -489,6 +501,12 @@ static int gen_alloc(gen_req *G, int32_t n_in, srv_err *e) {
     return 0;
 }
 
+static int can_generate(srv *s, srv_err *e) {
+    if (gh_backend_caps(s->b) & GH_CAP_GENERATE) return 0;
+    return srv_bad(e, "unsupported", NULL, "the model '%s' cannot generate text (an embedding or reward model); "
+                   "use /v1/embeddings or /v1/rewards", s->model_name);
+}
+
 static int run_generation(srv *s, gen_req *G, srv_err *e) {
     sched_job j;
     memset(&j, 0, sizeof j);
@@ -505,7 +523,7 @@ static cJSON *top_dict(srv *s, int32_t prev, const int32_t *ids, const float *lp
         int32_t L;
         char *p = piece(s, prev, ids[q], &L);
         char *u = p ? gh_utf8_sanitize(p, (size_t)L) : NULL;
-        if (u && !cJSON_GetObjectItemCaseSensitive(d, u)) cJSON_AddNumberToObject(d, u, (double)lp[q]);
+        if (u && !cJSON_GetObjectItemCaseSensitive(d, u)) cJSON_AddItemToObject(d, u, jfloat(lp[q]));
         free(u);
         free(p);
     }
@@ -533,7 +551,7 @@ static cJSON *legacy_logprobs(srv *s, const gen_group *g, const gen_out *o, cons
                 cJSON_AddItemToArray(tlp, cJSON_CreateNull());
                 cJSON_AddItemToArray(tops, cJSON_CreateNull());
             } else {
-                cJSON_AddItemToArray(tlp, cJSON_CreateNumber((double)plp->token_logprobs[i - 1]));
+                cJSON_AddItemToArray(tlp, jfloat(plp->token_logprobs[i - 1]));
                 cJSON_AddItemToArray(tops, top_dict(s, g->prompt[i - 1], plp->top_ids + (size_t)(i - 1) * top_k,
                                                     plp->top_logprobs + (size_t)(i - 1) * top_k, top_k));
             }
@@ -544,7 +562,7 @@ static cJSON *legacy_logprobs(srv *s, const gen_group *g, const gen_out *o, cons
         char *p = piece(s, prev, o->tokens[j], &L);
         cJSON_AddItemToArray(tokens, jstr(p, p ? (size_t)L : 0));
         free(p);
-        cJSON_AddItemToArray(tlp, cJSON_CreateNumber((double)o->lp[j]));
+        cJSON_AddItemToArray(tlp, jfloat(o->lp[j]));
         cJSON_AddItemToArray(tops, top_dict(s, prev, o->top_ids + (size_t)j * top_k, o->top_lp + (size_t)j * top_k, top_k));
         cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)(o->offsets[j] + (echo ? prompt_text_len : 0))));
     }
@@ -566,7 +584,7 @@ static void h_completions(srv *s, const cJSON *req, int32_t *status, char **resp
     bool echo, add_special, ret_ids;
     const char *suffix;
     char **echo_text = NULL;
-    if (req_fields(req, fields, &e) || check_model(s, req, &e) || check_neutral(req, &e) ||
+    if (req_fields(req, fields, &e) || check_model(s, req, &e) || can_generate(s, &e) || check_neutral(req, &e) ||
         parse_sampling(s, req, &sp, &n, &e) || req_int(req, "max_tokens", 0, INT32_MAX, 16, &max_tokens, &e) ||
         req_bool(req, "echo", false, &echo, &e) || req_bool(req, "add_special_tokens", true, &add_special, &e) ||
         req_bool(req, "return_token_ids", false, &ret_ids, &e) || req_str(req, "suffix", false, &suffix, &e) ||
@@ -590,7 +608,7 @@ static void h_completions(srv *s, const cJSON *req, int32_t *status, char **resp
     const int32_t top_k = logprobs > 0 ? (int32_t)logprobs : 0;
     for (int32_t k = 0; k < n_in; k++) {
         if (G.in[k].text) {
-            if (tokenize(s, G.in[k].text, add_special, &G.prompt[k], &G.np[k], &e)) goto fail;
+            if (tokenize(s, G.in[k].text, add_special, false, &G.prompt[k], &G.np[k], &e)) goto fail;
         } else {
             G.prompt[k] = G.in[k].ids;
             G.np[k] = G.in[k].n_ids;
@@ -662,12 +680,12 @@ fail:
 }
 
 /* A chat logprobs entry: {token, logprob, bytes, top_logprobs}. */
-static cJSON *chat_lp_entry(srv *s, int32_t prev, int32_t id, double lp) {
+static cJSON *chat_lp_entry(srv *s, int32_t prev, int32_t id, float lp) {
     int32_t L;
     char *p = piece(s, prev, id, &L);
     cJSON *o = cJSON_CreateObject();
     add_str(o, "token", p, p ? (size_t)L : 0);
-    cJSON_AddNumberToObject(o, "logprob", lp);
+    cJSON_AddItemToObject(o, "logprob", jfloat(lp));
     cJSON *b = cJSON_AddArrayToObject(o, "bytes");
     for (int32_t i = 0; p && i < L; i++) cJSON_AddItemToArray(b, cJSON_CreateNumber((unsigned char)p[i]));
     free(p);
@@ -687,7 +705,7 @@ static void h_chat(srv *s, const cJSON *req, int32_t *status, char **resp) {
     int64_t n, max_tokens, mct, top_lp;
     int32_t n_stops = 0;
     bool want_lp, ret_ids;
-    if (req_fields(req, fields, &e) || check_model(s, req, &e) || check_neutral(req, &e) ||
+    if (req_fields(req, fields, &e) || check_model(s, req, &e) || can_generate(s, &e) || check_neutral(req, &e) ||
         parse_sampling(s, req, &sp, &n, &e) || req_int(req, "max_tokens", 0, INT32_MAX, -1, &max_tokens, &e) ||
         req_int(req, "max_completion_tokens", 0, INT32_MAX, -1, &mct, &e) || req_bool(req, "logprobs", false, &want_lp, &e) ||
         req_int(req, "top_logprobs", 0, MAX_LOGPROBS, 0, &top_lp, &e) || req_bool(req, "return_token_ids", false, &ret_ids, &e) ||
@@ -822,7 +840,7 @@ static void h_embeddings(srv *s, const cJSON *req, int32_t *status, char **resp)
         req_str(req, "pooling", false, &c.pool, &e) || text_inputs(s, req, &c.in, &c.n_in, &e))
         goto fail;
     if (c.pool && !(gh_backend_caps(s->b) & GH_CAP_EMBED) && strcmp(c.pool, "mean")) {
-        srv_bad(&e, "unsupported", "pooling", "this model embeds by mean pooling only (it is not an embedding model)");
+        srv_bad(&e, "unsupported", "pooling", "this backend embeds by mean pooling of hidden states only");
         goto fail;
     }
     if (!(gh_backend_caps(s->b) & (GH_CAP_EMBED | GH_CAP_HIDDEN))) {
@@ -1040,6 +1058,9 @@ static void h_rewards(srv *s, const cJSON *req, int32_t *status, char **resp) {
         cJSON_AddNumberToObject(d, "index", k);
         cJSON_AddNumberToObject(d, "score", sc->score);
         cJSON_AddNumberToObject(d, "pooled_token_index", sc->pooled_token);
+        cJSON_AddNumberToObject(d, "pooled_token_id", sc->pooled_token_id);
+        cJSON_AddNumberToObject(d, "n_tokens", sc->n_tokens);
+        cJSON_AddBoolToObject(d, "eos_appended", sc->eos_appended);
         add_str(d, "text", sc->text, sc->text ? strlen(sc->text) : 0);
         if (sc->chat_template) add_str(d, "chat_template", sc->chat_template, strlen(sc->chat_template));
         else cJSON_AddNullToObject(d, "chat_template");
@@ -1089,9 +1110,19 @@ void srv_dispatch(srv *s, const char *method, const char *path, const char *auth
         } else if (!ready) {
             srv_fail(&e, 503, "server_error", "model_loading", NULL, "the model is loading");
             reply_err(&e, status, resp);
-        } else {
-            *status = 200;
-            *resp = strdup("{\"status\":\"ok\"}");
+        } else { /* ok, with the scheduler's counters */
+            sched_stats st;
+            sched_get_stats(s->sc, &st);
+            cJSON *r = cJSON_CreateObject(), *o;
+            cJSON_AddStringToObject(r, "status", "ok");
+            o = cJSON_AddObjectToObject(r, "stats");
+            cJSON_AddNumberToObject(o, "slots", s->p.n_slots);
+            cJSON_AddNumberToObject(o, "steps", (double)st.steps);
+            cJSON_AddNumberToObject(o, "tokens", (double)st.tokens);
+            cJSON_AddNumberToObject(o, "max_seqs_per_step", st.max_seqs_step);
+            cJSON_AddNumberToObject(o, "max_requests_per_step", st.max_jobs_step);
+            cJSON_AddNumberToObject(o, "queued_samples", (double)st.queued);
+            reply_json(r, status, resp);
         }
         return;
     }

@@ -60,6 +60,7 @@ struct sched {
     int32_t *btok, *bseq, *bslot;     /* batch: token, sequence, slot (or -1 - group index) */
     uint8_t *bwant;
     int32_t bcap;
+    sched_stats st;                   /* guarded by mu */
 };
 
 void gen_out_free(gen_out *o) {
@@ -335,6 +336,23 @@ static void step(sched *S) {
         fail_running(S, 500, "server_error", "decode_failed", gh_last_error());
         return;
     }
+    /* statistics: sequences and distinct requests sharing this step */
+    int32_t n_seq = 0, n_jobs = 0;
+    const sched_job *seen[64];
+    for (int32_t q = 0; q < nb; q++) {
+        const gen_group *g = S->bslot[q] >= 0 ? S->slots[S->bslot[q]].g : S->bslot[q] <= -2 ? S->groups[-2 - S->bslot[q]] : NULL;
+        if (!g) continue;
+        n_seq++;
+        bool dup = false;
+        for (int32_t u = 0; u < n_jobs && !dup; u++) dup = seen[u] == g->job;
+        if (!dup && n_jobs < 64) seen[n_jobs++] = g->job;
+    }
+    pthread_mutex_lock(&S->mu);
+    S->st.steps++;
+    S->st.tokens += nb;
+    if (n_seq > S->st.max_seqs_step) S->st.max_seqs_step = n_seq;
+    if (n_jobs > S->st.max_jobs_step) S->st.max_jobs_step = n_jobs;
+    pthread_mutex_unlock(&S->mu);
     for (int32_t q = 0; q < nb; q++) {
         if (!S->bwant[q]) continue;
         const float *lg = gh_ctx_logits(S->ctx, q);
@@ -445,7 +463,7 @@ gh_status sched_init(gh_backend *b, int32_t n_slots, int32_t n_ctx, int32_t max_
     pthread_mutex_init(&S->mu, NULL);
     pthread_cond_init(&S->cv, NULL);
     gh_status st = GH_OK;
-    if (S->m) { /* generation needs the local runtime; other calls only the backend */
+    if (S->m && (gh_backend_caps(b) & GH_CAP_GENERATE)) { /* other calls need only the backend */
         S->tok = gh_model_tokenizer(S->m);
         S->V = gh_model_get_info(S->m)->n_vocab;
         gh_ctx_params cp = gh_ctx_default_params();
@@ -486,6 +504,13 @@ void sched_free(sched *S) {
     pthread_cond_destroy(&S->cv);
     pthread_mutex_destroy(&S->mu);
     free(S);
+}
+
+void sched_get_stats(sched *S, sched_stats *out) {
+    pthread_mutex_lock(&S->mu);
+    *out = S->st;
+    out->queued = S->queued;
+    pthread_mutex_unlock(&S->mu);
 }
 
 int sched_run(sched *S, sched_job *j, srv_err *e) {

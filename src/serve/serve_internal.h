@@ -114,6 +114,16 @@ typedef struct sched_job {
     struct sched_job *next;
 } sched_job;
 
+typedef struct sched_stats {
+    int64_t steps;          /* decode steps run */
+    int64_t tokens;         /* tokens decoded (prompts and samples) */
+    int32_t max_seqs_step;  /* most sequences in one step */
+    int32_t max_jobs_step;  /* most distinct requests in one step */
+    int64_t queued;         /* samples of unfinished requests now */
+} sched_stats;
+
+void sched_get_stats(sched *s, sched_stats *out);
+
 gh_status sched_init(gh_backend *b, int32_t n_slots, int32_t n_ctx, int32_t max_queued, sched **out);
 /* Fails pending and running work with 503 and joins the thread; later
  * sched_run calls get 503 at once. */
