@@ -20,6 +20,8 @@ static const char *usage_text =
     "  --methods LIST     comma-separated: zero_shot,few_shot,reward_head,mms,lat,ccs,cra,random\n"
     "                     or 'all' (default zero_shot; zero_shot always runs as the baseline)\n"
     "  --max-examples K   at most K pairs per split (default: all)\n"
+    "  --max-tokens N     cut prompts from the front so that texts have at most N tokens\n"
+    "                     (default and at most: the model's context)\n"
     "  --layer L          hidden states after layer L (default: half the layers)\n"
     "  --few-shot-k K     in-context examples for few_shot (default 3)\n"
     "  --seed S  --bootstrap B (default 1000)  --model-name NAME  --limit-units N\n"
@@ -100,6 +102,9 @@ static int genies_run(int argc, char **argv) {
         } else if (cli_opt(argv, &i, argc, NULL, "--max-examples", &v, &missing)) {
             if (!missing && !cli_parse_int(v, 1, INT64_MAX, &ll)) return cli_usage_error("genies", "--max-examples needs an integer >= 1, got '%s'", v);
             p.max_examples = ll;
+        } else if (cli_opt(argv, &i, argc, NULL, "--max-tokens", &v, &missing)) {
+            if (!missing && !cli_parse_int(v, 16, 1 << 24, &ll)) return cli_usage_error("genies", "--max-tokens needs an integer >= 16, got '%s'", v);
+            p.max_tokens = (int32_t)ll;
         } else if (cli_opt(argv, &i, argc, NULL, "--layer", &v, &missing)) {
             if (!missing && !cli_parse_int(v, 0, 100000, &ll)) return cli_usage_error("genies", "--layer needs an integer >= 0, got '%s'", v);
             p.layer = (int32_t)ll;
@@ -141,8 +146,8 @@ static int genies_run(int argc, char **argv) {
     gh_backend_free(b);
     gh_genies_shifts_free(sh);
     if (s) return cli_fail("genies");
-    printf("computed %d  finished earlier %d  left %d  pairs passed over as too long for the context %lld\n",
-           st.computed, st.skipped, st.remaining, (long long)st.n_too_long);
+    printf("computed %d  finished earlier %d  left %d  prompts cut to fit %lld  pairs too long even so %lld\n",
+           st.computed, st.skipped, st.remaining, (long long)st.n_cut, (long long)st.n_too_long);
     for (int m = 0; m < GH_GENIES_N_METHODS; m++)
         if (st.seconds[m] > 0) printf("time %-11s %.3f s\n", gh_genies_method_name((gh_genies_method)m), st.seconds[m]);
     if (st.remaining) printf("stopped after %d units (--limit-units); run again to continue\n", st.computed);

@@ -228,6 +228,8 @@ typedef struct gh_genies_run_params {
     const char *model_name;    /* directory names MODEL-SOURCE (default: the model file's base name) */
     uint32_t methods;          /* bit (1 << gh_genies_method); zero_shot always runs as the baseline */
     int64_t max_examples;      /* pairs per split at most (0: all) */
+    int32_t max_tokens;        /* texts longer than this (or the model's context) have their prompt cut
+                                  from the front (0: the context) */
     int32_t layer;             /* residual stream after this layer (-1: n_layer / 2) */
     int32_t few_shot_k;        /* default 3 (fewer when the context is full) */
     uint64_t seed;             /* pair orientations, CCS restarts, bootstrap */
@@ -246,7 +248,8 @@ typedef struct gh_genies_run_stats {
     int32_t computed;     /* (method, shift) results computed in this call */
     int32_t skipped;      /* found finished in the store */
     int32_t remaining;    /* left for a later call (limit_units) */
-    int64_t n_too_long;   /* pairs skipped because they did not fit the model's context */
+    int64_t n_too_long;   /* pairs skipped because even their responses do not fit the context */
+    int64_t n_cut;        /* pairs whose prompt was cut from the front to fit */
     double seconds[GH_GENIES_N_METHODS]; /* wall time spent per method in this call */
 } gh_genies_run_stats;
 

@@ -79,7 +79,10 @@ typedef struct split {
     gh_genies_set *set;
     int64_t n;               /* pairs used */
     int64_t *idx;            /* [n] their indices in set->pairs */
-    int64_t n_too_long;      /* pairs passed over because they do not fit */
+    const char **prompt;     /* [n] the prompt used: the record's, or its end when cut to fit */
+    gn_arena cut;            /* the cut prompts */
+    int64_t n_too_long;      /* pairs passed over because even their responses do not fit */
+    int64_t n_cut;           /* pairs whose prompt was cut from the front to fit */
     /* features, computed on demand */
     float *hc, *hr;          /* [n][d] hidden state, last token of prompt + chosen / rejected */
     float *cc, *cr;          /* [n][d] CRA contrast: hidden(... Yes) - hidden(... No) */
@@ -104,6 +107,8 @@ static void split_free(split *s) {
     free(s->name);
     gh_genies_set_free(s->set);
     free(s->idx);
+    free(s->prompt);
+    gn_arena_free(&s->cut);
     free(s->hc); free(s->hr); free(s->cc); free(s->cr);
     free(s->lc); free(s->lr);
     free(s);
@@ -127,18 +132,34 @@ static int64_t n_tokens(runner *R, const char *a, const char *b, const char *c) 
     return s ? -1 : (int64_t)n;
 }
 
-static bool fits(runner *R, const gh_genies_pair *q) {
-    if (!R->tok || R->n_ctx <= 0) return true;
-    const char *longer = strlen(q->chosen) >= strlen(q->rejected) ? q->chosen : q->rejected;
-    /* "Yes"/"No" add a token or two beyond the question */
-    int64_t n = n_tokens(R, q->prompt, longer, k_cra_q);
-    if (n >= 0 && n + 4 <= R->n_ctx) {
-        /* the other response may tokenize longer although it has fewer bytes */
-        const char *other = longer == q->chosen ? q->rejected : q->chosen;
-        int64_t m = n_tokens(R, q->prompt, other, k_cra_q);
-        return m >= 0 && m + 4 <= R->n_ctx;
+/* Whether prompt[off..] with either response and the CRA question fits the
+ * token limit (a few tokens spare for "Yes"/"No"). */
+static bool fits_at(runner *R, const gh_genies_pair *q, size_t off, int32_t limit) {
+    for (int k = 0; k < 2; k++) {
+        int64_t n = n_tokens(R, q->prompt + off, k ? q->rejected : q->chosen, k_cra_q);
+        if (n < 0 || n + 4 > limit) return false;
     }
-    return false;
+    return true;
+}
+
+/* Bytes to cut from the front of the prompt so that the pair fits: 0 when it
+ * fits whole, -1 when it does not fit even without a prompt. */
+static int64_t cut_offset(runner *R, const gh_genies_pair *q) {
+    int32_t limit = R->n_ctx;
+    if (R->p->max_tokens > 0 && (limit <= 0 || R->p->max_tokens < limit)) limit = R->p->max_tokens;
+    if (!R->tok || limit <= 0) return 0;
+    if (fits_at(R, q, 0, limit)) return 0;
+    size_t len = strlen(q->prompt);
+    if (!fits_at(R, q, len, limit)) return -1;
+    size_t lo = 0, hi = len; /* fits at hi, not at lo */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        while (mid < hi && ((unsigned char)q->prompt[mid] & 0xC0) == 0x80) mid++; /* a UTF-8 character's start */
+        if (mid >= hi) break;
+        if (fits_at(R, q, mid, limit)) hi = mid;
+        else lo = mid;
+    }
+    return (int64_t)hi;
 }
 
 static void warn_cb(void *user, const char *msg) {
@@ -169,12 +190,21 @@ static gh_status get_split(runner *R, const char *name, int which, split **out) 
     lp.warn_user = R;
     if (!st) st = gh_genies_load(path, &lp, &s->set);
     free(path);
-    if (!st && !(s->idx = malloc((size_t)(s->set->n_pairs ? s->set->n_pairs : 1) * sizeof *s->idx)))
+    size_t np = (size_t)(!st && s->set->n_pairs ? s->set->n_pairs : 1);
+    if (!st && (!(s->idx = malloc(np * sizeof *s->idx)) || !(s->prompt = malloc(np * sizeof *s->prompt))))
         st = gh_error(GH_ERR_NOMEM, "out of memory");
     for (int64_t i = 0; !st && i < s->set->n_pairs; i++) {
         if (R->p->max_examples > 0 && s->n >= R->p->max_examples) break;
-        if (fits(R, &s->set->pairs[i])) s->idx[s->n++] = i;
-        else s->n_too_long++;
+        const gh_genies_pair *q = &s->set->pairs[i];
+        int64_t off = cut_offset(R, q);
+        if (off < 0) { s->n_too_long++; continue; }
+        const char *pr = q->prompt;
+        if (off > 0) {
+            if (!(pr = gn_arena_dup(&s->cut, q->prompt + off))) { st = gh_error(GH_ERR_NOMEM, "out of memory"); break; }
+            s->n_cut++;
+        }
+        s->prompt[s->n] = pr;
+        s->idx[s->n++] = i;
     }
     if (!st && s->n == 0)
         st = gh_error(GH_ERR_FORMAT, "%s/%s: no pair fits the model's context of %d tokens", name, fn, R->n_ctx);
@@ -187,6 +217,7 @@ static gh_status get_split(runner *R, const char *name, int which, split **out) 
     if (st) { split_free(s); return st; }
     R->splits[R->n_splits++] = s;
     R->stats->n_too_long += s->n_too_long;
+    R->stats->n_cut += s->n_cut;
     *out = s;
     return GH_OK;
 }
@@ -219,8 +250,8 @@ static gh_status need_hidden(runner *R, split *s) {
     gh_status st = hc && hr ? GH_OK : gh_error(GH_ERR_NOMEM, "out of memory");
     for (int64_t i = 0; i < s->n && !st; i++) {
         const gh_genies_pair *q = &s->set->pairs[s->idx[i]];
-        if (!(st = hidden_of(R, q->prompt, q->chosen, NULL, hc + (size_t)i * R->d)))
-            st = hidden_of(R, q->prompt, q->rejected, NULL, hr + (size_t)i * R->d);
+        if (!(st = hidden_of(R, s->prompt[i], q->chosen, NULL, hc + (size_t)i * R->d)))
+            st = hidden_of(R, s->prompt[i], q->rejected, NULL, hr + (size_t)i * R->d);
         if (st) gh_error_prefix("%s record %lld", s->set->path, (long long)q->record);
     }
     if (st) { free(hc); free(hr); return st; }
@@ -246,7 +277,7 @@ static gh_status need_contrast(runner *R, split *s) {
         for (int side = 0; side < 2 && !st; side++) {
             float *dst = (side ? cr : cc) + (size_t)i * R->d;
             const char *resp = side ? q->rejected : q->chosen;
-            if (!(st = hidden_of(R, q->prompt, resp, yes, dst)) && !(st = hidden_of(R, q->prompt, resp, nos, no)))
+            if (!(st = hidden_of(R, s->prompt[i], resp, yes, dst)) && !(st = hidden_of(R, s->prompt[i], resp, nos, no)))
                 for (int32_t j = 0; j < R->d; j++) dst[j] -= no[j];
         }
         if (st) gh_error_prefix("%s record %lld", s->set->path, (long long)q->record);
@@ -280,8 +311,8 @@ static gh_status need_logprob(runner *R, split *s) {
     for (int64_t i = 0; i < s->n && !st; i++) {
         const gh_genies_pair *q = &s->set->pairs[s->idx[i]];
         bool ok1, ok2;
-        if (!(st = mean_lp(R, q->prompt, q->chosen, &lc[i], &ok1)))
-            st = mean_lp(R, q->prompt, q->rejected, &lr[i], &ok2);
+        if (!(st = mean_lp(R, s->prompt[i], q->chosen, &lc[i], &ok1)))
+            st = mean_lp(R, s->prompt[i], q->rejected, &lr[i], &ok2);
         if (!st && (!ok1 || !ok2)) st = gh_error(GH_ERR_LIMIT, "the pair does not fit the model's context");
         if (st) gh_error_prefix("%s record %lld", s->set->path, (long long)q->record);
     }
@@ -431,7 +462,7 @@ static char *few_shot_prefix(const split *src, int32_t k, int32_t skip) {
         if (q->record == last) continue;
         last = q->record;
         if (used++ < skip) continue;
-        gh_strbuf_put(&b, q->prompt);
+        gh_strbuf_put(&b, src->prompt[i]);
         gh_strbuf_put(&b, q->chosen);
         gh_strbuf_put(&b, "\n\n");
     }
@@ -462,11 +493,11 @@ static gh_status predict(runner *R, const trained *t, split *ev, double *p, doub
             for (int32_t skip = 0; skip <= k; skip++) {
                 char *pre = few_shot_prefix(t->src, k, skip);
                 if (!pre) return gh_error(GH_ERR_NOMEM, "out of memory");
-                size_t lp = strlen(pre), lq = strlen(q->prompt);
+                size_t lp = strlen(pre), lq = strlen(ev->prompt[i]);
                 char *full = malloc(lp + lq + 1);
                 if (!full) { free(pre); return gh_error(GH_ERR_NOMEM, "out of memory"); }
                 memcpy(full, pre, lp);
-                memcpy(full + lp, q->prompt, lq + 1);
+                memcpy(full + lp, ev->prompt[i], lq + 1);
                 free(pre);
                 double a = 0, b = 0;
                 bool ok1 = false, ok2 = false;
@@ -539,8 +570,8 @@ static gh_status ensure_eval(runner *R, gh_genies_method m, const char *train_d,
     jb_str(&b, train_d);
     gh_strbuf_put(&b, ",\"eval\":");
     jb_str(&b, eval_d);
-    gh_strbuf_printf(&b, ",\"n\":%lld,\"n_too_long\":%lld,\"layer\":%d,\"accuracy\":", (long long)ev->n,
-                     (long long)ev->n_too_long, R->layer);
+    gh_strbuf_printf(&b, ",\"n\":%lld,\"n_too_long\":%lld,\"n_prompt_cut\":%lld,\"layer\":%d,\"accuracy\":",
+                     (long long)ev->n, (long long)ev->n_too_long, (long long)ev->n_cut, R->layer);
     jb_num(&b, gh_genies_accuracy(p, ev->n));
     if (!isnan(k_used)) { gh_strbuf_put(&b, ",\"few_shot_k\":"); jb_num(&b, k_used); }
     if (cache->probe) { gh_strbuf_put(&b, ",\"temperature\":"); jb_num(&b, cache->temp); }
@@ -602,7 +633,7 @@ static gh_status write_eval_file(void *user, const char *key, const void *val, s
         gh_strbuf_put(&b, ",\n    \"eval_accuracy\": "); jb_num(&b, gh_genies_accuracy(p, n));
         gh_strbuf_put(&b, ",\n    \"eval_rms_calibration_error\": "); jb_num(&b, gh_genies_rms_published(p, n));
         gh_strbuf_put(&b, ",\n    \"eval_rms_calibration_error_corrected\": "); jb_num(&b, gh_genies_rms_corrected(p, n));
-        const char *extra[] = {"n", "n_too_long", "layer", "few_shot_k", "temperature"};
+        const char *extra[] = {"n", "n_too_long", "n_prompt_cut", "layer", "few_shot_k", "temperature"};
         for (size_t i = 0; i < sizeof extra / sizeof *extra; i++) {
             const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, extra[i]);
             if (cJSON_IsNumber(x)) { gh_strbuf_printf(&b, ",\n    \"%s\": ", extra[i]); jb_num(&b, x->valuedouble); }
@@ -625,9 +656,9 @@ static gh_status write_eval_file(void *user, const char *key, const void *val, s
 static char *settings_string(runner *R) {
     gh_model *m = gh_backend_model(R->b);
     gh_strbuf b = {0};
-    gh_strbuf_printf(&b, "genies-v1 model_sha256=%s layer=%d max_examples=%lld few_shot_k=%d seed=%llu",
+    gh_strbuf_printf(&b, "genies-v1 model_sha256=%s layer=%d max_examples=%lld max_tokens=%d few_shot_k=%d seed=%llu",
                      m ? gh_model_sha256(m) : gh_backend_ref(R->b), R->layer, (long long)R->p->max_examples,
-                     R->p->few_shot_k, (unsigned long long)R->p->seed);
+                     R->p->max_tokens, R->p->few_shot_k, (unsigned long long)R->p->seed);
     if (b.oom) { gh_strbuf_free(&b); return NULL; }
     return b.p;
 }
