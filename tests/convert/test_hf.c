@@ -355,6 +355,7 @@ static void test_tokenizers(void **state) {
     same_tokens("llama");  /* SentencePiece-style BPE: scores from the merge ranks */
     same_tokens("qwen2");  /* byte-level BPE with merges */
     same_tokens("bert");   /* WordPiece in llama.cpp's "▁" form */
+    same_tokens("llama_rm"); /* Llama-3-style byte-level BPE ("llama-bpe"), BOS from the post-processor */
     /* the chat template of tokenizer_config.json */
     gh_gguf *g = NULL;
     assert_ok(gh_gguf_open(path_of("%s.gguf", "qwen2"), &g));
@@ -370,6 +371,32 @@ static void test_tokenizers(void **state) {
     assert_memory_equal(s.ptr, "gpt2", 4);
     free(txt);
     cJSON_Delete(cfg);
+    gh_gguf_free(g);
+    /* a list of named templates: "default" is the template, the others keep their names */
+    assert_ok(gh_gguf_open(path_of("%s.gguf", "llama_rm"), &g));
+    assert_ok(gh_gguf_get_str(g, "tokenizer.ggml.pre", &s));
+    assert_int_equal(s.len, 9);
+    assert_memory_equal(s.ptr, "llama-bpe", 9);
+    assert_ok(gh_gguf_get_str(g, "tokenizer.chat_template", &s));
+    assert_true(memmem(s.ptr, s.len, "<|start_header_id|>", 19) != NULL);
+    assert_ok(gh_gguf_get_str(g, "tokenizer.chat_template.tool_use", &s));
+    assert_int_equal(s.len, 11);
+    gh_gguf_free(g);
+    /* chat_template.jinja when tokenizer_config.json has none */
+    char cmd[8192];
+    const char *d = tu_tmp("jinja");
+    snprintf(cmd, sizeof cmd, "rm -rf %s && cp -r %s/qwen2 %s && echo '{}' > %s/tokenizer_config.json && "
+             "printf 'T{{ messages }}' > %s/chat_template.jinja", d, g_dir, d, d, d);
+    int st;
+    free(tu_run(cmd, &st));
+    assert_int_equal(st, 0);
+    gh_convert_hf_result r;
+    assert_ok(gh_convert_hf(d, tu_tmp("jinja.gguf"), NULL, &r));
+    assert_true(r.chat_template);
+    assert_ok(gh_gguf_open(tu_tmp("jinja.gguf"), &g));
+    assert_ok(gh_gguf_get_str(g, "tokenizer.chat_template", &s));
+    assert_int_equal(s.len, 15);
+    assert_memory_equal(s.ptr, "T{{ messages }}", 15);
     gh_gguf_free(g);
     /* WordPiece as llama.cpp writes it: "▁the" for a word start, "ing" for "##ing" */
     assert_ok(gh_gguf_open(path_of("%s.gguf", "bert"), &g));
@@ -636,6 +663,8 @@ static void test_bad_input(void **state) {
     snprintf(p, sizeof p, "%s/config.json", d);
     patch_file(p, "\"tie_word_embeddings\": false", "\"tie_word_embeddings\": true ");
     convert_fails(d, GH_ERR_UNSUPPORTED, "tensor 'lm_head.weighx' is not part of LlamaForCausalLM", "model.safetensors");
+    /* a classifier with two labels is not a reward model */
+    convert_fails(path_of("%s", "rm_2labels"), GH_ERR_UNSUPPORTED, "tensor 'score.weight' has 2 labels", "model.safetensors");
     /* no weights; no config */
     d = copy_dir("llama", "bad_nofile");
     snprintf(p, sizeof p, "%s/model.safetensors", d);

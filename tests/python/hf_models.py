@@ -130,8 +130,13 @@ def added(i, content):
             "normalized": False, "special": True}
 
 
-def byte_level_tokenizer():
-    """Qwen2-style: byte-level BPE with Qwen2's split pattern, ChatML specials."""
+LLAMA3_RE = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
+             r"\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
+def byte_level_tokenizer(llama3=False):
+    """Qwen2-style: byte-level BPE with Qwen2's split pattern, ChatML specials;
+    or Llama-3-style: Llama 3's pattern, ignore_merges, <|begin_of_text|> added."""
     b2u = bytes_to_unicode()
     words = []
     for i, w in enumerate(CORPUS.split(" ")):
@@ -144,21 +149,32 @@ def byte_level_tokenizer():
     for a, b in merges:
         if a + b not in vocab:
             vocab[a + b] = len(vocab)
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"] if llama3 else \
+        ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     n = len(vocab)
     tj = {"version": "1.0", "truncation": None, "padding": None,
           "added_tokens": [added(n + i, s) for i, s in enumerate(specials)],
           "normalizer": {"type": "NFC"},
           "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
-              {"type": "Split", "pattern": {"Regex": QWEN2_RE}, "behavior": "Isolated", "invert": False},
+              {"type": "Split", "pattern": {"Regex": LLAMA3_RE if llama3 else QWEN2_RE}, "behavior": "Isolated",
+               "invert": False},
               {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}]},
           "post_processor": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False},
           "decoder": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False},
           "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "",
-                    "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+                    "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False, "ignore_merges": llama3,
                     "vocab": vocab, "merges": [a + " " + b for a, b in merges]}}
     cfg = {"bos_token": None, "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "chat_template": CHATML,
            "add_bos_token": False}
+    if llama3:
+        tj["post_processor"] = {"type": "TemplateProcessing",
+                                "single": [{"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 0}},
+                                           {"Sequence": {"id": "A", "type_id": 0}}], "pair": [],
+                                "special_tokens": {"<|begin_of_text|>": {"id": "<|begin_of_text|>", "ids": [n],
+                                                                         "tokens": ["<|begin_of_text|>"]}}}
+        cfg = {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>",
+               "chat_template": [{"name": "default", "template": CHATML.replace("im_start", "start_header_id")},
+                                 {"name": "tool_use", "template": "{{ tools }}"}]}
     return tj, cfg, n + len(specials)
 
 
@@ -490,6 +506,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     spm_tj, spm_cfg, spm_n, spm_merges, spm_vocab = spm_tokenizer()
     bl_tj, bl_cfg, bl_n = byte_level_tokenizer()
+    l3_tj, l3_cfg, l3_n = byte_level_tokenizer(llama3=True)
     wp_tj, wp_cfg, wp_n, _ = wordpiece_tokenizer()
     ids_spm = [1, 5, 300, spm_n - 1, 40, 41, 200, 7, 3, 260, 290, 100]
     ids_bl = [bl_n - 2, 10, 300, 65, 256, bl_n - 1, 32, 99, 120, 7, 260, 1]
@@ -528,9 +545,9 @@ def main():
 
     # reward models: one label, score on the final-norm hidden state of the last token
     for name, base, tj, tc, ids, bias in (("qwen2_rm", "Qwen2", bl_tj, bl_cfg, ids_bl, True),
-                                         ("llama_rm", "Llama", spm_tj, spm_cfg, ids_spm, False)):
+                                         ("llama_rm", "Llama", l3_tj, l3_cfg, ids_bl, False)):
         c = {"architectures": [base + "ForSequenceClassification"], "model_type": base.lower(),
-             "vocab_size": bl_n if base == "Qwen2" else spm_n,
+             "vocab_size": bl_n if base == "Qwen2" else l3_n,
              "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4,
              "num_key_value_heads": 1, "max_position_embeddings": 128, "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
              "hidden_act": "silu", "tie_word_embeddings": False, "id2label": {"0": "LABEL_0"},
@@ -540,6 +557,9 @@ def main():
         hn, _ = llama_forward(c, w, ids)
         score = float(hn[-1] @ w["score.weight"].double()[0])
         ref(name, {"ids": ids, "score": score})
+    # two labels: not a reward head (refused)
+    w["score.weight"] = rnd(2, c["hidden_size"])
+    save_dir("rm_2labels", dict(c, id2label={"0": "A", "1": "B"}, label2id={"A": 0, "B": 1}), w, l3_tj, l3_cfg)
 
     # bert: WordPiece, mean pooling recorded by sentence-transformers' modules.json
     c = {"architectures": ["BertModel"], "model_type": "bert", "vocab_size": wp_n, "hidden_size": 64,
