@@ -64,6 +64,8 @@ typedef struct http_be {
     char *lp_why;        /* why neither log-probability route works */
     rw_method rwm;
     int tokenize;        /* -1 unknown, 0 absent, 1 works */
+    bool caps_listed;    /* the server listed its model's capabilities (goodhart's meta) */
+    uint32_t caps;
 } http_be;
 
 /* ---- small helpers ---- */
@@ -343,9 +345,8 @@ static gh_status http_sample(http_be *H, const char *prompt, const gh_chat_msg *
         /* the samples' log-probabilities (and, where the server can, token ids) */
         if (chat) cJSON_AddBoolToObject(proto, "logprobs", 1);
         else cJSON_AddNumberToObject(proto, "logprobs", 1);
-        if (H->fl == FL_VLLM) {
-            cJSON_AddBoolToObject(proto, "return_tokens_as_token_ids", 1);
-        }
+        if (H->fl == FL_VLLM) cJSON_AddBoolToObject(proto, "return_tokens_as_token_ids", 1);
+        if (H->fl == FL_VLLM || H->fl == FL_GOODHART) cJSON_AddBoolToObject(proto, "return_token_ids", 1);
     }
     /* plan the requests */
     const bool greedy = sp->temp == 0.0f;
@@ -396,13 +397,13 @@ static gh_status http_chat(void *impl, const gh_chat_msg *msgs, int32_t n_msgs, 
                            int32_t n, gh_samples **out) {
     http_be *H = impl;
     if (!H->chat_template) return http_sample(H, NULL, msgs, n_msgs, sp, n, out);
-    /* a template chosen here: render it and complete the text */
+    /* a template chosen here: render it and complete the text. The server's
+     * special-token texts are unknown here, so the template writes none; the
+     * server adds its BOS token as for any prompt. */
     char *prompt = NULL;
     gh_status s = gh_chat_render(H->chat_template, msgs, n_msgs, true, NULL, NULL, &prompt);
     if (s) return s;
-    gh_sampler_params d = *sp;
-    if (d.add_bos < 0 && (H->fl == FL_GOODHART || H->fl == FL_VLLM)) d.add_bos = 0;
-    s = http_sample(H, prompt, NULL, 0, &d, n, out);
+    s = http_sample(H, prompt, NULL, 0, sp, n, out);
     free(prompt);
     return s;
 }
@@ -776,7 +777,7 @@ static gh_status http_hidden(void *impl, const char *text, const int32_t *layers
     cJSON_AddStringToObject(b, "pooling", gh_pool_name(pool));
     cJSON_AddNumberToObject(b, "span_begin", span_begin);
     cJSON_AddNumberToObject(b, "span_end", span_end);
-    char *url = url_of(H->base, "/hidden_states");
+    char *url = url_of(H->base, "/hidden_states"); /* goodhart's extension */
     cJSON *a = NULL;
     gh_status s = url ? post1(H, url, b, &a, NULL, NULL) : gh_error(GH_ERR_NOMEM, "out of memory");
     cJSON_Delete(b);
@@ -784,10 +785,11 @@ static gh_status http_hidden(void *impl, const char *text, const int32_t *layers
     if (!s) {
         const cJSON *d0 = cJSON_GetArrayItem(jget(a, "data"), 0);
         if (!d0) d0 = a;
-        const cJSON *toks = jget(d0, "tokens"), *hs = jget(d0, "hidden_states");
+        const cJSON *toks = jget(d0, "tokens"), *hs = jget(d0, "hidden");
+        if (!hs) hs = jget(d0, "hidden_states");
         double sb = 0, se = 0;
         if (!cJSON_IsArray(hs) || cJSON_GetArraySize(hs) != n_layers)
-            s = gh_error(GH_ERR_FORMAT, "%s: the answer has no hidden_states array of %d layers", url, n_layers);
+            s = gh_error(GH_ERR_FORMAT, "%s: the answer has no \"hidden\" array of %d layers", url, n_layers);
         h = calloc(1, sizeof *h);
         if (!s && !h) s = gh_error(GH_ERR_NOMEM, "out of memory");
         if (!s) {
@@ -803,12 +805,18 @@ static gh_status http_hidden(void *impl, const char *text, const int32_t *layers
                     h->tokens[i] = cJSON_IsNumber(x) ? (int32_t)x->valuedouble : -1;
                 }
             }
-            jnum(d0, "span_begin", &sb);
-            jnum(d0, "span_end", &se);
+            const cJSON *span = jget(d0, "span");
+            if (cJSON_IsArray(span) && cJSON_GetArraySize(span) == 2) {
+                sb = cJSON_GetArrayItem(span, 0)->valuedouble;
+                se = cJSON_GetArrayItem(span, 1)->valuedouble;
+            } else {
+                jnum(d0, "span_begin", &sb);
+                jnum(d0, "span_end", &se);
+            }
             h->span_begin = (int32_t)sb;
             h->span_end = (int32_t)se;
         }
-        /* each layer: [n_embd] (last/mean) or [[n_embd] x rows] (all) */
+        /* each layer: [rows][n_embd] (goodhart), or a bare [n_embd] row */
         for (int32_t l = 0; l < n_layers && !s; l++) {
             const cJSON *L = cJSON_GetArrayItem(hs, l);
             if (cJSON_IsObject(L)) L = jget(L, "data");
@@ -884,12 +892,14 @@ static gh_status http_score(void *impl, const char *prompt, const char *response
         rw_method w = order[oi];
         if (m != RW_UNKNOWN && m != w) continue;
         if (m == RW_UNKNOWN && w == RW_REWARDS && H->fl == FL_VLLM) continue; /* vLLM: /pooling, /classify */
+        if (w != RW_REWARDS && H->fl == FL_GOODHART) continue;              /* goodhart: /v1/rewards only */
         cJSON *b = body_new(H);
         char *url = NULL;
         if (w == RW_REWARDS) {
+            /* the server renders the pair itself and says what it scored */
             url = url_of(H->base, "/rewards");
-            if (H->chat_template) cJSON_AddStringToObject(b, "input", r->text);
-            else { cJSON_AddStringToObject(b, "prompt", prompt); cJSON_AddStringToObject(b, "response", response); }
+            cJSON_AddStringToObject(b, "prompt", prompt);
+            cJSON_AddStringToObject(b, "response", response);
         } else {
             url = url_of(H->root, w == RW_POOLING ? "/pooling" : "/classify");
             cJSON_AddStringToObject(b, "input", r->text);
@@ -908,14 +918,15 @@ static gh_status http_score(void *impl, const char *prompt, const char *response
             if (w == RW_REWARDS) {
                 const cJSON *o = d0 ? d0 : a;
                 if (!jnum(o, "score", &v)) s = gh_error(GH_ERR_FORMAT, "%s: the answer has no \"score\" number", url);
-                if (jnum(o, "pooled_token", &pt)) r->pooled_token = (int32_t)pt;
+                if (jnum(o, "pooled_token_index", &pt) || jnum(o, "pooled_token", &pt)) r->pooled_token = (int32_t)pt;
                 const char *tx = jstr(o, "text");
                 if (!s && tx && strcmp(tx, r->text) != 0) {
                     char *c = strdup(tx);
                     if (c) { free(r->text); r->text = c; }
                 }
                 const char *tpl = jstr(o, "chat_template");
-                if (!s && tpl && !r->chat_template) r->chat_template = strdup(tpl);
+                free(r->chat_template); /* what the server applied, not what was asked here */
+                r->chat_template = tpl ? strdup(tpl) : NULL;
             } else if (w == RW_POOLING) {
                 int32_t tok = -1;
                 if (!pooled_score(jget(d0, "data"), &v, &tok))
@@ -1026,6 +1037,18 @@ static gh_status probe_models(http_be *H, const char *want) {
         if (jnum(src[i], "n_embd", &v) || jnum(src[i], "embedding_size", &v)) H->n_embd = (int32_t)v;
         if (jnum(src[i], "n_layer", &v) || jnum(src[i], "n_layers", &v)) H->n_layer = (int32_t)v;
     }
+    const cJSON *cl = cJSON_IsObject(meta) ? jget(meta, "capabilities") : NULL;
+    if (cJSON_IsArray(cl)) {
+        static const struct { uint32_t c; const char *n; } names[] = {
+            {GH_CAP_GENERATE, "generate"}, {GH_CAP_LOGPROB, "logprob"}, {GH_CAP_HIDDEN, "hidden"}, {GH_CAP_EMBED, "embed"},
+            {GH_CAP_REWARD, "reward"}, {GH_CAP_TOKENIZE, "tokenize"}, {GH_CAP_CHAT, "chat"}};
+        H->caps_listed = true;
+        cJSON_ArrayForEach(e, cl)
+            for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+                if (cJSON_IsString(e) && !strcmp(e->valuestring, names[i].n)) H->caps |= names[i].c;
+        /* goodhart's /v1/embeddings mean-pools hidden states for models that are not embedding models */
+        if (H->caps & GH_CAP_HIDDEN) H->caps |= GH_CAP_EMBED;
+    }
 done:
     cJSON_Delete(a);
     gh_http_req_clear(&r);
@@ -1075,9 +1098,16 @@ gh_status gh_backend_open_http(const char *url, const gh_backend_params *p, gh_b
     want = NULL;
     b->ops = &http_ops;
     b->impl = H;
-    b->caps = GH_CAP_GENERATE | GH_CAP_CHAT | GH_CAP_LOGPROB | GH_CAP_EMBED | GH_CAP_REWARD;
-    if (H->fl != FL_GENERIC) b->caps |= GH_CAP_TOKENIZE;
-    if (H->fl == FL_GOODHART) b->caps |= GH_CAP_HIDDEN;
+    if (H->caps_listed) {
+        /* the server said what its model can do: a method that needs more fails before any work */
+        b->caps = H->caps;
+    } else {
+        /* other servers do not say: every OpenAI operation is assumed, and a
+         * missing one fails on first use with the server's own answer */
+        b->caps = GH_CAP_GENERATE | GH_CAP_CHAT | GH_CAP_LOGPROB | GH_CAP_EMBED | GH_CAP_REWARD;
+        if (H->fl != FL_GENERIC) b->caps |= GH_CAP_TOKENIZE;
+        if (H->fl == FL_GOODHART) b->caps |= GH_CAP_HIDDEN;
+    }
     return GH_OK;
 fail:
     free(want);

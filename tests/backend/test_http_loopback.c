@@ -1,0 +1,343 @@
+/* test_http_loopback.c — the HTTP backend against goodhart's own server on
+ * loopback, model stories260K: every operation through HTTP equals the local
+ * backend's (same tokens, log-probabilities within 1e-5), and a run whose
+ * server is killed (kill -9) and restarted part-way completes with every
+ * sample present once and equal to the local one. */
+#include <math.h>
+#include <signal.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#include "backend/http_internal.h"
+#include "goodhart/backend.h"
+#include "goodhart/serve.h"
+
+static gh_server *srv;
+static gh_backend *local, *remote;
+static char url[128];
+
+static int setup(void **st) {
+    (void)st;
+    gh_serve_params sp = gh_serve_default_params();
+    sp.port = 0;
+    if (gh_server_start(&sp, &srv)) return -1;
+    gh_backend_params bp = gh_backend_default_params();
+    bp.n_threads = 1;
+    if (gh_server_load(srv, tu_stories_gguf(), &bp)) { fprintf(stderr, "%s\n", gh_last_error()); return -1; }
+    if (gh_backend_open(tu_stories_gguf(), &bp, &local)) return -1;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", gh_server_port(srv));
+    gh_backend_params hp = gh_backend_default_params();
+    hp.timeout_s = 60;
+    if (gh_backend_open(url, &hp, &remote)) { fprintf(stderr, "%s\n", gh_last_error()); return -1; }
+    return 0;
+}
+
+static int teardown(void **st) {
+    (void)st;
+    gh_backend_free(remote);
+    gh_server_stop(srv);
+    gh_backend_free(local);
+    return 0;
+}
+
+static void same_samples(const gh_samples *a, const gh_samples *b) {
+    assert_int_equal(a->n, b->n);
+    for (int32_t i = 0; i < a->n; i++) {
+        const gh_sample *x = &a->samples[i], *y = &b->samples[i];
+        assert_int_equal(x->index, y->index);
+        assert_int_equal(x->n_tokens, y->n_tokens);
+        for (int32_t t = 0; t < x->n_tokens; t++) assert_int_equal(x->tokens[t], y->tokens[t]);
+        assert_string_equal(x->text, y->text);
+        assert_string_equal(x->finish, y->finish);
+        assert_true(fabs(x->logprob - y->logprob) < 1e-5 * (1 + fabs(x->logprob)));
+    }
+}
+
+static void test_caps_from_the_server(void **st) {
+    (void)st;
+    /* the server lists its model's capabilities; they are the local ones (+ embed) */
+    uint32_t lc = gh_backend_caps(local), rc = gh_backend_caps(remote);
+    assert_true(rc & GH_CAP_GENERATE);
+    assert_true(rc & GH_CAP_LOGPROB);
+    assert_true(rc & GH_CAP_HIDDEN);
+    assert_int_equal(rc & GH_CAP_REWARD, lc & GH_CAP_REWARD);
+    assert_null(gh_backend_model(remote));
+    gh_rm_score *r = NULL;
+    if (!(rc & GH_CAP_REWARD)) {
+        assert_int_equal(gh_backend_score(remote, "a", "b", &r), GH_ERR_UNSUPPORTED);
+        assert_contains(gh_last_error(), "reward");
+    }
+}
+
+static void test_generate_equals_local(void **st) {
+    (void)st;
+    gh_sampler_params sp = gh_sampler_default_params();
+    sp.max_tokens = 24;
+    gh_samples *a = NULL, *b = NULL;
+    /* greedy */
+    sp.temp = 0;
+    assert_ok(gh_backend_generate(local, "Once upon a time", &sp, 2, &a));
+    assert_ok(gh_backend_generate(remote, "Once upon a time", &sp, 2, &b));
+    same_samples(a, b);
+    assert_int_equal(a->n_prompt_tokens, b->n_prompt_tokens);
+    for (int32_t i = 0; i < a->n_prompt_tokens; i++) assert_int_equal(a->prompt_tokens[i], b->prompt_tokens[i]);
+    gh_samples_free(a); gh_samples_free(b);
+    /* seeded, 20 samples from index 3 (two requests to the server: 16 + 4) */
+    sp.temp = 1.0f;
+    sp.top_k = 40;
+    sp.seed = 1234;
+    sp.first_sample = 3;
+    assert_ok(gh_backend_generate(local, "The little dog", &sp, 20, &a));
+    assert_ok(gh_backend_generate(remote, "The little dog", &sp, 20, &b));
+    same_samples(a, b);
+    int differ = 0;
+    for (int32_t i = 1; i < 20; i++) differ += strcmp(b->samples[i].text, b->samples[0].text) != 0;
+    assert_true(differ > 0); /* really sampled */
+    gh_samples_free(a); gh_samples_free(b);
+    /* no BOS, go on past end-of-generation, top-p and min-p */
+    sp.add_bos = 0;
+    sp.stop_at_eog = false;
+    sp.top_k = 0;
+    sp.top_p = 0.9f;
+    sp.min_p = 0.05f;
+    sp.first_sample = 0;
+    assert_ok(gh_backend_generate(local, "Tom had a ball.", &sp, 3, &a));
+    assert_ok(gh_backend_generate(remote, "Tom had a ball.", &sp, 3, &b));
+    same_samples(a, b);
+    gh_samples_free(a); gh_samples_free(b);
+}
+
+static void test_logprob_equals_local(void **st) {
+    (void)st;
+    const char *cases[][2] = {{"Once upon a time", " there was a little girl named Lily."},
+                              {"The cat", " sat"},
+                              {"Lily and Tom went to the park", ". They played with a big red ball and laughed."}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        gh_logprobs *a = NULL, *b = NULL;
+        assert_ok(gh_backend_logprob(local, cases[c][0], cases[c][1], 3, &a));
+        assert_ok(gh_backend_logprob(remote, cases[c][0], cases[c][1], 3, &b));
+        assert_int_equal(a->n_prompt, b->n_prompt);
+        assert_int_equal(a->n, b->n);
+        for (int32_t i = 0; i < a->n; i++) {
+            assert_int_equal(a->tokens[i], b->tokens[i]);
+            assert_string_equal(a->token_text[i], b->token_text[i]);
+            assert_true(fabsf(a->token_logprobs[i] - b->token_logprobs[i]) < 1e-5f);
+            for (int32_t k = 0; k < 3; k++)
+                assert_true(fabsf(a->top_logprobs[i * 3 + k] - b->top_logprobs[i * 3 + k]) < 1e-5f);
+        }
+        assert_true(fabs(a->total - b->total) < 1e-5 * (1 + fabs(a->total)));
+        gh_logprobs_free(a); gh_logprobs_free(b);
+    }
+}
+
+static void test_chat_equals_local(void **st) {
+    (void)st;
+    /* stories260K has no chat template: the server and the local backend both
+     * use the "plain" family */
+    gh_serve_params sp0 = gh_serve_default_params();
+    gh_server *s2 = NULL;
+    assert_ok(gh_server_start(&sp0, &s2));
+    gh_backend_params bp = gh_backend_default_params();
+    bp.chat_template = "plain";
+    bp.n_threads = 1;
+    assert_ok(gh_server_load(s2, tu_stories_gguf(), &bp));
+    char u2[128];
+    snprintf(u2, sizeof u2, "http://127.0.0.1:%d/v1", gh_server_port(s2));
+    gh_backend *l = NULL, *r = NULL;
+    assert_ok(gh_backend_open(tu_stories_gguf(), &bp, &l));
+    gh_backend_params hp = gh_backend_default_params();
+    assert_ok(gh_backend_open(u2, &hp, &r));
+    gh_chat_msg msgs[2] = {{"user", "Tell me a story."}, {"assistant", "Once upon a time"}};
+    gh_sampler_params sp = gh_sampler_default_params();
+    sp.max_tokens = 16;
+    sp.seed = 9;
+    gh_samples *a = NULL, *b = NULL;
+    for (int32_t nm = 1; nm <= 2; nm++) {
+        assert_ok(gh_backend_chat(l, msgs, nm, &sp, 3, &a));
+        assert_ok(gh_backend_chat(r, msgs, nm, &sp, 3, &b));
+        same_samples(a, b);
+        gh_samples_free(a); gh_samples_free(b);
+    }
+    gh_backend_free(l);
+    gh_backend_free(r);
+    gh_server_stop(s2);
+    /* a template chosen on the client: rendered here, completed there */
+    gh_backend_params cp = gh_backend_default_params();
+    cp.chat_template = "plain";
+    assert_ok(gh_backend_open(url, &cp, &r));
+    assert_ok(gh_backend_chat(r, msgs, 1, &sp, 1, &b));
+    gh_samples_free(b);
+    gh_backend_free(r);
+    /* without one, the server's chat endpoint says why */
+    assert_int_equal(gh_backend_chat(remote, msgs, 1, &sp, 1, &b), GH_ERR_NETWORK);
+    assert_contains(gh_last_error(), "HTTP 400");
+    assert_contains(gh_last_error(), "chat template");
+}
+
+static void test_embed_and_hidden_equal_local(void **st) {
+    (void)st;
+    gh_embedding *a = NULL, *b = NULL;
+    assert_ok(gh_backend_embed(local, "A happy dog.", NULL, &a));
+    assert_ok(gh_backend_embed(remote, "A happy dog.", NULL, &b));
+    assert_int_equal(a->dim, b->dim);
+    for (int32_t i = 0; i < a->dim; i++) assert_true(fabsf(a->data[i] - b->data[i]) < 1e-5f);
+    gh_embedding_free(a); gh_embedding_free(b);
+    int32_t layers[2] = {1, 5};
+    for (int p = 0; p < 3; p++) {
+        gh_hidden *x = NULL, *y = NULL;
+        assert_ok(gh_backend_hidden(local, "Tim saw a bird in the tree.", layers, 2, (gh_pool)p, 1, -1, &x));
+        assert_ok(gh_backend_hidden(remote, "Tim saw a bird in the tree.", layers, 2, (gh_pool)p, 1, -1, &y));
+        assert_int_equal(x->n_rows, y->n_rows);
+        assert_int_equal(x->n_embd, y->n_embd);
+        assert_int_equal(x->n_tokens, y->n_tokens);
+        assert_int_equal(x->span_begin, y->span_begin);
+        assert_int_equal(x->span_end, y->span_end);
+        for (int32_t t = 0; t < x->n_tokens; t++) assert_int_equal(x->tokens[t], y->tokens[t]);
+        for (int64_t i = 0; i < (int64_t)2 * x->n_rows * x->n_embd; i++) assert_true(fabsf(x->data[i] - y->data[i]) < 1e-5f);
+        gh_hidden_free(x); gh_hidden_free(y);
+    }
+}
+
+/* ---- a server killed part-way through a run ---- */
+
+static pid_t spawn_server(int port, const char *port_file) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        char ps[16];
+        snprintf(ps, sizeof ps, "%d", port);
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); }
+        execl(tu_bin(), tu_bin(), "serve", "-m", tu_stories_gguf(), "--port", ps, "--port-file", port_file, "-q", "-t", "1",
+              (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+typedef struct run_state {
+    const char *url, *cache;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done_prompts;
+    bool killed;
+    gh_samples *res[12];
+    gh_status st;
+    char err[512];
+} run_state;
+
+static const char *prompt_of(int k) {
+    static const char *p[] = {"Once upon a time", "The dog", "Lily wanted", "Tom and Sue", "The sun was", "A little bird",
+                              "One day", "The big tree", "Ben liked", "The cat said", "Mom gave", "They went"};
+    return p[k];
+}
+
+static void *run_thread(void *arg) {
+    run_state *R = arg;
+    gh_backend_params p = gh_backend_default_params();
+    p.cache_path = R->cache;
+    p.max_retries = 10;
+    p.timeout_s = 30;
+    gh_backend *b = NULL;
+    R->st = gh_backend_open(R->url, &p, &b);
+    gh_sampler_params sp = gh_sampler_default_params();
+    sp.max_tokens = 20;
+    sp.seed = 77;
+    for (int k = 0; k < 12 && !R->st; k++) {
+        R->st = gh_backend_generate(b, prompt_of(k), &sp, 4, &R->res[k]);
+        pthread_mutex_lock(&R->mu);
+        R->done_prompts = k + 1;
+        pthread_cond_broadcast(&R->cv);
+        /* after the fourth prompt, wait until the server has been killed */
+        while (k == 3 && !R->killed) pthread_cond_wait(&R->cv, &R->mu);
+        pthread_mutex_unlock(&R->mu);
+    }
+    if (R->st) snprintf(R->err, sizeof R->err, "%s", gh_last_error());
+    gh_backend_free(b);
+    return NULL;
+}
+
+static int read_port(const char *file) {
+    for (int i = 0; i < 400; i++) {
+        char *t = tu_read_file(file, NULL);
+        int port = t ? atoi(t) : 0;
+        free(t);
+        if (port > 0) return port;
+        usleep(25000);
+    }
+    return 0;
+}
+
+static void test_server_killed_mid_run(void **st) {
+    (void)st;
+    const char *pf = tu_tmp("serve-port.txt");
+    pid_t pid = spawn_server(0, pf);
+    assert_true(pid > 0);
+    int port = read_port(pf);
+    assert_true(port > 0);
+    char u[128];
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/v1", port);
+    run_state R = {.url = u, .cache = tu_tmp("killed-run-cache.db")};
+    pthread_mutex_init(&R.mu, NULL);
+    pthread_cond_init(&R.cv, NULL);
+    pthread_t th;
+    pthread_create(&th, NULL, run_thread, &R);
+    pthread_mutex_lock(&R.mu);
+    while (R.done_prompts < 4 && !R.st) pthread_cond_wait(&R.cv, &R.mu);
+    pthread_mutex_unlock(&R.mu);
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    assert_true(WIFSIGNALED(status));
+    pthread_mutex_lock(&R.mu);
+    R.killed = true;
+    pthread_cond_broadcast(&R.cv);
+    pthread_mutex_unlock(&R.mu);
+    usleep(400000); /* the run goes on against a dead port meanwhile */
+    unlink(pf);
+    pid = spawn_server(port, pf);
+    assert_true(read_port(pf) == port);
+    pthread_join(th, NULL);
+    kill(pid, SIGTERM);
+    waitpid(pid, &status, 0);
+    if (R.st) fprintf(stderr, "run failed: %s\n", R.err);
+    assert_int_equal(R.st, GH_OK);
+    /* every sample is there once, equal to the local backend's */
+    gh_sampler_params sp = gh_sampler_default_params();
+    sp.max_tokens = 20;
+    sp.seed = 77;
+    for (int k = 0; k < 12; k++) {
+        gh_samples *a = NULL;
+        assert_ok(gh_backend_generate(local, prompt_of(k), &sp, 4, &a));
+        same_samples(a, R.res[k]);
+        gh_samples_free(a);
+        gh_samples_free(R.res[k]);
+    }
+    /* and each request was answered (and stored) once: /v1/models + 12 */
+    gh_http_cache *c = NULL;
+    assert_ok(gh_http_cache_open(R.cache, &c));
+    int64_t n = 0;
+    assert_ok(gh_http_cache_count(c, &n));
+    assert_int_equal(n, 13);
+    gh_http_cache_close(c);
+    pthread_mutex_destroy(&R.mu);
+    pthread_cond_destroy(&R.cv);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_caps_from_the_server),
+        cmocka_unit_test(test_generate_equals_local),
+        cmocka_unit_test(test_logprob_equals_local),
+        cmocka_unit_test(test_chat_equals_local),
+        cmocka_unit_test(test_embed_and_hidden_equal_local),
+        cmocka_unit_test(test_server_killed_mid_run),
+    };
+    return cmocka_run_group_tests_name("backend/http_loopback", tests, setup, teardown);
+}
