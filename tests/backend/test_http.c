@@ -571,6 +571,37 @@ static void test_inflight_bound(void **st) {
     gh_backend_free(b);
 }
 
+typedef struct gen_thread { gh_backend *b; gh_status st; gh_samples *S; } gen_thread;
+
+static void *gen_thread_fn(void *arg) {
+    gen_thread *g = arg;
+    gh_sampler_params sp = gh_sampler_default_params();
+    g->st = gh_backend_generate(g->b, "x", &sp, 4, &g->S);
+    return NULL;
+}
+
+static void test_inflight_bound_across_threads(void **st) {
+    (void)st;
+    vllm_routes();
+    mock_route_add(&M, (mock_route){.path = "/v1/completions", .hang_ms = 30, .file = "completion_vllm.json"});
+    gh_backend_params p = test_params();
+    p.max_inflight = 2;
+    gh_backend *b = NULL;
+    assert_ok(gh_backend_open(mock_url(&M, ""), &p, &b));
+    gen_thread g[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) { g[i] = (gen_thread){.b = b}; pthread_create(&th[i], NULL, gen_thread_fn, &g[i]); }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(g[i].st, GH_OK);
+        assert_int_equal(g[i].S->n, 4);
+        gh_samples_free(g[i].S);
+    }
+    assert_int_equal(mock_count(&M, "/v1/completions"), 16);
+    assert_true(M.max_active >= 1 && M.max_active <= 2);
+    gh_backend_free(b);
+}
+
 /* ---- the response cache ---- */
 
 static void run_experiment(const char *url, const char *cache, gh_samples **S, gh_logprobs **L) {
@@ -709,6 +740,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_hung_server_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_refused_then_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inflight_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inflight_bound_across_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_repeated_run_sends_nothing, setup, teardown),
         cmocka_unit_test(test_cache_concurrent_writers_and_kill9),
     };
