@@ -436,7 +436,11 @@ static int b_ls(sh_ctx *c, int argc, char **argv) {
                 continue;
             }
             bool isdir = S_ISDIR(st.st_mode);
-            if (pass == 0 && !isdir) ls_entry(c, p.dirfd, p.name, ops[i], &o);
+            if (pass == 0 && S_ISLNK(st.st_mode)) {
+                /* Named on the command line, GNU ls would list the target. */
+                sh_printf(c->err, "ls: %s: is a symbolic link; links are not followed in the sandbox\n", ops[i]);
+                rc = 2;
+            } else if (pass == 0 && !isdir) ls_entry(c, p.dirfd, p.name, ops[i], &o);
             if (pass == 1 && isdir) {
                 int fd = sb_open_read(&p, true, why, sizeof why);
                 if (fd < 0) { sh_printf(c->err, "ls: %s\n", why); rc = 2; }
