@@ -838,7 +838,10 @@ static gh_status http_hidden(void *impl, const char *text, const int32_t *layers
                 if (cJSON_GetArraySize(row) != E) { s = gh_error(GH_ERR_FORMAT, "%s: hidden_states[%d] row %d has a different length", url, l, r); break; }
                 int32_t i = 0;
                 const cJSON *x;
-                cJSON_ArrayForEach(x, row) h->data[((size_t)l * nr + r) * E + i++] = (float)x->valuedouble;
+                cJSON_ArrayForEach(x, row) {
+                    if (!cJSON_IsNumber(x)) { s = gh_error(GH_ERR_FORMAT, "%s: hidden_states[%d] row %d holds a non-number", url, l, r); break; }
+                    h->data[((size_t)l * nr + r) * E + i++] = (float)x->valuedouble;
+                }
             }
         }
     }
