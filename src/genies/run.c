@@ -143,23 +143,40 @@ static bool fits_at(runner *R, const gh_genies_pair *q, size_t off, int32_t limi
 }
 
 /* Bytes to cut from the front of the prompt so that the pair fits: 0 when it
- * fits whole, -1 when it does not fit even without a prompt. */
+ * fits whole, -1 when it does not fit even without a prompt. The prompt is
+ * tokenized once; the cut falls where the kept tokens' text begins (moved to a
+ * UTF-8 character start) and is checked on the whole text, cutting a little
+ * more until it fits. */
 static int64_t cut_offset(runner *R, const gh_genies_pair *q) {
     int32_t limit = R->n_ctx;
     if (R->p->max_tokens > 0 && (limit <= 0 || R->p->max_tokens < limit)) limit = R->p->max_tokens;
     if (!R->tok || limit <= 0) return 0;
-    if (fits_at(R, q, 0, limit)) return 0;
     size_t len = strlen(q->prompt);
+    /* the responses alone (short texts) first: most pairs that cannot fit stop here */
     if (!fits_at(R, q, len, limit)) return -1;
-    size_t lo = 0, hi = len; /* fits at hi, not at lo */
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        while (mid < hi && ((unsigned char)q->prompt[mid] & 0xC0) == 0x80) mid++; /* a UTF-8 character's start */
-        if (mid >= hi) break;
-        if (fits_at(R, q, mid, limit)) hi = mid;
-        else lo = mid;
+    if (fits_at(R, q, 0, limit)) return 0;
+    int64_t nr = 0;
+    for (int k = 0; k < 2; k++) {
+        int64_t n = n_tokens(R, "", k ? q->rejected : q->chosen, k_cra_q);
+        if (n > nr) nr = n;
     }
-    return (int64_t)hi;
+    int32_t *ids = NULL;
+    size_t np = 0;
+    if (gh_tokenize(R->tok, q->prompt, len, false, false, &ids, &np)) return -1;
+    int64_t keep = (int64_t)limit - nr - 4;
+    int64_t off = -1;
+    for (int attempt = 0; attempt < 64 && keep > 0; attempt++, keep -= 4) {
+        if ((size_t)keep >= np) continue;
+        char *tail = NULL;
+        size_t tl = 0;
+        if (gh_detokenize(R->tok, ids + (np - (size_t)keep), (size_t)keep, false, &tail, &tl)) break;
+        free(tail);
+        size_t o = tl < len ? len - tl : 0;
+        while (o < len && ((unsigned char)q->prompt[o] & 0xC0) == 0x80) o++;
+        if (fits_at(R, q, o, limit)) { off = (int64_t)o; break; }
+    }
+    free(ids);
+    return off >= 0 ? off : (int64_t)len;
 }
 
 static void warn_cb(void *user, const char *msg) {
@@ -207,7 +224,9 @@ static gh_status get_split(runner *R, const char *name, int which, split **out) 
         s->idx[s->n++] = i;
     }
     if (!st && s->n == 0)
-        st = gh_error(GH_ERR_FORMAT, "%s/%s: no pair fits the model's context of %d tokens", name, fn, R->n_ctx);
+        st = gh_error(GH_ERR_FORMAT, "%s/%s: no pair fits in %d tokens, even with its prompt cut (%s)", name, fn,
+                      R->p->max_tokens > 0 && R->p->max_tokens < R->n_ctx ? R->p->max_tokens : R->n_ctx,
+                      R->p->max_tokens > 0 && R->p->max_tokens < R->n_ctx ? "--max-tokens" : "the model's context");
     if (!st && R->n_splits == R->cap_splits) {
         size_t cap = R->cap_splits ? R->cap_splits * 2 : 16;
         split **ns = realloc(R->splits, cap * sizeof *ns);
@@ -356,6 +375,7 @@ static gh_status fit_temperature(const double *z, int64_t n, double *a) {
     gh_probe_train_params tp = gh_probe_default_train_params();
     tp.fit_intercept = false;
     tp.C = 1.0;
+    tp.n_threads = 1;
     double w = 0, b = 0;
     gh_status s = gh_logreg_fit(x, y, 2 * n, 1, NULL, NULL, &tp, &w, &b, NULL);
     free(x);
@@ -550,8 +570,9 @@ static gh_status ensure_eval(runner *R, gh_genies_method m, const char *train_d,
     bool have = false;
     if (!s) s = gh_store_has(R->st, NS_EVALS, key, &have);
     if (s || have) return s;
-    split *tr, *ev;
-    if ((s = get_split(R, train_d, 0, &tr)) || (s = get_split(R, eval_d, 1, &ev))) return s;
+    split *tr = NULL, *ev;
+    bool trains = m != GH_GENIES_ZERO_SHOT && m != GH_GENIES_RANDOM;
+    if ((trains && (s = get_split(R, train_d, 0, &tr))) || (s = get_split(R, eval_d, 1, &ev))) return s;
     if (!*cache_name || strcmp(*cache_name, train_d)) {
         trained_free(cache);
         free(*cache_name);

@@ -1,0 +1,226 @@
+/* test_genies_run.c — running GENIES on stories260K over the real data: every
+ * method on two real shifts (one with a target reference) with a few pairs;
+ * the run directory in the study's layout, recomputable by `genies metrics`;
+ * resume after an interruption redoes no finished (method, shift) result and
+ * ends with the same tables as an uninterrupted run; changed settings are
+ * refused. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "goodhart/backend.h"
+#include "goodhart/genies.h"
+#include "goodhart/store.h"
+#include "testutil.h"
+
+static gh_backend *g_b;
+static gh_genies_shifts *g_sh;
+static const char *g_shifts_path;
+
+static const char k_shifts[] =
+    "[{\"source\": \"alpaca_easy\", \"target\": \"alpaca_hard\", \"category\": \"difficulty\"},\n"
+    " {\"source\": \"alpaca_short\", \"target\": \"alpaca_long\", \"target_reference\": \"alpaca_mmlu\","
+    " \"category\": \"spurious_cues\"}]\n";
+
+static int setup(void **state) {
+    (void)state;
+    gh_backend_params bp = gh_backend_default_params();
+    bp.n_threads = 1;
+    if (gh_backend_open(tu_stories_gguf(), &bp, &g_b)) return -1;
+    g_shifts_path = tu_tmp("two.json");
+    if (tu_write_file(g_shifts_path, k_shifts, strlen(k_shifts))) return -1;
+    return gh_genies_shifts_load(g_shifts_path, &g_sh) ? -1 : 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    gh_genies_shifts_free(g_sh);
+    gh_backend_free(g_b);
+    return 0;
+}
+
+static gh_genies_run_params params(void) {
+    gh_genies_run_params p = gh_genies_default_run_params();
+    p.data_dir = tu_shared("genies/distributions");
+    p.model_name = "stories260K";
+    p.methods = (1u << GH_GENIES_N_METHODS) - 1;
+    p.max_examples = 3;
+    p.max_tokens = 96;
+    p.few_shot_k = 1;
+    p.n_boot = 20;
+    p.shifts_name = "two";
+    return p;
+}
+
+static char *csv_of(const char *run, const char *method) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/generalization_metrics/stories260K/%s/two.csv", run, method);
+    return tu_read_file(path, NULL);
+}
+
+typedef struct sessions {
+    int n;
+    int session[64];
+} sessions;
+
+static gh_status count_session(void *user, const char *key, const void *val, size_t len) {
+    (void)key;
+    (void)len;
+    sessions *s = user;
+    const char *p = strstr(val, "\"session\":");
+    if (p && s->n < 64) s->session[s->n++] = atoi(p + 10);
+    return GH_OK;
+}
+
+static sessions read_sessions(const char *run) {
+    char db[512];
+    snprintf(db, sizeof db, "%s/run.sqlite", run);
+    gh_store *st;
+    sessions s = {0};
+    assert_ok(gh_store_open(db, &st));
+    assert_ok(gh_store_iter(st, "results", count_session, &s));
+    gh_store_close(st);
+    return s;
+}
+
+static void test_every_method(void **state) {
+    (void)state;
+    const char *run = tu_tmp("run_full");
+    gh_genies_run_params p = params();
+    gh_genies_run_stats st;
+    assert_ok(gh_genies_run(g_b, g_sh, &p, run, &st));
+    assert_int_equal(st.computed, 16);
+    assert_int_equal(st.skipped, 0);
+    assert_int_equal(st.remaining, 0);
+    for (int m = 0; m < GH_GENIES_N_METHODS; m++) {
+        const char *mn = gh_genies_method_name((gh_genies_method)m);
+        char *csv = csv_of(run, mn);
+        assert_non_null(csv);
+        assert_contains(csv, "source,target,target_reference,generalization_accuracy,baseline_accuracy");
+        assert_contains(csv, "alpaca_short,alpaca_long,alpaca_mmlu,");
+        /* `genies metrics` on the run directory gives the same table */
+        int rc;
+        char *out = tu_cli(&rc, "genies metrics --results %s --model stories260K --method %s --shifts %s --bootstrap 0 2>&1",
+                           run, mn, g_shifts_path);
+        assert_int_equal(rc, 0);
+        assert_string_equal(out, csv);
+        free(out);
+        free(csv);
+        /* every evaluation: accuracy in [0, 1], probabilities present */
+        gh_genies_metrics_params mp = gh_genies_default_metrics_params();
+        mp.model = "stories260K";
+        mp.method = mn;
+        mp.n_boot = 0;
+        gh_genies_row rows[2];
+        assert_ok(gh_genies_metrics(run, g_sh, &mp, rows));
+        for (int i = 0; i < 2; i++) {
+            assert_int_equal(rows[i].n_target, 3);
+            assert_true(rows[i].generalization_accuracy >= 0 && rows[i].generalization_accuracy <= 1);
+            assert_true(rows[i].source_id_accuracy >= 0 && rows[i].source_id_accuracy <= 1);
+            /* with 3 pairs every method may miss all of them: TTC 0, elicitation undefined */
+            assert_true(rows[i].target_tuned_capability >= 0 && rows[i].target_tuned_capability <= 1);
+            if (rows[i].target_tuned_capability > 0) assert_true(isfinite(rows[i].differential_elicitation));
+            assert_true(isnan(rows[i].rms_published)); /* fewer than 20 pairs in every bin */
+            assert_true(rows[i].rms_corrected >= 0 && rows[i].rms_corrected <= 1);
+            if (m == GH_GENIES_ZERO_SHOT) assert_true(rows[i].generalization_accuracy == rows[i].baseline_accuracy);
+            if (m == GH_GENIES_RANDOM) {
+                assert_true(rows[i].generalization_accuracy == 0.5);
+                assert_true(fabs(rows[i].brier - 0.25) < 1e-15);
+            }
+        }
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/evaluations/cra/stories260K-alpaca_mmlu/alpaca_mmlu.json", run);
+    char *ev = tu_read_file(path, NULL);
+    assert_non_null(ev);
+    assert_contains(ev, "\"eval_probabilities\"");
+    assert_contains(ev, "\"n\": 3");
+    free(ev);
+    snprintf(path, sizeof path, "%s/report.html", run);
+    char *html = tu_read_file(path, NULL);
+    assert_non_null(html);
+    assert_contains(html, "Differential elicitation");
+    assert_contains(html, "<svg");
+    assert_contains(html, "reward_head: elicitation");
+    free(html);
+    /* a second call finds everything finished */
+    assert_ok(gh_genies_run(g_b, g_sh, &p, run, &st));
+    assert_int_equal(st.computed, 0);
+    assert_int_equal(st.skipped, 16);
+    sessions s = read_sessions(run);
+    assert_int_equal(s.n, 16);
+    for (int i = 0; i < s.n; i++) assert_int_equal(s.session[i], 1);
+    /* other settings in the same directory are refused */
+    p.max_examples = 4;
+    assert_int_equal(gh_genies_run(g_b, g_sh, &p, run, &st), GH_ERR_MISMATCH);
+    assert_contains(gh_last_error(), "max_examples=3");
+}
+
+/* Interrupted after 5 results, then resumed: the 5 are not recomputed (they
+ * keep the first session's mark) and the tables equal the uninterrupted run's. */
+static void test_resume(void **state) {
+    (void)state;
+    const char *run = tu_tmp("run_resumed");
+    gh_genies_run_params p = params();
+    p.limit_units = 5;
+    gh_genies_run_stats st;
+    assert_ok(gh_genies_run(g_b, g_sh, &p, run, &st));
+    assert_int_equal(st.computed, 5);
+    assert_int_equal(st.remaining, 11);
+    p.limit_units = 0;
+    assert_ok(gh_genies_run(g_b, g_sh, &p, run, &st));
+    assert_int_equal(st.skipped, 5);
+    assert_int_equal(st.computed, 11);
+    sessions s = read_sessions(run);
+    assert_int_equal(s.n, 16);
+    for (int i = 0; i < s.n; i++) assert_int_equal(s.session[i], i < 5 ? 1 : 2);
+    for (int m = 0; m < GH_GENIES_N_METHODS; m++) {
+        const char *mn = gh_genies_method_name((gh_genies_method)m);
+        char *a = csv_of(tu_tmp("run_full"), mn), *b = csv_of(run, mn);
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_string_equal(a, b);
+        free(a);
+        free(b);
+    }
+}
+
+static void test_cli_run(void **state) {
+    (void)state;
+    int rc;
+    const char *run = tu_tmp("run_cli");
+    char *out = tu_cli(&rc, "genies run -m %s --shifts %s --data %s --methods mms,random --max-examples 2 --max-tokens 80 "
+                            "--model-name s -o %s -q -t 1 --limit-units 1 2>&1",
+                       tu_stories_gguf(), g_shifts_path, tu_shared("genies/distributions"), run);
+    assert_int_equal(rc, 0);
+    assert_contains(out, "computed 1  finished earlier 0  left 5");
+    assert_contains(out, "run again to continue");
+    free(out);
+    out = tu_cli(&rc, "genies run -m %s --shifts %s --data %s --methods mms,random --max-examples 2 --max-tokens 80 "
+                      "--model-name s -o %s -t 1 2>&1",
+                 tu_stories_gguf(), g_shifts_path, tu_shared("genies/distributions"), run);
+    assert_int_equal(rc, 0);
+    assert_contains(out, "zero_shot   alpaca_easy -> alpaca_hard (finished earlier)");
+    assert_contains(out, "computed 5  finished earlier 1  left 0");
+    free(out);
+    out = tu_cli(&rc, "genies report --results %s --model s --methods zero_shot,mms,random --shifts %s -o %s/r.html 2>&1",
+                 run, g_shifts_path, run);
+    assert_int_equal(rc, 0);
+    free(out);
+    /* a backend without hidden states cannot run probes: refused before any work */
+    out = tu_cli(&rc, "genies run -m %s --shifts %s --data %s --methods mms --layer 99 -o %s/x 2>&1", tu_stories_gguf(),
+                 g_shifts_path, tu_shared("genies/distributions"), run);
+    assert_int_equal(rc, 1);
+    assert_contains(out, "layer 99: the model has 5 layers");
+    free(out);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_method),
+        cmocka_unit_test(test_resume),
+        cmocka_unit_test(test_cli_run),
+    };
+    return cmocka_run_group_tests_name("genies_run", tests, setup, teardown);
+}
