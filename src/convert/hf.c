@@ -359,11 +359,9 @@ static gh_status llama_tensors(conv *c) {
     gh_status s;
     const int64_t E = c->n_embd, F = c->n_ff, hd = c->n_embd / c->n_head;
     const int64_t Q = hd * c->n_head, KV = hd * c->n_head_kv;
-    c->pfx = gh_st_find(c->st, "model.embed_tokens.weight") ? "model." : "";
     bool tied = cfg_bool(c, "tie_word_embeddings", false);
     bool bias = !strcmp(c->arch, "qwen2") || cfg_bool(c, "attention_bias", false);
     int64_t pq = c->permute_qk ? c->n_head : 0, pk = c->permute_qk ? c->n_head_kv : 0;
-    if ((s = put(c, "embed_tokens.weight", true, "token_embd.weight", c->n_vocab, E, T_MATRIX, 0, true))) return s;
     char hf[160], gg[96];
     for (int64_t l = 0; l < c->n_layer; l++) {
 #define H(fmt) (snprintf(hf, sizeof hf, "layers.%lld." fmt, (long long)l), hf)
@@ -479,7 +477,6 @@ static gh_status bert_hparams(conv *c) {
 static gh_status bert_tensors(conv *c) {
     gh_status s;
     const int64_t E = c->n_embd, F = c->n_ff;
-    c->pfx = gh_st_find(c->st, "bert.embeddings.word_embeddings.weight") ? "bert." : "";
     /* old checkpoints call LayerNorm's parameters gamma and beta */
     char probe[128];
     snprintf(probe, sizeof probe, "%sembeddings.LayerNorm.gamma", c->pfx);
@@ -487,7 +484,6 @@ static gh_status bert_tensors(conv *c) {
     const char *lw = gb ? "gamma" : "weight", *lb = gb ? "beta" : "bias";
     char hf[192], gg[96];
 #define H(fmt, ...) (snprintf(hf, sizeof hf, fmt, __VA_ARGS__), hf)
-    if ((s = put(c, "embeddings.word_embeddings.weight", true, "token_embd.weight", c->n_vocab, E, T_MATRIX, 0, true))) return s;
     if ((s = put(c, "embeddings.position_embeddings.weight", true, "position_embd.weight", c->n_ctx, E, T_F32, 0, true))) return s;
     if ((s = put(c, "embeddings.token_type_embeddings.weight", true, "token_types.weight", c->n_types, E, T_F32, 0, true))) return s;
     if ((s = put(c, H("embeddings.LayerNorm.%s", lw), true, "token_embd_norm.weight", E, 0, T_F32, 0, true))) return s;
@@ -737,7 +733,7 @@ gh_status gh_convert_hf(const char *dir, const char *out_path, const gh_convert_
     if (!dir || !out_path) return gh_error(GH_ERR_INVALID_ARG, "gh_convert_hf: NULL argument");
     gh_convert_hf_params dp = p ? *p : gh_convert_hf_default_params();
     gh_convert_hf_result local;
-    conv c = {.dir = dir, .wtype = dp.wtype, .res = res ? res : &local};
+    conv c = {.dir = dir, .wtype = dp.wtype, .res = res ? res : &local, .pfx = ""};
     memset(c.res, 0, sizeof *c.res);
     if (c.wtype != GH_TYPE_KEEP) {
         const gh_type_traits *tr = gh_get_type_traits(c.wtype);
@@ -767,6 +763,15 @@ gh_status gh_convert_hf(const char *dir, const char *out_path, const gh_convert_
     if (!s) s = gh_gguf_set_str(c.w, "general.name", name);
     if (!s) s = gh_gguf_set_u32(c.w, "general.file_type", 0); /* set below, kept in this position */
     if (!s) s = c.fam == FAM_BERT ? bert_hparams(&c) : llama_hparams(&c);
+    /* the embedding first: it is the first tensor, and its rows (checked
+     * against vocab_size) bound the vocabulary the tokenizer is padded to */
+    if (!s) {
+        bool bert = c.fam == FAM_BERT;
+        c.pfx = gh_st_find(c.st, bert ? "bert.embeddings.word_embeddings.weight" : "model.embed_tokens.weight")
+                    ? (bert ? "bert." : "model.") : "";
+        s = put(&c, bert ? "embeddings.word_embeddings.weight" : "embed_tokens.weight", true, "token_embd.weight",
+                c.n_vocab, c.n_embd, T_MATRIX, 0, true);
+    }
     if (!s) s = write_tokenizer(&c);
     if (!s) s = c.fam == FAM_BERT ? bert_tensors(&c) : llama_tensors(&c);
     if (!s) s = check_all_used(&c);
