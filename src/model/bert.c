@@ -19,10 +19,10 @@
  * token_embd_norm, blk.N.attn_{q,k,v,output}, blk.N.attn_output_norm,
  * blk.N.ffn_{up,down}, blk.N.layer_output_norm — each .weight and .bias.
  * Every matrix product is one gh_matmul over all n tokens, so each weight
- * matrix is read once per text.
+ * matrix is read once per text; attention too is two products per head
+ * (scores = q·kᵀ, then softmax(scores)·v), not n² small dot products.
  */
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,30 +161,38 @@ static void add_row(float *x, const gh_weight *w, int32_t row, float *tmp) {
 
 /* Buffers of one call: n rows each. */
 typedef struct enc_work {
-    float *x, *q, *k, *v, *att, *o, *hb, *scores;
+    float *x, *q, *k, *v, *att, *o, *hb;
+    float *qh, *kh, *vt, *oh, *scores; /* one head: [n][hd], [n][hd], [hd][n], [n][hd], [n][n] */
     void *wdata;
 } enc_work;
 
 static void work_free(enc_work *w) {
     free(w->x); free(w->q); free(w->k); free(w->v); free(w->att); free(w->o); free(w->hb);
-    free(w->scores); free(w->wdata);
+    free(w->qh); free(w->kh); free(w->vt); free(w->oh); free(w->scores); free(w->wdata);
 }
 
-/* Head h of token t: softmax over all n keys, weighted sum of the values. */
-static void attend(const enc_work *w, int32_t n, int32_t E, int32_t hd, int32_t t, int32_t h, float *scores) {
-    const float *q = w->q + (size_t)t * E + (size_t)h * hd;
+/* Attention of head h for all n tokens: att[:, h] = softmax(q_h·k_hᵀ/√d)·v_h.
+ * The head's slices are gathered into contiguous rows so both products run
+ * through gh_matmul (F32 "weights": k_h's rows, then v_hᵀ's). */
+static void attend_head(enc_work *w, int32_t n, int32_t E, int32_t hd, int32_t h, int nth) {
+    const size_t N = (size_t)n;
     const float scale = 1.0f / sqrtf((float)hd);
-    float mx = -INFINITY;
-    for (int32_t p = 0; p < n; p++) {
-        float s = gh_dot_f32(q, w->k + (size_t)p * E + (size_t)h * hd, hd) * scale;
-        scores[p] = s;
-        if (s > mx) mx = s;
+    for (size_t t = 0; t < N; t++) {
+        const size_t off = t * (size_t)E + (size_t)h * hd;
+        memcpy(w->qh + t * hd, w->q + off, (size_t)hd * sizeof(float));
+        memcpy(w->kh + t * hd, w->k + off, (size_t)hd * sizeof(float));
+        for (int32_t d = 0; d < hd; d++) w->vt[(size_t)d * N + t] = w->v[off + d];
     }
-    float sum = 0.0f;
-    for (int32_t p = 0; p < n; p++) { scores[p] = expf(scores[p] - mx); sum += scores[p]; }
-    float *o = w->att + (size_t)t * E + (size_t)h * hd;
-    memset(o, 0, (size_t)hd * sizeof *o);
-    for (int32_t p = 0; p < n; p++) gh_axpy_f32(o, scores[p] / sum, w->v + (size_t)p * E + (size_t)h * hd, hd);
+    gh_matmul(w->scores, w->qh, w->kh, GH_TYPE_F32, hd, n, n, w->wdata, nth); /* [n][n] */
+    for (size_t t = 0; t < N; t++) {
+        float *s = w->scores + t * N, mx = -INFINITY, sum = 0.0f;
+        for (size_t p = 0; p < N; p++) { s[p] *= scale; if (s[p] > mx) mx = s[p]; }
+        for (size_t p = 0; p < N; p++) { s[p] = expf(s[p] - mx); sum += s[p]; }
+        for (size_t p = 0; p < N; p++) s[p] /= sum;
+    }
+    gh_matmul(w->oh, w->scores, w->vt, GH_TYPE_F32, n, hd, n, w->wdata, nth); /* [n][hd] */
+    for (size_t t = 0; t < N; t++)
+        memcpy(w->att + t * (size_t)E + (size_t)h * hd, w->oh + t * hd, (size_t)hd * sizeof(float));
 }
 
 gh_status gh_bert_encode(const gh_bert *b, const gh_model_info *I, int32_t n_threads, const int32_t *tokens,
@@ -208,6 +216,8 @@ gh_status gh_bert_encode(const gh_bert *b, const gh_model_info *I, int32_t n_thr
     const gh_weight *wl[] = {&L0->wq, &L0->wo, &L0->w_up, &L0->w_down};
     for (size_t i = 0; i < sizeof wl / sizeof wl[0]; i++)
         if ((w1 = gh_matmul_wsize(wl[i]->type, wl[i]->n_in, n)) > ws) ws = w1;
+    if ((w1 = gh_matmul_wsize(GH_TYPE_F32, hd, n)) > ws) ws = w1;
+    if ((w1 = gh_matmul_wsize(GH_TYPE_F32, n, n)) > ws) ws = w1;
     w.x = malloc(N * E * sizeof(float));
     w.q = malloc(N * E * sizeof(float));
     w.k = malloc(N * E * sizeof(float));
@@ -215,9 +225,14 @@ gh_status gh_bert_encode(const gh_bert *b, const gh_model_info *I, int32_t n_thr
     w.att = malloc(N * E * sizeof(float));
     w.o = malloc(N * E * sizeof(float));
     w.hb = malloc(N * F * sizeof(float));
-    w.scores = malloc((size_t)nth * N * sizeof(float));
+    w.qh = malloc(N * hd * sizeof(float));
+    w.kh = malloc(N * hd * sizeof(float));
+    w.vt = malloc(N * hd * sizeof(float));
+    w.oh = malloc(N * hd * sizeof(float));
+    w.scores = malloc(N * N * sizeof(float));
     w.wdata = ws ? malloc(ws) : NULL;
-    if (!w.x || !w.q || !w.k || !w.v || !w.att || !w.o || !w.hb || !w.scores || (ws && !w.wdata)) {
+    if (!w.x || !w.q || !w.k || !w.v || !w.att || !w.o || !w.hb || !w.qh || !w.kh || !w.vt || !w.oh || !w.scores ||
+        (ws && !w.wdata)) {
         work_free(&w);
         return gh_error(GH_ERR_NOMEM, "cannot allocate the encoder's buffers for %d tokens", n);
     }
@@ -239,12 +254,7 @@ gh_status gh_bert_encode(const gh_bert *b, const gh_model_info *I, int32_t n_thr
         add_bias(w.q, L->bq, n, E);
         add_bias(w.k, L->bk, n, E);
         add_bias(w.v, L->bv, n, E);
-        const int64_t work = (int64_t)n * H;
-        /* short texts of a small model: one thread (see gh_matmul) */
-        const bool par = work > 1 && work * (int64_t)hd * n > ((int64_t)1 << 17);
-#pragma omp parallel for num_threads(nth) schedule(static) if (par)
-        for (int64_t u = 0; u < work; u++)
-            attend(&w, n, E, hd, (int32_t)(u / H), (int32_t)(u % H), w.scores + (size_t)omp_get_thread_num() * N);
+        for (int32_t h = 0; h < H; h++) attend_head(&w, n, E, hd, h, nth);
         MM(w.o, w.att, L->wo);
         add_bias(w.o, L->bo, n, E);
         for (size_t i = 0; i < N * E; i++) w.x[i] += w.o[i];
