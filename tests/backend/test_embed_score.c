@@ -19,6 +19,7 @@
 
 #include "goodhart/backend.h"
 #include "goodhart/bon.h"
+#include "goodhart/chat.h"
 #include "goodhart/convert.h"
 #include "goodhart/reward.h"
 #include "goodhart/tokenizer.h"
@@ -397,6 +398,46 @@ static void test_cli(void **state) {
     free(out);
 }
 
+/* A chat template applied: the text scored is its rendering of the turn pair */
+static void test_reward_with_chat_template(void **state) {
+    (void)state;
+    const char *path = make("rm-chat.gguf", "llama", true, false, -1, -1, 128);
+    gh_backend_params bp = gh_backend_default_params();
+    bp.n_threads = 1;
+    bp.chat_template = "plain";
+    gh_backend *b = NULL;
+    assert_ok(gh_backend_open(path, &bp, &b));
+    gh_rm_score *r = NULL;
+    assert_ok(gh_backend_score(b, "Why?", "Because.", &r));
+    assert_non_null(r->chat_template);
+    assert_string_equal(r->chat_template, "plain");
+    gh_chat_msg msgs[2] = {{"user", "Why?"}, {"assistant", "Because."}};
+    char *want = NULL;
+    assert_ok(gh_chat_render_for_model(gh_backend_model(b), "plain", msgs, 2, false, &want, NULL));
+    assert_string_equal(r->text, want);
+    assert_non_null(strstr(r->text, "Why?"));
+    int32_t *ids;
+    size_t n;
+    assert_ok(gh_tokenize(gh_model_tokenizer(gh_backend_model(b)), want, strlen(want), false, true, &ids, &n));
+    assert_int_equal(r->n_tokens, (int32_t)n);
+    assert_int_equal(r->pooled_token, (int32_t)n - 1);
+    int rows;
+    double ref_score;
+    double *ref = numpy_ref("llama", path, ids, (int32_t)n, &rows, &ref_score);
+    assert_true(fabs(ref_score - r->score) < 1e-4);
+    free(ref);
+    free(ids);
+    free(want);
+    gh_rm_score_free(r);
+    gh_backend_free(b);
+    /* an unknown template is an error, not a silent fallback */
+    bp.chat_template = "no-such-family";
+    assert_ok(gh_backend_open(path, &bp, &b));
+    assert_int_not_equal(gh_backend_score(b, "Why?", "Because.", &r), GH_OK);
+    assert_contains(gh_last_error(), "no-such-family");
+    gh_backend_free(b);
+}
+
 /* rm:MODEL as a reward term, and an embedding model as Best-of-N's embeddings */
 static void test_reward_term_and_bon_embedder(void **state) {
     (void)state;
@@ -468,6 +509,7 @@ int main(void) {
         cmocka_unit_test(test_decoder_embed),
         cmocka_unit_test(test_reward_score),
         cmocka_unit_test(test_reward_eos_and_padding),
+        cmocka_unit_test(test_reward_with_chat_template),
         cmocka_unit_test(test_cli),
         cmocka_unit_test(test_reward_term_and_bon_embedder),
     };
