@@ -373,7 +373,7 @@ static int ls_dir(sh_ctx *c, int fd, const char *label, bool header, ls_opts *o,
         if (names[n]) n++;
         if (++o->entries > 100000) break;
     }
-    qsort(names, (size_t)n, sizeof *names, cmp_name);
+    if (n > 1) qsort(names, (size_t)n, sizeof *names, cmp_name);
     if (header) sh_printf(c->out, "%s:\n", label);
     int dfd = dirfd(d);
     for (int i = 0; i < n; i++) ls_entry(c, dfd, names[i], names[i], o);
@@ -587,7 +587,7 @@ static void grep_tree(sh_ctx *c, grep_opts *g, int fd, const char *label, int de
         names[n] = strdup(e->d_name);
         if (names[n]) n++;
     }
-    qsort(names, (size_t)n, sizeof *names, cmp_name);
+    if (n > 1) qsort(names, (size_t)n, sizeof *names, cmp_name);
     int dfd = dirfd(d);
     for (int i = 0; i < n; i++) {
         char path[4200];
@@ -922,7 +922,7 @@ static int cp_one(sh_ctx *c, const char *src, const char *dst, bool rec, int dep
         if (names[n]) n++;
     }
     closedir(dir);
-    qsort(names, (size_t)n, sizeof *names, cmp_name);
+    if (n > 1) qsort(names, (size_t)n, sizeof *names, cmp_name);
     int rc = 0;
     for (int i = 0; i < n; i++) {
         char s2[4200], d2[4200];
@@ -1357,7 +1357,7 @@ static void find_visit(sh_ctx *c, find_opts *f, int pfd, const char *name, const
         names[n] = strdup(e->d_name);
         if (names[n]) n++;
     }
-    qsort(names, (size_t)n, sizeof *names, cmp_name);
+    if (n > 1) qsort(names, (size_t)n, sizeof *names, cmp_name);
     for (int i = 0; i < n; i++) {
         char sub[4200];
         join(sub, sizeof sub, shown, names[i]);
@@ -1467,7 +1467,7 @@ static int b_sort(sh_ctx *c, int argc, char **argv) {
     while (next_line(d, all.len, &pos, &ls, &ll)) v[cnt++] = (line_ref){ls, ll};
     sort_numeric = num;
     sort_reverse = rev;
-    qsort(v, cnt, sizeof *v, cmp_line);
+    if (cnt > 1) qsort(v, cnt, sizeof *v, cmp_line);
     for (size_t i = 0; i < cnt; i++) {
         if (uniq && i && cmp_line(&v[i], &v[i - 1]) == 0) continue;
         sh_put(c->out, v[i].s, v[i].n);

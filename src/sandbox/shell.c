@@ -390,7 +390,7 @@ static void glob_rec(gh_sandbox *sb, const char *prefix, char **comps, int nc, i
         if (fnmatch(c, e->d_name, FNM_PERIOD) == 0) strv_push(&names, e->d_name);
     }
     closedir(d);
-    qsort(names.v, (size_t)names.n, sizeof *names.v, cmp_str);
+    if (names.n > 1) qsort(names.v, (size_t)names.n, sizeof *names.v, cmp_str);
     for (int i = 0; i < names.n; i++) {
         snprintf(next, sizeof next, "%s%s%s", prefix, *prefix && prefix[strlen(prefix) - 1] != '/' ? "/" : "", names.v[i]);
         glob_rec(sb, next, comps, nc, ci + 1, outv);
