@@ -1407,11 +1407,16 @@ typedef struct line_ref {
     size_t n;
 } line_ref;
 
-static bool sort_numeric, sort_reverse;
-static int cmp_line(const void *a, const void *b) {
+typedef struct sort_opts {
+    bool numeric, reverse;
+} sort_opts;
+
+/* qsort_r comparator (no globals: rollouts may run on several threads). */
+static int cmp_line(const void *a, const void *b, void *arg) {
     const line_ref *x = a, *y = b;
+    const sort_opts *o = arg;
     int r;
-    if (sort_numeric) {
+    if (o->numeric) {
         double dx = strtod(x->s, NULL), dy = strtod(y->s, NULL);
         r = dx < dy ? -1 : dx > dy ? 1 : 0;
     } else {
@@ -1419,7 +1424,7 @@ static int cmp_line(const void *a, const void *b) {
         r = memcmp(x->s, y->s, m);
         if (!r) r = x->n < y->n ? -1 : x->n > y->n ? 1 : 0;
     }
-    return sort_reverse ? -r : r;
+    return o->reverse ? -r : r;
 }
 
 /* Loads the operands (or stdin) as one buffer of lines. */
@@ -1465,11 +1470,10 @@ static int b_sort(sh_ctx *c, int argc, char **argv) {
     pos = 0;
     cnt = 0;
     while (next_line(d, all.len, &pos, &ls, &ll)) v[cnt++] = (line_ref){ls, ll};
-    sort_numeric = num;
-    sort_reverse = rev;
-    if (cnt > 1) qsort(v, cnt, sizeof *v, cmp_line);
+    sort_opts so = {num, rev};
+    if (cnt > 1) qsort_r(v, cnt, sizeof *v, cmp_line, &so);
     for (size_t i = 0; i < cnt; i++) {
-        if (uniq && i && cmp_line(&v[i], &v[i - 1]) == 0) continue;
+        if (uniq && i && cmp_line(&v[i], &v[i - 1], &so) == 0) continue;
         sh_put(c->out, v[i].s, v[i].n);
         sh_put(c->out, "\n", 1);
     }

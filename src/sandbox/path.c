@@ -30,7 +30,8 @@ void sb_path_free(sb_path *p) {
 
 /* Splits `s` (modified in place) into components, appending to comps. */
 static int split(char *s, char **comps, int n, int max) {
-    for (char *t = strtok(s, "/"); t; t = strtok(NULL, "/")) {
+    char *save = NULL; /* strtok_r: rollouts may run on several threads */
+    for (char *t = strtok_r(s, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
         if (n >= max) return -1;
         comps[n++] = t;
     }

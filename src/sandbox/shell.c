@@ -414,7 +414,8 @@ static int expand_word(gh_sandbox *sb, const tok *t, strv *argv) {
     const char *prefix = "";
     char *s = copy;
     if (s[0] == '~') { prefix = "~"; s++; }
-    for (char *c = strtok(s, "/"); c && nc < 256; c = strtok(NULL, "/")) comps[nc++] = c;
+    char *save = NULL;
+    for (char *c = strtok_r(s, "/", &save); c && nc < 256; c = strtok_r(NULL, "/", &save)) comps[nc++] = c;
     strv found = {0};
     glob_rec(sb, prefix, comps, nc, 0, &found);
     free(copy);

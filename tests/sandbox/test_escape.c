@@ -453,7 +453,15 @@ static void test_python_kernel_layer(void **state) {
              g_out);
     put("kern.py", code);
     gh_sh_result r;
-    assert_ok(gh_sandbox_python(g_sb, "kern.py", NULL, 0, &r));
+    gh_status st = gh_sandbox_python(g_sb, "kern.py", NULL, 0, &r);
+    if (st != GH_OK && strstr(gh_last_error(), "could not be started isolated")) {
+        /* The probe passed but the full setup did not (a restricted container). */
+        fprintf(stderr, "(%s)\n", gh_last_error());
+        sb_python_force_mode(SB_PY_AUTO);
+        skip();
+        return;
+    }
+    assert_ok(st);
     if (r.status != 0) fprintf(stderr, "kern.py: %s\n%s\n", r.out, r.err);
     assert_int_equal(r.status, 0);
     assert_contains(r.out, "cwd /sandbox\n");
