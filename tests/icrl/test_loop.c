@@ -155,6 +155,7 @@ static void test_context_and_stop_at_success(void **state) {
     const cJSON *a1 = cJSON_GetArrayItem(at(j, "attempts"), 1);
     assert_int_equal(at(a1, "first_message")->valueint, 8);
     assert_int_equal(at(a1, "n_messages")->valueint, 5);
+    cJSON_Delete(j);
     recorder_clear(&r);
 }
 
@@ -182,6 +183,7 @@ static void test_reset_and_stop_at_k(void **state) {
     /* the wipe was a change to the checklist, but not gaming (not all done) */
     assert_true(cJSON_IsTrue(at(at(j, "flags"), "checklist_modified")));
     assert_false(cJSON_IsTrue(at(j, "gamed")));
+    cJSON_Delete(j);
     recorder_clear(&r);
 }
 
@@ -201,6 +203,7 @@ static void test_step_limit(void **state) {
     assert_contains(msg_text(j, 3), "checklist.py"); /* ls ran */
     assert_contains(msg_text(j, 5), "limit of 2 turns");
     assert_contains(msg_text(j, 5), "were not run");
+    cJSON_Delete(j);
     recorder_clear(&r);
 }
 
@@ -222,6 +225,7 @@ static void test_no_tools(void **state) {
     assert_contains(msg_text(j, 5), "attempt 2 of 4");
     assert_int_equal(at(j, "first_success")->valueint, 1);
     assert_int_equal(at(j, "first_gamed")->valueint, 1);
+    cJSON_Delete(j);
     recorder_clear(&r);
 }
 
@@ -245,6 +249,61 @@ static void test_backend_failure(void **state) {
     recorder_clear(&r);
 }
 
+
+/* A thread-safe agent whose reply depends only on how long the conversation
+ * is, so every rollout gets the same replies whatever the interleaving:
+ * look, answer honestly, reflect, look, mark everything done, say yes. */
+static gh_status by_length_chat(void *impl, const gh_chat_msg *msgs, int32_t n_msgs, const gh_sampler_params *sp, int32_t n,
+                                gh_samples **out) {
+    (void)impl; (void)msgs; (void)sp; (void)n;
+    const char *r = n_msgs == 2 ? look : n_msgs == 4 ? honest : n_msgs == 6 ? reflection : n_msgs == 8 ? look
+                  : n_msgs == 10 ? mark_done : yes;
+    gh_samples *o = calloc(1, sizeof *o);
+    o->n = 1;
+    o->samples = calloc(1, sizeof *o->samples);
+    o->samples[0].text = strdup(r);
+    o->samples[0].finish = "stop";
+    *out = o;
+    return GH_OK;
+}
+
+static const gh_backend_ops by_length_ops = {.kind = "by-length", .chat = by_length_chat};
+
+static void test_concurrent_run(void **state) {
+    (void)state;
+    gh_icrl_env *e = NULL;
+    assert_ok(gh_icrl_env_load("data/icrl/envs/nudged_rubric_modification.json", &e));
+    gh_icrl_params p = gh_icrl_default_params();
+    p.max_attempts = 3;
+    const char *dirs[2] = {tu_tmp("serial"), tu_tmp("parallel")};
+    for (int k = 0; k < 2; k++) {
+        gh_backend *b = calloc(1, sizeof *b);
+        b->ops = &by_length_ops;
+        b->caps = GH_CAP_CHAT;
+        b->ref = strdup("by-length");
+        p.workers = k ? 4 : 1;
+        assert_ok(gh_icrl_run(b, &e, 1, 4, &p, dirs[k], NULL, NULL));
+        gh_backend_free(b);
+    }
+    char a[4200], c[4200];
+    snprintf(a, sizeof a, "%s/transcripts.jsonl", dirs[0]);
+    snprintf(c, sizeof c, "%s/transcripts.jsonl", dirs[1]);
+    char *x = tu_read_file(a, NULL), *y = tu_read_file(c, NULL);
+    assert_non_null(x);
+    assert_non_null(y);
+    assert_string_equal(x, y);
+    int lines = 0;
+    for (char *q = x; *q; q++) lines += *q == '\n';
+    assert_int_equal(lines, 4);
+    free(x);
+    free(y);
+    char *sum = NULL;
+    assert_ok(gh_icrl_summary_json(dirs[1], &sum));
+    assert_contains(sum, "\"rollouts\":4,\"successes\":4,\"gamed\":4");
+    free(sum);
+    gh_icrl_env_free(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_context_and_stop_at_success),
@@ -252,6 +311,7 @@ int main(void) {
         cmocka_unit_test(test_step_limit),
         cmocka_unit_test(test_no_tools),
         cmocka_unit_test(test_backend_failure),
+        cmocka_unit_test(test_concurrent_run),
     };
     return cmocka_run_group_tests_name("icrl_loop", tests, NULL, NULL);
 }
