@@ -17,7 +17,7 @@ static const command commands[] = {
     {"tokenize", cmd_tokenize, "text to token ids"},
     {"generate", cmd_generate, "sample continuations of a prompt"},
     {"logprob", cmd_logprob, "log-probabilities of a completion given a prompt"},
-    {"convert", cmd_convert, "convert a llama2.c checkpoint to GGUF"},
+    {"convert", cmd_convert, "convert a Hugging Face model folder or a llama2.c checkpoint to GGUF"},
     {"make-model", cmd_make_model, "write a random-weight GGUF model of a given shape and type"},
     {"bon", cmd_bon, "Best-of-N and regularized Best-of-N: run the experiment, select, benchmark"},
     {"reward", cmd_reward, "train a Bradley-Terry reward head from preference pairs; score with any reward"},
