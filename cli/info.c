@@ -42,6 +42,8 @@ int cmd_info(int argc, char **argv) {
                (long long)I->n_params, (unsigned long long)I->weight_bytes,
                (unsigned long long)I->step_bytes, gh_tokenizer_model_name(tok), gh_tokenizer_pre_name(tok),
                gh_tokenizer_bos(tok), gh_tokenizer_eos(tok), gh_tokenizer_add_bos(tok) ? "true" : "false");
+        printf(",\"encoder\":%s,\"pooling\":\"%s\",\"n_cls_out\":%d,\"lm_head\":%s", I->encoder ? "true" : "false",
+               gh_pooling_name(I->pooling), I->n_cls_out, I->lm_head ? "true" : "false");
         if (tensors) {
             printf(",\"tensors\":[");
             for (int64_t i = 0; i < gh_gguf_n_tensors(g); i++) {
@@ -69,7 +71,10 @@ int cmd_info(int argc, char **argv) {
         printf("heads:        %d (kv %d, head size %d)\n", I->n_head, I->n_head_kv, I->head_dim);
         printf("rope:         %s, base %g, %d dims\n", I->rope_neox ? "neox" : "interleaved", I->rope_base, I->n_rot);
         printf("norm eps:     %g\n", I->norm_eps);
-        printf("output:       %s\n", I->tied_output ? "tied to token_embd" : "separate");
+        printf("output:       %s\n", !I->lm_head ? "none (no language-model head)" : I->tied_output ? "tied to token_embd" : "separate");
+        if (I->encoder || I->n_cls_out || I->pooling >= 0)
+            printf("kind:         %s, pooling %s%s\n", I->encoder ? "encoder (embeddings)" : I->n_cls_out ? "reward / classifier model" : "decoder",
+                   gh_pooling_name(I->pooling), I->n_cls_out ? (I->n_cls_out == 1 ? ", head cls.output (1 output)" : ", head cls.output (several outputs)") : "");
         printf("tokenizer:    %s (pre %s), bos %d, eos %d%s\n", gh_tokenizer_model_name(tok),
                gh_tokenizer_pre_name(tok), gh_tokenizer_bos(tok), gh_tokenizer_eos(tok),
                gh_tokenizer_add_bos(tok) ? ", adds BOS" : "");
