@@ -46,7 +46,7 @@ static gh_genies_run_params params(void) {
     p.model_name = "stories260K";
     p.methods = (1u << GH_GENIES_N_METHODS) - 1;
     p.max_examples = 3;
-    p.max_tokens = 96;
+    p.max_tokens = 64;
     p.few_shot_k = 1;
     p.n_boot = 20;
     p.shifts_name = "two";
@@ -190,14 +190,14 @@ static void test_cli_run(void **state) {
     (void)state;
     int rc;
     const char *run = tu_tmp("run_cli");
-    char *out = tu_cli(&rc, "genies run -m %s --shifts %s --data %s --methods mms,random --max-examples 2 --max-tokens 80 "
+    char *out = tu_cli(&rc, "genies run -m %s --shifts %s --data %s --methods mms,random --max-examples 2 --max-tokens 64 "
                             "--model-name s -o %s -q -t 1 --limit-units 1 2>&1",
                        tu_stories_gguf(), g_shifts_path, tu_shared("genies/distributions"), run);
     assert_int_equal(rc, 0);
     assert_contains(out, "computed 1  finished earlier 0  left 5");
     assert_contains(out, "run again to continue");
     free(out);
-    out = tu_cli(&rc, "genies run -m %s --shifts %s --data %s --methods mms,random --max-examples 2 --max-tokens 80 "
+    out = tu_cli(&rc, "genies run -m %s --shifts %s --data %s --methods mms,random --max-examples 2 --max-tokens 64 "
                       "--model-name s -o %s -t 1 2>&1",
                  tu_stories_gguf(), g_shifts_path, tu_shared("genies/distributions"), run);
     assert_int_equal(rc, 0);
