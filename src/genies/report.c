@@ -133,21 +133,22 @@ gh_status gh_genies_report(const char *path, const char *title, const gh_genies_
             ser[m] = (gh_series){methods[m], GH_SERIES_SCATTER, (size_t)nx, xs + (size_t)m * nx,
                                  ys + (size_t)m * nx, lo + (size_t)m * nx, hi + (size_t)m * nx};
         }
+        gh_strbuf_put(&note, "Mean differential elicitation per shift category and over all GENIES shifts; each method is "
+                             "a stick from 0 to its mean (methods side by side within a category). Categories: ");
         for (int k = 0; k < nx; k++)
-            gh_strbuf_printf(&note, "%s%d = %.40s", k ? "\n" : "", k + 1, k < nc ? (*cats[k] ? cats[k] : "(none)") : "GENIES mean");
+            gh_strbuf_printf(&note, "%s%d = %.40s", k ? ", " : "", k + 1, k < nc ? (*cats[k] ? cats[k] : "(none)") : "GENIES mean");
+        gh_strbuf_put(&note, ".");
         if (!s && note.oom) s = gh_error(GH_ERR_NOMEM, "out of memory");
         if (!s) {
             gh_plot pl = {0};
             pl.title = "Mean differential elicitation per category";
-            pl.x_label = "category (see the key in the corner)";
+            pl.x_label = "category (numbered as in the caption)";
             pl.y_label = "differential elicitation";
-            pl.caption = "Mean differential elicitation per shift category and over all GENIES shifts; each "
-                         "method is a stick from 0 to its mean (methods side by side within a category).";
+            pl.caption = note.p;
             pl.n_series = (size_t)(n_methods < GH_PLOT_MAX_SERIES ? n_methods : GH_PLOT_MAX_SERIES);
             pl.series = ser;
             pl.has_ref_y = true;
             pl.ref_y = 0;
-            pl.note = note.p;
             pl.width = 760;
             pl.height = 440;
             s = gh_report_heading(r, 1, "Per category");
