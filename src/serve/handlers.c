@@ -1122,6 +1122,7 @@ void srv_dispatch(srv *s, const char *method, const char *path, const char *auth
             cJSON_AddNumberToObject(o, "max_seqs_per_step", st.max_seqs_step);
             cJSON_AddNumberToObject(o, "max_requests_per_step", st.max_jobs_step);
             cJSON_AddNumberToObject(o, "queued_samples", (double)st.queued);
+            cJSON_AddNumberToObject(o, "free_slots", st.free_slots);
             reply_json(r, status, resp);
         }
         return;

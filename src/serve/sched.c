@@ -228,6 +228,8 @@ static void sweep(sched *S) {
     for (int32_t k = 0; k < S->n_groups; k++) {
         gen_group *g = S->groups[k];
         if (g->n_done < g->n) { S->groups[w++] = g; continue; }
+        if (g->prompt_slot >= 0) slot_release(S, g->prompt_slot); /* never held by a finished group; be sure */
+        g->prompt_slot = -1;
         free(g->prompt_logits);
         g->prompt_logits = NULL;
         if (++g->job->n_groups_done == g->job->n_groups) job_complete(S, g->job);
@@ -265,6 +267,7 @@ static int admit(sched *S) {
     const int32_t max_prompt = S->n_slots / 2 > 0 ? S->n_slots / 2 : 1;
     for (int32_t gi = 0; gi < S->n_groups; gi++) {
         gen_group *g = S->groups[gi];
+        if (g->next_sample == g->n) continue; /* every sample started (or none to draw) */
         if (!g->ready) {
             if (g->prompt_slot < 0 && n_prompt < max_prompt) {
                 int32_t k = free_slot(S);
@@ -433,7 +436,10 @@ static void *sched_main(void *arg) {
             step(S);
             sweep(S);
         }
+        int32_t nf = 0;
+        for (int32_t k = 0; k < (S->slots ? S->n_slots : 0); k++) nf += S->slots[k].kind == SLOT_FREE;
         pthread_mutex_lock(&S->mu);
+        S->st.free_slots = nf;
     }
     /* shutting down: everything still waiting gets a 503 */
     take_new(S);
@@ -474,6 +480,7 @@ gh_status sched_init(gh_backend *b, int32_t n_slots, int32_t n_ctx, int32_t max_
         S->slots = calloc((size_t)n_slots, sizeof *S->slots);
         if (!S->slots || gh_sampler_work_init(&S->work, S->V)) { st = gh_error(GH_ERR_NOMEM, "out of memory"); goto fail; }
     }
+    S->st.free_slots = S->slots ? n_slots : 0;
     if (pthread_create(&S->th, NULL, sched_main, S)) { st = gh_error(GH_ERR_NOMEM, "cannot start the scheduler thread"); goto fail; }
     S->started = true;
     *out = S;

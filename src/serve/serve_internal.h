@@ -120,6 +120,7 @@ typedef struct sched_stats {
     int32_t max_seqs_step;  /* most sequences in one step */
     int32_t max_jobs_step;  /* most distinct requests in one step */
     int64_t queued;         /* samples of unfinished requests now */
+    int32_t free_slots;     /* slots free after the last step */
 } sched_stats;
 
 void sched_get_stats(sched *s, sched_stats *out);

@@ -378,6 +378,9 @@ static void test_echo_logprobs(void **state) {
     assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "usage"), "completion_tokens")->valueint, 0);
     cJSON_Delete(r);
     gh_logprobs_free(lp);
+    /* scoring alone takes no slot: more such requests than slots, then a sample */
+    for (int i = 0; i < 10; i++) cJSON_Delete(post_ok("/v1/completions", "{\"prompt\":[\"a b\",\"c\"],\"max_tokens\":0,\"echo\":true,\"logprobs\":1}"));
+    cJSON_Delete(post_ok("/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":2}"));
     /* echo with generation: prompt first, then the sample, offsets past the prompt */
     r = post_ok("/v1/completions", "{\"prompt\":\"Once upon\",\"max_tokens\":5,\"temperature\":0,\"echo\":true,\"logprobs\":1}");
     c = choice(r, 0);
@@ -731,6 +734,7 @@ static void test_concurrent(void **state) {
     cJSON *j = cJSON_Parse(r), *s = cJSON_GetObjectItem(j, "stats");
     assert_true(cJSON_GetObjectItem(s, "max_seqs_per_step")->valueint >= 2);
     assert_int_equal(cJSON_GetObjectItem(s, "queued_samples")->valueint, 0);
+    assert_int_equal(cJSON_GetObjectItem(s, "free_slots")->valueint, 8); /* no slot leaked */
     cJSON_Delete(j);
     free(r);
 }
