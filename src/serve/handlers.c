@@ -147,7 +147,7 @@ static int check_neutral(const cJSON *req, srv_err *e) {
 }
 
 /* The sampling fields shared by completions and chat. */
-static int parse_sampling(srv *s, const cJSON *req, gh_sampler_params *sp, int64_t *n, srv_err *e) {
+static int parse_sampling(srv *s, const cJSON *req, const char *body, size_t len, gh_sampler_params *sp, int64_t *n, srv_err *e) {
     double d;
     int64_t v;
     bool b;
@@ -162,11 +162,9 @@ static int parse_sampling(srv *s, const cJSON *req, gh_sampler_params *sp, int64
     if (req_int(req, "top_k", -1, 1 << 30, 0, &v, e)) return -1;
     sp->top_k = v < 0 ? 0 : (int32_t)v;
     if (req_int(req, "n", 1, s->p.max_n, 1, n, e)) return -1;
-    const cJSON *seed = cJSON_GetObjectItemCaseSensitive(req, "seed");
-    if (seed && !cJSON_IsNull(seed)) {
-        if (req_int(req, "seed", 0, INT64_MAX / 2, 0, &v, e)) return -1;
-        sp->seed = (uint64_t)v;
-    } else { /* OpenAI: no seed, no reproducibility; a fresh one per request */
+    bool has_seed;
+    if (req_seed(body, len, req, &sp->seed, &has_seed, e)) return -1;
+    if (!has_seed) { /* OpenAI: no seed, no reproducibility; a fresh one per request */
         gh_rng r;
         gh_rng_seed(&r, (uint64_t)time(NULL), __atomic_add_fetch(&s->req_counter, 1, __ATOMIC_RELAXED));
         sp->seed = gh_rng_next(&r) >> 12;
@@ -368,7 +366,8 @@ static int render_chat(srv *s, const chat_msgs *cm, bool add_gen, int32_t **ids,
 
 /* ---- /tokenize, /detokenize ---- */
 
-static void h_tokenize(srv *s, const cJSON *req, int32_t *status, char **resp) {
+static void h_tokenize(srv *s, const cJSON *req, const char *raw, size_t raw_len, int32_t *status, char **resp) {
+    (void)raw; (void)raw_len;
     static const char *const fields[] = {"model", "prompt", "messages", "add_special_tokens", "add_generation_prompt",
                                          "return_token_strs", NULL};
     srv_err e;
@@ -407,7 +406,8 @@ fail:
     reply_err(&e, status, resp);
 }
 
-static void h_detokenize(srv *s, const cJSON *req, int32_t *status, char **resp) {
+static void h_detokenize(srv *s, const cJSON *req, const char *raw, size_t raw_len, int32_t *status, char **resp) {
+    (void)raw; (void)raw_len;
     static const char *const fields[] = {"model", "tokens", NULL};
     srv_err e;
     int32_t *ids = NULL, n = 0;
@@ -569,7 +569,7 @@ static cJSON *legacy_logprobs(srv *s, const gen_group *g, const gen_out *o, cons
     return r;
 }
 
-static void h_completions(srv *s, const cJSON *req, int32_t *status, char **resp) {
+static void h_completions(srv *s, const cJSON *req, const char *body, size_t len, int32_t *status, char **resp) {
     static const char *const fields[] = {
         "model", "prompt", "suffix", "max_tokens", "temperature", "top_p", "n", "stream", "logprobs", "echo", "stop",
         "presence_penalty", "frequency_penalty", "best_of", "logit_bias", "user", "seed", "top_k", "min_p",
@@ -585,7 +585,7 @@ static void h_completions(srv *s, const cJSON *req, int32_t *status, char **resp
     const char *suffix;
     char **echo_text = NULL;
     if (req_fields(req, fields, &e) || check_model(s, req, &e) || can_generate(s, &e) || check_neutral(req, &e) ||
-        parse_sampling(s, req, &sp, &n, &e) || req_int(req, "max_tokens", 0, INT32_MAX, 16, &max_tokens, &e) ||
+        parse_sampling(s, req, body, len, &sp, &n, &e) || req_int(req, "max_tokens", 0, INT32_MAX, 16, &max_tokens, &e) ||
         req_bool(req, "echo", false, &echo, &e) || req_bool(req, "add_special_tokens", true, &add_special, &e) ||
         req_bool(req, "return_token_ids", false, &ret_ids, &e) || req_str(req, "suffix", false, &suffix, &e) ||
         req_int(req, "best_of", 1, s->p.max_n, n, &best_of, &e) || req_stop(req, &G.stops, &n_stops, &e))
@@ -692,7 +692,7 @@ static cJSON *chat_lp_entry(srv *s, int32_t prev, int32_t id, float lp) {
     return o;
 }
 
-static void h_chat(srv *s, const cJSON *req, int32_t *status, char **resp) {
+static void h_chat(srv *s, const cJSON *req, const char *body, size_t len, int32_t *status, char **resp) {
     static const char *const fields[] = {
         "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "n", "stream", "logprobs",
         "top_logprobs", "stop", "presence_penalty", "frequency_penalty", "logit_bias", "user", "seed", "top_k",
@@ -706,7 +706,7 @@ static void h_chat(srv *s, const cJSON *req, int32_t *status, char **resp) {
     int32_t n_stops = 0;
     bool want_lp, ret_ids;
     if (req_fields(req, fields, &e) || check_model(s, req, &e) || can_generate(s, &e) || check_neutral(req, &e) ||
-        parse_sampling(s, req, &sp, &n, &e) || req_int(req, "max_tokens", 0, INT32_MAX, -1, &max_tokens, &e) ||
+        parse_sampling(s, req, body, len, &sp, &n, &e) || req_int(req, "max_tokens", 0, INT32_MAX, -1, &max_tokens, &e) ||
         req_int(req, "max_completion_tokens", 0, INT32_MAX, -1, &mct, &e) || req_bool(req, "logprobs", false, &want_lp, &e) ||
         req_int(req, "top_logprobs", 0, MAX_LOGPROBS, 0, &top_lp, &e) || req_bool(req, "return_token_ids", false, &ret_ids, &e) ||
         req_stop(req, &G.stops, &n_stops, &e) || parse_messages(req, &cm, &e))
@@ -828,7 +828,8 @@ static int encoding(const cJSON *req, bool *b64, srv_err *e) {
     return 0;
 }
 
-static void h_embeddings(srv *s, const cJSON *req, int32_t *status, char **resp) {
+static void h_embeddings(srv *s, const cJSON *req, const char *raw, size_t raw_len, int32_t *status, char **resp) {
+    (void)raw; (void)raw_len;
     static const char *const fields[] = {"model", "input", "encoding_format", "dimensions", "user", "pooling", NULL};
     srv_err e;
     embed_call c = {.s = s};
@@ -912,7 +913,8 @@ static void hidden_fn(void *arg) {
     }
 }
 
-static void h_hidden(srv *s, const cJSON *req, int32_t *status, char **resp) {
+static void h_hidden(srv *s, const cJSON *req, const char *raw, size_t raw_len, int32_t *status, char **resp) {
+    (void)raw; (void)raw_len;
     static const char *const fields[] = {"model", "input", "layers", "pooling", "span_begin", "span_end", "encoding_format", NULL};
     const gh_model_info *I = gh_model_get_info(s->m);
     srv_err e;
@@ -1006,7 +1008,8 @@ static void reward_fn(void *arg) {
     }
 }
 
-static void h_rewards(srv *s, const cJSON *req, int32_t *status, char **resp) {
+static void h_rewards(srv *s, const cJSON *req, const char *raw, size_t raw_len, int32_t *status, char **resp) {
+    (void)raw; (void)raw_len;
     static const char *const fields[] = {"model", "prompt", "response", "input", NULL};
     static const char *const pair_fields[] = {"prompt", "response", NULL};
     srv_err e;
@@ -1089,7 +1092,7 @@ static bool key_ok(const char *want, const char *auth) {
     return d == 0;
 }
 
-typedef void (*handler_fn)(srv *s, const cJSON *req, int32_t *status, char **resp);
+typedef void (*handler_fn)(srv *s, const cJSON *req, const char *body, size_t len, int32_t *status, char **resp);
 
 void srv_dispatch(srv *s, const char *method, const char *path, const char *auth, const char *body, size_t len,
                   int32_t *status, char **resp) {
@@ -1170,6 +1173,6 @@ void srv_dispatch(srv *s, const char *method, const char *path, const char *auth
     }
     cJSON *req;
     if (req_parse(body, len, &req, &e)) { reply_err(&e, status, resp); return; }
-    routes[r].fn(s, req, status, resp);
+    routes[r].fn(s, req, body, len, status, resp);
     cJSON_Delete(req);
 }

@@ -2,6 +2,7 @@
  * known, appears once and has the right type and range, or the request gets an
  * OpenAI-style error object naming the field. No handler reads a field that did
  * not pass through here, so malformed bodies cannot reach the model. */
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -244,5 +245,70 @@ int req_inputs(const cJSON *v, const char *param, int32_t n_vocab, int32_t max_i
     }
     *out = in;
     *n = k;
+    return 0;
+}
+
+/* Skips one JSON value starting at p (the text is known to be valid JSON);
+ * returns the position after it. */
+static const char *skip_value(const char *p, const char *end) {
+    int depth = 0;
+    do {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ',' || *p == ':')) {
+            if (depth == 0 && (*p == ',' || *p == ':')) return p;
+            p++;
+        }
+        if (p >= end) return end;
+        if (*p == '"') {
+            for (p++; p < end && *p != '"'; p++)
+                if (*p == '\\') p++;
+            p++;
+        } else if (*p == '{' || *p == '[') { depth++; p++; }
+        else if (*p == '}' || *p == ']') { if (depth == 0) return p; depth--; p++; }
+        else while (p < end && !strchr(" \t\n\r,:]}", *p)) p++;
+    } while (depth > 0 && p < end);
+    return p;
+}
+
+int req_seed(const char *body, size_t len, const cJSON *obj, uint64_t *out, bool *found, srv_err *e) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "seed");
+    *found = v && !cJSON_IsNull(v);
+    if (!*found) return 0;
+    if (!cJSON_IsNumber(v)) return srv_bad(e, "invalid_type", "seed", "'seed' must be an integer");
+    /* cJSON keeps doubles (53 bits); a seed is 64: read its digits from the text */
+    const char *p = body, *end = body + len;
+    while (p < end && *p != '{') p++;
+    for (p++; p < end;) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ',')) p++;
+        if (p >= end || *p != '"') break;
+        const char *k0 = ++p;
+        while (p < end && *p != '"') { if (*p == '\\') p++; p++; }
+        bool is_seed = (size_t)(p - k0) == 4 && !memcmp(k0, "seed", 4);
+        p++;
+        while (p < end && *p != ':') p++;
+        p++;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+        if (is_seed) {
+            const char *n0 = p;
+            while (p < end && *p >= '0' && *p <= '9') p++;
+            bool plain = p > n0 && (p == end || strchr(" \t\n\r,}", *p));
+            if (plain && p - n0 <= 20) {
+                char d[24];
+                memcpy(d, n0, (size_t)(p - n0));
+                d[p - n0] = '\0';
+                errno = 0;
+                unsigned long long u = strtoull(d, NULL, 10);
+                if (errno) return srv_bad(e, "invalid_value", "seed", "'seed' must be in [0, 2^64)");
+                *out = (uint64_t)u;
+                return 0;
+            }
+            break; /* a sign, fraction or exponent: judged from the double below */
+        }
+        p = skip_value(p, end);
+    }
+    double d = v->valuedouble;
+    if (!isfinite(d) || d != floor(d)) return srv_bad(e, "invalid_type", "seed", "'seed' must be an integer");
+    if (d < 0 || d >= 9007199254740992.0)
+        return srv_bad(e, "invalid_value", "seed", "'seed' must be in [0, 2^64), written as plain digits above 2^53; got %g", d);
+    *out = (uint64_t)d;
     return 0;
 }

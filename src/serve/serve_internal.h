@@ -45,6 +45,9 @@ int req_bool(const cJSON *obj, const char *name, bool def, bool *out, srv_err *e
 int req_str(const cJSON *obj, const char *name, bool required, const char **out, srv_err *e);
 /* "stop": a string or a list of up to 4 non-empty strings (pointers into obj). */
 int req_stop(const cJSON *obj, const char ***out, int32_t *n, srv_err *e);
+/* "seed": any integer in [0, 2^64), read exactly from the body's text (cJSON
+ * keeps only a double). *found is false if absent or null. */
+int req_seed(const char *body, size_t len, const cJSON *obj, uint64_t *out, bool *found, srv_err *e);
 /* Token ids: a JSON array of integers in [0, n_vocab). *ids malloc'd. */
 int req_ids(const cJSON *v, const char *param, int32_t n_vocab, int32_t max_n, int32_t **ids, int32_t *n,
             srv_err *e);

@@ -294,6 +294,23 @@ static void test_seeded_equals_local(void **state) {
     check_choice(choice(r, 1), loc, 4, false);
     cJSON_Delete(r);
     gh_samples_free(loc);
+    /* 64-bit seeds are read exactly (a double would round 2^64 - 1 and 2^53 + 1) */
+    static const struct { const char *text; uint64_t v; } seeds[] = {
+        {"18446744073709551615", UINT64_MAX}, {"9007199254740993", 9007199254740993ull}, {"1e3", 1000}};
+    for (int k = 0; k < 3; k++) {
+        gh_sampler_params q = gh_sampler_default_params();
+        q.seed = seeds[k].v;
+        q.max_tokens = 30;
+        gh_samples *one;
+        assert_ok(gh_backend_generate(g_b, "The cat", &q, 1, &one));
+        char body[256];
+        snprintf(body, sizeof body, "{\"prompt\":\"The cat\",\"max_tokens\":30,\"seed\":%s,\"return_token_ids\":true}", seeds[k].text);
+        r = post_ok("/v1/completions", body);
+        check_choice(choice(r, 0), one, 0, false);
+        cJSON_Delete(r);
+        gh_samples_free(one);
+    }
+    post_err("/v1/completions", "{\"prompt\":\"a\",\"seed\":18446744073709551616}", 400, "invalid_value");
     /* ignore_eos is generate --no-stop */
     sp.stop_at_eog = false;
     sp.max_tokens = 120;
