@@ -14,7 +14,7 @@
 #include "base/utf8.h"
 #include "serve/serve_internal.h"
 
-#define MAX_LOGPROBS 20      /* top log-probabilities per token, as vLLM's default limit */
+#define MAX_LOGPROBS 100     /* top log-probabilities per token (vLLM's default limit is 20) */
 #define MAX_HIDDEN_FLOATS (16 << 20)
 
 /* ---- small JSON helpers ---- */

@@ -144,7 +144,9 @@ struct gh_server {
     char host[256];
     struct MHD_Daemon *mhd;
     int32_t port;
-    pthread_mutex_t mu;      /* guards ready, b */
+    pthread_mutex_t mu;      /* guards ready, b, inflight */
+    pthread_cond_t idle;     /* signalled when inflight drops */
+    int32_t inflight;        /* requests received and not yet answered */
     bool ready;
     gh_backend *b;
     bool own_backend;

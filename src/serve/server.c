@@ -91,6 +91,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!(k = calloc(1, sizeof *k))) return MHD_NO;
         k->t0 = now_s();
         *con_cls = k;
+        pthread_mutex_lock(&s->mu);
+        s->inflight++;
+        pthread_mutex_unlock(&s->mu);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > (unsigned long long)s->p.max_body_bytes) {
             k->too_large = true;
@@ -132,9 +135,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
-    (void)cls; (void)c; (void)toe;
+    (void)c; (void)toe;
+    srv *s = cls;
     conn *k = *con_cls;
-    if (k) { free(k->buf); free(k); }
+    if (k) {
+        free(k->buf);
+        free(k);
+        pthread_mutex_lock(&s->mu);
+        s->inflight--;
+        pthread_cond_broadcast(&s->idle);
+        pthread_mutex_unlock(&s->mu);
+    }
     *con_cls = NULL;
 }
 
@@ -159,6 +170,7 @@ gh_status gh_server_start(const gh_serve_params *p, gh_server **out) {
     s->p.host = s->host;
     s->created = (int64_t)time(NULL);
     pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->idle, NULL);
 
     struct addrinfo hints = {0}, *ai = NULL;
     hints.ai_family = AF_UNSPEC;
@@ -169,6 +181,7 @@ gh_status gh_server_start(const gh_serve_params *p, gh_server **out) {
     int rc = getaddrinfo(s->host, port, &hints, &ai);
     if (rc) {
         gh_status st = gh_error(GH_ERR_NETWORK, "cannot resolve the address to bind '%s': %s", s->host, gai_strerror(rc));
+        pthread_cond_destroy(&s->idle);
         pthread_mutex_destroy(&s->mu);
         free(s);
         return st;
@@ -185,6 +198,7 @@ gh_status gh_server_start(const gh_serve_params *p, gh_server **out) {
     freeaddrinfo(ai);
     if (!s->mhd) {
         gh_status st = gh_error(GH_ERR_NETWORK, "cannot listen on %s port %d (in use, or not an address of this machine?)", s->host, d.port);
+        pthread_cond_destroy(&s->idle);
         pthread_mutex_destroy(&s->mu);
         free(s);
         return st;
@@ -249,11 +263,19 @@ void gh_server_stop(gh_server *s) {
     if (!s) return;
     /* 1: no new work; queued and running requests are answered 503 */
     if (s->sc) sched_stop(s->sc);
-    /* 2: every connection thread has returned */
+    /* 2: those answers are sent before the connections close (at most 5 s) */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    pthread_mutex_lock(&s->mu);
+    while (s->inflight > 0 && pthread_cond_timedwait(&s->idle, &s->mu, &until) == 0) {}
+    pthread_mutex_unlock(&s->mu);
+    /* 3: every connection thread has returned */
     MHD_stop_daemon(s->mhd);
-    /* 3: nothing refers to the model any more */
+    /* 4: nothing refers to the model any more */
     sched_free(s->sc);
     if (s->own_backend) gh_backend_free(s->b);
+    pthread_cond_destroy(&s->idle);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
