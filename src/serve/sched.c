@@ -203,8 +203,13 @@ static void job_drop(sched *S, sched_job *j) {
     for (int32_t k = 0; k < S->n_slots; k++)
         if (S->slots[k].kind != SLOT_FREE && S->slots[k].g->job == j) slot_release(S, k);
     int32_t w = 0;
-    for (int32_t k = 0; k < S->n_groups; k++)
-        if (S->groups[k]->job != j) S->groups[w++] = S->groups[k];
+    for (int32_t k = 0; k < S->n_groups; k++) {
+        gen_group *g = S->groups[k];
+        if (g->job != j) { S->groups[w++] = g; continue; }
+        free(g->prompt_logits);
+        g->prompt_logits = NULL;
+        g->prompt_slot = -1;
+    }
     S->n_groups = w;
 }
 
