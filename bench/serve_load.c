@@ -11,7 +11,8 @@
  *
  * Output: one JSON line {clients, seconds, requests, errors, mismatches,
  * req_per_s, completion_tokens_per_s, p50_ms, p99_ms, max_ms, rss_kib: {first,
- * q2, q4, max}} and a short summary on stderr. Exit status 1 if any error.
+ * q2, q4 (means over the second and last quarter of the run), max, every_5s}}
+ * and a short summary on stderr. Exit status 1 if any error.
  *
  * Build (bench/serve_load.sh does it):
  *   cc -std=c11 -D_GNU_SOURCE -O2 bench/serve_load.c -o build/serve_load -lcurl -lcjson -lpthread -lm
@@ -197,11 +198,14 @@ int main(int argc, char **argv) {
     long rmax = 0;
     for (int i = 0; i < g_n_rss; i++) if (g_rss[i] > rmax) rmax = g_rss[i];
     int q = g_n_rss / 4;
+    char trace[4096] = "";
+    for (int i = 0, k2 = 0; i < g_n_rss && k2 < 4000; i += 10)
+        k2 += snprintf(trace + k2, sizeof trace - (size_t)k2, "%s%ld", i ? "," : "", g_rss[i]);
     printf("{\"clients\":%d,\"seconds\":%.1f,\"requests\":%zu,\"errors\":%ld,\"mismatches\":%ld,\"req_per_s\":%.1f,"
            "\"completion_tokens_per_s\":%.1f,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"max_ms\":%.1f,"
-           "\"rss_kib\":{\"first\":%ld,\"q2\":%ld,\"q4\":%ld,\"max\":%ld,\"samples\":%d}}\n",
+           "\"rss_kib\":{\"first\":%ld,\"q2\":%ld,\"q4\":%ld,\"max\":%ld,\"samples\":%d,\"every_5s\":[%s]}}\n",
            g_clients, wall, n, errors, mism, (double)n / wall, (double)toks / wall, p50 * 1e3, p99 * 1e3, mx * 1e3,
-           g_n_rss ? g_rss[0] : -1, mean_rss(q, 2 * q), mean_rss(3 * q, g_n_rss), rmax, g_n_rss);
+           g_n_rss ? g_rss[0] : -1, mean_rss(q, 2 * q), mean_rss(3 * q, g_n_rss), rmax, g_n_rss, trace);
     fprintf(stderr, "serve_load: %zu requests in %.1f s from %d clients: %.1f req/s, %.1f completion tok/s, p50 %.1f ms, "
                     "p99 %.1f ms; %ld errors, %ld reproducibility mismatches\n",
             n, wall, g_clients, (double)n / wall, (double)toks / wall, p50 * 1e3, p99 * 1e3, errors, mism);
