@@ -213,13 +213,15 @@ static void test_backend_chat_plain(void **state) {
     assert_int_equal(s->n, 2);
     assert_true(s->samples[0].n_tokens > 0);
     assert_string_equal(s->samples[0].text, s->samples[1].text); /* greedy */
-    /* the prompt is the rendered conversation: the same tokens as generating from it */
+    /* the prompt is the rendered conversation, its special-token texts read as
+     * tokens: the same tokens as generating from it with parse_special */
     char *prompt = NULL;
     assert_ok(gh_chat_render_for_model(gh_backend_model(b), "plain", one, 1, true, &prompt, NULL));
     assert_contains(prompt, "User: Once upon a time\nAssistant:");
     gh_samples *g = NULL;
     gh_sampler_params gp = sp;
     gp.add_bos = 0;
+    gp.parse_special = true;
     assert_ok(gh_backend_generate(b, prompt, &gp, 1, &g));
     assert_int_equal(g->n_prompt_tokens, s->n_prompt_tokens);
     assert_memory_equal(g->prompt_tokens, s->prompt_tokens, (size_t)s->n_prompt_tokens * sizeof(int32_t));
