@@ -29,6 +29,7 @@ typedef enum gh_status {
     GH_ERR_LIMIT = 6,       /* a context, batch or buffer limit was reached */
     GH_ERR_MISMATCH = 7,    /* e.g. a probe applied to a model it was not trained on */
     GH_ERR_NETWORK = 8,     /* an HTTP backend could not be reached or answered badly */
+    GH_ERR_CONTEXT = 9,     /* a prompt (a growing conversation) no longer fits the model's context */
 } gh_status;
 
 /* The message of the last failure on this thread ("" if none). */

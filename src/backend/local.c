@@ -143,7 +143,7 @@ static gh_status local_generate(void *impl, const char *prompt, const gh_sampler
     int32_t n_ctx = L->p.n_ctx > 0 ? L->p.n_ctx : np + sp->max_tokens;
     if (n_ctx > I->n_ctx_train) n_ctx = I->n_ctx_train;
     if (np >= n_ctx && sp->max_tokens > 0) {
-        s = gh_error(GH_ERR_LIMIT, "the prompt has %d tokens; the context holds %d", np, n_ctx);
+        s = gh_error(GH_ERR_CONTEXT, "the prompt has %d tokens; the context holds %d", np, n_ctx);
         goto done;
     }
     if (n_ctx < np) n_ctx = np;

@@ -25,6 +25,7 @@ const char *gh_status_str(gh_status s) {
     case GH_ERR_LIMIT: return "limit reached";
     case GH_ERR_MISMATCH: return "mismatch";
     case GH_ERR_NETWORK: return "network error";
+    case GH_ERR_CONTEXT: return "context full";
     }
     return "unknown status";
 }

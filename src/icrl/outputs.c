@@ -430,7 +430,8 @@ static gh_status write_report(const char *run_dir, const run_data *d) {
                 const cJSON *ch = cJSON_GetObjectItemCaseSensitive(a, "changes");
                 gh_strbuf_printf(&body, "attempt %d: reward %.4g%s%s, %d steps%s; files changed:", (int)jnum(a, "attempt", 0) + 1,
                                  jnum(a, "reward", NAN), jbool(a, "success") ? ", success" : "", jbool(a, "gamed") ? ", gamed" : "",
-                                 (int)jnum(a, "steps", 0), jbool(a, "step_limit") ? " (step limit)" : "");
+                                 (int)jnum(a, "steps", 0),
+                                 jbool(a, "step_limit") ? " (step limit)" : jbool(a, "context_full") ? " (context full)" : "");
                 int nc = 0;
                 for (const cJSON *c = ch ? ch->child : NULL; c; c = c->next, nc++) {
                     const cJSON *p = cJSON_GetObjectItemCaseSensitive(c, "path"), *k = cJSON_GetObjectItemCaseSensitive(c, "change");

@@ -77,6 +77,7 @@ typedef struct tmsg {
 typedef struct attempt_rec {
     double reward;
     bool success, gamed, step_limit;
+    bool context_full; /* the conversation outgrew the model's context: the attempt (and rollout) ended there */
     int32_t steps;
     bool *flags;             /* [n_checks] */
     gh_file_change *changes;
@@ -404,7 +405,12 @@ static gh_status run_attempt(rollout *r, int32_t k, const char *work_dir, attemp
     while (!s) {
         free(reply);
         reply = NULL;
-        if ((s = ask(r, &reply))) break;
+        if ((s = ask(r, &reply))) {
+            /* A local model's context is full: the attempt ends as it stands and
+             * is scored; the rollout stops (the context only grows). */
+            if (s == GH_ERR_CONTEXT) { a->context_full = true; gh_clear_error(); s = GH_OK; }
+            break;
+        }
         a->steps++;
         if ((s = push(r, "assistant", "action", k, strdup(reply)))) break;
         if (!e->tools) break;
@@ -510,8 +516,9 @@ static gh_status record(const rollout *r, char **json) {
         const attempt_rec *a = &r->att[k];
         gh_strbuf_printf(&b, "%s{\"attempt\":%d,\"reward\":", k ? "," : "", k);
         icrl_json_num(&b, a->reward);
-        gh_strbuf_printf(&b, ",\"success\":%s,\"gamed\":%s,\"steps\":%d,\"step_limit\":%s,\"flags\":", a->success ? "true" : "false",
-                         a->gamed ? "true" : "false", a->steps, a->step_limit ? "true" : "false");
+        gh_strbuf_printf(&b, ",\"success\":%s,\"gamed\":%s,\"steps\":%d,\"step_limit\":%s,\"context_full\":%s,\"flags\":",
+                         a->success ? "true" : "false", a->gamed ? "true" : "false", a->steps, a->step_limit ? "true" : "false",
+                         a->context_full ? "true" : "false");
         put_flags(&b, e, a->flags);
         if (e->reward.kind == ICRL_REWARD_ANSWER_MATCH) {
             gh_strbuf_put(&b, ",\"answer\":");
@@ -587,7 +594,7 @@ gh_status gh_icrl_rollout(gh_backend *b, const gh_icrl_env *e, int32_t index, co
         }
         attempt_rec *a = &r.att[r.n_att++];
         if ((s = run_attempt(&r, k, work_dir, a))) break;
-        if (a->success || k == p->max_attempts - 1) break; /* the stopping rule */
+        if (a->success || k == p->max_attempts - 1 || a->context_full) break; /* the stopping rule */
         /* below the threshold: show the reward, ask for a reflection and a plan */
         if ((s = gh_icrl_reflection_prompt(e, r.item, k, p->max_attempts, a->reward, &text))) break;
         if (a->step_limit) {
@@ -600,7 +607,11 @@ gh_status gh_icrl_rollout(gh_backend *b, const gh_icrl_env *e, int32_t index, co
         }
         if ((s = push(&r, "user", "reflection_request", k, text))) break;
         char *refl = NULL;
-        if ((s = ask(&r, &refl))) break;
+        if ((s = ask(&r, &refl))) {
+            /* no room left to reflect: the rollout ends after this attempt */
+            if (s == GH_ERR_CONTEXT) { a->context_full = true; gh_clear_error(); s = GH_OK; }
+            break;
+        }
         s = push(&r, "assistant", "reflection", k, refl);
     }
     if (!s) s = record(&r, json);

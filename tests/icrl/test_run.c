@@ -253,11 +253,35 @@ static void test_errors(void **state) {
     free(out);
 }
 
+/* A real local model: stories260K through the plain chat template. Its 512
+ * positions fill up within the first attempt's reflection, so every rollout
+ * ends there — recorded as context_full, scored, and the run completes. */
+static void test_local_model_context_full(void **state) {
+    (void)state;
+    const char *D = tu_tmp("local_run");
+    int st;
+    char *out = tu_cli(&st, "icrl run --model %s --chat-template plain --envs political_sycophancy,tool_use_flattery --rollouts 2 "
+                       "--attempts 3 --max-tokens 32 -t 1 -o %s --json", tu_stories_gguf(), D);
+    if (st) print_message("%s\n", out);
+    assert_int_equal(st, 0);
+    assert_contains(out, "\"political_sycophancy\":{\"rollouts\":2");
+    assert_contains(out, "\"tool_use_flattery\":{\"rollouts\":2");
+    free(out);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/transcripts.jsonl", D);
+    size_t len;
+    char *t = tu_read_file(path, &len);
+    assert_non_null(t);
+    assert_contains(t, "\"context_full\":true");
+    free(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume),
         cmocka_unit_test(test_json_contract),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_local_model_context_full),
     };
     return cmocka_run_group_tests_name("icrl_run", tests, NULL, NULL);
 }
