@@ -17,6 +17,7 @@
 
 #include "backend/http_internal.h"
 #include "goodhart/backend.h"
+#include "goodhart/convert.h"
 #include "goodhart/serve.h"
 
 static gh_server *srv;
@@ -205,6 +206,48 @@ static void test_embed_and_hidden_equal_local(void **st) {
     }
 }
 
+/* A reward model served and read back: the score, the pooled token, the text
+ * scored and the EOS decision through HTTP equal the local backend's. */
+static void test_reward_equals_local(void **st) {
+    (void)st;
+    const char *rm = tu_tmp("rm.gguf");
+    gh_make_model_params mp = gh_make_model_default_params();
+    assert_ok(gh_make_model_preset("tiny", &mp));
+    mp.cls_head = true;
+    assert_ok(gh_make_model(&mp, rm));
+    gh_serve_params sp0 = gh_serve_default_params();
+    gh_server *s2 = NULL;
+    assert_ok(gh_server_start(&sp0, &s2));
+    gh_backend_params bp = gh_backend_default_params();
+    bp.n_threads = 1;
+    assert_ok(gh_server_load(s2, rm, &bp));
+    char u2[128];
+    snprintf(u2, sizeof u2, "http://127.0.0.1:%d/v1", gh_server_port(s2));
+    gh_backend *l = NULL, *r = NULL;
+    assert_ok(gh_backend_open(rm, &bp, &l));
+    gh_backend_params hp = gh_backend_default_params();
+    assert_ok(gh_backend_open(u2, &hp, &r));
+    assert_int_equal(gh_backend_caps(r) & GH_CAP_REWARD, GH_CAP_REWARD);
+    static const char *resp[3] = {" The dog was happy.", " It rained all day and nobody came.", ""};
+    for (int k = 0; k < 3; k++) {
+        gh_rm_score *a = NULL, *b = NULL;
+        assert_ok(gh_backend_score(l, "Write a happy story.", resp[k], &a));
+        assert_ok(gh_backend_score(r, "Write a happy story.", resp[k], &b));
+        assert_true(fabs(a->score - b->score) < 1e-5 * (1 + fabs(a->score)));
+        assert_int_equal(a->pooled_token, b->pooled_token);
+        assert_string_equal(a->text, b->text);
+        gh_rm_score_free(a);
+        gh_rm_score_free(b);
+    }
+    /* stories260K has no head: the server says so, by name */
+    gh_rm_score *c = NULL;
+    assert_int_not_equal(gh_backend_score(remote, "a", "b", &c), GH_OK);
+    assert_null(c);
+    gh_backend_free(l);
+    gh_backend_free(r);
+    gh_server_stop(s2);
+}
+
 /* ---- a server killed part-way through a run ---- */
 
 static pid_t spawn_server(int port, const char *port_file) {
@@ -337,6 +380,7 @@ int main(void) {
         cmocka_unit_test(test_logprob_equals_local),
         cmocka_unit_test(test_chat_equals_local),
         cmocka_unit_test(test_embed_and_hidden_equal_local),
+        cmocka_unit_test(test_reward_equals_local),
         cmocka_unit_test(test_server_killed_mid_run),
     };
     return cmocka_run_group_tests_name("backend/http_loopback", tests, setup, teardown);
