@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <limits.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -259,6 +260,14 @@ static int head_tail(sh_ctx *c, int argc, char **argv, bool head) {
 static int b_head(sh_ctx *c, int argc, char **argv) { return head_tail(c, argc, argv, true); }
 static int b_tail(sh_ctx *c, int argc, char **argv) { return head_tail(c, argc, argv, false); }
 
+/* One wc row (a file's or the total's): the selected counts, space-separated. */
+static void wc_counts(sh_ctx *c, bool fl, bool fw, bool fc, long l, long w, long n) {
+    const char *sep = "";
+    if (fl) { sh_printf(c->out, "%ld", l); sep = " "; }
+    if (fw) { sh_printf(c->out, "%s%ld", sep, w); sep = " "; }
+    if (fc) sh_printf(c->out, "%s%ld", sep, n);
+}
+
 static int b_wc(sh_ctx *c, int argc, char **argv) {
     bool fl = false, fw = false, fc = false;
     const char *files[256];
@@ -298,18 +307,12 @@ static int b_wc(sh_ctx *c, int argc, char **argv) {
         tl += l;
         tw += w;
         tc += (long)n;
-        const char *sep = "";
-        if (fl) { sh_printf(c->out, "%ld", l); sep = " "; }
-        if (fw) { sh_printf(c->out, "%s%ld", sep, w); sep = " "; }
-        if (fc) sh_printf(c->out, "%s%ld", sep, (long)n);
+        wc_counts(c, fl, fw, fc, l, w, (long)n);
         if (!from_stdin) sh_printf(c->out, " %s", files[f]);
         sh_put(c->out, "\n", 1);
     }
     if (nf > 1) {
-        const char *sep = "";
-        if (fl) { sh_printf(c->out, "%ld", tl); sep = " "; }
-        if (fw) { sh_printf(c->out, "%s%ld", sep, tw); sep = " "; }
-        if (fc) sh_printf(c->out, "%s%ld", sep, tc);
+        wc_counts(c, fl, fw, fc, tl, tw, tc);
         sh_puts(c->out, " total\n");
     }
     return rc;
@@ -351,29 +354,53 @@ static void ls_entry(sh_ctx *c, int dirfd, const char *name, const char *shown, 
 
 static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* Lists the directory open as `fd` (taken over), shown as `label`. */
-static int ls_dir(sh_ctx *c, int fd, const char *label, bool header, ls_opts *o, int depth) {
-    DIR *d = fdopendir(fd);
-    if (!d) { close(fd); sh_printf(c->err, "ls: %s: %s\n", label, strerror(errno)); return 1; }
+/* Which entries sorted_names keeps: all but "." and ".." (what every walker
+ * wants), none starting with '.' (plain ls), or every one (ls -a). */
+enum { NAMES_NO_DOTDIRS, NAMES_NO_HIDDEN, NAMES_ALL };
+
+/* Reads the entries of `d` (at most `max`), sorted by name so that output does
+ * not depend on the filesystem's order. Returns the array (NULL when empty or
+ * out of memory; a name that cannot be copied is skipped) and its length in
+ * *n; release with free_names. */
+static char **sorted_names(DIR *d, int keep, int max, int *n) {
     char **names = NULL;
-    int n = 0, cap = 0;
+    int cap = 0, seen = 0;
     struct dirent *e;
-    while ((e = readdir(d))) {
+    *n = 0;
+    while (seen < max && (e = readdir(d))) {
         const char *nm = e->d_name;
-        if (nm[0] == '.' && !o->all && !o->almost) continue;
-        if (o->almost && (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0)) continue;
-        if (o->all && depth == 0 && strcmp(nm, "..") == 0 && strcmp(label, ".") == 0) { /* shown, harmless */ }
-        if (n == cap) {
+        bool dotdir = strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0;
+        if (keep == NAMES_NO_DOTDIRS && dotdir) continue;
+        if (keep == NAMES_NO_HIDDEN && nm[0] == '.') continue;
+        if (*n == cap) {
             cap = cap ? cap * 2 : 64;
             char **nn = realloc(names, (size_t)cap * sizeof *nn);
             if (!nn) break;
             names = nn;
         }
-        names[n] = strdup(nm);
-        if (names[n]) n++;
-        if (++o->entries > 100000) break;
+        seen++;
+        names[*n] = strdup(nm);
+        if (names[*n]) (*n)++;
     }
-    if (n > 1) qsort(names, (size_t)n, sizeof *names, cmp_name);
+    if (*n > 1) qsort(names, (size_t)*n, sizeof *names, cmp_name);
+    return names;
+}
+
+static void free_names(char **names, int n) {
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+/* Lists the directory open as `fd` (taken over), shown as `label`. */
+static int ls_dir(sh_ctx *c, int fd, const char *label, bool header, ls_opts *o, int depth) {
+    DIR *d = fdopendir(fd);
+    if (!d) { close(fd); sh_printf(c->err, "ls: %s: %s\n", label, strerror(errno)); return 1; }
+    /* -A wins over -a for "." and ".."; ls -a at the sandbox's top shows "..", harmless. */
+    int keep = o->almost ? NAMES_NO_DOTDIRS : o->all ? NAMES_ALL : NAMES_NO_HIDDEN;
+    /* Entries are capped over the whole (recursive) listing. */
+    int left = o->entries < 100000 ? 100001 - o->entries : 1, n;
+    char **names = sorted_names(d, keep, left, &n);
+    o->entries += n;
     if (header) sh_printf(c->out, "%s:\n", label);
     int dfd = dirfd(d);
     for (int i = 0; i < n; i++) ls_entry(c, dfd, names[i], names[i], o);
@@ -391,8 +418,7 @@ static int ls_dir(sh_ctx *c, int fd, const char *label, bool header, ls_opts *o,
             rc |= ls_dir(c, sub, lab, true, o, depth + 1);
         }
     }
-    for (int i = 0; i < n; i++) free(names[i]);
-    free(names);
+    free_names(names, n);
     closedir(d);
     return rc;
 }
@@ -573,21 +599,8 @@ static void grep_buffer(sh_ctx *c, grep_opts *g, const char *name, const char *d
 static void grep_tree(sh_ctx *c, grep_opts *g, int fd, const char *label, int depth) {
     DIR *d = fdopendir(fd);
     if (!d) { close(fd); return; }
-    char **names = NULL;
-    int n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            char **nn = realloc(names, (size_t)cap * sizeof *nn);
-            if (!nn) break;
-            names = nn;
-        }
-        names[n] = strdup(e->d_name);
-        if (names[n]) n++;
-    }
-    if (n > 1) qsort(names, (size_t)n, sizeof *names, cmp_name);
+    int n;
+    char **names = sorted_names(d, NAMES_NO_DOTDIRS, INT_MAX, &n);
     int dfd = dirfd(d);
     for (int i = 0; i < n; i++) {
         char path[4200];
@@ -611,8 +624,7 @@ static void grep_tree(sh_ctx *c, grep_opts *g, int fd, const char *label, int de
         }
         if (g->quiet && g->matched) break;
     }
-    for (int i = 0; i < n; i++) free(names[i]);
-    free(names);
+    free_names(names, n);
     closedir(d);
 }
 
@@ -786,28 +798,16 @@ static int rm_at(sh_ctx *c, int pfd, const char *name, const char *shown, bool r
     DIR *d = fdopendir(fd);
     if (!d) { close(fd); return 1; }
     int rc = 0;
-    struct dirent *e;
-    /* Collect names first: removing while reading a directory is unspecified. */
-    char **names = NULL;
-    int n = 0, cap = 0;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            char **nn = realloc(names, (size_t)cap * sizeof *nn);
-            if (!nn) break;
-            names = nn;
-        }
-        names[n] = strdup(e->d_name);
-        if (names[n]) n++;
-    }
+    /* Collect names first: removing while reading a directory is unspecified.
+     * (Sorted too, so that error messages come in a stable order.) */
+    int n;
+    char **names = sorted_names(d, NAMES_NO_DOTDIRS, INT_MAX, &n);
     for (int i = 0; i < n; i++) {
         char sub[4200];
         snprintf(sub, sizeof sub, "%s/%s", shown, names[i]);
         rc |= rm_at(c, dirfd(d), names[i], sub, true, depth + 1);
-        free(names[i]);
     }
-    free(names);
+    free_names(names, n);
     closedir(d);
     if (!rc && unlinkat(pfd, name, AT_REMOVEDIR) != 0) {
         sh_printf(c->err, "rm: cannot remove '%s': %s\n", shown, strerror(errno));
@@ -875,6 +875,22 @@ static void join(char *out, size_t n, const char *dir, const char *name) {
     snprintf(out, n, "%s%s%s", dir, l && dir[l - 1] == '/' ? "" : "/", name);
 }
 
+/* Checks the operands of cp/mv (SOURCE... DEST): DEST must be a directory
+ * when there are several sources; *into says whether it is one. */
+static int dest_operand(sh_ctx *c, const char *cmd, int no, const char **ops, bool *into) {
+    if (no < 2) { sh_printf(c->err, "%s: missing destination file operand\n", cmd); return 1; }
+    const char *dst = ops[no - 1];
+    *into = is_dir(c, dst);
+    if (no > 2 && !*into) { sh_printf(c->err, "%s: target '%s' is not a directory\n", cmd, dst); return 1; }
+    return 0;
+}
+
+/* Where source `src` goes: into the directory `dst`, or to `dst` itself. */
+static void dest_path(char *out, size_t n, const char *dst, bool into, const char *src) {
+    if (into) join(out, n, dst, base_name(src));
+    else snprintf(out, n, "%s", dst);
+}
+
 static int cp_one(sh_ctx *c, const char *src, const char *dst, bool rec, int depth) {
     sb_path p;
     if (resolve(c, "cp", src, &p) != 0) return 1;
@@ -907,31 +923,17 @@ static int cp_one(sh_ctx *c, const char *src, const char *dst, bool rec, int dep
     if (fd < 0) { sh_printf(c->err, "cp: %s\n", why); return 1; }
     DIR *dir = fdopendir(fd);
     if (!dir) { close(fd); return 1; }
-    char **names = NULL;
-    int n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(dir))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            char **nn = realloc(names, (size_t)cap * sizeof *nn);
-            if (!nn) break;
-            names = nn;
-        }
-        names[n] = strdup(e->d_name);
-        if (names[n]) n++;
-    }
+    int n;
+    char **names = sorted_names(dir, NAMES_NO_DOTDIRS, INT_MAX, &n);
     closedir(dir);
-    if (n > 1) qsort(names, (size_t)n, sizeof *names, cmp_name);
     int rc = 0;
     for (int i = 0; i < n; i++) {
         char s2[4200], d2[4200];
         join(s2, sizeof s2, src, names[i]);
         join(d2, sizeof d2, dst, names[i]);
         rc |= cp_one(c, s2, d2, rec, depth + 1);
-        free(names[i]);
     }
-    free(names);
+    free_names(names, n);
     return rc;
 }
 
@@ -951,15 +953,13 @@ static int b_cp(sh_ctx *c, int argc, char **argv) {
         }
         if (no < 256) ops[no++] = a;
     }
-    if (no < 2) { sh_puts(c->err, "cp: missing destination file operand\n"); return 1; }
+    bool into;
+    if (dest_operand(c, "cp", no, ops, &into) != 0) return 1;
     const char *dst = ops[no - 1];
-    bool into = is_dir(c, dst);
-    if (no > 2 && !into) { sh_printf(c->err, "cp: target '%s' is not a directory\n", dst); return 1; }
     int rc = 0;
     for (int i = 0; i < no - 1; i++) {
         char d2[4200];
-        if (into) join(d2, sizeof d2, dst, base_name(ops[i]));
-        else snprintf(d2, sizeof d2, "%s", dst);
+        dest_path(d2, sizeof d2, dst, into, ops[i]);
         rc |= cp_one(c, ops[i], d2, rec, 0);
     }
     return rc;
@@ -977,15 +977,13 @@ static int b_mv(sh_ctx *c, int argc, char **argv) {
         }
         if (no < 256) ops[no++] = a;
     }
-    if (no < 2) { sh_puts(c->err, "mv: missing destination file operand\n"); return 1; }
+    bool into;
+    if (dest_operand(c, "mv", no, ops, &into) != 0) return 1;
     const char *dst = ops[no - 1];
-    bool into = is_dir(c, dst);
-    if (no > 2 && !into) { sh_printf(c->err, "mv: target '%s' is not a directory\n", dst); return 1; }
     int rc = 0;
     for (int i = 0; i < no - 1; i++) {
         char d2[4200];
-        if (into) join(d2, sizeof d2, dst, base_name(ops[i]));
-        else snprintf(d2, sizeof d2, "%s", dst);
+        dest_path(d2, sizeof d2, dst, into, ops[i]);
         sb_path ps, pd;
         if (resolve(c, "mv", ops[i], &ps) != 0) { rc = 1; continue; }
         if (strcmp(ps.name, ".") == 0) {
@@ -1343,28 +1341,14 @@ static void find_visit(sh_ctx *c, find_opts *f, int pfd, const char *name, const
     if (fd < 0) return;
     DIR *d = fdopendir(fd);
     if (!d) { close(fd); return; }
-    char **names = NULL;
-    int n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            char **nn = realloc(names, (size_t)cap * sizeof *nn);
-            if (!nn) break;
-            names = nn;
-        }
-        names[n] = strdup(e->d_name);
-        if (names[n]) n++;
-    }
-    if (n > 1) qsort(names, (size_t)n, sizeof *names, cmp_name);
+    int n;
+    char **names = sorted_names(d, NAMES_NO_DOTDIRS, INT_MAX, &n);
     for (int i = 0; i < n; i++) {
         char sub[4200];
         join(sub, sizeof sub, shown, names[i]);
         find_visit(c, f, dirfd(d), names[i], sub, depth + 1);
-        free(names[i]);
     }
-    free(names);
+    free_names(names, n);
     closedir(d);
 }
 
