@@ -90,6 +90,19 @@ static void reply_json(cJSON *root, int32_t *status, char **resp) {
     reply_err(&e, status, resp);
 }
 
+/* 503 out_of_memory, the one failure every handler can meet while building its reply. */
+static int oom(srv_err *e) { return srv_fail(e, 503, "server_error", "out_of_memory", NULL, "out of memory"); }
+
+/* The {"object": "list", "model": ..., "data": [...]} reply of /v1/hidden and
+ * /v1/rewards; *data is its array to fill. */
+static cJSON *list_reply(srv *s, cJSON **data) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "object", "list");
+    cJSON_AddStringToObject(r, "model", s->model_name);
+    *data = cJSON_AddArrayToObject(r, "data");
+    return r;
+}
+
 static cJSON *usage_obj(int64_t prompt, int64_t completion) {
     cJSON *u = cJSON_CreateObject();
     cJSON_AddNumberToObject(u, "prompt_tokens", (double)prompt);
@@ -187,7 +200,7 @@ static int tokenize(srv *s, const char *text, bool add_bos, bool parse_special, 
     int32_t bos = gh_tokenizer_bos(s->tok);
     int32_t extra = add_bos && gh_tokenizer_add_bos(s->tok) && bos >= 0;
     int32_t *o = malloc((nt + (size_t)extra + 1) * sizeof *o);
-    if (!o) { free(t); return srv_fail(e, 503, "server_error", "out_of_memory", NULL, "out of memory"); }
+    if (!o) { free(t); return oom(e); }
     if (extra) o[0] = bos;
     if (nt) memcpy(o + extra, t, nt * sizeof *o);
     free(t);
@@ -227,6 +240,17 @@ static void call_fail(call_status *c, gh_status st) {
 static int call_err(const call_status *c, srv_err *e, const char *param) {
     gh_error(c->st, "%s", c->msg);
     return srv_fail_status(e, c->st, param);
+}
+
+/* Runs fn(arg) on the scheduler's thread (the only one that touches the
+ * model); a failure the call recorded in *cs becomes the error about `param`. */
+static int run_call(srv *s, void (*fn)(void *), void *arg, const call_status *cs, const char *param, srv_err *e) {
+    sched_job j;
+    memset(&j, 0, sizeof j);
+    j.fn = fn;
+    j.arg = arg;
+    if (sched_run(s->sc, &j, e)) return -1;
+    return cs->st ? call_err(cs, e, param) : 0;
 }
 
 typedef struct prompt_lp_call {
@@ -304,7 +328,7 @@ static int parse_messages(const cJSON *req, chat_msgs *cm, srv_err *e) {
     if (n > 4096) return srv_bad(e, "invalid_value", "messages", "'messages' holds %d messages; at most 4096", n);
     cm->m = calloc((size_t)n, sizeof *cm->m);
     cm->owned = calloc((size_t)n, sizeof *cm->owned);
-    if (!cm->m || !cm->owned) { chat_msgs_free(cm); return srv_fail(e, 503, "server_error", "out_of_memory", NULL, "out of memory"); }
+    if (!cm->m || !cm->owned) { chat_msgs_free(cm); return oom(e); }
     cm->n = n;
     static const char *const fields[] = {"role", "content", "name", NULL};
     int32_t i = 0;
@@ -333,7 +357,7 @@ static int parse_messages(const cJSON *req, chat_msgs *cm, srv_err *e) {
                 L += strlen(tx->valuestring);
             }
             char *o = malloc(L + 1);
-            if (!o) { chat_msgs_free(cm); return srv_fail(e, 503, "server_error", "out_of_memory", NULL, "out of memory"); }
+            if (!o) { chat_msgs_free(cm); return oom(e); }
             size_t k = 0;
             for (const cJSON *q = ct->child; q; q = q->next) {
                 const char *t = cJSON_GetObjectItemCaseSensitive(q, "text")->valuestring;
@@ -487,7 +511,7 @@ static int setup_group(srv *s, gen_req *G, int32_t k, const gh_sampler_params *s
     g->n_stops = n_stops;
     g->top_k = top_k;
     g->out = calloc((size_t)n, sizeof *g->out);
-    if (!g->out) return srv_fail(e, 503, "server_error", "out_of_memory", NULL, "out of memory");
+    if (!g->out) return oom(e);
     return 0;
 }
 
@@ -497,7 +521,7 @@ static int gen_alloc(gen_req *G, int32_t n_in, srv_err *e) {
     G->np = calloc((size_t)n_in, sizeof *G->np);
     G->groups = calloc((size_t)n_in, sizeof *G->groups);
     G->plp = calloc((size_t)n_in, sizeof *G->plp);
-    if (!G->prompt || !G->np || !G->groups || !G->plp) return srv_fail(e, 503, "server_error", "out_of_memory", NULL, "out of memory");
+    if (!G->prompt || !G->np || !G->groups || !G->plp) return oom(e);
     return 0;
 }
 
@@ -619,21 +643,16 @@ static void h_completions(srv *s, const cJSON *req, const char *body, size_t len
     if (run_generation(s, &G, &e)) goto fail;
     if (echo && logprobs >= 0) {
         prompt_lp_call c = {.s = s, .groups = G.groups, .n_groups = n_in, .top_k = top_k, .out = G.plp};
-        sched_job j;
-        memset(&j, 0, sizeof j);
-        j.fn = prompt_lp_fn;
-        j.arg = &c;
-        if (sched_run(s->sc, &j, &e)) goto fail;
-        if (c.cs.st) { call_err(&c.cs, &e, "prompt"); goto fail; }
+        if (run_call(s, prompt_lp_fn, &c, &c.cs, "prompt", &e)) goto fail;
     }
     /* the echoed prompt text: as sent, or the token ids' text */
     echo_text = calloc((size_t)n_in, sizeof *echo_text);
-    if (!echo_text) { srv_fail(&e, 503, "server_error", "out_of_memory", NULL, "out of memory"); goto fail; }
+    if (!echo_text) { oom(&e); goto fail; }
     for (int32_t k = 0; k < n_in && echo; k++) {
         size_t L;
         if (G.in[k].text) echo_text[k] = strdup(G.in[k].text);
         else if (gh_detokenize(s->tok, G.prompt[k], (size_t)G.np[k], false, &echo_text[k], &L)) echo_text[k] = NULL;
-        if (!echo_text[k]) { srv_fail(&e, 503, "server_error", "out_of_memory", NULL, "out of memory"); goto fail; }
+        if (!echo_text[k]) { oom(&e); goto fail; }
     }
     cJSON *r = response_head(s, "cmpl", "text_completion"), *choices = cJSON_AddArrayToObject(r, "choices");
     int64_t n_prompt = 0, n_gen = 0;
@@ -849,13 +868,8 @@ static void h_embeddings(srv *s, const cJSON *req, const char *raw, size_t raw_l
         goto fail;
     }
     c.out = calloc((size_t)c.n_in, sizeof *c.out);
-    if (!c.out) { srv_fail(&e, 503, "server_error", "out_of_memory", NULL, "out of memory"); goto fail; }
-    sched_job j;
-    memset(&j, 0, sizeof j);
-    j.fn = embed_fn;
-    j.arg = &c;
-    if (sched_run(s->sc, &j, &e)) goto fail;
-    if (c.cs.st) { call_err(&c.cs, &e, "input"); goto fail; }
+    if (!c.out) { oom(&e); goto fail; }
+    if (run_call(s, embed_fn, &c, &c.cs, "input", &e)) goto fail;
     if (dims && dims != c.out[0]->dim) {
         srv_bad(&e, "unsupported", "dimensions", "this model's embeddings have %d dimensions; 'dimensions' %lld is not supported",
                 c.out[0]->dim, (long long)dims);
@@ -936,23 +950,15 @@ static void h_hidden(srv *s, const cJSON *req, const char *raw, size_t raw_len, 
         if (req_ids(ly, "layers", I->n_layer + 1, I->n_layer + 1, &c.layers, &c.n_layers, &e)) goto fail;
     } else {
         c.layers = malloc(sizeof *c.layers);
-        if (!c.layers) { srv_fail(&e, 503, "server_error", "out_of_memory", NULL, "out of memory"); goto fail; }
+        if (!c.layers) { oom(&e); goto fail; }
         c.layers[0] = I->n_layer;
         c.n_layers = 1;
     }
     if (!(gh_backend_caps(s->b) & GH_CAP_HIDDEN)) { srv_bad(&e, "unsupported", NULL, "this backend gives no hidden states"); goto fail; }
     c.out = calloc((size_t)c.n_in, sizeof *c.out);
-    if (!c.out) { srv_fail(&e, 503, "server_error", "out_of_memory", NULL, "out of memory"); goto fail; }
-    sched_job j;
-    memset(&j, 0, sizeof j);
-    j.fn = hidden_fn;
-    j.arg = &c;
-    if (sched_run(s->sc, &j, &e)) goto fail;
-    if (c.cs.st) { call_err(&c.cs, &e, "input"); goto fail; }
-    cJSON *r = cJSON_CreateObject(), *data;
-    cJSON_AddStringToObject(r, "object", "list");
-    cJSON_AddStringToObject(r, "model", s->model_name);
-    data = cJSON_AddArrayToObject(r, "data");
+    if (!c.out) { oom(&e); goto fail; }
+    if (run_call(s, hidden_fn, &c, &c.cs, "input", &e)) goto fail;
+    cJSON *data, *r = list_reply(s, &data);
     for (int32_t k = 0; k < c.n_in; k++) {
         const gh_hidden *h = c.out[k];
         cJSON *d = cJSON_CreateObject();
@@ -1028,7 +1034,7 @@ static void h_rewards(srv *s, const cJSON *req, const char *raw, size_t raw_len,
     c.prompt = calloc((size_t)c.n, sizeof *c.prompt);
     c.response = calloc((size_t)c.n, sizeof *c.response);
     c.out = calloc((size_t)c.n, sizeof *c.out);
-    if (!c.prompt || !c.response || !c.out) { srv_fail(&e, 503, "server_error", "out_of_memory", NULL, "out of memory"); goto fail; }
+    if (!c.prompt || !c.response || !c.out) { oom(&e); goto fail; }
     if (in && !cJSON_IsNull(in)) {
         int32_t k = 0;
         for (const cJSON *p = in->child; p; p = p->next, k++) {
@@ -1044,16 +1050,8 @@ static void h_rewards(srv *s, const cJSON *req, const char *raw, size_t raw_len,
                 s->model_name);
         goto fail;
     }
-    sched_job j;
-    memset(&j, 0, sizeof j);
-    j.fn = reward_fn;
-    j.arg = &c;
-    if (sched_run(s->sc, &j, &e)) goto fail;
-    if (c.cs.st) { call_err(&c.cs, &e, "input"); goto fail; }
-    cJSON *r = cJSON_CreateObject(), *data;
-    cJSON_AddStringToObject(r, "object", "list");
-    cJSON_AddStringToObject(r, "model", s->model_name);
-    data = cJSON_AddArrayToObject(r, "data");
+    if (run_call(s, reward_fn, &c, &c.cs, "input", &e)) goto fail;
+    cJSON *data, *r = list_reply(s, &data);
     for (int32_t k = 0; k < c.n; k++) {
         const gh_rm_score *sc = c.out[k];
         cJSON *d = cJSON_CreateObject();
