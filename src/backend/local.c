@@ -231,17 +231,6 @@ done:
     return GH_OK;
 }
 
-/* Indices of the k largest values of x (descending; ties: lower index first). */
-static void top_k_of(const float *x, int32_t n, int32_t k, int32_t *idx) {
-    int32_t m = 0;
-    for (int32_t i = 0; i < n; i++) {
-        if (m == k && !(x[i] > x[idx[k - 1]])) continue;
-        int32_t p = m < k ? m++ : k - 1;
-        while (p > 0 && x[i] > x[idx[p - 1]]) { idx[p] = idx[p - 1]; p--; }
-        idx[p] = i;
-    }
-}
-
 static gh_status local_logprob_tokens(void *impl, const int32_t *cids, int32_t nc, const int32_t *cont,
                                       int32_t nn, int32_t top_k, gh_logprobs **out) {
     local *L = impl;
@@ -302,12 +291,8 @@ static gh_status local_logprob_tokens(void *impl, const int32_t *cids, int32_t n
                 r->token_logprobs[i] = (float)((double)lg[cont[i]] - lse);
                 r->total += (double)lg[cont[i]] - lse;
                 if (top_k) {
-                    int32_t k = top_k < I->n_vocab ? top_k : I->n_vocab;
-                    top_k_of(lg, I->n_vocab, k, r->top_ids + (size_t)i * top_k);
-                    for (int32_t j = 0; j < top_k; j++) {
-                        if (j >= k) { r->top_ids[(size_t)i * top_k + j] = -1; r->top_logprobs[(size_t)i * top_k + j] = -INFINITY; continue; }
-                        r->top_logprobs[(size_t)i * top_k + j] = (float)((double)lg[r->top_ids[(size_t)i * top_k + j]] - lse);
-                    }
+                    gh_top_logprobs(lg, I->n_vocab, lse, top_k, r->top_ids + (size_t)i * top_k,
+                                    r->top_logprobs + (size_t)i * top_k);
                 }
             }
         }

@@ -33,6 +33,26 @@ double gh_logsoftmax_at(const float *logits, int32_t n, int32_t tok) {
     return (double)logits[tok] - gh_logsumexp(logits, n);
 }
 
+/* Indices of the k largest values of x, descending, ties to the lower index. */
+static void top_k_of(const float *x, int32_t n, int32_t k, int32_t *idx) {
+    int32_t m = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (m == k && !(x[i] > x[idx[k - 1]])) continue;
+        int32_t p = m < k ? m++ : k - 1;
+        while (p > 0 && x[i] > x[idx[p - 1]]) { idx[p] = idx[p - 1]; p--; }
+        idx[p] = i;
+    }
+}
+
+void gh_top_logprobs(const float *logits, int32_t n, double lse, int32_t top_k, int32_t *ids, float *lp) {
+    int32_t k = top_k < n ? top_k : n;
+    top_k_of(logits, n, k, ids);
+    for (int32_t q = 0; q < top_k; q++) {
+        if (q >= k) { ids[q] = -1; lp[q] = -INFINITY; continue; }
+        lp[q] = (float)((double)logits[ids[q]] - lse);
+    }
+}
+
 static int32_t argmax(const float *x, int32_t n) {
     int32_t best = 0;
     for (int32_t i = 1; i < n; i++) if (x[i] > x[best]) best = i;

@@ -26,5 +26,9 @@ int32_t gh_sample_token(const float *logits, const gh_sampler_params *sp, gh_rng
 double gh_logsoftmax_at(const float *logits, int32_t n, int32_t tok);
 /* log-sum-exp of the row, in double. */
 double gh_logsumexp(const float *logits, int32_t n);
+/* The row's top_k tokens with their log-probabilities (logit - lse, where
+ * lse = gh_logsumexp of the row), most likely first, ties to the lower id.
+ * Slots past the vocabulary hold id -1 and -inf. ids, lp: [top_k]. */
+void gh_top_logprobs(const float *logits, int32_t n, double lse, int32_t top_k, int32_t *ids, float *lp);
 
 #endif

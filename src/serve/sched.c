@@ -74,17 +74,6 @@ void gen_out_free(gen_out *o) {
     memset(o, 0, sizeof *o);
 }
 
-/* Indices of the k largest values of x, descending, ties to the lower index. */
-static void top_k_of(const float *x, int32_t n, int32_t k, int32_t *idx) {
-    int32_t m = 0;
-    for (int32_t i = 0; i < n; i++) {
-        if (m == k && !(x[i] > x[idx[k - 1]])) continue;
-        int32_t p = m < k ? m++ : k - 1;
-        while (p > 0 && x[i] > x[idx[p - 1]]) { idx[p] = idx[p - 1]; p--; }
-        idx[p] = i;
-    }
-}
-
 /* Appends the piece of `id` after `prev` to o->text. */
 static int append_piece(const gh_tokenizer *tok, int32_t prev, int32_t id, gen_out *o) {
     for (;;) {
@@ -148,16 +137,8 @@ static int take_token(sched *S, gen_group *g, int32_t i, gh_rng *rng, const floa
     o->offsets[j] = (int32_t)before;
     o->lp[j] = (float)lp;
     o->logprob += lp;
-    if (g->top_k > 0) {
-        int32_t k = g->top_k < S->V ? g->top_k : S->V;
-        int32_t *ti = o->top_ids + (size_t)j * g->top_k;
-        float *tl = o->top_lp + (size_t)j * g->top_k;
-        top_k_of(lg, S->V, k, ti);
-        for (int32_t q = 0; q < g->top_k; q++) {
-            if (q >= k) { ti[q] = -1; tl[q] = -INFINITY; continue; }
-            tl[q] = (float)((double)lg[ti[q]] - lse);
-        }
-    }
+    if (g->top_k > 0)
+        gh_top_logprobs(lg, S->V, lse, g->top_k, o->top_ids + (size_t)j * g->top_k, o->top_lp + (size_t)j * g->top_k);
     o->tokens[o->n_tokens++] = t;
     if (g->n_stops > 0) {
         long cut = find_stop(g, o, before);
