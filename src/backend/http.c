@@ -462,10 +462,15 @@ static gh_status tokenize(http_be *H, const char *text, int32_t **ids, int32_t *
 
 /* ---- log-probabilities of a continuation ---- */
 
-static gh_logprobs *lp_alloc(int32_t n, int32_t top_k) {
+/* The result for tokens k.. of a text of n_all tokens (k < 1 is taken as 1:
+ * the first token has nothing before it to be scored on); NULL when out of memory. */
+static gh_logprobs *lp_alloc(int32_t n_all, int32_t k, int32_t top_k) {
+    if (k < 1) k = 1;
+    int32_t n = n_all - k;
     gh_logprobs *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     r->n = n;
+    r->n_prompt = k;
     r->top_k = top_k;
     r->tokens = malloc(((size_t)n + 1) * sizeof *r->tokens);
     r->token_text = calloc((size_t)n + 1, sizeof *r->token_text);
@@ -480,6 +485,24 @@ static gh_logprobs *lp_alloc(int32_t n, int32_t top_k) {
     }
     for (int64_t i = 0; i < (int64_t)n * top_k; i++) { r->top_ids[i] = -1; r->top_logprobs[i] = -INFINITY; }
     return r;
+}
+
+/* Scored token i of r: its id, text and log-probability. */
+static gh_status lp_put(gh_logprobs *r, int32_t i, int32_t id, const char *text, double v) {
+    r->tokens[i] = id;
+    r->token_text[i] = strdup(text);
+    if (!r->token_text[i]) return gh_error(GH_ERR_NOMEM, "out of memory");
+    r->token_logprobs[i] = (float)v;
+    r->total += v;
+    return GH_OK;
+}
+
+/* Hands r out with its mean when s is GH_OK; frees it otherwise. */
+static gh_status lp_done(gh_logprobs *r, gh_status s, gh_logprobs **out) {
+    if (s) { gh_logprobs_free(r); return s; }
+    r->mean = r->n ? r->total / r->n : 0;
+    *out = r;
+    return GH_OK;
 }
 
 /* Sorts position i's top entries by log-probability, descending (servers give
@@ -534,22 +557,16 @@ static gh_status lp_from_echo(http_be *H, const cJSON *a, const char *url, size_
             k++;
         }
     }
-    if (k < 1) k = 1; /* the first token has nothing before it to be scored on */
-    gh_logprobs *r = lp_alloc(n_text - k, top_k);
+    gh_logprobs *r = lp_alloc(n_text, k, top_k);
     if (!r) return gh_error(GH_ERR_NOMEM, "out of memory");
-    r->n_prompt = k;
+    k = r->n_prompt;
     gh_status s = GH_OK;
     for (int32_t i = 0; i < r->n && !s; i++) {
         int32_t p = k + i;
         const cJSON *t = cJSON_GetArrayItem(toks, p), *v = cJSON_GetArrayItem(tlp, p);
         const char *ts = cJSON_IsString(t) ? t->valuestring : "";
         if (!cJSON_IsNumber(v)) { s = gh_error(GH_ERR_FORMAT, "%s: token %d of the echo has no log-probability", url, p); break; }
-        int32_t id = full_ids ? full_ids[p] : token_id_of(ts);
-        r->tokens[i] = id;
-        r->token_text[i] = strdup(ts);
-        if (!r->token_text[i]) { s = gh_error(GH_ERR_NOMEM, "out of memory"); break; }
-        r->token_logprobs[i] = (float)v->valuedouble;
-        r->total += v->valuedouble;
+        if ((s = lp_put(r, i, full_ids ? full_ids[p] : token_id_of(ts), ts, v->valuedouble))) break;
         if (top_k && cJSON_IsArray(top)) {
             const cJSON *tp = cJSON_GetArrayItem(top, p), *e;
             int32_t m = 0;
@@ -562,10 +579,7 @@ static gh_status lp_from_echo(http_be *H, const cJSON *a, const char *url, size_
             sort_top(r, i, m);
         }
     }
-    if (s) { gh_logprobs_free(r); return s; }
-    r->mean = r->n ? r->total / r->n : 0;
-    *out = r;
-    return GH_OK;
+    return lp_done(r, s, out);
 }
 
 /* vLLM's prompt_logprobs: choices[0].prompt_logprobs = [null, {"ID": {"logprob",
@@ -581,10 +595,9 @@ static gh_status lp_from_prompt(const cJSON *a, const char *url, const int32_t *
     int32_t np = cJSON_GetArraySize(P);
     if (np != n_full)
         return gh_error(GH_ERR_FORMAT, "%s: prompt_logprobs has %d entries; the text has %d tokens", url, np, n_full);
-    if (k < 1) k = 1;
-    gh_logprobs *r = lp_alloc(n_full - k, top_k);
+    gh_logprobs *r = lp_alloc(n_full, k, top_k);
     if (!r) return gh_error(GH_ERR_NOMEM, "out of memory");
-    r->n_prompt = k;
+    k = r->n_prompt;
     gh_status s = GH_OK;
     for (int32_t i = 0; i < r->n && !s; i++) {
         int32_t p = k + i;
@@ -594,12 +607,8 @@ static gh_status lp_from_prompt(const cJSON *a, const char *url, const int32_t *
         const cJSON *me = jget(d, key);
         double v;
         if (!me || !jnum(me, "logprob", &v)) { s = gh_error(GH_ERR_FORMAT, "%s: prompt_logprobs[%d] lacks token %d", url, p, full_ids[p]); break; }
-        r->tokens[i] = full_ids[p];
         const char *dt = jstr(me, "decoded_token");
-        r->token_text[i] = strdup(dt ? dt : "");
-        if (!r->token_text[i]) { s = gh_error(GH_ERR_NOMEM, "out of memory"); break; }
-        r->token_logprobs[i] = (float)v;
-        r->total += v;
+        if ((s = lp_put(r, i, full_ids[p], dt ? dt : "", v))) break;
         if (top_k) {
             const cJSON *e;
             int32_t m = 0;
@@ -615,10 +624,7 @@ static gh_status lp_from_prompt(const cJSON *a, const char *url, const int32_t *
             sort_top(r, i, m);
         }
     }
-    if (s) { gh_logprobs_free(r); return s; }
-    r->mean = r->n ? r->total / r->n : 0;
-    *out = r;
-    return GH_OK;
+    return lp_done(r, s, out);
 }
 
 static gh_status http_logprob(void *impl, const char *prompt, const char *cont, int32_t top_k, gh_logprobs **out) {
