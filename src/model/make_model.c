@@ -63,8 +63,6 @@ static void fill_random_std(float *x, int64_t n, gh_rng *r, double offset, doubl
     for (int64_t i = 0; i < n; i++) x[i] = (float)(offset + (gh_rng_uniform(r) * 2.0 - 1.0) * a);
 }
 
-static void fill_random(float *x, int64_t n, gh_rng *r) { fill_random_std(x, n, r, 0.0, 0.02); }
-
 typedef struct {
     void **bufs;
     int n, cap;
@@ -82,7 +80,8 @@ static void *keep(keep_list *k, void *p) {
     return k->bufs[k->n++] = p;
 }
 
-/* A tensor of n_out rows of n_in: offset + noise of the given std, written as type. */
+/* A tensor of n_out rows of n_in: offset + noise of the given std, written as
+ * type. With r NULL every value is the offset and nothing is drawn. */
 static gh_status add_tensor_std(gh_gguf_writer *w, keep_list *k, const char *name, int64_t n_in, int64_t n_out,
                                 gh_type type, gh_rng *r, double offset, double std) {
     const gh_type_traits *tr = gh_get_type_traits(type);
@@ -95,7 +94,8 @@ static gh_status add_tensor_std(gh_gguf_writer *w, keep_list *k, const char *nam
     float *row = malloc((size_t)n_in * sizeof *row);
     if (!buf || !row) { free(row); return gh_error(GH_ERR_NOMEM, "tensor '%s': out of memory", name); }
     for (int64_t o = 0; o < n_out; o++) {
-        fill_random_std(row, n_in, r, offset, std);
+        if (!r) for (int64_t i = 0; i < n_in; i++) row[i] = (float)offset;
+        else fill_random_std(row, n_in, r, offset, std);
         tr->from_float(row, buf + (size_t)o * row_bytes, n_in);
     }
     free(row);
@@ -103,25 +103,10 @@ static gh_status add_tensor_std(gh_gguf_writer *w, keep_list *k, const char *nam
     return gh_gguf_add_tensor(w, name, type, n_out > 1 ? 2 : 1, ne, buf);
 }
 
+/* A weight of the Llama preset: noise of std 0.02, or all ones (norms). */
 static gh_status add_random(gh_gguf_writer *w, keep_list *k, const char *name, int64_t n_in,
                             int64_t n_out, gh_type type, gh_rng *r, bool ones) {
-    const gh_type_traits *tr = gh_get_type_traits(type);
-    if (!tr || !tr->from_float) return gh_error(GH_ERR_UNSUPPORTED, "cannot write weights of type %s", gh_type_name(type));
-    if (n_in % tr->blck_size)
-        return gh_error(GH_ERR_INVALID_ARG, "tensor '%s': rows of %lld are not a multiple of %s's block of %lld",
-                        name, (long long)n_in, tr->name, (long long)tr->blck_size);
-    size_t row_bytes = (size_t)(n_in / tr->blck_size) * tr->type_size;
-    uint8_t *buf = keep(k, malloc(row_bytes * (size_t)n_out));
-    float *row = malloc((size_t)n_in * sizeof *row);
-    if (!buf || !row) { free(row); return gh_error(GH_ERR_NOMEM, "tensor '%s': out of memory", name); }
-    for (int64_t o = 0; o < n_out; o++) {
-        if (ones) for (int64_t i = 0; i < n_in; i++) row[i] = 1.0f;
-        else fill_random(row, n_in, r);
-        tr->from_float(row, buf + (size_t)o * row_bytes, n_in);
-    }
-    free(row);
-    int64_t ne[2] = {n_in, n_out};
-    return gh_gguf_add_tensor(w, name, type, n_out > 1 ? 2 : 1, ne, buf);
+    return add_tensor_std(w, k, name, n_in, n_out, type, ones ? NULL : r, ones ? 1.0 : 0.0, 0.02);
 }
 
 /* The generated WordPiece vocabulary's entries before the filler. */
