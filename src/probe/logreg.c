@@ -42,22 +42,36 @@ static double row_grad(void *ctx, int64_t i, double z) {
 }
 
 
-/* out = X̃ᵀ-side of a pass with weights theta (w [d], then b if m > d) */
-static gh_status pass(lr *L, const double *theta, pb_rowfn f, double *out) {
+/* The weights on raw x, u = w/σ, into u (double) or uf (float), whichever is
+ * given; returns the offset b - u·μ (see the top). */
+static double to_raw(const lr *L, const double *theta, double *u, float *uf) {
     double c = L->m > L->d ? theta[L->d] : 0.0;
     for (int32_t j = 0; j < L->d; j++) {
-        L->u[j] = L->scale ? theta[j] / L->scale[j] : theta[j];
-        if (L->mean) c -= L->u[j] * L->mean[j];
+        double uj = L->scale ? theta[j] / L->scale[j] : theta[j];
+        if (u) u[j] = uj;
+        if (uf) uf[j] = (float)uj;
+        if (L->mean) c -= uj * L->mean[j];
     }
-    double R = 0;
-    L->passes++;
-    gh_status s = pb_pass(L->x, L->n, L->d, L->u, c, f, L, NULL, out, &R, L->nt);
-    if (s) return s;
+    return c;
+}
+
+/* out = Xᵀr, R = Σr from a pass over raw x, turned into X̃ᵀr = (Xᵀr - μR)/σ
+ * and, with an intercept, R as its last entry. */
+static void from_raw(const lr *L, double *out, double R) {
     for (int32_t j = 0; j < L->d; j++) {
         if (L->mean) out[j] -= L->mean[j] * R;
         if (L->scale) out[j] /= L->scale[j];
     }
     if (L->m > L->d) out[L->d] = R;
+}
+
+/* out = X̃ᵀ-side of a pass with weights theta (w [d], then b if m > d) */
+static gh_status pass(lr *L, const double *theta, pb_rowfn f, double *out) {
+    double c = to_raw(L, theta, L->u, NULL), R = 0;
+    L->passes++;
+    gh_status s = pb_pass(L->x, L->n, L->d, L->u, c, f, L, NULL, out, &R, L->nt);
+    if (s) return s;
+    from_raw(L, out, R);
     return GH_OK;
 }
 
@@ -65,21 +79,11 @@ static gh_status pass(lr *L, const double *theta, pb_rowfn f, double *out) {
  * in float32 (pb_pass_hv_f32): CG only needs the product to ~1e-6, and the
  * gradient, which decides where Newton stops, stays in double. */
 static gh_status hv_pass(lr *L, const double *v, double *out) {
-    double c = L->m > L->d ? v[L->d] : 0.0;
-    for (int32_t j = 0; j < L->d; j++) {
-        double uj = L->scale ? v[j] / L->scale[j] : v[j];
-        L->uf[j] = (float)uj;
-        if (L->mean) c -= uj * L->mean[j];
-    }
-    double R = 0;
+    double c = to_raw(L, v, NULL, L->uf), R = 0;
     L->passes++;
     gh_status s = pb_pass_hv_f32(L->x, L->n, L->d, L->uf, c, L->Dcur, out, &R, L->part, L->nt);
     if (s) return s;
-    for (int32_t j = 0; j < L->d; j++) {
-        if (L->mean) out[j] -= L->mean[j] * R;
-        if (L->scale) out[j] /= L->scale[j];
-    }
-    if (L->m > L->d) out[L->d] = R;
+    from_raw(L, out, R);
     return GH_OK;
 }
 
