@@ -80,6 +80,16 @@ static void *keep(keep_list *k, void *p) {
     return k->bufs[k->n++] = p;
 }
 
+/* Writes the file when all went well (s == GH_OK), then frees the writer and
+ * the tensor data it pointed into. */
+static gh_status write_and_free(gh_gguf_writer *w, keep_list *k, const char *out_path, gh_status s) {
+    if (!s) s = gh_gguf_writer_write(w, out_path);
+    gh_gguf_writer_free(w);
+    for (int i = 0; i < k->n; i++) free(k->bufs[i]);
+    free(k->bufs);
+    return s;
+}
+
 /* A tensor of n_out rows of n_in: offset + noise of the given std, written as
  * type. With r NULL every value is the offset and nothing is drawn. */
 static gh_status add_tensor_std(gh_gguf_writer *w, keep_list *k, const char *name, int64_t n_in, int64_t n_out,
@@ -200,11 +210,7 @@ static gh_status make_bert(const gh_make_model_params *p, const char *out_path) 
         if (!s) s = add_tensor_std(w, &k, TN("layer_output_norm.bias"), E, 1, GH_TYPE_F32, &r, 0, 0.1);
 #undef TN
     }
-    if (!s) s = gh_gguf_writer_write(w, out_path);
-    gh_gguf_writer_free(w);
-    for (int i = 0; i < k.n; i++) free(k.bufs[i]);
-    free(k.bufs);
-    return s;
+    return write_and_free(w, &k, out_path, s);
 }
 
 gh_status gh_make_model(const gh_make_model_params *p, const char *out_path) {
@@ -305,9 +311,5 @@ gh_status gh_make_model(const gh_make_model_params *p, const char *out_path) {
         }
 #undef TN
     }
-    if (!s) s = gh_gguf_writer_write(w, out_path);
-    gh_gguf_writer_free(w);
-    for (int i = 0; i < k.n; i++) free(k.bufs[i]);
-    free(k.bufs);
-    return s;
+    return write_and_free(w, &k, out_path, s);
 }
