@@ -24,6 +24,14 @@ static gh_backend_params test_params(void) {
 
 static mock M;
 
+/* A backend on the mock server (the model after '#' in `suffix`, if any). */
+static gh_backend *open_mock(const char *suffix) {
+    gh_backend_params p = test_params();
+    gh_backend *b = NULL;
+    assert_ok(gh_backend_open(mock_url(&M, suffix), &p, &b));
+    return b;
+}
+
 static int setup(void **st) {
     (void)st;
     mock_init(&M);
@@ -52,9 +60,7 @@ static void test_vllm_generate_per_sample_seeds(void **st) {
     (void)st;
     vllm_routes();
     mock_route_add(&M, (mock_route){.path = "/v1/completions", .file = "completion_vllm.json"});
-    gh_backend_params p = test_params();
-    gh_backend *b = NULL;
-    assert_ok(gh_backend_open(mock_url(&M, ""), &p, &b));
+    gh_backend *b = open_mock("");
     assert_true(gh_backend_caps(b) & GH_CAP_GENERATE);
     assert_true(gh_backend_caps(b) & GH_CAP_TOKENIZE);
     assert_false(gh_backend_caps(b) & GH_CAP_HIDDEN);
@@ -173,9 +179,7 @@ static void test_openai_chat(void **st) {
     (void)st;
     mock_route_add(&M, (mock_route){.method = "GET", .path = "/v1/models", .file = "models_openai.json"});
     mock_route_add(&M, (mock_route){.path = "/v1/chat/completions", .file = "chat_openai.json"});
-    gh_backend_params p = test_params();
-    gh_backend *b = NULL;
-    assert_ok(gh_backend_open(mock_url(&M, "#gpt-4o-mini"), &p, &b));
+    gh_backend *b = open_mock("#gpt-4o-mini");
     gh_chat_msg msgs[2] = {{"system", "Be brief."}, {"user", "Say hello."}};
     gh_sampler_params sp = gh_sampler_default_params();
     sp.seed = 3;
@@ -199,9 +203,7 @@ static void test_logprob_openai_echo_text_offset(void **st) {
     (void)st;
     mock_route_add(&M, (mock_route){.method = "GET", .path = "/v1/models", .file = "models_openai.json"});
     mock_route_add(&M, (mock_route){.path = "/v1/completions", .body_has = "\"echo\":true", .file = "completion_echo_openai.json"});
-    gh_backend_params p = test_params();
-    gh_backend *b = NULL;
-    assert_ok(gh_backend_open(mock_url(&M, "#gpt-3.5-turbo-instruct"), &p, &b));
+    gh_backend *b = open_mock("#gpt-3.5-turbo-instruct");
     gh_logprobs *L = NULL;
     assert_ok(gh_backend_logprob(b, "The capital of France is", " Paris", 2, &L));
     const char *body = last_body("/v1/completions");
@@ -239,9 +241,7 @@ static void test_logprob_vllm_echo_with_tokenize(void **st) {
     vllm_routes();
     vllm_tokenize_routes();
     mock_route_add(&M, (mock_route){.path = "/v1/completions", .body_has = "\"echo\":true", .file = "completion_echo_vllm.json"});
-    gh_backend_params p = test_params();
-    gh_backend *b = NULL;
-    assert_ok(gh_backend_open(mock_url(&M, ""), &p, &b));
+    gh_backend *b = open_mock("");
     gh_logprobs *L = NULL;
     assert_ok(gh_backend_logprob(b, "The capital of France is", " Paris", 2, &L));
     assert_contains(last_body("/tokenize"), "\"add_special_tokens\":true");
@@ -262,9 +262,7 @@ static void test_logprob_vllm_falls_back_to_prompt_logprobs(void **st) {
     vllm_tokenize_routes();
     mock_route_add(&M, (mock_route){.path = "/v1/completions", .body_has = "\"echo\":true", .status = 400, .file = "error_vllm.json"});
     mock_route_add(&M, (mock_route){.path = "/v1/completions", .body_has = "\"prompt_logprobs\":2", .file = "prompt_logprobs_vllm.json"});
-    gh_backend_params p = test_params();
-    gh_backend *b = NULL;
-    assert_ok(gh_backend_open(mock_url(&M, ""), &p, &b));
+    gh_backend *b = open_mock("");
     gh_logprobs *L = NULL;
     assert_ok(gh_backend_logprob(b, "The capital of France is", " Paris", 2, &L));
     assert_int_equal(L->n_prompt, 6);
@@ -295,9 +293,7 @@ static void test_logprob_llamacpp_says_why_not(void **st) {
     mock_route_add(&M, (mock_route){.path = "/tokenize", .body_has = "is Paris", .file = "tokenize_llamacpp_full.json"});
     mock_route_add(&M, (mock_route){.path = "/tokenize", .file = "tokenize_llamacpp_prompt.json"});
     mock_route_add(&M, (mock_route){.path = "/v1/completions", .file = "completion_llamacpp.json"});
-    gh_backend_params p = test_params();
-    gh_backend *b = NULL;
-    assert_ok(gh_backend_open(mock_url(&M, ""), &p, &b));
+    gh_backend *b = open_mock("");
     gh_logprobs *L = NULL;
     assert_int_equal(gh_backend_logprob(b, "The capital of France is", " Paris", 0, &L), GH_ERR_UNSUPPORTED);
     assert_contains(gh_last_error(), mock_url(&M, ""));
@@ -314,9 +310,7 @@ static void test_embeddings(void **st) {
     (void)st;
     mock_route_add(&M, (mock_route){.method = "GET", .path = "/v1/models", .file = "models_openai.json"});
     mock_route_add(&M, (mock_route){.path = "/v1/embeddings", .file = "embeddings_openai.json"});
-    gh_backend_params p = test_params();
-    gh_backend *b = NULL;
-    assert_ok(gh_backend_open(mock_url(&M, "#text-embedding-3-small"), &p, &b));
+    gh_backend *b = open_mock("#text-embedding-3-small");
     gh_embedding *e = NULL;
     assert_ok(gh_backend_embed(b, "hello world", NULL, &e));
     assert_contains(last_body("/v1/embeddings"), "\"input\":\"hello world\"");
@@ -334,9 +328,7 @@ static void test_embeddings_normalised(void **st) {
     (void)st;
     vllm_routes();
     mock_route_add(&M, (mock_route){.path = "/v1/embeddings", .file = "embeddings_vllm_unnormalised.json"});
-    gh_backend_params p = test_params();
-    gh_backend *b = NULL;
-    assert_ok(gh_backend_open(mock_url(&M, ""), &p, &b));
+    gh_backend *b = open_mock("");
     gh_embedding *e = NULL;
     assert_ok(gh_backend_embed(b, "abc", NULL, &e));
     assert_int_equal(e->dim, 3);
@@ -349,9 +341,7 @@ static void test_rewards_vllm_pooling(void **st) {
     (void)st;
     vllm_routes();
     mock_route_add(&M, (mock_route){.path = "/pooling", .file = "pooling_reward_vllm.json"});
-    gh_backend_params p = test_params();
-    gh_backend *b = NULL;
-    assert_ok(gh_backend_open(mock_url(&M, ""), &p, &b));
+    gh_backend *b = open_mock("");
     gh_rm_score *r = NULL;
     assert_ok(gh_backend_score(b, "Q: 2+2?", " A: 4", &r));
     assert_int_equal(mock_count(&M, "/v1/rewards"), 0); /* vLLM has none */
@@ -417,9 +407,7 @@ static void test_error_messages(void **st) {
     mock_route_add(&M, (mock_route){.path = "/v1/completions", .status = 400, .file = "error_openai.json"});
     mock_route_add(&M, (mock_route){.path = "/v1/embeddings", .status = 422, .file = "error_fastapi.json"});
     mock_route_add(&M, (mock_route){.path = "/v1/chat/completions", .text = "<html>oops</html>"});
-    gh_backend_params p = test_params();
-    gh_backend *b = NULL;
-    assert_ok(gh_backend_open(mock_url(&M, ""), &p, &b));
+    gh_backend *b = open_mock("");
     gh_sampler_params sp = gh_sampler_default_params();
     gh_samples *S = NULL;
     assert_int_equal(gh_backend_generate(b, "x", &sp, 1, &S), GH_ERR_NETWORK);
@@ -470,9 +458,7 @@ static void test_retry_after_is_honoured(void **st) {
     vllm_routes();
     mock_route_add(&M, (mock_route){.path = "/v1/embeddings", .status = 429, .retry_after = "1", .times = 1, .file = "error_ratelimit_openai.json"});
     mock_route_add(&M, (mock_route){.path = "/v1/embeddings", .file = "embeddings_openai.json"});
-    gh_backend_params p = test_params();
-    gh_backend *b = NULL;
-    assert_ok(gh_backend_open(mock_url(&M, ""), &p, &b));
+    gh_backend *b = open_mock("");
     gh_embedding *e = NULL;
     assert_ok(gh_backend_embed(b, "x", NULL, &e));
     gh_embedding_free(e);
@@ -491,9 +477,7 @@ static void test_5xx_then_success(void **st) {
     mock_route_add(&M, (mock_route){.path = "/v1/embeddings", .status = 503, .times = 1, .text = "{\"error\":{\"message\":\"overloaded\"}}"});
     mock_route_add(&M, (mock_route){.path = "/v1/embeddings", .status = 500, .times = 1, .text = "{\"error\":{\"message\":\"oops\"}}"});
     mock_route_add(&M, (mock_route){.path = "/v1/embeddings", .file = "embeddings_openai.json"});
-    gh_backend_params p = test_params();
-    gh_backend *b = NULL;
-    assert_ok(gh_backend_open(mock_url(&M, ""), &p, &b));
+    gh_backend *b = open_mock("");
     gh_embedding *e = NULL;
     assert_ok(gh_backend_embed(b, "x", NULL, &e));
     assert_int_equal(e->dim, 4);
