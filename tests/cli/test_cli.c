@@ -143,18 +143,36 @@ static void test_valgrind_clean(void **state) {
     char *v = tu_run("command -v valgrind", &st);
     free(v);
     if (st != 0 || getenv("GH_NO_VALGRIND")) { printf("# valgrind not available or binary built with sanitizers: skipped\n"); skip(); }
-    const char *cmds[] = {
-        "generate -m %s -p 'The little dog' -n 8 --samples 2 --temp 0.7 --json -t 2",
-        "logprob -m %s --prompt 'The little dog' --completion ' was' --top-k 2",
-        "tokenize -m %s --ids 'Once upon a time'",
-        "info -m %s",
+    /* small random models for the embedding and reward-model paths */
+    char bert[1024], rm[1024], icrl_out[1024], demo_out[1024];
+    snprintf(bert, sizeof bert, "%s", tu_tmp("vg-bert.gguf"));
+    snprintf(rm, sizeof rm, "%s", tu_tmp("vg-rm.gguf"));
+    snprintf(icrl_out, sizeof icrl_out, "%s", tu_tmp("valgrind-icrl"));
+    snprintf(demo_out, sizeof demo_out, "%s", tu_tmp("valgrind-demo"));
+    char *mk = tu_cli(&st, "make-model --arch bert -o %s && %s make-model --preset tiny --reward-head -o %s", bert, tu_bin(), rm);
+    assert_int_equal(st, 0);
+    free(mk);
+    const char *g = tu_stories_gguf();
+    /* each command with its two %s arguments */
+    const struct { const char *fmt, *a, *b; } cmds[] = {
+        {"generate -m %s -p 'The little dog' -n 8 --samples 2 --temp 0.7 --json -t 2%s", g, ""},
+        {"logprob -m %s --prompt 'The little dog' --completion ' was' --top-k 2%s", g, ""},
+        {"tokenize -m %s --ids 'Once upon a time'%s", g, ""},
+        {"info -m %s%s", g, ""},
         /* the main job, small: sampling, a trained head, every rule, the report */
-        "demo -m %s -N 4 --prompts 2 --pairs 4 -t 2 -o ",
+        {"demo -m %s -N 4 --prompts 2 --pairs 4 -t 2 -o %s", g, demo_out},
+        /* the later methods' paths: GENIES tables from the study's files, an
+         * ICRL rollout through the sandbox, embeddings, a reward model */
+        {"genies metrics --results ../shared/genies/results --model llama-30b --method mms "
+         "--shifts ../shared/genies/distribution_shifts/GENIES.json%s%s", "", ""},
+        {"icrl run --model replay:tests/icrl/agents/tool_use_flattery_gaming.jsonl --envs tool_use_flattery "
+         "--rollouts 1 --attempts 1 --json%s -o %s", "", icrl_out},
+        {"embed -m %s --json 'A happy dog.'%s", bert, ""},
+        {"reward -m %s --prompt Hi --response ' there' --json%s", rm, ""},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char args[2048], cmd[4096];
-        snprintf(args, sizeof args, cmds[i], tu_stories_gguf());
-        if (strstr(args, " -o ")) strncat(args, tu_tmp("valgrind-demo"), sizeof args - strlen(args) - 1);
+        snprintf(args, sizeof args, cmds[i].fmt, cmds[i].a, cmds[i].b);
         snprintf(cmd, sizeof cmd, "valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite %s %s >/dev/null", tu_bin(), args);
         char *out = tu_run(cmd, &st);
         if (st != 0) fprintf(stderr, "%s\n%s\n", cmd, out);
