@@ -62,6 +62,24 @@ gh_status gh_backend_require(const gh_backend *b, uint32_t caps, const char *pur
 /* The local model behind the backend, or NULL for a remote one. */
 gh_model *gh_backend_model(gh_backend *b);
 
+/* The model's sizes, for methods that need them up front (feature widths,
+ * "the last layer"). 0 means the backend does not know: local backends give
+ * all four (gh_model_get_info); HTTP backends what the server's /v1/models
+ * reported (goodhart serve reports all four; other servers some or none);
+ * replay none. */
+typedef struct gh_backend_dims {
+    int32_t n_vocab, n_ctx, n_embd, n_layer;
+} gh_backend_dims;
+
+gh_backend_dims gh_backend_get_dims(const gh_backend *b);
+
+/* The model's tokens of `text` (*ids malloc'd, *n of them; free(*ids)).
+ * Special-token texts are read as plain text; a BOS token comes first iff
+ * add_bos and the tokenizer adds one (as generate and hidden tokenize a text
+ * prompt by default). Local: the model's tokenizer; HTTP: the server's
+ * POST /tokenize (GH_ERR_UNSUPPORTED when it has none); replay: unsupported. */
+gh_status gh_backend_tokenize(gh_backend *b, const char *text, bool add_bos, int32_t **ids, int32_t *n);
+
 /* ---- sampling ---- */
 typedef struct gh_sampler_params {
     float temp;         /* 0: greedy (argmax; ties go to the lowest id) */

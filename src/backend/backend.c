@@ -61,6 +61,27 @@ const char *gh_backend_ref(const gh_backend *b) { return b->ref; }
 uint32_t gh_backend_caps(const gh_backend *b) { return b->caps; }
 gh_model *gh_backend_model(gh_backend *b) { return b->model; }
 
+gh_backend_dims gh_backend_get_dims(const gh_backend *b) {
+    gh_backend_dims d = {0};
+    if (b->ops->dims) return b->ops->dims(b->impl);
+    if (b->model) {
+        const gh_model_info *I = gh_model_get_info(b->model);
+        d.n_vocab = I->n_vocab;
+        d.n_ctx = I->n_ctx_train;
+        d.n_embd = I->n_embd;
+        d.n_layer = I->n_layer;
+    }
+    return d;
+}
+
+gh_status gh_backend_tokenize(gh_backend *b, const char *text, bool add_bos, int32_t **ids, int32_t *n) {
+    *ids = NULL;
+    *n = 0;
+    if (!b->ops->tokenize)
+        return gh_error(GH_ERR_UNSUPPORTED, "%s (%s backend) cannot tokenize text", b->ref, b->ops->kind);
+    return b->ops->tokenize(b->impl, text ? text : "", add_bos, ids, n);
+}
+
 static const char *cap_name(uint32_t c) {
     switch (c) {
     case GH_CAP_GENERATE: return "text generation";

@@ -24,6 +24,11 @@ typedef struct gh_backend_ops {
                       int32_t n, gh_samples **out);
     gh_status (*embed)(void *impl, const char *text, const char *pool, gh_embedding **out);
     gh_status (*score)(void *impl, const char *prompt, const char *response, gh_rm_score **out);
+    /* Optional: the model's sizes where known (0: unknown). NULL: backend.c
+     * reads them from b->model (local), or reports all unknown. */
+    gh_backend_dims (*dims)(void *impl);
+    /* Optional: the model's tokens of a text (see gh_backend_tokenize). */
+    gh_status (*tokenize)(void *impl, const char *text, bool add_bos, int32_t **ids, int32_t *n);
 } gh_backend_ops;
 
 struct gh_backend {

@@ -411,8 +411,9 @@ static gh_status http_chat(void *impl, const gh_chat_msg *msgs, int32_t n_msgs, 
 /* ---- tokenization ---- */
 
 /* The server's tokens of `text` (with its special tokens, as the completions
- * endpoint would add them). GH_ERR_UNSUPPORTED if it has no /tokenize. */
-static gh_status tokenize(http_be *H, const char *text, int32_t **ids, int32_t *n) {
+ * endpoint would add them, when add_special). GH_ERR_UNSUPPORTED if it has no
+ * /tokenize. */
+static gh_status tokenize(http_be *H, const char *text, bool add_special, int32_t **ids, int32_t *n) {
     *ids = NULL;
     *n = 0;
     pthread_mutex_lock(&H->mu);
@@ -423,10 +424,10 @@ static gh_status tokenize(http_be *H, const char *text, int32_t **ids, int32_t *
     if (!b) return gh_error(GH_ERR_NOMEM, "out of memory");
     if (H->fl == FL_LLAMACPP) {
         cJSON_AddStringToObject(b, "content", text);
-        cJSON_AddBoolToObject(b, "add_special", 1);
+        cJSON_AddBoolToObject(b, "add_special", add_special);
     } else {
         cJSON_AddStringToObject(b, "prompt", text);
-        cJSON_AddBoolToObject(b, "add_special_tokens", 1);
+        cJSON_AddBoolToObject(b, "add_special_tokens", add_special);
     }
     char *url = url_of(H->root, "/tokenize");
     cJSON *a = NULL;
@@ -458,6 +459,19 @@ static gh_status tokenize(http_be *H, const char *text, int32_t **ids, int32_t *
     cJSON_Delete(a);
     free(url);
     return s;
+}
+
+/* gh_backend_tokenize: goodhart's /tokenize reads no special-token texts and
+ * adds BOS only where the model adds one, as the local backend does. */
+static gh_status http_tokenize(void *impl, const char *text, bool add_bos, int32_t **ids, int32_t *n) {
+    return tokenize(impl, text, add_bos, ids, n);
+}
+
+/* gh_backend_get_dims: what /v1/models reported (0: not reported). */
+static gh_backend_dims http_dims(void *impl) {
+    const http_be *H = impl;
+    gh_backend_dims d = {.n_vocab = H->n_vocab, .n_ctx = H->n_ctx, .n_embd = H->n_embd, .n_layer = H->n_layer};
+    return d;
 }
 
 /* ---- log-probabilities of a continuation ---- */
@@ -636,8 +650,8 @@ static gh_status http_logprob(void *impl, const char *prompt, const char *cont, 
     memcpy(full + lp_len, cont, lc + 1);
     /* the split, as the local backend makes it, where the server tokenizes */
     int32_t *fid = NULL, *pid = NULL, nf = 0, npr = 0, k = -1;
-    gh_status s = tokenize(H, full, &fid, &nf);
-    if (!s) s = tokenize(H, prompt, &pid, &npr);
+    gh_status s = tokenize(H, full, true, &fid, &nf);
+    if (!s) s = tokenize(H, prompt, true, &pid, &npr);
     if (s == GH_ERR_UNSUPPORTED) { s = GH_OK; free(fid); fid = NULL; nf = 0; }
     else if (!s) {
         k = 0;
@@ -994,6 +1008,8 @@ static const gh_backend_ops http_ops = {
     .chat = http_chat,
     .embed = http_embed,
     .score = http_score,
+    .dims = http_dims,
+    .tokenize = http_tokenize,
 };
 
 /* GET /v1/models: the model to use and the kind of server. */

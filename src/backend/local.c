@@ -606,6 +606,12 @@ done:
     return GH_OK;
 }
 
+/* gh_backend_tokenize: as a text prompt is tokenized by default (add_bos -1). */
+static gh_status local_tokenize(void *impl, const char *text, bool add_bos, int32_t **ids, int32_t *n) {
+    local *L = impl;
+    return tokenize_prompt(gh_model_tokenizer(L->m), text, add_bos ? -1 : 0, ids, n);
+}
+
 static const gh_backend_ops local_ops = {
     .kind = "local",
     .free = local_free,
@@ -615,6 +621,7 @@ static const gh_backend_ops local_ops = {
     .hidden = local_hidden,
     .embed = local_embed,
     .score = local_score,
+    .tokenize = local_tokenize,
 };
 
 gh_status gh_backend_open_local(const char *path, const gh_backend_params *p, gh_backend *b) {
