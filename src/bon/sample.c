@@ -31,7 +31,9 @@ gh_bon_sample_params gh_bon_sample_default_params(void) {
     return p;
 }
 
-/* Everything a prompt's pool depends on besides the prompt itself. */
+/* Everything a prompt's pool depends on besides the prompt itself: the model
+ * by its reference, and by its SHA-256 for a local model ("-" for a remote
+ * one, whose weights cannot be checked; the reference names it). */
 static char *settings_string(gh_backend *b, gh_reward *proxy, gh_reward *gold, const gh_bon_sample_params *p) {
     gh_model *m = gh_backend_model(b);
     const gh_sampler_params *s = &p->sampler;
@@ -51,24 +53,30 @@ static char *settings_string(gh_backend *b, gh_reward *proxy, gh_reward *gold, c
 /* Embedding of a response: an embedding model's sentence embedding of the
  * response text alone, when one is given; else the hidden state after
  * `layer`, averaged over the response's tokens (the prompt's last token for
- * an empty response). out holds at least max(n_embd of the policy, of the
- * embedding model) floats. */
+ * an empty response). *out holds *cap floats and grows to the embedding's
+ * width (an embedding model need not report its width up front). */
 static gh_status embed(gh_backend *b, gh_backend *embedder, int32_t layer, const char *prompt, const char *text,
-                       float *out, int32_t *dim) {
+                       float **out, int32_t *cap, int32_t *dim) {
     if (embedder) {
         gh_embedding *e = NULL;
         gh_status s = gh_backend_embed(embedder, text, NULL, &e);
         if (s) return s;
-        memcpy(out, e->data, (size_t)e->dim * sizeof *out);
+        if (e->dim > *cap) {
+            float *o = realloc(*out, (size_t)e->dim * sizeof *o);
+            if (!o) { gh_embedding_free(e); return gh_error(GH_ERR_NOMEM, "out of memory"); }
+            *out = o;
+            *cap = e->dim;
+        }
+        memcpy(*out, e->data, (size_t)e->dim * sizeof **out);
         *dim = e->dim;
         gh_embedding_free(e);
         return GH_OK;
     }
     gh_head_spec hs = gh_head_default_spec();
     hs.layer = layer;
-    gh_model *m = gh_backend_model(b);
-    *dim = gh_model_get_info(m)->n_embd;
-    return gh_head_features(b, &hs, prompt, text, out);
+    *dim = gh_backend_get_dims(b).n_embd; /* known: gh_bon_sample checks it */
+    if (*dim > *cap) return gh_error(GH_ERR_LIMIT, "embedding buffer of %d floats for n_embd %d", *cap, *dim);
+    return gh_head_features(b, &hs, prompt, text, *out);
 }
 
 static gh_status sample_prompt(gh_backend *b, const gh_bon_prompt *pr, gh_reward *proxy, gh_reward *gold,
@@ -79,9 +87,8 @@ static gh_status sample_prompt(gh_backend *b, const gh_bon_prompt *pr, gh_reward
     gh_samples *S = NULL;
     gh_status s = gh_backend_generate(b, pr->prompt, &sp, p->n, &S);
     if (s) return s;
-    int32_t E = gh_model_get_info(gh_backend_model(b))->n_embd;
-    gh_model *em = p->embedder ? gh_backend_model(p->embedder) : NULL;
-    if (em && gh_model_get_info(em)->n_embd > E) E = gh_model_get_info(em)->n_embd;
+    int32_t E = p->embedder ? gh_backend_get_dims(p->embedder).n_embd : gh_backend_get_dims(b).n_embd;
+    if (E < 1) E = 1;
     float *emb = malloc((size_t)E * sizeof *emb);
     if (!emb) { gh_samples_free(S); return gh_error(GH_ERR_NOMEM, "out of memory"); }
     gh_strbuf_put(out, "{\"id\":");
@@ -107,7 +114,7 @@ static gh_status sample_prompt(gh_backend *b, const gh_bon_prompt *pr, gh_reward
         if ((s = gh_reward_score(proxy, &in, &rp))) break;
         if (gold && (s = gh_reward_score(gold, &in, &rg))) break;
         int32_t dim = 0;
-        if ((s = embed(b, p->embedder, p->embed_layer, pr->prompt, c->text, emb, &dim))) break;
+        if ((s = embed(b, p->embedder, p->embed_layer, pr->prompt, c->text, &emb, &E, &dim))) break;
         gh_strbuf_put(out, i ? ",{\"text\":" : "{\"text\":");
         jb_str(out, c->text);
         gh_strbuf_put(out, ",\"scores\":{\"proxy\":");
@@ -145,13 +152,19 @@ gh_status gh_bon_sample(gh_backend *b, const gh_bon_prompt *prompts, int64_t n_p
     if (n_resumed) *n_resumed = 0;
     if (p->n < 1) return gh_error(GH_ERR_INVALID_ARG, "N must be at least 1 (got %d)", p->n);
     if (n_prompts < 1) return gh_error(GH_ERR_INVALID_ARG, "no prompts");
-    if (!gh_backend_model(b))
-        return gh_error(GH_ERR_UNSUPPORTED, "%s: the experiment needs a local model (log-probabilities and hidden states)", gh_backend_ref(b));
-    gh_status s = gh_backend_require(b, GH_CAP_GENERATE | GH_CAP_LOGPROB | GH_CAP_HIDDEN, "the Best-of-N experiment");
+    /* any backend that can: a local model, or goodhart serve over HTTP */
+    gh_status s = gh_backend_require(b, GH_CAP_GENERATE | GH_CAP_LOGPROB, "the Best-of-N experiment");
     if (s) return s;
-    if (p->embedder && (s = gh_backend_require(p->embedder, GH_CAP_EMBED, "the Best-of-N embeddings (--embed-model)"))) return s;
-    if (p->embedder && !gh_backend_model(p->embedder))
-        return gh_error(GH_ERR_UNSUPPORTED, "%s: the embedding model must be a local model (its dimension is needed up front)", gh_backend_ref(p->embedder));
+    if (p->embedder) {
+        if ((s = gh_backend_require(p->embedder, GH_CAP_EMBED, "the Best-of-N embeddings (--embed-model)"))) return s;
+    } else {
+        /* embeddings from the policy's hidden states: their width up front, and
+         * the prompt's tokens for the response's span */
+        if ((s = gh_backend_require(b, GH_CAP_HIDDEN | GH_CAP_TOKENIZE, "the Best-of-N embeddings (hidden states)"))) return s;
+        if (gh_backend_get_dims(b).n_embd < 1)
+            return gh_error(GH_ERR_UNSUPPORTED, "%s: the backend does not report its embedding width (n_embd), which the Best-of-N embeddings need; give an embedding model (--embed-model)",
+                            gh_backend_ref(b));
+    }
     for (int64_t i = 0; i < n_prompts; i++)
         for (int64_t j = 0; j < i; j++)
             if (!strcmp(prompts[i].id, prompts[j].id))

@@ -4,14 +4,16 @@
  *
  * Features are the residual stream after one layer, pooled over the response's
  * tokens: the prompt is tokenized alone (with the model's BOS) to find where the
- * response starts in the tokenized prompt+response. */
+ * response starts in the tokenized prompt+response. Features need only the
+ * backend interface (hidden states, tokenize, the layer count for layer -1), so
+ * they come through HTTP from goodhart serve as from a local model; training
+ * and loading a head still record and check the local model's SHA-256. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "goodhart/gguf.h"
-#include "goodhart/tokenizer.h"
 #include "reward/reward_internal.h"
 
 struct gh_head {
@@ -40,22 +42,26 @@ static char *concat(const char *a, const char *b) {
 
 gh_status gh_head_features(gh_backend *b, const gh_head_spec *spec, const char *prompt,
                            const char *response, float *out) {
-    gh_model *m = gh_backend_model(b);
-    if (!m) return gh_error(GH_ERR_UNSUPPORTED, "reward heads need a local model (hidden states)");
-    const gh_model_info *I = gh_model_get_info(m);
-    int32_t layer = spec->layer < 0 ? I->n_layer : spec->layer;
-    if (layer > I->n_layer) return gh_error(GH_ERR_INVALID_ARG, "layer %d: the model has %d layers", layer, I->n_layer);
+    /* any backend with hidden states and a tokenizer: local models, goodhart serve */
+    gh_backend_dims D = gh_backend_get_dims(b);
+    int32_t layer = spec->layer;
+    if (layer < 0 || D.n_layer > 0) {
+        if (D.n_layer <= 0)
+            return gh_error(GH_ERR_UNSUPPORTED, "%s: the backend does not report its layer count, so the last layer (-1) is unknown; give the layer",
+                            gh_backend_ref(b));
+        if (layer < 0) layer = D.n_layer;
+        if (layer > D.n_layer) return gh_error(GH_ERR_INVALID_ARG, "layer %d: the model has %d layers", layer, D.n_layer);
+    }
     if (spec->pool != GH_POOL_MEAN && spec->pool != GH_POOL_LAST)
         return gh_error(GH_ERR_INVALID_ARG, "a head pools with mean or last, not %s", gh_pool_name(spec->pool));
     int32_t begin = 0;
     if (spec->span_response) {
-        const gh_tokenizer *tok = gh_model_tokenizer(m);
-        int32_t *ids = NULL;
-        size_t n = 0;
-        gh_status s = gh_tokenize(tok, prompt, strlen(prompt), false, false, &ids, &n);
+        /* the prompt alone, with the model's BOS, as the whole text starts */
+        int32_t *ids = NULL, n = 0;
+        gh_status s = gh_backend_tokenize(b, prompt, true, &ids, &n);
         free(ids);
         if (s) return s;
-        begin = (int32_t)n + (gh_tokenizer_add_bos(tok) && gh_tokenizer_bos(tok) >= 0);
+        begin = n;
         /* an empty response (the model stopped at once) has no token of its own:
          * read the state it was decided from, the prompt's last token */
         if (!*response) begin = -1;

@@ -122,19 +122,24 @@ static gh_status parse_int_arg(const char *arg, int32_t def, int32_t lo, int32_t
 
 /* A probe term reads the hidden state of the layer the probe was trained on,
  * mean-pooled over the response's tokens (gh_head_features); the probe must
- * come from this model (when its hash is recorded) and have its width. */
+ * come from this model (when its hash is recorded) and have its width. A
+ * remote backend (goodhart serve over HTTP) has no weights to hash, so there
+ * the probe's model cannot be verified: only its width (n_embd) and layer are
+ * checked, against what the server reports. */
 static gh_status load_probe_term(term *t, const char *path, gh_backend *b) {
     gh_status s = gh_probe_load(path, &t->probe);
     if (s) return s;
     gh_model *m = gh_backend_model(b);
-    if (!m) return gh_error(GH_ERR_UNSUPPORTED, "probe penalties need a local model (hidden states)");
-    const gh_model_info *I = gh_model_get_info(m);
-    if ((s = gh_probe_check_model(t->probe, path, gh_model_sha256(m), gh_backend_ref(b)))) return s;
-    if (t->probe->d != I->n_embd)
-        return gh_error(GH_ERR_MISMATCH, "%s: the probe has %d features; model %s has n_embd %d", path, t->probe->d, gh_backend_ref(b), I->n_embd);
-    if (t->probe->layer < 0 || t->probe->layer > I->n_layer)
+    if (m && (s = gh_probe_check_model(t->probe, path, gh_model_sha256(m), gh_backend_ref(b)))) return s;
+    gh_backend_dims D = gh_backend_get_dims(b);
+    if (D.n_embd < 1 || D.n_layer < 1)
+        return gh_error(GH_ERR_UNSUPPORTED, "%s: the backend does not report its %s, which a probe penalty (%s) needs to be checked",
+                        gh_backend_ref(b), D.n_embd < 1 ? "embedding width (n_embd)" : "layer count", path);
+    if (t->probe->d != D.n_embd)
+        return gh_error(GH_ERR_MISMATCH, "%s: the probe has %d features; model %s has n_embd %d", path, t->probe->d, gh_backend_ref(b), D.n_embd);
+    if (t->probe->layer < 0 || t->probe->layer > D.n_layer)
         return gh_error(GH_ERR_MISMATCH, "%s: the probe's layer (%d) is unknown or beyond the model's %d layers (train it with --layer)",
-                        path, t->probe->layer, I->n_layer);
+                        path, t->probe->layer, D.n_layer);
     if (t->probe->pool[0] && strcmp(t->probe->pool, "mean"))
         return gh_error(GH_ERR_MISMATCH, "%s: the probe was trained on '%s'-pooled states; a probe penalty pools with mean", path, t->probe->pool);
     return GH_OK;
@@ -211,7 +216,7 @@ static gh_status parse_term(gh_reward *r, term *t, char *s) {
         t->kind = T_PROBE;
         if (!arg || !*arg) return gh_error(GH_ERR_INVALID_ARG, "probe needs a file (probe:FILE.gguf)");
         if (!r->b) return gh_error(GH_ERR_INVALID_ARG, "a probe needs a model to read hidden states from");
-        gh_status st = gh_backend_require(r->b, GH_CAP_HIDDEN, "a probe penalty");
+        gh_status st = gh_backend_require(r->b, GH_CAP_HIDDEN | GH_CAP_TOKENIZE, "a probe penalty");
         if (st) return st;
         r->caps |= GH_CAP_HIDDEN;
         return load_probe_term(t, arg, r->b);

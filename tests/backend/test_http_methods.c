@@ -1,0 +1,251 @@
+/* test_http_methods.c — methods that once needed a local model, run through
+ * the HTTP backend against goodhart's own server on loopback (stories260K):
+ * the backend's sizes and tokenizer, reward-head features and the Best-of-N
+ * sampling pool equal the local backend's (within 1e-5), and a backend that
+ * cannot give what a method needs is refused with a message saying what. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "testutil.h"
+
+#include "base/file.h"
+#include "goodhart/backend.h"
+#include "goodhart/bon.h"
+#include "goodhart/reward.h"
+#include "goodhart/serve.h"
+#include "goodhart/tokenizer.h"
+
+static gh_server *srv;
+static gh_backend *local, *remote;
+static char url[128];
+
+static int setup(void **st) {
+    (void)st;
+    gh_serve_params sp = gh_serve_default_params();
+    sp.port = 0;
+    if (gh_server_start(&sp, &srv)) return -1;
+    gh_backend_params bp = gh_backend_default_params();
+    bp.n_threads = 1;
+    if (gh_server_load(srv, tu_stories_gguf(), &bp)) { fprintf(stderr, "%s\n", gh_last_error()); return -1; }
+    if (gh_backend_open(tu_stories_gguf(), &bp, &local)) return -1;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", gh_server_port(srv));
+    gh_backend_params hp = gh_backend_default_params();
+    hp.timeout_s = 60;
+    if (gh_backend_open(url, &hp, &remote)) { fprintf(stderr, "%s\n", gh_last_error()); return -1; }
+    return 0;
+}
+
+static int teardown(void **st) {
+    (void)st;
+    gh_backend_free(remote);
+    gh_server_stop(srv);
+    gh_backend_free(local);
+    return 0;
+}
+
+static void test_dims_and_tokenize(void **st) {
+    (void)st;
+    gh_backend_dims l = gh_backend_get_dims(local), r = gh_backend_get_dims(remote);
+    const gh_model_info *I = gh_model_get_info(gh_backend_model(local));
+    assert_int_equal(l.n_vocab, I->n_vocab);
+    assert_int_equal(l.n_embd, I->n_embd);
+    assert_int_equal(l.n_layer, I->n_layer);
+    assert_true(l.n_ctx > 0);
+    assert_int_equal(r.n_vocab, l.n_vocab);
+    assert_int_equal(r.n_embd, l.n_embd);
+    assert_int_equal(r.n_layer, l.n_layer);
+    assert_true(r.n_ctx > 0);
+
+    static const char *texts[] = {"Once upon a time", "", "<s> is text here", " a  b"};
+    for (int k = 0; k < 4; k++)
+        for (int bos = 0; bos < 2; bos++) {
+            int32_t *a = NULL, *b = NULL, na = 0, nb = 0;
+            assert_ok(gh_backend_tokenize(local, texts[k], bos, &a, &na));
+            assert_ok(gh_backend_tokenize(remote, texts[k], bos, &b, &nb));
+            assert_int_equal(na, nb);
+            for (int32_t i = 0; i < na; i++) assert_int_equal(a[i], b[i]);
+            /* stories260K adds BOS: with it, one token more than without */
+            if (bos) assert_int_equal(a[0], gh_tokenizer_bos(gh_model_tokenizer(gh_backend_model(local))));
+            free(a);
+            free(b);
+        }
+    int32_t *x = NULL, n0 = 0, n1 = 0;
+    assert_ok(gh_backend_tokenize(local, "Once upon", false, &x, &n0));
+    free(x);
+    assert_ok(gh_backend_tokenize(local, "Once upon", true, &x, &n1));
+    free(x);
+    assert_int_equal(n1, n0 + 1);
+}
+
+static void test_head_features_equal_local(void **st) {
+    (void)st;
+    const int32_t E = gh_backend_get_dims(local).n_embd;
+    float *a = malloc((size_t)E * sizeof *a), *b = malloc((size_t)E * sizeof *b);
+    assert_non_null(a);
+    assert_non_null(b);
+    static const char *resp[] = {" there was a cat.", ""};
+    const int32_t layers[] = {-1, 1};
+    for (int li = 0; li < 2; li++)
+        for (int span = 0; span < 2; span++)
+            for (int pool = 0; pool < 2; pool++)
+                for (int ri = 0; ri < 2; ri++) {
+                    gh_head_spec hs = {.layer = layers[li], .pool = pool ? GH_POOL_LAST : GH_POOL_MEAN, .span_response = span};
+                    assert_ok(gh_head_features(local, &hs, "Once upon a time", resp[ri], a));
+                    assert_ok(gh_head_features(remote, &hs, "Once upon a time", resp[ri], b));
+                    double norm = 0;
+                    for (int32_t i = 0; i < E; i++) {
+                        assert_true(fabsf(a[i] - b[i]) < 1e-5f * (1 + fabsf(a[i])));
+                        norm += fabs(a[i]);
+                    }
+                    assert_true(norm > 0);
+                }
+    /* the span matters: the response's mean differs from the whole text's */
+    gh_head_spec hr = {.layer = -1, .pool = GH_POOL_MEAN, .span_response = true}, ht = hr;
+    ht.span_response = false;
+    assert_ok(gh_head_features(remote, &hr, "Once upon a time", " there was a cat.", a));
+    assert_ok(gh_head_features(remote, &ht, "Once upon a time", " there was a cat.", b));
+    double d = 0;
+    for (int32_t i = 0; i < E; i++) d += fabs(a[i] - b[i]);
+    assert_true(d > 1e-3);
+    /* a layer beyond the model is refused, as locally */
+    gh_head_spec bad = {.layer = gh_backend_get_dims(remote).n_layer + 1, .pool = GH_POOL_MEAN, .span_response = true};
+    assert_int_equal(gh_head_features(remote, &bad, "a", "b", a), GH_ERR_INVALID_ARG);
+    assert_contains(gh_last_error(), "layers");
+    free(a);
+    free(b);
+}
+
+/* The pool.jsonl lines of a run, parsed. */
+static cJSON *read_pool(const char *dir) {
+    char path[4096], *text = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/pool.jsonl", dir);
+    assert_ok(gh_read_file(path, 1 << 24, &text, &len));
+    cJSON *arr = cJSON_CreateArray();
+    for (char *line = text, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl) *nl = 0;
+        if (!*line) continue;
+        cJSON *o = cJSON_Parse(line);
+        assert_non_null(o);
+        cJSON_AddItemToArray(arr, o);
+    }
+    free(text);
+    return arr;
+}
+
+static double num(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    assert_true(cJSON_IsNumber(v));
+    return v->valuedouble;
+}
+
+static void test_bon_sample_equals_local(void **st) {
+    (void)st;
+    const gh_bon_prompt prompts[] = {{.id = "a", .prompt = "Once upon a time"}, {.id = "b", .prompt = "The dog"}};
+    gh_bon_sample_params p = gh_bon_sample_default_params();
+    p.n = 4;
+    p.sampler.seed = 7;
+    p.sampler.max_tokens = 12;
+    gh_reward *pl = NULL, *pr = NULL;
+    assert_ok(gh_reward_parse("length", "proxy", local, &pl));
+    assert_ok(gh_reward_parse("length", "proxy", remote, &pr));
+    char dl[4096], dr[4096];
+    snprintf(dl, sizeof dl, "%s", tu_tmp("bon_local"));
+    snprintf(dr, sizeof dr, "%s", tu_tmp("bon_remote"));
+    int64_t resumed = -1;
+    assert_ok(gh_bon_sample(local, prompts, 2, pl, NULL, dl, &p, &resumed));
+    assert_int_equal(resumed, 0);
+    assert_ok(gh_bon_sample(remote, prompts, 2, pr, NULL, dr, &p, &resumed));
+    assert_int_equal(resumed, 0);
+
+    cJSON *L = read_pool(dl), *R = read_pool(dr);
+    assert_int_equal(cJSON_GetArraySize(L), 2);
+    assert_int_equal(cJSON_GetArraySize(R), 2);
+    const int32_t E = gh_backend_get_dims(local).n_embd;
+    int nonempty = 0;
+    for (int k = 0; k < 2; k++) {
+        const cJSON *a = cJSON_GetArrayItem(L, k), *b = cJSON_GetArrayItem(R, k);
+        assert_string_equal(cJSON_GetObjectItem(a, "id")->valuestring, cJSON_GetObjectItem(b, "id")->valuestring);
+        const cJSON *ca = cJSON_GetObjectItem(a, "candidates"), *cb = cJSON_GetObjectItem(b, "candidates");
+        assert_int_equal(cJSON_GetArraySize(ca), 4);
+        assert_int_equal(cJSON_GetArraySize(cb), 4);
+        for (int i = 0; i < 4; i++) {
+            const cJSON *x = cJSON_GetArrayItem(ca, i), *y = cJSON_GetArrayItem(cb, i);
+            const char *tx = cJSON_GetObjectItem(x, "text")->valuestring, *ty = cJSON_GetObjectItem(y, "text")->valuestring;
+            assert_string_equal(tx, ty);
+            nonempty += *tx != 0;
+            double lx = num(x, "logprob_ref"), ly = num(y, "logprob_ref");
+            assert_true(fabs(lx - ly) < 1e-5 * (1 + fabs(lx)));
+            assert_int_equal((int)num(x, "n_tokens"), (int)num(y, "n_tokens"));
+            assert_true(num(cJSON_GetObjectItem(x, "scores"), "proxy") == num(cJSON_GetObjectItem(y, "scores"), "proxy"));
+            const cJSON *ex = cJSON_GetObjectItem(x, "embedding"), *ey = cJSON_GetObjectItem(y, "embedding");
+            assert_int_equal(cJSON_GetArraySize(ex), E);
+            assert_int_equal(cJSON_GetArraySize(ey), E);
+            for (int32_t j = 0; j < E; j++) {
+                double u = cJSON_GetArrayItem(ex, j)->valuedouble, v = cJSON_GetArrayItem(ey, j)->valuedouble;
+                assert_true(fabs(u - v) < 1e-5 * (1 + fabs(u)));
+            }
+        }
+    }
+    assert_true(nonempty > 0);
+    cJSON_Delete(L);
+    cJSON_Delete(R);
+
+    /* the remote run resumes under its own settings */
+    assert_ok(gh_bon_sample(remote, prompts, 2, pr, NULL, dr, &p, &resumed));
+    assert_int_equal(resumed, 2);
+    gh_reward_free(pl);
+    gh_reward_free(pr);
+}
+
+static void test_refusals_name_what_is_missing(void **st) {
+    (void)st;
+    /* a replay script has no tokenizer, no sizes and no hidden states */
+    const char *script = tu_tmp("replay.jsonl");
+    FILE *f = fopen(script, "w");
+    assert_non_null(f);
+    fputs("{\"role\":\"assistant\",\"content\":\"hi\"}\n", f);
+    fclose(f);
+    char ref[4200];
+    snprintf(ref, sizeof ref, "replay:%s", script);
+    gh_backend *rp = NULL;
+    assert_ok(gh_backend_open(ref, NULL, &rp));
+    gh_backend_dims d = gh_backend_get_dims(rp);
+    assert_int_equal(d.n_embd, 0);
+    assert_int_equal(d.n_layer, 0);
+    int32_t *ids = NULL, n = -1;
+    assert_int_equal(gh_backend_tokenize(rp, "a", true, &ids, &n), GH_ERR_UNSUPPORTED);
+    assert_null(ids);
+    assert_int_equal(n, 0);
+    assert_contains(gh_last_error(), "cannot tokenize");
+    float x[64];
+    gh_head_spec hs = gh_head_default_spec();
+    assert_int_equal(gh_head_features(rp, &hs, "a", "b", x), GH_ERR_UNSUPPORTED);
+    assert_contains(gh_last_error(), "does not report its layer count");
+    const gh_bon_prompt pr = {.id = "a", .prompt = "a"};
+    gh_bon_sample_params p = gh_bon_sample_default_params();
+    gh_reward *len = NULL;
+    assert_ok(gh_reward_parse("length", "proxy", NULL, &len));
+    assert_int_equal(gh_bon_sample(rp, &pr, 1, len, NULL, tu_tmp("bon_replay"), &p, NULL), GH_ERR_UNSUPPORTED);
+    assert_contains(gh_last_error(), "text generation");
+    gh_reward *probe = NULL;
+    assert_int_equal(gh_reward_parse("probe:nothing.gguf", "p", rp, &probe), GH_ERR_UNSUPPORTED);
+    assert_null(probe);
+    gh_reward_free(len);
+    gh_backend_free(rp);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dims_and_tokenize),
+        cmocka_unit_test(test_head_features_equal_local),
+        cmocka_unit_test(test_bon_sample_equals_local),
+        cmocka_unit_test(test_refusals_name_what_is_missing),
+    };
+    return cmocka_run_group_tests_name("backend/http_methods", tests, setup, teardown);
+}
