@@ -1,7 +1,7 @@
 /* test_http_methods.c — methods that once needed a local model, run through
  * the HTTP backend against goodhart's own server on loopback (stories260K):
- * the backend's sizes and tokenizer, reward-head features and the Best-of-N
- * sampling pool equal the local backend's (within 1e-5), and a backend that
+ * the backend's sizes and tokenizer, reward-head features, probe penalties and
+ * the Best-of-N sampling pool equal the local backend's (within 1e-5), and a backend that
  * cannot give what a method needs is refused with a message saying what. */
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +15,7 @@
 #include "base/file.h"
 #include "goodhart/backend.h"
 #include "goodhart/bon.h"
+#include "goodhart/probe.h"
 #include "goodhart/reward.h"
 #include "goodhart/serve.h"
 #include "goodhart/tokenizer.h"
@@ -203,6 +204,64 @@ static void test_bon_sample_equals_local(void **st) {
     gh_reward_free(pr);
 }
 
+/* A probe file on stories260K: width `d`, layer `layer`, weights a fixed pattern. */
+static void write_probe(const char *path, int32_t d, int32_t layer, const char *sha) {
+    gh_probe *pr = NULL;
+    assert_ok(gh_probe_init(&pr, GH_PROBE_LOGREG, d));
+    for (int32_t i = 0; i < d; i++) pr->w[i] = (float)((i * 7 % 11) - 5) / 10.0f;
+    pr->b = 0.25;
+    pr->layer = layer;
+    snprintf(pr->pool, sizeof pr->pool, "mean");
+    snprintf(pr->model_sha256, sizeof pr->model_sha256, "%s", sha);
+    assert_ok(gh_probe_save(pr, path));
+    gh_probe_free(pr);
+}
+
+static void test_probe_penalty_equals_local(void **st) {
+    (void)st;
+    const gh_backend_dims D = gh_backend_get_dims(local);
+    const char *sha = gh_model_sha256(gh_backend_model(local));
+    const char *path = tu_tmp("probe.gguf");
+    write_probe(path, D.n_embd, D.n_layer, sha);
+    char spec[4200];
+    snprintf(spec, sizeof spec, "probe:%s", path);
+    gh_reward *rl = NULL, *rr = NULL;
+    assert_ok(gh_reward_parse(spec, "S", local, &rl));
+    assert_ok(gh_reward_parse(spec, "S", remote, &rr));
+    static const char *resp[] = {" there was a dog.", " a cat sat", ""};
+    for (int i = 0; i < 3; i++) {
+        gh_reward_input in = {.prompt = "Once upon a time", .response = resp[i], .n_tokens = -1};
+        double a = 0, b = 0;
+        assert_ok(gh_reward_score(rl, &in, &a));
+        assert_ok(gh_reward_score(rr, &in, &b));
+        assert_true(a != 0.25); /* the features moved it off the bias */
+        assert_true(fabs(a - b) < 1e-5 * (1 + fabs(a)));
+    }
+    gh_reward_free(rl);
+    gh_reward_free(rr);
+
+    /* another model's probe: refused locally; over HTTP the weights cannot be
+     * hashed, so only the width and layer are checked */
+    const char *other = tu_tmp("probe-other.gguf");
+    write_probe(other, D.n_embd, D.n_layer, "0000000000000000000000000000000000000000000000000000000000000000");
+    snprintf(spec, sizeof spec, "probe:%s", other);
+    assert_int_equal(gh_reward_parse(spec, "S", local, &rl), GH_ERR_MISMATCH);
+    assert_contains(gh_last_error(), "SHA-256");
+    assert_ok(gh_reward_parse(spec, "S", remote, &rr));
+    gh_reward_free(rr);
+    rr = NULL;
+    const char *wide = tu_tmp("probe-wide.gguf");
+    write_probe(wide, D.n_embd + 1, D.n_layer, sha);
+    snprintf(spec, sizeof spec, "probe:%s", wide);
+    assert_int_equal(gh_reward_parse(spec, "S", remote, &rr), GH_ERR_MISMATCH);
+    assert_contains(gh_last_error(), "n_embd");
+    const char *deep = tu_tmp("probe-deep.gguf");
+    write_probe(deep, D.n_embd, D.n_layer + 1, sha);
+    snprintf(spec, sizeof spec, "probe:%s", deep);
+    assert_int_equal(gh_reward_parse(spec, "S", remote, &rr), GH_ERR_MISMATCH);
+    assert_contains(gh_last_error(), "layer");
+}
+
 static void test_refusals_name_what_is_missing(void **st) {
     (void)st;
     /* a replay script has no tokenizer, no sizes and no hidden states */
@@ -245,6 +304,7 @@ int main(void) {
         cmocka_unit_test(test_dims_and_tokenize),
         cmocka_unit_test(test_head_features_equal_local),
         cmocka_unit_test(test_bon_sample_equals_local),
+        cmocka_unit_test(test_probe_penalty_equals_local),
         cmocka_unit_test(test_refusals_name_what_is_missing),
     };
     return cmocka_run_group_tests_name("backend/http_methods", tests, setup, teardown);
