@@ -19,7 +19,7 @@
 double pb_dot_fd_avx2(const float *x, const double *u, int32_t d);
 void pb_axpy_fd_avx2(double *g, double r, const float *x, int32_t d);
 float pb_dot_ff_avx2(const float *x, const float *u, int32_t d);
-void pb_axpy_ff_avx2(float *g, float r, const float *x, int32_t d, const float *next);
+void pb_axpy_ff_avx2(float *g, float r, const float *x, int32_t d);
 void pb_axpy4_ff_avx2(float *g, const float *r, const float *x, int32_t d, const float *next);
 
 static double dot_ref(const float *x, const double *u, int32_t d) {
@@ -35,7 +35,7 @@ static void axpy_ref(double *g, double r, const float *x, int32_t d) {
     for (int32_t j = 0; j < d; j++) g[j] += r * (double)x[j];
 }
 
-/* float versions: 16 accumulators' worth of lanes in the AVX2 file; here 8,
+/* float versions: the AVX2 file keeps four 8-lane accumulators; here 8 lanes,
  * combined in a fixed tree */
 static float dot_ff_ref(const float *x, const float *u, int32_t d) {
     float acc[8] = {0};
@@ -46,8 +46,7 @@ static float dot_ff_ref(const float *x, const float *u, int32_t d) {
     return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
 
-static void axpy_ff_ref(float *g, float r, const float *x, int32_t d, const float *next) {
-    (void)next;
+static void axpy_ff_ref(float *g, float r, const float *x, int32_t d) {
     for (int32_t j = 0; j < d; j++) g[j] += r * x[j];
 }
 
@@ -127,7 +126,7 @@ gh_status pb_pass_hv_f32(const float *x, int64_t n, int32_t d, const float *u, d
     int nt = n_threads > 0 ? n_threads : omp_get_max_threads();
     const bool simd = use_avx2();
     float (*dot_ff)(const float *, const float *, int32_t) = simd ? pb_dot_ff_avx2 : dot_ff_ref;
-    void (*axpy_ff)(float *, float, const float *, int32_t, const float *) = simd ? pb_axpy_ff_avx2 : axpy_ff_ref;
+    void (*axpy_ff)(float *, float, const float *, int32_t) = simd ? pb_axpy_ff_avx2 : axpy_ff_ref;
     void (*axpy4_ff)(float *, const float *, const float *, int32_t, const float *) = simd ? pb_axpy4_ff_avx2 : axpy4_ff_ref;
     const float cf = (float)c;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
@@ -152,7 +151,7 @@ gh_status pb_pass_hv_f32(const float *x, int64_t n, int32_t d, const float *u, d
             const float *xi = x + (size_t)i * d;
             float r = (float)(wt[i] * (double)(cf + dot_ff(xi, u, d)));
             rs += r;
-            if (r != 0) axpy_ff(gp, r, xi, d, i + 1 < i1 ? xi + d : NULL);
+            if (r != 0) axpy_ff(gp, r, xi, d);
         }
         rpart[ch] = rs;
     }

@@ -9,7 +9,7 @@
 double pb_dot_fd_avx2(const float *x, const double *u, int32_t d);
 void pb_axpy_fd_avx2(double *g, double r, const float *x, int32_t d);
 float pb_dot_ff_avx2(const float *x, const float *u, int32_t d);
-void pb_axpy_ff_avx2(float *g, float r, const float *x, int32_t d, const float *next);
+void pb_axpy_ff_avx2(float *g, float r, const float *x, int32_t d);
 void pb_axpy4_ff_avx2(float *g, const float *r, const float *x, int32_t d, const float *next);
 
 double pb_dot_fd_avx2(const float *x, const double *u, int32_t d) {
@@ -54,18 +54,10 @@ float pb_dot_ff_avx2(const float *x, const float *u, int32_t d) {
     return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
 }
 
-/* g += r·x, while asking for the next row (`next`, may be NULL) to be brought
- * into cache: this loop runs from cache, so memory would otherwise sit idle
- * until the next row's dot product stalls on it. */
-void pb_axpy_ff_avx2(float *g, float r, const float *x, int32_t d, const float *next) {
+/* g += r·x (the up to three rows a chunk has left after its groups of four) */
+void pb_axpy_ff_avx2(float *g, float r, const float *x, int32_t d) {
     const __m256 rv = _mm256_set1_ps(r);
     int32_t j = 0;
-    if (next)
-        for (; j + 16 <= d; j += 16) {
-            _mm_prefetch((const char *)(next + j), _MM_HINT_T0);
-            _mm256_storeu_ps(g + j, _mm256_fmadd_ps(rv, _mm256_loadu_ps(x + j), _mm256_loadu_ps(g + j)));
-            _mm256_storeu_ps(g + j + 8, _mm256_fmadd_ps(rv, _mm256_loadu_ps(x + j + 8), _mm256_loadu_ps(g + j + 8)));
-        }
     for (; j + 8 <= d; j += 8)
         _mm256_storeu_ps(g + j, _mm256_fmadd_ps(rv, _mm256_loadu_ps(x + j), _mm256_loadu_ps(g + j)));
     for (; j < d; j++) g[j] += r * x[j];

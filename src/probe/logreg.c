@@ -41,7 +41,6 @@ static double row_grad(void *ctx, int64_t i, double z) {
     return L->C * (s - (double)L->y[i]);
 }
 
-
 /* The weights on raw x, u = w/σ, into u (double) or uf (float), whichever is
  * given; returns the offset b - u·μ (see the top). */
 static double to_raw(const lr *L, const double *theta, double *u, float *uf) {
