@@ -17,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/hash.h"
+
 typedef struct snap_entry {
     char *path;
     int64_t size;
@@ -106,10 +108,7 @@ static gh_status walk(gh_sandbox *sb, gh_snapshot *s, int fd, const char *rel, i
             tgt[k] = '\0';
             char desc[4200];
             int dl = snprintf(desc, sizeof desc, "symlink -> %s", tgt);
-            unsigned char md[32];
-            unsigned mdn = 0;
-            EVP_Digest(desc, (size_t)dl, md, &mdn, EVP_sha256(), NULL);
-            hex(md, mdn, sha);
+            gh_sha256_buf(desc, (size_t)dl, sha);
             if (add_entry(s, path, (int64_t)k, sha) != 0) st = gh_error(GH_ERR_NOMEM, "snapshot %s: out of memory", sb->root);
         } else if (S_ISREG(sst.st_mode)) {
             int f = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
