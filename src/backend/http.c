@@ -230,14 +230,14 @@ static gh_status read_choice(const cJSON *ch, bool chat, gh_sample *smp, const c
     smp->n_tokens = n;
     smp->tokens = malloc(((size_t)n + 1) * sizeof *smp->tokens);
     if (!smp->tokens) return gh_error(GH_ERR_NOMEM, "out of memory");
-    for (int32_t i = 0; i < n; i++) {
+    /* walked by pointer: cJSON_GetArrayItem(i) is a linear search */
+    const cJSON *x = n ? (cJSON_IsArray(ids) ? ids->child : toks->child) : NULL;
+    for (int32_t i = 0; i < n; i++, x = x->next) {
         int32_t id = -1;
         if (cJSON_IsArray(ids)) {
-            const cJSON *x = cJSON_GetArrayItem(ids, i);
             if (cJSON_IsNumber(x)) id = (int32_t)x->valuedouble;
         } else {
-            const cJSON *t = cJSON_GetArrayItem(toks, i);
-            id = token_id_of(chat ? jstr(t, "token") : (cJSON_IsString(t) ? t->valuestring : NULL));
+            id = token_id_of(chat ? jstr(x, "token") : (cJSON_IsString(x) ? x->valuestring : NULL));
         }
         smp->tokens[i] = id;
     }
@@ -289,10 +289,9 @@ static gh_status run_generation(http_be *H, const char *url, bool chat, char **b
                 int32_t np = cJSON_GetArraySize(pids);
                 res->prompt_tokens = malloc(((size_t)np + 1) * sizeof *res->prompt_tokens);
                 if (!res->prompt_tokens) { s = gh_error(GH_ERR_NOMEM, "out of memory"); break; }
-                for (int32_t q = 0; q < np; q++) {
-                    const cJSON *x = cJSON_GetArrayItem(pids, q);
+                const cJSON *x = pids->child;
+                for (int32_t q = 0; q < np; q++, x = x->next)
                     res->prompt_tokens[q] = cJSON_IsNumber(x) ? (int32_t)x->valuedouble : -1;
-                }
                 res->n_prompt_tokens = np;
             }
         }
@@ -447,9 +446,9 @@ static gh_status tokenize(http_be *H, const char *text, bool add_special, int32_
         *n = cJSON_GetArraySize(t);
         *ids = malloc(((size_t)*n + 1) * sizeof **ids);
         if (!*ids) s = gh_error(GH_ERR_NOMEM, "out of memory");
-        for (int32_t i = 0; i < *n && !s; i++) {
-            const cJSON *x = cJSON_GetArrayItem(t, i);
-            if (cJSON_IsObject(x)) x = jget(x, "id"); /* llama.cpp with_pieces */
+        const cJSON *it = t->child;
+        for (int32_t i = 0; i < *n && !s; i++, it = it->next) {
+            const cJSON *x = cJSON_IsObject(it) ? jget(it, "id") : it; /* llama.cpp with_pieces */
             if (!cJSON_IsNumber(x)) s = gh_error(GH_ERR_FORMAT, "%s: token %d is not a number", url, i);
             else (*ids)[i] = (int32_t)x->valuedouble;
         }
@@ -575,14 +574,16 @@ static gh_status lp_from_echo(http_be *H, const cJSON *a, const char *url, size_
     if (!r) return gh_error(GH_ERR_NOMEM, "out of memory");
     k = r->n_prompt;
     gh_status s = GH_OK;
-    for (int32_t i = 0; i < r->n && !s; i++) {
+    /* walked by pointer from position k: cJSON_GetArrayItem(p) is a linear search */
+    const cJSON *t = cJSON_GetArrayItem(toks, k), *v = cJSON_GetArrayItem(tlp, k);
+    const cJSON *tp = top_k && cJSON_IsArray(top) ? cJSON_GetArrayItem(top, k) : NULL;
+    for (int32_t i = 0; i < r->n && !s; i++, t = t->next, v = v->next, tp = tp ? tp->next : NULL) {
         int32_t p = k + i;
-        const cJSON *t = cJSON_GetArrayItem(toks, p), *v = cJSON_GetArrayItem(tlp, p);
         const char *ts = cJSON_IsString(t) ? t->valuestring : "";
         if (!cJSON_IsNumber(v)) { s = gh_error(GH_ERR_FORMAT, "%s: token %d of the echo has no log-probability", url, p); break; }
         if ((s = lp_put(r, i, full_ids ? full_ids[p] : token_id_of(ts), ts, v->valuedouble))) break;
         if (top_k && cJSON_IsArray(top)) {
-            const cJSON *tp = cJSON_GetArrayItem(top, p), *e;
+            const cJSON *e;
             int32_t m = 0;
             cJSON_ArrayForEach(e, tp) {
                 if (m >= top_k || !cJSON_IsNumber(e)) continue;
@@ -613,9 +614,9 @@ static gh_status lp_from_prompt(const cJSON *a, const char *url, const int32_t *
     if (!r) return gh_error(GH_ERR_NOMEM, "out of memory");
     k = r->n_prompt;
     gh_status s = GH_OK;
-    for (int32_t i = 0; i < r->n && !s; i++) {
+    const cJSON *d = cJSON_GetArrayItem(P, k); /* walked by pointer, as in lp_from_echo */
+    for (int32_t i = 0; i < r->n && !s; i++, d = d->next) {
         int32_t p = k + i;
-        const cJSON *d = cJSON_GetArrayItem(P, p);
         char key[16];
         snprintf(key, sizeof key, "%d", full_ids[p]);
         const cJSON *me = jget(d, key);
@@ -762,8 +763,8 @@ static gh_status http_embed(void *impl, const char *text, const char *pool, gh_e
         else {
             e->dim = d;
             double ss = 0;
-            for (int32_t i = 0; i < d && !s; i++) {
-                const cJSON *x = cJSON_GetArrayItem(emb, i);
+            const cJSON *x = emb->child;
+            for (int32_t i = 0; i < d && !s; i++, x = x->next) {
                 if (!cJSON_IsNumber(x)) s = gh_error(GH_ERR_FORMAT, "%s: embedding element %d is not a number", url, i);
                 else { e->data[i] = (float)x->valuedouble; ss += x->valuedouble * x->valuedouble; }
             }
@@ -820,10 +821,9 @@ static gh_status http_hidden(void *impl, const char *text, const int32_t *layers
             if (cJSON_IsArray(toks)) {
                 h->n_tokens = cJSON_GetArraySize(toks);
                 h->tokens = malloc(((size_t)h->n_tokens + 1) * sizeof *h->tokens);
-                for (int32_t i = 0; h->tokens && i < h->n_tokens; i++) {
-                    const cJSON *x = cJSON_GetArrayItem(toks, i);
+                const cJSON *x = toks->child;
+                for (int32_t i = 0; h->tokens && i < h->n_tokens; i++, x = x->next)
                     h->tokens[i] = cJSON_IsNumber(x) ? (int32_t)x->valuedouble : -1;
-                }
             }
             const cJSON *span = jget(d0, "span");
             if (cJSON_IsArray(span) && cJSON_GetArraySize(span) == 2) {
