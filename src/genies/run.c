@@ -114,19 +114,28 @@ static void split_free(split *s) {
     free(s);
 }
 
-/* Tokens of a text (BOS included), or -1 when the backend has no tokenizer here. */
-static int64_t n_tokens(runner *R, const char *a, const char *b, const char *c) {
-    if (!R->tok) return -1;
+/* a + b + c (c may be NULL) as one malloc'd string of length *len; NULL when out of memory. */
+static char *cat3(const char *a, const char *b, const char *c, size_t *len) {
     size_t la = strlen(a), lb = strlen(b), lc = c ? strlen(c) : 0;
     char *t = malloc(la + lb + lc + 1);
-    if (!t) return -1;
+    if (!t) return NULL;
     memcpy(t, a, la);
     memcpy(t + la, b, lb);
     if (lc) memcpy(t + la + lb, c, lc);
     t[la + lb + lc] = 0;
+    *len = la + lb + lc;
+    return t;
+}
+
+/* Tokens of a text (BOS included), or -1 when the backend has no tokenizer here. */
+static int64_t n_tokens(runner *R, const char *a, const char *b, const char *c) {
+    if (!R->tok) return -1;
+    size_t len;
+    char *t = cat3(a, b, c, &len);
+    if (!t) return -1;
     int32_t *ids = NULL;
     size_t n = 0;
-    gh_status s = gh_tokenize(R->tok, t, la + lb + lc, true, false, &ids, &n);
+    gh_status s = gh_tokenize(R->tok, t, len, true, false, &ids, &n);
     free(t);
     free(ids);
     return s ? -1 : (int64_t)n;
@@ -242,13 +251,9 @@ static gh_status get_split(runner *R, const char *name, int which, split **out) 
 }
 
 static gh_status hidden_of(runner *R, const char *a, const char *b, const char *c, float *out) {
-    size_t la = strlen(a), lb = strlen(b), lc = c ? strlen(c) : 0;
-    char *t = malloc(la + lb + lc + 1);
+    size_t len;
+    char *t = cat3(a, b, c, &len);
     if (!t) return gh_error(GH_ERR_NOMEM, "out of memory");
-    memcpy(t, a, la);
-    memcpy(t + la, b, lb);
-    if (lc) memcpy(t + la + lb, c, lc);
-    t[la + lb + lc] = 0;
     gh_hidden *h = NULL;
     gh_status s = gh_backend_hidden(R->b, t, &R->layer, 1, GH_POOL_LAST, 0, 0, &h);
     free(t);
