@@ -39,10 +39,8 @@ typedef struct slot {
 } slot;
 
 struct sched {
-    gh_backend *b;
-    gh_model *m;
     const gh_tokenizer *tok;
-    int32_t V, n_slots, n_ctx, max_queued;
+    int32_t V, n_slots, max_queued;
     gh_ctx *ctx;
     gh_sampler_work work;
     pthread_t th;
@@ -447,22 +445,20 @@ gh_status sched_init(gh_backend *b, int32_t n_slots, int32_t n_ctx, int32_t max_
     *out = NULL;
     sched *S = calloc(1, sizeof *S);
     if (!S) return gh_error(GH_ERR_NOMEM, "out of memory");
-    S->b = b;
-    S->m = gh_backend_model(b);
+    gh_model *m = gh_backend_model(b);
     S->n_slots = n_slots;
-    S->n_ctx = n_ctx;
     S->max_queued = max_queued;
     pthread_mutex_init(&S->mu, NULL);
     pthread_cond_init(&S->cv, NULL);
     gh_status st = GH_OK;
-    if (S->m && (gh_backend_caps(b) & GH_CAP_GENERATE)) { /* other calls need only the backend */
-        S->tok = gh_model_tokenizer(S->m);
-        S->V = gh_model_get_info(S->m)->n_vocab;
+    if (m && (gh_backend_caps(b) & GH_CAP_GENERATE)) { /* other calls need only the backend */
+        S->tok = gh_model_tokenizer(m);
+        S->V = gh_model_get_info(m)->n_vocab;
         gh_ctx_params cp = gh_ctx_default_params();
         cp.n_ctx = n_ctx;
         cp.n_seq = n_slots;
         cp.n_batch = 256;
-        if ((st = gh_ctx_init(S->m, &cp, &S->ctx))) goto fail;
+        if ((st = gh_ctx_init(m, &cp, &S->ctx))) goto fail;
         S->slots = calloc((size_t)n_slots, sizeof *S->slots);
         if (!S->slots || gh_sampler_work_init(&S->work, S->V)) { st = gh_error(GH_ERR_NOMEM, "out of memory"); goto fail; }
     }
