@@ -491,8 +491,6 @@ gh_status gh_icrl_write_outputs(const char *run_dir) {
     gh_status s = load(run_dir, &d, &sp);
     if (!s) s = summary(&d, &sum);
     if (!s) {
-        size_t len = strlen(sum);
-        sum[len] = 0;
         gh_strbuf t = {0};
         gh_strbuf_put(&t, sum);
         gh_strbuf_put(&t, "\n");
