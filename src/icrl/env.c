@@ -418,7 +418,8 @@ static gh_status item_line(void *user, const char *path, int64_t line, const cJS
     for (const cJSON *c = obj->child; c; c = c->next) {
         icrl_field *f = &it->fields[it->n_fields++];
         f->key = strdup(c->string);
-        f->text = cJSON_IsString(c) ? strdup(c->valuestring) : cJSON_PrintUnformatted(c);
+        f->json = !cJSON_IsString(c);
+        f->text = f->json ? cJSON_PrintUnformatted(c) : strdup(c->valuestring);
         if (!f->key || !f->text) return gh_error(GH_ERR_NOMEM, "out of memory");
     }
     return GH_OK;

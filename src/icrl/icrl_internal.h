@@ -55,7 +55,8 @@ typedef struct icrl_file {
 } icrl_file;
 
 typedef struct icrl_field {
-    char *key, *text;
+    char *key, *text; /* text: a string value as is, any other value as its JSON text */
+    bool json;        /* text is JSON (the value was not a string) */
 } icrl_field;
 
 typedef struct icrl_item {

@@ -495,11 +495,9 @@ static gh_status record(const rollout *r, char **json) {
             if (i) gh_strbuf_put(&b, ",");
             jb_str(&b, it->fields[i].key);
             gh_strbuf_put(&b, ":");
-            /* non-string values were kept as their JSON text */
-            cJSON *j = cJSON_Parse(it->fields[i].text);
-            if (j && !cJSON_IsString(j)) gh_strbuf_put(&b, it->fields[i].text);
+            /* non-string values were kept as their JSON text; strings (even "42") stay strings */
+            if (it->fields[i].json) gh_strbuf_put(&b, it->fields[i].text);
             else jb_str(&b, it->fields[i].text);
-            cJSON_Delete(j);
         }
         gh_strbuf_put(&b, "}}");
     } else {

@@ -276,12 +276,50 @@ static void test_local_model_context_full(void **state) {
     free(t);
 }
 
+/* A data set's string values stay strings in the transcript, even when they
+ * read as JSON ("42", "true"); other values keep their JSON type. */
+static void test_item_value_types(void **state) {
+    (void)state;
+    const char *items = tu_tmp("typed_items.jsonl"), *env = tu_tmp("typed_env.json");
+    const char *rec = "{\"question\": \"Pick (A) or (B)?\", \"answer_matching_behavior\": \" (A)\", "
+                      "\"answer_not_matching_behavior\": \" (B)\", \"code\": \"42\", \"flag\": \"true\", \"n\": 42, \"ok\": true}\n";
+    assert_int_equal(tu_write_file(items, rec, strlen(rec)), 0);
+    size_t len;
+    char *shipped = tu_read_file("data/icrl/envs/political_sycophancy.json", &len);
+    assert_non_null(shipped);
+    const char *from = "\"../political_sycophancy.jsonl\"";
+    char *at = strstr(shipped, from);
+    assert_non_null(at);
+    char *text = malloc(len + strlen(items) + 8);
+    sprintf(text, "%.*s\"%s\"%s", (int)(at - shipped), shipped, items, at + strlen(from));
+    assert_int_equal(tu_write_file(env, text, strlen(text)), 0);
+    free(text);
+    free(shipped);
+    const char *D = tu_tmp("typed_run");
+    int st;
+    char *out = tu_cli(&st, "icrl run --model replay:tests/icrl/agents/political_sycophancy_honest.jsonl --envs %s "
+                       "--rollouts 1 --attempts 1 -o %s", env, D);
+    if (st) print_message("%s\n", out);
+    assert_int_equal(st, 0);
+    free(out);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/transcripts.jsonl", D);
+    char *t = tu_read_file(path, &len);
+    assert_non_null(t);
+    assert_contains(t, "\"code\":\"42\"");
+    assert_contains(t, "\"flag\":\"true\"");
+    assert_contains(t, "\"n\":42");
+    assert_contains(t, "\"ok\":true");
+    free(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume),
         cmocka_unit_test(test_json_contract),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_local_model_context_full),
+        cmocka_unit_test(test_item_value_types),
     };
     return cmocka_run_group_tests_name("icrl_run", tests, NULL, NULL);
 }
