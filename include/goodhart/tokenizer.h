@@ -77,6 +77,15 @@ gh_status gh_tokenize(const gh_tokenizer *t, const char *text, size_t len, bool 
 int32_t gh_token_to_piece(const gh_tokenizer *t, int32_t prev, int32_t id, bool render_special,
                           char *buf, int32_t size);
 
+/* The same piece (render_special false) in a malloc'd NUL-terminated string;
+ * *len (may be NULL) receives its length. NULL if out of memory. */
+char *gh_token_piece_dup(const gh_tokenizer *t, int32_t prev, int32_t id, int32_t *len);
+
+/* Appends the piece of `id` (after `prev`, render_special false) to a growing
+ * NUL-terminated string *buf of length *len in *cap bytes (*cap > *len),
+ * reallocating as needed. Returns 0, or -1 if out of memory. */
+int gh_token_piece_append(const gh_tokenizer *t, int32_t prev, int32_t id, char **buf, size_t *len, size_t *cap);
+
 /* Detokenizes a whole sequence into a malloc'd NUL-terminated string (bytes may
  * be invalid UTF-8 if the ids cut a character). */
 gh_status gh_detokenize(const gh_tokenizer *t, const int32_t *ids, size_t n, bool render_special,

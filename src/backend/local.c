@@ -95,33 +95,6 @@ static gh_status tokenize_prompt(const gh_tokenizer *tok, const char *text, int 
     return tokenize_prompt_special(tok, text, add_bos, false, ids, n);
 }
 
-static char *piece_dup(const gh_tokenizer *tok, int32_t prev, int32_t id) {
-    char small[64];
-    int32_t n = gh_token_to_piece(tok, prev, id, false, small, sizeof small);
-    if (n < 0) n = 0;
-    char *s = malloc((size_t)n + 1);
-    if (!s) return NULL;
-    if (n < (int32_t)sizeof small) memcpy(s, small, (size_t)n);
-    else gh_token_to_piece(tok, prev, id, false, s, n + 1);
-    s[n] = '\0';
-    return s;
-}
-
-/* Appends the piece of `id` (after `prev`) to a growing string. */
-static int append_piece(const gh_tokenizer *tok, int32_t prev, int32_t id, char **buf, size_t *len, size_t *cap) {
-    for (;;) {
-        int32_t room = (int32_t)(*cap - *len - 1);
-        int32_t n = gh_token_to_piece(tok, prev, id, false, *buf + *len, room);
-        if (n < 0) return 0;
-        if (n <= room) { *len += (size_t)n; (*buf)[*len] = '\0'; return 0; }
-        size_t nc = *cap * 2 + (size_t)n;
-        char *nb = realloc(*buf, nc);
-        if (!nb) return -1;
-        *buf = nb;
-        *cap = nc;
-    }
-}
-
 static gh_status local_generate(void *impl, const char *prompt, const gh_sampler_params *sp, int32_t n,
                                 gh_samples **out) {
     local *L = impl;
@@ -204,7 +177,7 @@ static gh_status local_generate(void *impl, const char *prompt, const gh_sampler
                     continue;
                 }
                 smp->logprob += gh_logsoftmax_at(lg, I->n_vocab, t);
-                if (append_piece(tok, prev, t, &smp->text, &tlen[j], &cap[j])) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
+                if (gh_token_piece_append(tok, prev, t, &smp->text, &tlen[j], &cap[j])) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
                 smp->tokens[smp->n_tokens++] = t;
                 if (smp->n_tokens >= max_new) { active[j] = 0; continue; }
                 toks[nb] = t;
@@ -267,7 +240,7 @@ static gh_status local_logprob_tokens(void *impl, const int32_t *cids, int32_t n
     if (nn) memcpy(all + nc, cont, (size_t)nn * sizeof *all);
     for (int32_t i = 0; i < nn; i++) {
         r->tokens[i] = cont[i];
-        r->token_text[i] = piece_dup(tok, nc + i > 0 ? all[nc + i - 1] : -1, cont[i]);
+        r->token_text[i] = gh_token_piece_dup(tok, nc + i > 0 ? all[nc + i - 1] : -1, cont[i], NULL);
         if (!r->token_text[i]) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
     }
     if (nn > 0) {

@@ -210,18 +210,7 @@ static int tokenize(srv *s, const char *text, bool add_bos, bool parse_special, 
 }
 
 /* The piece of token id after prev, malloc'd. */
-static char *piece(srv *s, int32_t prev, int32_t id, int32_t *len) {
-    char small[64];
-    int32_t n = gh_token_to_piece(s->tok, prev, id, false, small, sizeof small);
-    if (n < 0) n = 0;
-    char *p = malloc((size_t)n + 1);
-    if (!p) return NULL;
-    if (n < (int32_t)sizeof small) memcpy(p, small, (size_t)n);
-    else gh_token_to_piece(s->tok, prev, id, false, p, n + 1);
-    p[n] = '\0';
-    *len = n;
-    return p;
-}
+static char *piece(srv *s, int32_t prev, int32_t id, int32_t *len) { return gh_token_piece_dup(s->tok, prev, id, len); }
 
 /* ---- calls run on the scheduler thread ---- */
 

@@ -72,21 +72,6 @@ void gen_out_free(gen_out *o) {
     memset(o, 0, sizeof *o);
 }
 
-/* Appends the piece of `id` after `prev` to o->text. */
-static int append_piece(const gh_tokenizer *tok, int32_t prev, int32_t id, gen_out *o) {
-    for (;;) {
-        int32_t room = (int32_t)(o->text_cap - o->text_len - 1);
-        int32_t n = gh_token_to_piece(tok, prev, id, false, o->text + o->text_len, room);
-        if (n < 0) return 0;
-        if (n <= room) { o->text_len += (size_t)n; o->text[o->text_len] = '\0'; return 0; }
-        size_t nc = o->text_cap * 2 + (size_t)n;
-        char *nb = realloc(o->text, nc);
-        if (!nb) return -1;
-        o->text = nb;
-        o->text_cap = nc;
-    }
-}
-
 static int out_init(gen_out *o, const gen_group *g) {
     size_t nt = (size_t)g->sp.max_tokens + 1;
     o->finish = "length";
@@ -130,7 +115,7 @@ static int take_token(sched *S, gen_group *g, int32_t i, gh_rng *rng, const floa
     double lp = (double)lg[t] - lse;
     int32_t prev = o->n_tokens > 0 ? o->tokens[o->n_tokens - 1] : g->prompt[g->np - 1];
     size_t before = o->text_len;
-    if (append_piece(S->tok, prev, t, o)) return -1;
+    if (gh_token_piece_append(S->tok, prev, t, &o->text, &o->text_len, &o->text_cap)) return -1;
     int32_t j = o->n_tokens;
     o->offsets[j] = (int32_t)before;
     o->lp[j] = (float)lp;

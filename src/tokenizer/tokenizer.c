@@ -472,6 +472,33 @@ int32_t gh_token_to_piece(const gh_tokenizer *t, int32_t prev, int32_t id, bool 
     return n;
 }
 
+char *gh_token_piece_dup(const gh_tokenizer *t, int32_t prev, int32_t id, int32_t *len) {
+    char small[64];
+    int32_t n = gh_token_to_piece(t, prev, id, false, small, sizeof small);
+    if (n < 0) n = 0;
+    char *s = malloc((size_t)n + 1);
+    if (!s) return NULL;
+    if (n < (int32_t)sizeof small) memcpy(s, small, (size_t)n);
+    else gh_token_to_piece(t, prev, id, false, s, n + 1);
+    s[n] = '\0';
+    if (len) *len = n;
+    return s;
+}
+
+int gh_token_piece_append(const gh_tokenizer *t, int32_t prev, int32_t id, char **buf, size_t *len, size_t *cap) {
+    for (;;) {
+        int32_t room = (int32_t)(*cap - *len - 1);
+        int32_t n = gh_token_to_piece(t, prev, id, false, *buf + *len, room);
+        if (n < 0) return 0;
+        if (n <= room) { *len += (size_t)n; (*buf)[*len] = '\0'; return 0; }
+        size_t nc = *cap * 2 + (size_t)n;
+        char *nb = realloc(*buf, nc);
+        if (!nb) return -1;
+        *buf = nb;
+        *cap = nc;
+    }
+}
+
 gh_status gh_detokenize(const gh_tokenizer *t, const int32_t *ids, size_t n, bool render_special, char **out,
                         size_t *out_len) {
     if (!t || !out || (!ids && n > 0)) return gh_error(GH_ERR_INVALID_ARG, "gh_detokenize: NULL argument");
