@@ -37,6 +37,11 @@ gh_sandbox_limits gh_sandbox_default_limits(void);
 gh_status gh_sandbox_open(const char *root, const gh_sandbox_limits *lim, gh_sandbox **out);
 void gh_sandbox_free(gh_sandbox *sb);
 const char *gh_sandbox_root(const gh_sandbox *sb);
+/* An error message of this sandbox's functions as an agent or a transcript may
+ * see it: without the leading "sandbox ROOT: " that names the host path (the
+ * rest names files relative to the root). A message without it is returned as
+ * it is. Points into `msg`. */
+const char *gh_sandbox_message(const gh_sandbox *sb, const char *msg);
 
 /* Files by path relative to the root (parents created on write); a path that
  * would leave the root is refused. */

@@ -292,7 +292,8 @@ static gh_status file_reward(const rollout *r, gh_sandbox *sb, attempt_rec *a, g
     size_t n = 0;
     a->reward = w->on_error;
     if (gh_sandbox_read(sb, w->path, &data, &n) != GH_OK) {
-        gh_strbuf_printf(log, "%s: %s", w->path, gh_last_error());
+        /* relative to the sandbox: no host path in the transcript */
+        gh_strbuf_put(log, gh_sandbox_message(sb, gh_last_error()));
         gh_clear_error();
         return GH_OK;
     }

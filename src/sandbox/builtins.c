@@ -1516,7 +1516,11 @@ static int b_python(sh_ctx *c, int argc, char **argv) {
     gh_sh_result r = {0};
     gh_status s = sb_python_run(c->sb, c->sb->cwd, script, (const char *const *)argv + 2, argc - 2, &r);
     if (s != GH_OK) {
-        sh_printf(c->err, "%s: %s\n", argv[0], gh_last_error());
+        /* no host path for the agent: "sandbox ROOT: python3: " comes off */
+        const char *m = gh_sandbox_message(c->sb, gh_last_error());
+        if (strncmp(m, "python3: ", 9) == 0) m += 9;
+        sh_printf(c->err, "%s: %s\n", argv[0], m);
+        gh_clear_error();
         return 2;
     }
     sh_puts(c->out, r.out ? r.out : "");

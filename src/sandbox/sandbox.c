@@ -63,6 +63,14 @@ void gh_sandbox_free(gh_sandbox *sb) {
 
 const char *gh_sandbox_root(const gh_sandbox *sb) { return sb->root; }
 
+const char *gh_sandbox_message(const gh_sandbox *sb, const char *msg) {
+    if (!msg) return "";
+    size_t rl = strlen(sb->root);
+    if (strncmp(msg, "sandbox ", 8) == 0 && strncmp(msg + 8, sb->root, rl) == 0 && strncmp(msg + 8 + rl, ": ", 2) == 0)
+        return msg + 8 + rl + 2;
+    return msg;
+}
+
 void gh_sh_result_clear(gh_sh_result *r) {
     if (!r) return;
     free(r->out);

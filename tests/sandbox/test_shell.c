@@ -266,7 +266,24 @@ static void test_python_in_shell(void **state) {
     char *d = slurp("sub/made.txt"); /* cwd of python3 = the shell's directory */
     assert_string_equal(d, "ok");
     free(d);
-    run("python3 missing.py", 2, "", "missing.py");
+    /* the message names the file relative to the sandbox, never the host path */
+    gh_sh_result r;
+    assert_ok(gh_sandbox_exec(g_sb, "python3 missing.py", &r));
+    assert_int_equal(r.status, 2);
+    assert_string_equal(r.err, "python3: sub/missing.py: No such file or directory\n"); /* the shell is still in sub/ */
+    gh_sh_result_clear(&r);
+}
+
+/* gh_sandbox_message takes the host path off the library's messages. */
+static void test_message(void **state) {
+    (void)state;
+    char *d = NULL;
+    size_t n;
+    assert_int_equal(gh_sandbox_read(g_sb, "none.txt", &d, &n), GH_ERR_IO);
+    assert_contains(gh_last_error(), gh_sandbox_root(g_sb));
+    assert_string_equal(gh_sandbox_message(g_sb, gh_last_error()), "none.txt: No such file or directory");
+    assert_string_equal(gh_sandbox_message(g_sb, "other: text"), "other: text");
+    assert_string_equal(gh_sandbox_message(g_sb, "sandbox /elsewhere: x"), "sandbox /elsewhere: x");
 }
 
 int main(void) {
@@ -283,6 +300,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_lists_and_globs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_python_in_shell, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_message, setup, teardown),
     };
     return cmocka_run_group_tests_name("sandbox shell", tests, NULL, NULL);
 }
