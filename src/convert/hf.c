@@ -578,6 +578,49 @@ static char *wpm_phantom(const char *t, uint32_t len) {
     return o;
 }
 
+/* Every id 0..n-1 of tokenizer.json names exactly one token: an id given to
+ * two different tokens (one of them would be lost) or an id no token has
+ * (a hole the embedding row of which nothing uses) means a broken file. The
+ * same token in model.vocab and added_tokens with the same id is normal. */
+static gh_status check_token_ids(const char *path, int32_t n) {
+    cJSON *root = NULL;
+    gh_status s = read_json(path, &root);
+    if (s) return s;
+    const char **who = calloc((size_t)n, sizeof *who);
+    const char **where = calloc((size_t)n, sizeof *where);
+    if (!who || !where) { s = gh_error(GH_ERR_NOMEM, "out of memory"); goto done; }
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const cJSON *it;
+    for (int pass = 0; pass < 2 && !s; pass++) {
+        const cJSON *list = pass == 0 ? cJSON_GetObjectItemCaseSensitive(model, "vocab")
+                                      : cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
+        const char *field = pass == 0 ? "model.vocab" : "added_tokens";
+        cJSON_ArrayForEach(it, list) {
+            const cJSON *idj = pass == 0 ? it : cJSON_GetObjectItemCaseSensitive(it, "id");
+            const cJSON *cj = pass == 0 ? NULL : cJSON_GetObjectItemCaseSensitive(it, "content");
+            const char *text = pass == 0 ? it->string : cj->valuestring;
+            int32_t id = (int32_t)idj->valuedouble; /* checked by the loader */
+            if (id < 0 || id >= n) continue;
+            if (who[id] && strcmp(who[id], text)) {
+                s = gh_error(GH_ERR_FORMAT, "%s: tokens \"%s\" (%s) and \"%s\" (%s) both have id %d", path, who[id],
+                             where[id], text, field, id);
+                break;
+            }
+            who[id] = text;
+            where[id] = field;
+        }
+    }
+    for (int32_t i = 0; i < n && !s; i++)
+        if (!who[i])
+            s = gh_error(GH_ERR_FORMAT, "%s: no token has id %d (the id after token \"%s\"; model.vocab and "
+                         "added_tokens must number the tokens 0..%d without gaps)", path, i, i ? who[i - 1] : "", n - 1);
+done:
+    free(who);
+    free(where);
+    cJSON_Delete(root);
+    return s;
+}
+
 static gh_status write_tokenizer(conv *c) {
     char path[4096];
     snprintf(path, sizeof path, "%s/tokenizer.json", c->dir);
@@ -589,7 +632,8 @@ static gh_status write_tokenizer(conv *c) {
     }
     gh_tokenizer *t = NULL;
     gh_status s = gh_tokenizer_from_json(path, &t);
-    if (s) return s;
+    if (!s) s = check_token_ids(path, t->n_vocab);
+    if (s) { gh_tokenizer_free(t); return s; }
     const int32_t nt = t->n_vocab;
     const int64_t V = c->n_vocab;
     char **texts = NULL;

@@ -1,8 +1,10 @@
 /* test_http_loopback.c — the HTTP backend against goodhart's own server on
  * loopback, model stories260K: every operation through HTTP equals the local
  * backend's (same tokens, log-probabilities within 1e-5), and a run whose
- * server is killed (kill -9) and restarted part-way completes with every
- * sample present once and equal to the local one. */
+ * server is killed (kill -9) while it decodes a request, and restarted,
+ * completes with every sample present once and equal to the local one, each
+ * request answered once in all as the servers' access logs count. */
+#include <curl/curl.h>
 #include <math.h>
 #include <signal.h>
 #include <fcntl.h>
@@ -250,27 +252,37 @@ static void test_reward_equals_local(void **st) {
 
 /* ---- a server killed part-way through a run ---- */
 
-static pid_t spawn_server(int port, const char *port_file) {
+/* The CLI server on `port` (0: any), its access log (one line per answered
+ * request) to `log_file`. */
+static pid_t spawn_server(int port, const char *port_file, const char *log_file) {
     pid_t pid = fork();
     if (pid == 0) {
         char ps[16];
         snprintf(ps, sizeof ps, "%d", port);
         int fd = open("/dev/null", O_WRONLY);
-        if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); }
-        execl(tu_bin(), tu_bin(), "serve", "-m", tu_stories_gguf(), "--port", ps, "--port-file", port_file, "-q", "-t", "1",
+        if (fd >= 0) dup2(fd, 1);
+        int lf = open(log_file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (lf >= 0) dup2(lf, 2);
+        execl(tu_bin(), tu_bin(), "serve", "-m", tu_stories_gguf(), "--port", ps, "--port-file", port_file, "-t", "1",
               (char *)NULL);
         _exit(127);
     }
     return pid;
 }
 
+/* The run: 12 prompts, 4 samples of 20 tokens each (one request each), but
+ * prompt LONG_K asks for 32 samples of 480 tokens past end-of-generation (two
+ * requests of 16 samples, about a second or more of the server's time): the
+ * server is killed while those are being decoded. */
+#define N_PROMPTS 12
+#define LONG_K 4
+
 typedef struct run_state {
     const char *url, *cache;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int done_prompts;
-    bool killed;
-    gh_samples *res[12];
+    gh_samples *res[N_PROMPTS];
     gh_status st;
     char err[512];
 } run_state;
@@ -281,24 +293,34 @@ static const char *prompt_of(int k) {
     return p[k];
 }
 
+static void run_params(int k, gh_sampler_params *sp, int32_t *n) {
+    *sp = gh_sampler_default_params();
+    sp->max_tokens = 20;
+    sp->seed = 77;
+    *n = 4;
+    if (k == LONG_K) {
+        sp->max_tokens = 480;
+        sp->stop_at_eog = false;
+        *n = 32;
+    }
+}
+
 static void *run_thread(void *arg) {
     run_state *R = arg;
     gh_backend_params p = gh_backend_default_params();
     p.cache_path = R->cache;
     p.max_retries = 10;
-    p.timeout_s = 30;
+    p.timeout_s = 60;
     gh_backend *b = NULL;
     R->st = gh_backend_open(R->url, &p, &b);
-    gh_sampler_params sp = gh_sampler_default_params();
-    sp.max_tokens = 20;
-    sp.seed = 77;
-    for (int k = 0; k < 12 && !R->st; k++) {
-        R->st = gh_backend_generate(b, prompt_of(k), &sp, 4, &R->res[k]);
+    for (int k = 0; k < N_PROMPTS && !R->st; k++) {
+        gh_sampler_params sp;
+        int32_t n;
+        run_params(k, &sp, &n);
+        R->st = gh_backend_generate(b, prompt_of(k), &sp, n, &R->res[k]);
         pthread_mutex_lock(&R->mu);
         R->done_prompts = k + 1;
         pthread_cond_broadcast(&R->cv);
-        /* after the fourth prompt, wait until the server has been killed */
-        while (k == 3 && !R->killed) pthread_cond_wait(&R->cv, &R->mu);
         pthread_mutex_unlock(&R->mu);
     }
     if (R->st) snprintf(R->err, sizeof R->err, "%s", gh_last_error());
@@ -317,10 +339,42 @@ static int read_port(const char *file) {
     return 0;
 }
 
+static size_t on_body(char *d, size_t sz, size_t nm, void *u) {
+    char *b = u;
+    size_t have = strlen(b), n = sz * nm;
+    if (have + n < 1024) { memcpy(b + have, d, n); b[have + n] = '\0'; }
+    return n;
+}
+
+/* Whether the server at `port` has samples of unfinished requests (its /health). */
+static bool server_busy(int port) {
+    char u[128], body[1024] = "";
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/health", port);
+    CURL *h = curl_easy_init();
+    curl_easy_setopt(h, CURLOPT_URL, u);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, (void *)body);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
+    bool ok = curl_easy_perform(h) == CURLE_OK;
+    curl_easy_cleanup(h);
+    return ok && strstr(body, "\"queued_samples\":") && !strstr(body, "\"queued_samples\":0,");
+}
+
+/* Lines of the server's access log that contain `what` (e.g. "POST /v1/completions 200"). */
+static int log_count(const char *log_file, const char *what) {
+    char *t = tu_read_file(log_file, NULL);
+    assert_non_null(t);
+    int n = 0;
+    for (const char *p = t; (p = strstr(p, what)); p += strlen(what)) n++;
+    free(t);
+    return n;
+}
+
 static void test_server_killed_mid_run(void **st) {
     (void)st;
-    const char *pf = tu_tmp("serve-port.txt");
-    pid_t pid = spawn_server(0, pf);
+    const char *pf = tu_tmp("serve-port.txt"), *log1 = tu_tmp("serve-1.log"), *log2 = tu_tmp("serve-2.log");
+    pid_t pid = spawn_server(0, pf, log1);
     assert_true(pid > 0);
     int port = read_port(pf);
     assert_true(port > 0);
@@ -331,43 +385,66 @@ static void test_server_killed_mid_run(void **st) {
     pthread_cond_init(&R.cv, NULL);
     pthread_t th;
     pthread_create(&th, NULL, run_thread, &R);
+    /* the short prompts before the long one are answered ... */
     pthread_mutex_lock(&R.mu);
-    while (R.done_prompts < 4 && !R.st) pthread_cond_wait(&R.cv, &R.mu);
+    while (R.done_prompts < LONG_K && !R.st) pthread_cond_wait(&R.cv, &R.mu);
     pthread_mutex_unlock(&R.mu);
+    assert_int_equal(R.st, GH_OK);
+    /* ... then the long one is sent: kill -9 the server while it decodes it */
+    bool busy = false;
+    for (int i = 0; i < 5000 && !busy; i++) {
+        busy = server_busy(port);
+        if (!busy) usleep(2000);
+    }
+    assert_true(busy);
     kill(pid, SIGKILL);
     int status = 0;
     waitpid(pid, &status, 0);
     assert_true(WIFSIGNALED(status));
-    pthread_mutex_lock(&R.mu);
-    R.killed = true;
-    pthread_cond_broadcast(&R.cv);
-    pthread_mutex_unlock(&R.mu);
-    usleep(400000); /* the run goes on against a dead port meanwhile */
+    usleep(400000); /* the run goes on against a dead port meanwhile: refused, retried */
     unlink(pf);
-    pid = spawn_server(port, pf);
+    pid = spawn_server(port, pf, log2);
     assert_true(read_port(pf) == port);
     pthread_join(th, NULL);
     kill(pid, SIGTERM);
     waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     if (R.st) fprintf(stderr, "run failed: %s\n", R.err);
     assert_int_equal(R.st, GH_OK);
-    /* every sample is there once, equal to the local backend's */
-    gh_sampler_params sp = gh_sampler_default_params();
-    sp.max_tokens = 20;
-    sp.seed = 77;
-    for (int k = 0; k < 12; k++) {
+    assert_int_equal(R.done_prompts, N_PROMPTS);
+    /* nothing lost: every sample is there once, equal to the local backend's */
+    for (int k = 0; k < N_PROMPTS; k++) {
+        gh_sampler_params sp;
+        int32_t n;
+        run_params(k, &sp, &n);
         gh_samples *a = NULL;
-        assert_ok(gh_backend_generate(local, prompt_of(k), &sp, 4, &a));
+        assert_ok(gh_backend_generate(local, prompt_of(k), &sp, n, &a));
+        assert_int_equal(R.res[k]->n, n);
         same_samples(a, R.res[k]);
         gh_samples_free(a);
         gh_samples_free(R.res[k]);
     }
-    /* and each request was answered (and stored) once: /v1/models + 12 */
+    /* nothing duplicated, counted by the servers: the first answered the model
+     * list and the short prompts before the long one, and was killed before it
+     * answered either long request; the second answered the two long requests
+     * and the rest. 1 + 4 + 2 + 7 answers for 1 + 13 requests the run needed. */
+    int ans1 = log_count(log1, "POST /v1/completions 200"), ans2 = log_count(log2, "POST /v1/completions 200");
+    if (ans1 != LONG_K || ans2 != 2 + N_PROMPTS - LONG_K - 1) {
+        char *t1 = tu_read_file(log1, NULL), *t2 = tu_read_file(log2, NULL);
+        fprintf(stderr, "first server's log:\n%s\nsecond server's log:\n%s\n", t1, t2);
+        free(t1); free(t2);
+    }
+    assert_int_equal(ans1, LONG_K);
+    assert_int_equal(ans2, 2 + N_PROMPTS - LONG_K - 1);
+    assert_int_equal(log_count(log1, "GET /v1/models 200"), 1);
+    assert_int_equal(log_count(log2, "GET /v1/models"), 0);
+    assert_int_equal(log_count(log1, "POST") + log_count(log2, "POST"), N_PROMPTS + 1); /* no refused or failed ones either */
+    /* and the cache holds each answer once: /v1/models + 13 */
     gh_http_cache *c = NULL;
     assert_ok(gh_http_cache_open(R.cache, &c));
     int64_t n = 0;
     assert_ok(gh_http_cache_count(c, &n));
-    assert_int_equal(n, 13);
+    assert_int_equal(n, 1 + N_PROMPTS + 1);
     gh_http_cache_close(c);
     pthread_mutex_destroy(&R.mu);
     pthread_cond_destroy(&R.cv);

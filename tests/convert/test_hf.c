@@ -665,6 +665,15 @@ static void test_bad_input(void **state) {
     convert_fails(d, GH_ERR_UNSUPPORTED, "tensor 'lm_head.weighx' is not part of LlamaForCausalLM", "model.safetensors");
     /* a classifier with two labels is not a reward model */
     convert_fails(path_of("%s", "rm_2labels"), GH_ERR_UNSUPPORTED, "tensor 'score.weight' has 2 labels", "model.safetensors");
+    /* tokenizer.json giving one id to two tokens, or skipping an id */
+    d = copy_dir("bert", "bad_dup_id");
+    snprintf(p, sizeof p, "%s/tokenizer.json", d);
+    patch_file(p, "\"score\": 93", "\"score\": 92");
+    convert_fails(d, GH_ERR_FORMAT, "tokenizer.json: tokens \"##ing\" (model.vocab) and \"score\" (model.vocab) both have id 92", NULL);
+    d = copy_dir("bert", "bad_hole_id");
+    snprintf(p, sizeof p, "%s/tokenizer.json", d);
+    patch_file(p, "\"prompt\": 97", "\"prompt\": 98");
+    convert_fails(d, GH_ERR_FORMAT, "tokenizer.json: no token has id 97 (the id after token \"response\"", NULL);
     /* no weights; no config */
     d = copy_dir("llama", "bad_nofile");
     snprintf(p, sizeof p, "%s/model.safetensors", d);

@@ -224,7 +224,9 @@ def wordpiece_tokenizer():
             vocab["##" + ch] = len(vocab)
     for w in ["the", "quick", "fox", "dog", "reward", "model", "hello", "world", "hack", "##ing", "##s", "score",
               "##ed", "measure", "response", "prompt"]:
-        vocab[w] = len(vocab)
+        if w not in vocab:  # "##s" is already there: one id per token, none skipped
+            vocab[w] = len(vocab)
+    assert sorted(vocab.values()) == list(range(len(vocab)))
     tj = {"version": "1.0", "truncation": None, "padding": None,
           "added_tokens": [added(i, s) for i, s in enumerate(specials)],
           "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
