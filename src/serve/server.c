@@ -188,9 +188,10 @@ gh_status gh_server_start(const gh_serve_params *p, gh_server **out) {
     }
     unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    /* the logger first: libmicrohttpd warns (on stderr) about options before it */
     s->mhd = MHD_start_daemon(flags, (uint16_t)d.port, NULL, NULL, on_request, s,
-                              MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                               MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
+                              MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned int)d.max_connections,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)d.timeout_s,
