@@ -612,6 +612,15 @@ static void patch_file(const char *path, const char *from, const char *to) {
     free(b);
 }
 
+/* A copy of folder `name` as `dst` with `from` replaced by `to` in its `file`. */
+static const char *copy_patched(const char *name, const char *dst, const char *file, const char *from, const char *to) {
+    const char *d = copy_dir(name, dst);
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", d, file);
+    patch_file(p, from, to);
+    return d;
+}
+
 static void convert_fails(const char *dir, gh_status want, const char *n1, const char *n2) {
     gh_status s = gh_convert_hf(dir, tu_tmp("bad.gguf"), NULL, NULL);
     if (s != want) print_message("%s: status %d (%s), wanted %d\n", dir, s, gh_last_error(), want);
@@ -630,49 +639,34 @@ static void test_bad_input(void **state) {
     assert_int_equal(remove(p), 0);
     convert_fails(d, GH_ERR_IO, "model-00002-of-00003.safetensors", "missing shard");
     /* the index names a tensor its shard does not hold */
-    d = copy_dir("llama_sharded", "bad_index");
-    snprintf(p, sizeof p, "%s/model.safetensors.index.json", d);
-    patch_file(p, "\"model.norm.weight\"", "\"model.norm.weighx\"");
+    d = copy_patched("llama_sharded", "bad_index", "model.safetensors.index.json", "\"model.norm.weight\"", "\"model.norm.weighx\"");
     convert_fails(d, GH_ERR_FORMAT, "model.norm.weighx", "model.safetensors.index.json");
     /* shapes that do not match config.json */
-    d = copy_dir("llama", "bad_shape");
-    snprintf(p, sizeof p, "%s/config.json", d);
-    patch_file(p, "\"intermediate_size\": 96", "\"intermediate_size\": 80");
+    d = copy_patched("llama", "bad_shape", "config.json", "\"intermediate_size\": 96", "\"intermediate_size\": 80");
     convert_fails(d, GH_ERR_FORMAT, "model.safetensors: tensor 'model.layers.0.mlp.gate_proj.weight' has shape [96, 64], expected [80, 64]", NULL);
     /* an architecture not handled */
-    d = copy_dir("llama", "bad_arch");
-    snprintf(p, sizeof p, "%s/config.json", d);
-    patch_file(p, "\"LlamaForCausalLM\"", "\"BloomForCausalLM\"");
+    d = copy_patched("llama", "bad_arch", "config.json", "\"LlamaForCausalLM\"", "\"BloomForCausalLM\"");
     convert_fails(d, GH_ERR_UNSUPPORTED, "config.json", "\"BloomForCausalLM\" is not supported");
     /* a needed tensor in a dtype that is not converted (I32 has F32's size) */
-    d = copy_dir("llama", "bad_dtype");
-    snprintf(p, sizeof p, "%s/model.safetensors", d);
-    patch_file(p, "\"model.norm.weight\": {\"dtype\": \"F32\"", "\"model.norm.weight\": {\"dtype\": \"I32\"");
+    d = copy_patched("llama", "bad_dtype", "model.safetensors", "\"model.norm.weight\": {\"dtype\": \"F32\"", "\"model.norm.weight\": {\"dtype\": \"I32\"");
     convert_fails(d, GH_ERR_UNSUPPORTED, "model.safetensors: tensor 'model.norm.weight' has dtype I32", NULL);
     /* a dtype name safetensors does not have */
+    snprintf(p, sizeof p, "%s/model.safetensors", d);
     patch_file(p, "\"dtype\": \"I32\"", "\"dtype\": \"Q32\"");
     convert_fails(d, GH_ERR_UNSUPPORTED, "tensor 'model.norm.weight': unknown dtype \"Q32\"", "model.safetensors");
     /* a missing tensor, and one the converter does not know (never dropped silently) */
-    d = copy_dir("llama", "bad_missing");
-    snprintf(p, sizeof p, "%s/model.safetensors", d);
-    patch_file(p, "\"model.norm.weight\"", "\"model.norm.weighx\"");
+    d = copy_patched("llama", "bad_missing", "model.safetensors", "\"model.norm.weight\"", "\"model.norm.weighx\"");
     convert_fails(d, GH_ERR_FORMAT, "tensor 'model.norm.weight' is missing", "model.safetensors");
-    d = copy_dir("llama", "bad_extra");
-    snprintf(p, sizeof p, "%s/model.safetensors", d);
-    patch_file(p, "\"lm_head.weight\"", "\"lm_head.weighx\"");
+    d = copy_patched("llama", "bad_extra", "model.safetensors", "\"lm_head.weight\"", "\"lm_head.weighx\"");
     snprintf(p, sizeof p, "%s/config.json", d);
     patch_file(p, "\"tie_word_embeddings\": false", "\"tie_word_embeddings\": true ");
     convert_fails(d, GH_ERR_UNSUPPORTED, "tensor 'lm_head.weighx' is not part of LlamaForCausalLM", "model.safetensors");
     /* a classifier with two labels is not a reward model */
     convert_fails(path_of("%s", "rm_2labels"), GH_ERR_UNSUPPORTED, "tensor 'score.weight' has 2 labels", "model.safetensors");
     /* tokenizer.json giving one id to two tokens, or skipping an id */
-    d = copy_dir("bert", "bad_dup_id");
-    snprintf(p, sizeof p, "%s/tokenizer.json", d);
-    patch_file(p, "\"score\": 93", "\"score\": 92");
+    d = copy_patched("bert", "bad_dup_id", "tokenizer.json", "\"score\": 93", "\"score\": 92");
     convert_fails(d, GH_ERR_FORMAT, "tokenizer.json: tokens \"##ing\" (model.vocab) and \"score\" (model.vocab) both have id 92", NULL);
-    d = copy_dir("bert", "bad_hole_id");
-    snprintf(p, sizeof p, "%s/tokenizer.json", d);
-    patch_file(p, "\"prompt\": 97", "\"prompt\": 98");
+    d = copy_patched("bert", "bad_hole_id", "tokenizer.json", "\"prompt\": 97", "\"prompt\": 98");
     convert_fails(d, GH_ERR_FORMAT, "tokenizer.json: no token has id 97 (the id after token \"response\"", NULL);
     /* no weights; no config */
     d = copy_dir("llama", "bad_nofile");
