@@ -756,6 +756,77 @@ static void test_concurrent(void **state) {
     free(r);
 }
 
+/* Cross-request batching: separate n:1 requests share decode steps. A fresh
+ * server counts from zero; one n:2 request alone runs two sequences of one
+ * request per step; then concurrent n:1 requests must have run in one step
+ * (max_requests_per_step counts distinct requests in a step). */
+typedef struct one_arg { const char *base; int seed; int failures; } one_arg;
+
+static void *one_sample_client(void *arg) {
+    one_arg *a = arg;
+    for (int rep = 0; rep < 3; rep++) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"prompt\":\"The little dog\",\"max_tokens\":120,\"ignore_eos\":true,\"n\":1,\"seed\":%d}",
+                 a->seed * 10 + rep);
+        long st;
+        char *r = http_at(a->base, "POST", "/v1/completions", body, NULL, &st);
+        a->failures += st != 200;
+        free(r);
+    }
+    return NULL;
+}
+
+static cJSON *stats_of(const char *base, cJSON **root) {
+    long st;
+    char *r = http_at(base, "GET", "/health", NULL, NULL, &st);
+    assert_int_equal(st, 200);
+    *root = cJSON_Parse(r);
+    free(r);
+    cJSON *s = cJSON_GetObjectItem(*root, "stats");
+    assert_non_null(s);
+    return s;
+}
+
+static void test_batching_across_requests(void **state) {
+    (void)state;
+    gh_serve_params p = gh_serve_default_params();
+    p.port = 0;
+    p.n_slots = 8;
+    gh_server *s;
+    assert_ok(gh_server_start(&p, &s));
+    assert_ok(gh_server_attach(s, g_b));
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", gh_server_port(s));
+    cJSON *root, *S = stats_of(base, &root);
+    assert_int_equal(cJSON_GetObjectItem(S, "max_requests_per_step")->valueint, 0);
+    cJSON_Delete(root);
+    long st;
+    char *r = http_at(base, "POST", "/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":8,\"n\":2,\"seed\":3}", NULL, &st);
+    assert_int_equal(st, 200);
+    free(r);
+    S = stats_of(base, &root);
+    assert_int_equal(cJSON_GetObjectItem(S, "max_seqs_per_step")->valueint, 2);
+    assert_int_equal(cJSON_GetObjectItem(S, "max_requests_per_step")->valueint, 1);
+    cJSON_Delete(root);
+    enum { N = 4 };
+    pthread_t th[N];
+    one_arg a[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = (one_arg){.base = base, .seed = i};
+        pthread_create(&th[i], NULL, one_sample_client, &a[i]);
+    }
+    for (int i = 0; i < N; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < N; i++) assert_int_equal(a[i].failures, 0);
+    S = stats_of(base, &root);
+    int reqs = cJSON_GetObjectItem(S, "max_requests_per_step")->valueint;
+    if (getenv("GH_SERVE_VERBOSE")) fprintf(stderr, "max_requests_per_step %d\n", reqs);
+    assert_true(reqs >= 2);
+    assert_true(reqs <= N);
+    assert_int_equal(cJSON_GetObjectItem(S, "free_slots")->valueint, 8);
+    cJSON_Delete(root);
+    gh_server_stop(s);
+}
+
 /* Stopping a server with a request in flight: the request is answered 503
  * (or 200 if it finished first) before the connection closes; nothing hangs. */
 typedef struct long_arg { char base[64]; long status; } long_arg;
@@ -874,6 +945,7 @@ int main(void) {
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_api_key),
         cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_batching_across_requests),
         cmocka_unit_test(test_stop_in_flight),
         cmocka_unit_test(test_cli_sigterm),
     };
