@@ -266,6 +266,56 @@ static void test_reward_heads_vs_torch(void **state) {
     reward_vs_torch("llama_rm");
 }
 
+/* Mean- and CLS-pooled, L2-normalised embeddings of states h [n][E] against
+ * the reference's arrays `mean_key` and `cls_key`; returns the worse |diff|. */
+static double pooled_vs_ref(const float *h, int32_t n, int32_t E, const cJSON *ref, const char *mean_key,
+                            const char *cls_key) {
+    double worst = 0;
+    for (int k = 0; k < 2; k++) {
+        double v[1024] = {0}, norm = 0;
+        for (int32_t j = 0; j < E; j++) {
+            if (k == 0) {
+                for (int32_t i = 0; i < n; i++) v[j] += h[(size_t)i * E + j];
+                v[j] /= n;
+            } else v[j] = h[j];
+            norm += v[j] * v[j];
+        }
+        const cJSON *r = cJSON_GetObjectItem(ref, k == 0 ? mean_key : cls_key);
+        assert_int_equal(cJSON_GetArraySize(r), E);
+        for (int32_t j = 0; j < E; j++) {
+            double d = fabs(v[j] / sqrt(norm) - cJSON_GetArrayItem(r, j)->valuedouble);
+            if (d > worst) worst = d;
+        }
+    }
+    return worst;
+}
+
+/* The mean-pooled embedding of the reference's ids by model `gguf` against
+ * the reference (max |diff|). */
+static double bert_mean_vs_ref(const char *gguf, const cJSON *ref) {
+    int32_t n;
+    int32_t *ids = ref_ids(ref, &n);
+    gh_model *m = NULL;
+    assert_ok(gh_model_load(gguf, NULL, &m));
+    const int32_t E = gh_model_get_info(m)->n_embd;
+    float *h = malloc((size_t)n * E * sizeof *h);
+    assert_ok(gh_model_encode(m, ids, NULL, n, h));
+    double worst = 0, norm = 0, v[1024] = {0};
+    for (int32_t j = 0; j < E; j++) {
+        for (int32_t i = 0; i < n; i++) v[j] += h[(size_t)i * E + j];
+        norm += v[j] * v[j];
+    }
+    const cJSON *r = cJSON_GetObjectItem(ref, "mean");
+    for (int32_t j = 0; j < E; j++) {
+        double d = fabs(v[j] / sqrt(norm) - cJSON_GetArrayItem(r, j)->valuedouble);
+        if (d > worst) worst = d;
+    }
+    free(h);
+    free(ids);
+    gh_model_free(m);
+    return worst;
+}
+
 static void test_bert_vs_torch(void **state) {
     (void)state;
     NEED_TORCH();
@@ -281,32 +331,211 @@ static void test_bert_vs_torch(void **state) {
     const int32_t E = I->n_embd;
     float *h = malloc((size_t)n * E * sizeof *h);
     assert_ok(gh_model_encode(m, ids, NULL, n, h));
-    const char *which[2] = {"mean", "cls"};
-    for (int k = 0; k < 2; k++) {
-        double v[1024] = {0}, norm = 0;
-        for (int32_t j = 0; j < E; j++) {
-            if (k == 0) {
-                for (int32_t i = 0; i < n; i++) v[j] += h[(size_t)i * E + j];
-                v[j] /= n;
-            } else v[j] = h[j];
-            norm += v[j] * v[j];
-        }
-        const cJSON *r = cJSON_GetObjectItem(ref, which[k]);
-        double worst = 0;
-        for (int32_t j = 0; j < E; j++) {
-            double d = fabs(v[j] / sqrt(norm) - cJSON_GetArrayItem(r, j)->valuedouble);
-            if (d > worst) worst = d;
-        }
-        expect_close(which[k], worst, 1e-4);
-    }
+    expect_close("bert mean and cls, token types 0", pooled_vs_ref(h, n, E, ref, "mean", "cls"), 1e-4);
+    /* a sentence pair: the second segment's tokens have token type 1 */
+    const cJSON *ttj = cJSON_GetObjectItem(ref, "token_types");
+    assert_int_equal(cJSON_GetArraySize(ttj), n);
+    int32_t *tt = malloc((size_t)n * sizeof *tt);
+    int ones = 0;
+    for (int32_t i = 0; i < n; i++) ones += (tt[i] = (int32_t)cJSON_GetArrayItem(ttj, i)->valuedouble) == 1;
+    assert_true(ones > 0);
+    assert_ok(gh_model_encode(m, ids, tt, n, h));
+    expect_close("bert mean and cls, token types 1", pooled_vs_ref(h, n, E, ref, "mean_tt", "cls_tt"), 1e-4);
+    /* ... which differ from the all-zero token types by far more than the tolerance */
+    assert_true(pooled_vs_ref(h, n, E, ref, "mean", "cls") > 1e-2);
     /* the pooler and position_ids of the checkpoint are dropped, nothing else */
     const gh_gguf *gg = gh_model_gguf(m);
     assert_int_equal(gh_gguf_n_tensors(gg), 5 + 2 * 16);
     assert_true(gh_gguf_find_tensor(gg, "blk.1.layer_output_norm.bias") >= 0);
+    gh_model_free(m);
+    /* a folder whose 1_Pooling/config.json says CLS (as bge's does): pooling_type 2 */
+    assert_ok(gh_model_load(convert("bert_cls", ""), NULL, &m));
+    assert_int_equal(gh_model_get_info(m)->pooling, GH_POOLING_CLS);
+    uint32_t pool;
+    assert_ok(gh_gguf_get_u32(gh_model_gguf(m), "bert.pooling_type", &pool));
+    assert_int_equal(pool, 2);
+    gh_model_free(m);
+    free(tt);
     free(h);
     free(ids);
     cJSON_Delete(ref);
-    gh_model_free(m);
+}
+
+/* ------------------------------------------------------------ the real commands vs PyTorch */
+
+/* Runs goodhart with ARGS (stderr dropped) and parses its one-line JSON. */
+static cJSON *cli_json(const char *args) {
+    int st;
+    char *o = tu_cli(&st, "%s 2>/dev/null", args);
+    if (st) {
+        char *e = tu_cli(&st, "%s", args);
+        print_message("goodhart %s failed:\n%s\n", args, e);
+        free(e);
+        fail();
+    }
+    cJSON *j = cJSON_Parse(o);
+    if (!j) print_message("goodhart %s: not JSON:\n%s\n", args, o);
+    assert_non_null(j);
+    free(o);
+    return j;
+}
+
+static int32_t *json_ints(const cJSON *a, int32_t *n) {
+    *n = cJSON_GetArraySize(a);
+    int32_t *v = malloc(((size_t)*n + 1) * sizeof *v);
+    for (int32_t i = 0; i < *n; i++) v[i] = (int32_t)cJSON_GetArrayItem(a, i)->valuedouble;
+    return v;
+}
+
+static cJSON *ints_json(const int32_t *v, int32_t n) {
+    cJSON *a = cJSON_CreateArray();
+    for (int32_t i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+    return a;
+}
+
+/* tokenizer.json of folder `name` on `text` (the converter's source, not the GGUF). */
+static int32_t *json_tokens(const char *name, const char *text, bool add_special, bool parse_special, int32_t *n) {
+    gh_tokenizer *tj = NULL;
+    assert_ok(gh_tokenizer_from_json(path_of("%s/tokenizer.json", name), &tj));
+    int32_t *ids = NULL;
+    size_t nt = 0;
+    assert_ok(gh_tokenize(tj, text, strlen(text), add_special, parse_special, &ids, &nt));
+    int32_t *out = malloc((nt + 2) * sizeof *out);
+    memcpy(out, ids, nt * sizeof *ids);
+    *n = (int32_t)nt;
+    free(ids);
+    gh_tokenizer_free(tj);
+    return out;
+}
+
+typedef struct {
+    cJSON *reqs;   /* what hf_models.py --forward computes */
+    cJSON *got[16];
+    char what[16][128];
+    int n;
+} cli_cases;
+
+static void add_req(cli_cases *cc, const char *name, const char *kind, const int32_t *ids, int32_t n, cJSON *got,
+                    const char *what) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "dir", path_of("%s", name));
+    cJSON_AddStringToObject(r, "kind", kind);
+    cJSON_AddItemToObject(r, "ids", ints_json(ids, n));
+    cJSON_AddItemToArray(cc->reqs, r);
+    cc->got[cc->n] = got;
+    snprintf(cc->what[cc->n++], sizeof cc->what[0], "%s: goodhart %s", name, what);
+}
+
+/* `goodhart reward -m RM.gguf --prompt P --response R --json [extra]`: the text
+ * it reports, tokenized by tokenizer.json (+ EOS when it says it appended
+ * one), must be its n_tokens, with its pooled token; PyTorch scores the same
+ * tokens up to the pooled one. */
+static void reward_case(cli_cases *cc, const char *name, const char *gguf, const char *extra, const char *family,
+                        bool eos) {
+    char args[8192];
+    snprintf(args, sizeof args, "reward -m %s --prompt 'How do I measure reward hacking?' "
+             "--response 'the model scores the response' --json %s", gguf, extra);
+    cJSON *j = cli_json(args);
+    const char *text = cJSON_GetObjectItem(j, "text")->valuestring;
+    const cJSON *ct = cJSON_GetObjectItem(j, "chat_template");
+    assert_true(cJSON_IsString(ct));
+    assert_string_equal(ct->valuestring, family);
+    assert_true(strstr(text, "How do I measure reward hacking?") != NULL);
+    assert_int_equal(cJSON_IsTrue(cJSON_GetObjectItem(j, "eos_appended")), eos);
+    int32_t n;
+    int32_t *ids = json_tokens(name, text, false, true, &n); /* the template writes BOS and turn markers */
+    if (eos) {
+        gh_tokenizer *tj = NULL;
+        assert_ok(gh_tokenizer_from_json(path_of("%s/tokenizer.json", name), &tj));
+        ids[n++] = gh_tokenizer_eos(tj);
+        gh_tokenizer_free(tj);
+    }
+    assert_int_equal((int32_t)cJSON_GetObjectItem(j, "n_tokens")->valuedouble, n);
+    int32_t p = (int32_t)cJSON_GetObjectItem(j, "pooled_token")->valuedouble;
+    assert_int_equal(p, n - 1); /* no padding at the end: the last token */
+    assert_int_equal((int32_t)cJSON_GetObjectItem(j, "pooled_token_id")->valuedouble, ids[p]);
+    add_req(cc, name, "score", ids, p + 1, j, eos ? "reward --add-eos yes" : "reward");
+    free(ids);
+}
+
+/* `goodhart embed -m M.gguf --json [extra] TEXT`: its tokens are tokenizer.json's
+ * ([CLS] ... [SEP]); PyTorch pools the same tokens. */
+static void embed_case(cli_cases *cc, const char *name, const char *gguf, const char *extra, const char *pool,
+                       const char *what) {
+    const char *text = "Hello, the quick fox scores the response!";
+    char args[8192];
+    snprintf(args, sizeof args, "embed -m %s --json %s '%s'", gguf, extra, text);
+    cJSON *j = cli_json(args);
+    assert_string_equal(cJSON_GetObjectItem(j, "pool")->valuestring, pool);
+    int32_t n, nj;
+    int32_t *ids = json_ints(cJSON_GetObjectItem(j, "tokens"), &n);
+    int32_t *want = json_tokens(name, text, true, false, &nj);
+    assert_int_equal(n, nj);
+    assert_memory_equal(ids, want, (size_t)n * sizeof *ids);
+    assert_int_equal((int32_t)cJSON_GetObjectItem(j, "n_tokens")->valuedouble, n);
+    add_req(cc, name, "embed", ids, n, j, what);
+    free(ids);
+    free(want);
+}
+
+static void test_cli_vs_torch(void **state) {
+    (void)state;
+    NEED_TORCH();
+    static const char *const names[] = {"qwen2_rm", "llama_rm", "bert", "bert_cls"};
+    char gg[4][4096];
+    for (int k = 0; k < 4; k++) {
+        int st;
+        snprintf(gg[k], sizeof gg[k], "%s", tu_tmp(names[k]));
+        strcat(gg[k], ".cli.gguf");
+        char *o = tu_cli(&st, "convert hf %s/%s -o %s", g_dir, names[k], gg[k]);
+        if (st) print_message("%s\n", o);
+        assert_int_equal(st, 0);
+        free(o);
+    }
+    cli_cases cc = {.reqs = cJSON_CreateArray()};
+    reward_case(&cc, "qwen2_rm", gg[0], "", "chatml", false);
+    reward_case(&cc, "qwen2_rm", gg[0], "--add-eos yes", "chatml", true); /* scores the appended <|im_end|> */
+    reward_case(&cc, "llama_rm", gg[1], "", "llama3", false); /* Llama 3's template ends the turn with <|eot_id|> */
+    embed_case(&cc, "bert", gg[2], "", "mean", "embed (the model's mean pooling)");
+    embed_case(&cc, "bert", gg[2], "--pool cls", "cls", "embed --pool cls");
+    embed_case(&cc, "bert_cls", gg[3], "", "cls", "embed (the model's CLS pooling)");
+    char *txt = cJSON_PrintUnformatted(cc.reqs);
+    const char *req = tu_tmp("cli_requests.json"), *res = tu_tmp("cli_results.json");
+    assert_int_equal(tu_write_file(req, txt, strlen(txt)), 0);
+    free(txt);
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/python/hf_models.py --forward %s %s 2>&1", req, res);
+    int st;
+    char *o = tu_run(cmd, &st);
+    if (st) print_message("%s\n", o);
+    assert_int_equal(st, 0);
+    free(o);
+    size_t len;
+    txt = tu_read_file(res, &len);
+    cJSON *want = cJSON_Parse(txt);
+    free(txt);
+    assert_int_equal(cJSON_GetArraySize(want), cc.n);
+    for (int k = 0; k < cc.n; k++) {
+        const cJSON *w = cJSON_GetArrayItem(want, k), *g = cc.got[k];
+        if (cJSON_GetObjectItem(w, "score")) {
+            double a = cJSON_GetObjectItem(g, "score")->valuedouble, b = cJSON_GetObjectItem(w, "score")->valuedouble;
+            print_message("%s: %.6f, PyTorch %.6f\n", cc.what[k], a, b);
+            expect_close(cc.what[k], fabs(a - b), 1e-4);
+        } else {
+            const char *pool = cJSON_GetObjectItem(g, "pool")->valuestring;
+            const cJSON *e = cJSON_GetObjectItem(g, "embedding"), *r = cJSON_GetObjectItem(w, pool);
+            assert_int_equal(cJSON_GetArraySize(e), cJSON_GetArraySize(r));
+            double worst = 0;
+            for (int i = 0; i < cJSON_GetArraySize(e); i++) {
+                double d = fabs(cJSON_GetArrayItem(e, i)->valuedouble - cJSON_GetArrayItem(r, i)->valuedouble);
+                if (d > worst) worst = d;
+            }
+            expect_close(cc.what[k], worst, 1e-4);
+        }
+        cJSON_Delete(cc.got[k]);
+    }
+    cJSON_Delete(want);
+    cJSON_Delete(cc.reqs);
 }
 
 /* ------------------------------------------------------------ tokenizers */
@@ -577,6 +806,34 @@ static void test_quantize_on_the_way_in(void **state) {
     assert_ok(gh_gguf_get_u32(g, "general.file_type", &ft));
     assert_int_equal(ft, 15);
     gh_gguf_free(g);
+    /* f16 and q4_0 (rows of 64 fit its blocks of 32) and q6_K (mistral's rows
+     * of 256): the bytes are the reference conversions, the logits close */
+    static const struct { const char *model, *type; gh_type t; double rel; } qs[] = {
+        {"llama", "f16", GH_TYPE_F16, 2e-3},
+        {"llama", "q4_0", GH_TYPE_Q4_0, 0.5},
+        {"mistral", "q6_K", GH_TYPE_Q6_K, 0.2},
+    };
+    for (size_t k = 0; k < sizeof qs / sizeof *qs; k++) {
+        const char *q = convert(qs[k].model, qs[k].type);
+        assert_int_equal(same_as_ref_quant(q, path_of("%s.f32.gguf", qs[k].model), qs[k].t), 2 * 7 + 2);
+        worst = logits_vs_ref(q, qs[k].model);
+        print_message("%s %s: max |diff| %g, relative RMS %g\n", qs[k].model, qs[k].type, worst, g_rel);
+        assert_true(g_rel <= qs[k].rel);
+    }
+    /* the BERT encoder quantized on the way in: the mean-pooled unit vector
+     * stays close (q6_K: rows of 64 fall back to q8_0) */
+    static const struct { const char *type; gh_type t; double tol; } bq[] = {
+        {"f32", GH_TYPE_F32, 1e-4}, {"f16", GH_TYPE_F16, 2e-3}, {"q4_0", GH_TYPE_Q4_0, 0.1}, {"q6_K", GH_TYPE_Q8_0, 0.02},
+    };
+    cJSON *bref = load_ref("bert");
+    for (size_t k = 0; k < sizeof bq / sizeof *bq; k++) {
+        const char *q = convert("bert", bq[k].type);
+        if (k) assert_int_equal(same_as_ref_quant(q, path_of("%s.f32.gguf", "bert"), bq[k].t), 2 * 6 + 1);
+        worst = bert_mean_vs_ref(q, bref);
+        print_message("bert %s: max |diff| of the mean-pooled unit vector %g\n", bq[k].type, worst);
+        expect_close(bq[k].type, worst, bq[k].tol);
+    }
+    cJSON_Delete(bref);
     /* types the runtime cannot compute with are refused up front */
     p.wtype = GH_TYPE_Q5_0;
     assert_int_equal(gh_convert_hf(path_of("%s", "llama"), tu_tmp("x.gguf"), &p, NULL), GH_ERR_UNSUPPORTED);
@@ -786,6 +1043,7 @@ int main(void) {
         cmocka_unit_test(test_qwen2_vs_torch),
         cmocka_unit_test(test_reward_heads_vs_torch),
         cmocka_unit_test(test_bert_vs_torch),
+        cmocka_unit_test(test_cli_vs_torch),
         cmocka_unit_test(test_tokenizers),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_quantize_on_the_way_in),

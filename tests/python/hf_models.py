@@ -17,6 +17,12 @@ Written under OUTDIR:
                       or {"mean": [...], "cls": [...]} (L2-normalised)
   llama_indep.gguf    the llama model as GGUF, written by this script
   texts.json          texts the test tokenizes with both tokenizers
+
+hf_models.py --forward REQUESTS.json RESULTS.json — the same forward passes on
+token ids the test got from goodhart's command line (`goodhart reward --json`,
+`goodhart embed --json`), reading the weights back from the folders written
+above: REQUESTS is a list of {"dir", "kind": "score"|"embed", "ids",
+"token_types"?}; RESULTS the list of {"score": x} or {"mean": [...], "cls": [...]}.
 """
 import json
 import math
@@ -28,7 +34,7 @@ import numpy as np
 import torch
 
 torch.manual_seed(0)
-OUT = sys.argv[1]
+OUT = sys.argv[-1]
 CORPUS = ("the quick brown fox jumps over the lazy dog. the dog sleeps; the fox runs away! "
           "a reward model scores the response to the prompt, and the policy learns to please it. "
           "hello world, hello there. numbers 12345 and 678 are here. it's what we'll see, isn't it? "
@@ -65,6 +71,57 @@ def write_safetensors(path, tensors, metadata=None):
         f.write(h)
         for b in blobs:
             f.write(b)
+
+
+def read_safetensors(path):
+    """The tensors of a safetensors file (F32, F16, BF16, I64) as torch tensors."""
+    with open(path, "rb") as f:
+        blob = f.read()
+    n = struct.unpack("<Q", blob[:8])[0]
+    header = json.loads(blob[8:8 + n])
+    data = blob[8 + n:]
+    out = {}
+    for name, h in header.items():
+        if name == "__metadata__":
+            continue
+        b, e = h["data_offsets"]
+        raw = data[b:e]
+        if h["dtype"] == "BF16":  # the high half of a float32
+            a = (np.frombuffer(raw, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+        else:
+            a = np.frombuffer(raw, dtype={"F32": np.float32, "F16": np.float16, "I64": np.int64}[h["dtype"]])
+        out[name] = torch.from_numpy(a.copy().reshape(h["shape"]))
+    return out
+
+
+def read_folder(d):
+    with open(os.path.join(d, "config.json")) as f:
+        c = json.load(f)
+    w = {}
+    idx = os.path.join(d, "model.safetensors.index.json")
+    if os.path.exists(idx):
+        with open(idx) as f:
+            for fn in sorted(set(json.load(f)["weight_map"].values())):
+                w.update(read_safetensors(os.path.join(d, fn)))
+    else:
+        w = read_safetensors(os.path.join(d, "model.safetensors"))
+    return c, w
+
+
+def forward_requests(req_path, out_path):
+    with open(req_path) as f:
+        reqs = json.load(f)
+    res = []
+    for r in reqs:
+        c, w = read_folder(r["dir"])
+        if r["kind"] == "score":
+            hn, _ = llama_forward(c, w, r["ids"])
+            res.append({"score": float(hn[-1] @ w["score.weight"].double()[0])})
+        else:
+            mean, cls = bert_forward(c, w, r["ids"], r.get("token_types"))
+            res.append({"mean": mean.tolist(), "cls": cls.tolist()})
+    with open(out_path, "w") as f:
+        json.dump(res, f)
 
 
 def write_sharded(d, tensors, n_shards):
@@ -121,6 +178,12 @@ def train_bpe(words, n_merges):
 
 QWEN2_RE = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
             r"\s*[\r\n]+|\s+(?!\S)|\s+")
+# Meta's published Llama 3 Instruct template (tokenizer_config.json of Meta-Llama-3-8B-Instruct)
+LLAMA3_TEMPLATE = ("{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
+                   "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + "
+                   "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}"
+                   "{{ content }}{% endfor %}{% if add_generation_prompt %}"
+                   "{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}")
 CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
           "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
 
@@ -149,7 +212,8 @@ def byte_level_tokenizer(llama3=False):
     for a, b in merges:
         if a + b not in vocab:
             vocab[a + b] = len(vocab)
-    specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"] if llama3 else \
+    specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>", "<|start_header_id|>", "<|end_header_id|>"] \
+        if llama3 else \
         ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     n = len(vocab)
     tj = {"version": "1.0", "truncation": None, "padding": None,
@@ -173,7 +237,7 @@ def byte_level_tokenizer(llama3=False):
                                 "special_tokens": {"<|begin_of_text|>": {"id": "<|begin_of_text|>", "ids": [n],
                                                                          "tokens": ["<|begin_of_text|>"]}}}
         cfg = {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>",
-               "chat_template": [{"name": "default", "template": CHATML.replace("im_start", "start_header_id")},
+               "chat_template": [{"name": "default", "template": LLAMA3_TEMPLATE},
                                  {"name": "tool_use", "template": "{{ tools }}"}]}
     return tj, cfg, n + len(specials)
 
@@ -358,13 +422,14 @@ def bert_weights(c):
     return w
 
 
-def bert_forward(c, w, ids):
+def bert_forward(c, w, ids, token_types=None):
     W = {k: v.double() for k, v in w.items() if v.is_floating_point()}
     E, L, H, eps = c["hidden_size"], c["num_hidden_layers"], c["num_attention_heads"], c["layer_norm_eps"]
     hd, T = E // H, len(ids)
     ln = torch.nn.functional.layer_norm
+    tt = torch.tensor(token_types if token_types is not None else [0] * T)
     x = W["embeddings.word_embeddings.weight"][torch.tensor(ids)] + W["embeddings.position_embeddings.weight"][:T] + \
-        W["embeddings.token_type_embeddings.weight"][0]
+        W["embeddings.token_type_embeddings.weight"][tt]
     x = ln(x, (E,), W["embeddings.LayerNorm.weight"], W["embeddings.LayerNorm.bias"], eps)
     for l in range(L):
         p = "encoder.layer.%d." % l
@@ -574,12 +639,22 @@ def main():
                {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]
     pool = {"word_embedding_dimension": 64, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True}
     save_dir("bert", c, w, wp_tj, wp_cfg, extra={"modules.json": modules, "1_Pooling/config.json": pool})
-    ids = [2, 60, 61, 70, 9, 25, 3]
+    ids = [2, 60, 61, 70, 9, 25, 3, 62, 3]
+    tt = [0, 0, 0, 0, 0, 0, 0, 1, 1]  # a sentence pair: the second segment has token type 1
     mean, cls = bert_forward(c, w, ids)
-    ref("bert", {"ids": ids, "mean": mean.tolist(), "cls": cls.tolist()})
+    mean_tt, cls_tt = bert_forward(c, w, ids, tt)
+    ref("bert", {"ids": ids, "mean": mean.tolist(), "cls": cls.tolist(), "token_types": tt,
+                 "mean_tt": mean_tt.tolist(), "cls_tt": cls_tt.tolist()})
+    # the same model pooled by [CLS], as bge's 1_Pooling/config.json says
+    save_dir("bert_cls", c, w, wp_tj, wp_cfg, extra={"modules.json": modules, "1_Pooling/config.json": dict(
+        pool, pooling_mode_cls_token=True, pooling_mode_mean_tokens=False, pooling_mode_max_tokens=False,
+        pooling_mode_mean_sqrt_len_tokens=False)})
 
     with open(os.path.join(OUT, "texts.json"), "w") as f:
         json.dump(TEXTS, f, ensure_ascii=False)
 
 
-main()
+if sys.argv[1] == "--forward":
+    forward_requests(sys.argv[2], sys.argv[3])
+else:
+    main()
