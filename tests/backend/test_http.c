@@ -4,7 +4,9 @@
  * between log-probability and reward routes, faults (429 + Retry-After, 5xx
  * then success, a hung server, connection refused until the server comes up),
  * the bound on requests in flight, the API key, and the response cache
- * (a repeated run makes no request; concurrent writers; kill -9). */
+ * (a repeated run makes no request; concurrent writers; writers killed by
+ * kill -9 mid-write leave a sound file with every completed write; a client
+ * killed mid-experiment is rerun paying only for the calls it had not got). */
 #include <math.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -14,6 +16,7 @@
 
 #include "backend/http_internal.h"
 #include "goodhart/backend.h"
+#include "goodhart/store.h"
 
 static gh_backend_params test_params(void) {
     gh_backend_params p = gh_backend_default_params();
@@ -710,6 +713,182 @@ static void test_cache_concurrent_writers_and_kill9(void **st) {
     gh_http_cache_close(c);
 }
 
+/* kill -9 in the middle of the writes: W writers put entries as fast as they
+ * can, each reporting through a pipe every put that has returned; all are
+ * killed while still writing. The file then passes SQLite's full integrity
+ * check and holds every reported entry (at most one more per writer: a put
+ * that committed but was not yet reported). */
+static void writer_reporting(const char *path, int who, int fd) {
+    gh_http_cache *c = NULL;
+    if (gh_http_cache_open(path, &c)) _exit(2);
+    char url[64], body[64], resp[1200];
+    for (int i = 0; i < 1000000; i++) {
+        snprintf(url, sizeof url, "http://h/v1/w%d", who);
+        snprintf(body, sizeof body, "{\"i\":%d}", i);
+        int k = snprintf(resp, sizeof resp, "{\"answer\":%d,\"pad\":\"", i);
+        memset(resp + k, 'x', 1000);
+        snprintf(resp + k + 1000, sizeof resp - (size_t)k - 1000, "\"}");
+        if (gh_http_cache_put(c, "POST", url, body, resp, strlen(resp))) _exit(3);
+        if (write(fd, &i, sizeof i) != (ssize_t)sizeof i) _exit(4);
+    }
+    _exit(5); /* never reached: killed long before */
+}
+
+static void test_cache_kill9_mid_writes(void **st) {
+    (void)st;
+    const char *path = tu_tmp("http-cache-midkill.db");
+    enum { W = 3, BEFORE_KILL = 40 };
+    pid_t pids[W];
+    int fds[W][2], reported[W];
+    for (int w = 0; w < W; w++) {
+        assert_int_equal(pipe(fds[w]), 0);
+        pids[w] = fork();
+        assert_true(pids[w] >= 0);
+        if (pids[w] == 0) {
+            close(fds[w][0]);
+            writer_reporting(path, w, fds[w][1]);
+        }
+        close(fds[w][1]);
+        reported[w] = 0;
+    }
+    /* wait until each has BEFORE_KILL puts done, then kill them all while they write on */
+    int idx;
+    for (int w = 0; w < W; w++)
+        while (reported[w] < BEFORE_KILL && read(fds[w][0], &idx, sizeof idx) == (ssize_t)sizeof idx) {
+            assert_int_equal(idx, reported[w]);
+            reported[w]++;
+        }
+    for (int w = 0; w < W; w++) kill(pids[w], SIGKILL);
+    for (int w = 0; w < W; w++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[w], &status, 0), pids[w]);
+        assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL); /* killed, not finished */
+        while (read(fds[w][0], &idx, sizeof idx) == (ssize_t)sizeof idx) {
+            assert_int_equal(idx, reported[w]);
+            reported[w]++;
+        }
+        close(fds[w][0]);
+        assert_true(reported[w] >= BEFORE_KILL);
+    }
+    /* the file is sound */
+    gh_store *sto = NULL;
+    assert_ok(gh_store_open(path, &sto));
+    assert_ok(gh_store_verify(sto));
+    gh_store_close(sto);
+    /* and every completed write is there, with its value */
+    gh_http_cache *c = NULL;
+    assert_ok(gh_http_cache_open(path, &c));
+    int64_t n = 0, total = 0;
+    assert_ok(gh_http_cache_count(c, &n));
+    for (int w = 0; w < W; w++) {
+        total += reported[w];
+        char url[64], body[64], want[32];
+        snprintf(url, sizeof url, "http://h/v1/w%d", w);
+        for (int i = 0; i <= reported[w]; i++) {
+            snprintf(body, sizeof body, "{\"i\":%d}", i);
+            snprintf(want, sizeof want, "{\"answer\":%d,\"pad\":\"", i);
+            char *v = NULL;
+            size_t len = 0;
+            assert_ok(gh_http_cache_get(c, "POST", url, body, &v, &len));
+            if (i < reported[w]) {
+                assert_non_null(v);
+                assert_int_equal(len, strlen(want) + 1000 + 2);
+                assert_int_equal(memcmp(v, want, strlen(want)), 0);
+            }
+            free(v);
+        }
+    }
+    assert_true(n >= total && n <= total + W);
+    gh_http_cache_close(c);
+}
+
+/* A client killed (kill -9) part-way through an experiment of N calls, then
+ * run again with the same cache: the rerun sends only the calls the killed run
+ * did not get answers for (the mock counts them), and none it had. */
+enum { E2E_N = 12 };
+
+static void e2e_prompt(int k, char *buf, size_t n) { snprintf(buf, n, "Experiment prompt %02d", k); }
+
+static gh_status e2e_run(const char *cache, int report_fd, gh_samples **res) {
+    gh_backend_params p = test_params();
+    p.cache_path = cache;
+    gh_backend *b = NULL;
+    gh_status s = gh_backend_open(mock_url(&M, ""), &p, &b);
+    gh_sampler_params sp = gh_sampler_default_params();
+    sp.seed = 5;
+    for (int k = 0; k < E2E_N && !s; k++) {
+        char prompt[64];
+        e2e_prompt(k, prompt, sizeof prompt);
+        gh_samples *S = NULL;
+        s = gh_backend_generate(b, prompt, &sp, 1, &S);
+        if (!s && report_fd >= 0 && write(report_fd, &k, sizeof k) != (ssize_t)sizeof k) s = GH_ERR_IO;
+        if (res) res[k] = S;
+        else gh_samples_free(S);
+    }
+    gh_backend_free(b);
+    return s;
+}
+
+static void test_cache_client_killed_rerun_pays_the_rest(void **st) {
+    (void)st;
+    vllm_routes();
+    mock_route_add(&M, (mock_route){.path = "/v1/completions", .hang_ms = 40, .file = "completion_vllm.json"});
+    const char *cache = tu_tmp("http-cache-e2e.db");
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fd[0]);
+        e2e_run(cache, fd[1], NULL);
+        _exit(0);
+    }
+    close(fd[1]);
+    bool done[E2E_N] = {false};
+    int k, n_done = 0;
+    while (n_done < 5 && read(fd[0], &k, sizeof k) == (ssize_t)sizeof k) { done[k] = true; n_done++; }
+    kill(pid, SIGKILL);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    while (read(fd[0], &k, sizeof k) == (ssize_t)sizeof k) { done[k] = true; n_done++; }
+    close(fd[0]);
+    assert_true(n_done >= 5 && n_done < E2E_N);
+    usleep(200000); /* a request the dead client had written reaches the mock's log now, not during the rerun */
+    int sent_before = M.n_log;
+    /* the answers the killed client had stored: the model list and n_done or
+     * n_done + 1 completions (one answered and stored, not yet reported) */
+    gh_http_cache *c = NULL;
+    int64_t stored = 0;
+    assert_ok(gh_http_cache_open(cache, &c));
+    assert_ok(gh_http_cache_count(c, &stored));
+    gh_http_cache_close(c);
+    stored -= 1;
+    assert_true(stored == n_done || stored == n_done + 1);
+    /* the rerun completes and pays for the rest only */
+    gh_samples *res[E2E_N] = {NULL};
+    assert_ok(e2e_run(cache, -1, res));
+    int paid = M.n_log - sent_before;
+    assert_int_equal(paid, E2E_N - (int)stored);
+    for (int i = sent_before; i < M.n_log; i++) {
+        assert_string_equal(M.log[i].path, "/v1/completions"); /* not even /v1/models */
+        for (int j = 0; j < E2E_N; j++) {
+            char prompt[64];
+            e2e_prompt(j, prompt, sizeof prompt);
+            if (done[j]) assert_null(strstr(M.log[i].body, prompt));
+        }
+    }
+    for (int j = 0; j < E2E_N; j++) {
+        assert_non_null(res[j]);
+        assert_string_equal(res[j]->samples[0].text, " a small village");
+        gh_samples_free(res[j]);
+    }
+    /* a third run pays nothing */
+    int before = M.n_log;
+    assert_ok(e2e_run(cache, -1, NULL));
+    assert_int_equal(M.n_log, before);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_vllm_generate_per_sample_seeds, setup, teardown),
@@ -733,6 +912,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_inflight_bound_across_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_repeated_run_sends_nothing, setup, teardown),
         cmocka_unit_test(test_cache_concurrent_writers_and_kill9),
+        cmocka_unit_test(test_cache_kill9_mid_writes),
+        cmocka_unit_test_setup_teardown(test_cache_client_killed_rerun_pays_the_rest, setup, teardown),
     };
     return cmocka_run_group_tests_name("backend/http", tests, NULL, NULL);
 }
