@@ -49,7 +49,9 @@
 
 /* The bootstrap python3 runs first: argv = [-c, ROOT, SCRIPT, ARGS...]. It
  * installs the audit hook, puts the script's folder on sys.path and runs the
- * script as __main__ in a fresh module, hiding its own frames from tracebacks.
+ * script as __main__ in a fresh module, hiding its own frames from tracebacks;
+ * a script that raises still gets what it printed before (stdout is flushed
+ * before os._exit).
  * The hook keeps what it needs in default arguments (setting a function's
  * __code__/__defaults__ is itself audited and refused). */
 static const char BOOTSTRAP[] =
@@ -129,6 +131,10 @@ static const char BOOTSTRAP[] =
     "    except SystemExit:\n"
     "        raise\n"
     "    except BaseException as e:\n"
+    "        try:\n"
+    "            sys.stdout.flush()\n"
+    "        except BaseException:\n"
+    "            pass\n"
     "        traceback.print_exception(type(e), e, e.__traceback__.tb_next)\n"
     "        sys.stderr.flush()\n"
     "        os._exit(1)\n"
