@@ -470,6 +470,36 @@ static int make_plan(ns_plan *np, const char *root_abs, const char *py, const ch
 
 /* ---- the parent ------------------------------------------------------------------ */
 
+static bool path_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-' || c == '+' || c == '~' || c == '@' || c == '/';
+}
+
+/* Audit mode: python3 sees the rollout directory at its host path, which
+ * tracebacks, os.getcwd() and the like would print. Shows it as "/sandbox",
+ * the path namespace mode gives it, wherever it stands as a whole path (or the
+ * start of one). */
+static void hide_root(gh_strbuf *b, const char *root) {
+    size_t rl = strlen(root);
+    if (!b->p || rl < 2 || !memmem(b->p, b->len, root, rl)) return;
+    gh_strbuf nb = {0};
+    const char *q = b->p, *end = b->p + b->len;
+    while (q < end) {
+        const char *hit = memmem(q, (size_t)(end - q), root, rl);
+        if (!hit) break;
+        /* not part of a longer name or path: "/x/ROOT" or "ROOTX" stay */
+        bool whole = (hit == b->p || !path_char(hit[-1])) && (hit + rl == end || hit[rl] == '/' || !path_char(hit[rl]));
+        gh_strbuf_putn(&nb, q, (size_t)(hit - q));
+        if (whole) gh_strbuf_put(&nb, "/sandbox");
+        else gh_strbuf_putn(&nb, hit, rl);
+        q = hit + rl;
+    }
+    gh_strbuf_putn(&nb, q, (size_t)(end - q));
+    if (nb.oom) { gh_strbuf_free(&nb); b->oom = true; return; }
+    gh_strbuf_free(b);
+    *b = nb;
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -728,6 +758,10 @@ gh_status sb_python_run(gh_sandbox *sb, const char *cwd, const char *script, con
         }
     } else {
         status = 1;
+    }
+    if (mode == SB_PY_AUDIT) {
+        hide_root(&ro.out, root_abs);
+        hide_root(&ro.err, root_abs);
     }
     if (ro.out_cut) gh_strbuf_printf(&ro.out, "\n[stdout cut at %lld bytes]\n", (long long)sb->lim.max_output_bytes);
     if (ro.err_cut) gh_strbuf_printf(&ro.err, "\n[stderr cut at %lld bytes]\n", (long long)sb->lim.max_output_bytes);

@@ -391,16 +391,23 @@ static void python_corpus(void) {
     py_refused_in(g_tight, "while True:\n    pass\n", "[python3 stopped:");
     py_refused("x = [0] * (10 ** 9)\n", "MemoryError");
     py_refused("while True:\n    print('y' * 1000)\n", "[python3 stopped: output passed the limit of 4096 bytes]");
-    /* What a script printed before an uncaught exception comes back. */
+    /* What a script printed before an uncaught exception comes back; the
+     * traceback, and anything else, shows the root as /sandbox (in audit mode
+     * too, where python3 runs at the host path), never the host path. */
     put("tbmod.py", "def boom():\n    raise ValueError('boom')\n");
-    put("tb.py", "print('before')\nimport tbmod\ntbmod.boom()\n");
+    put("tb.py", "import os\nprint('before')\nprint('cwd', os.getcwd())\nimport tbmod\ntbmod.boom()\n");
     assert_ok(gh_sandbox_python(g_sb, "tb.py", NULL, 0, &r));
-    if (r.status != 1 || strcmp(r.out, "before\n") != 0)
+    if (r.status != 1 || strcmp(r.out, "before\ncwd /sandbox\n") != 0)
         fprintf(stderr, "tb.py (%s): status %d\n[%s]\n[%s]\n", gh_sandbox_python_mode(), r.status, r.out, r.err);
     assert_int_equal(r.status, 1);
-    assert_string_equal(r.out, "before\n");
-    assert_contains(r.err, "tbmod.py\", line 2");
+    assert_string_equal(r.out, "before\ncwd /sandbox\n");
+    assert_contains(r.err, "File \"/sandbox/tb.py\", line 5");
+    assert_contains(r.err, "File \"/sandbox/tbmod.py\", line 2");
     assert_contains(r.err, "ValueError: boom");
+    char real[4096];
+    assert_non_null(realpath(g_root, real));
+    assert_null(strstr(r.err, real));
+    assert_null(strstr(r.err, g_box));
     gh_sh_result_clear(&r);
     gh_sh_result tr;
     assert_ok(gh_sandbox_exec(g_sb, "rm tb.py tbmod.py", &tr));
