@@ -17,6 +17,7 @@ LDLIBS  := $(shell pkg-config --libs $(DEPS) 2>/dev/null || echo -lcjson -lpcre2
 LDFLAGS := -fopenmp $(SAN)
 # Files compiled with extra ISA flags; their code is only called after a CPUID check.
 SIMD_FLAGS := -mavx2 -mfma -mf16c
+SIMD512_FLAGS := $(SIMD_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 
 LIB_SRC  := $(shell find src -name '*.c' | sort)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -32,6 +33,10 @@ all: $(BUILD)/goodhart
 $(BUILD)/%_avx2.o: %_avx2.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SIMD_FLAGS) -MMD -c $< -o $@
+
+$(BUILD)/%_avx512.o: %_avx512.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SIMD512_FLAGS) -MMD -c $< -o $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -2,7 +2,8 @@
  * matrix-vector / matrix-matrix product every layer of the model runs on.
  *
  * For every type there is a plain scalar `_ref` implementation (the definition)
- * and, where the CPU has it, a SIMD one (AVX2/FMA, in kernels_avx2.c). Tests hold
+ * and, where the CPU has it, a SIMD one (AVX2/FMA, in kernels_avx2.c; AVX-512
+ * tiles for batched products in kernels_avx512.c). Tests hold
  * the two together. Quantized weight types take their activations quantized to
  * a companion type (`vec_dot_type`: Q8_0 for Q4_0/Q8_0, Q8_K for the K-quants),
  * as ggml does, so the inner loop is an integer dot product.
@@ -41,8 +42,9 @@ typedef struct gh_type_traits {
 /* NULL for a type the runtime cannot compute with. */
 const gh_type_traits *gh_get_type_traits(gh_type t);
 
-/* Which SIMD path the dispatcher chose ("avx2", "scalar"); GH_SIMD=scalar in the
- * environment forces the reference kernels. */
+/* Which SIMD path the dispatcher chose ("avx512", "avx2", "scalar"); GH_SIMD=scalar
+ * in the environment forces the reference kernels, GH_SIMD=avx2 leaves out the
+ * AVX-512 tiles (which give the same bits as the AVX2 ones). */
 const char *gh_kernels_simd_name(void);
 
 /* Bytes of scratch gh_matmul needs for B activation rows of n_in elements. */

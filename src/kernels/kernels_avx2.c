@@ -21,11 +21,7 @@
  *   Q4_K/Q6_K:    per super-block, exact int32 lane sums of scale*q*x, one fma
  *                 (and for Q4_K one fnmadd for the mins via bsums); hsum8.
  */
-#include "kernels/kernels_internal.h"
-
-#include <immintrin.h>
-
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
+#include "kernels/simd_x86.h"
 
 bool gh_cpu_has_avx2(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -37,15 +33,6 @@ bool gh_cpu_has_avx2(void) {
 #endif
 }
 
-/* Horizontal sum of 8 floats, always in this order. */
-ALWAYS_INLINE float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-ALWAYS_INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 /* ------------------------------------------------------------------------ */
 /* conversions                                                               */
@@ -65,11 +52,6 @@ void gh_f16_from_float_avx2(const float *x, void *y, int64_t n) {
         _mm_storeu_si128((__m128i *)(h + i),
                          _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
     for (; i < n; i++) h[i] = gh_fp32_to_fp16(x[i]);
-}
-
-ALWAYS_INLINE __m256 bf16x8_load(const uint16_t *p) {
-    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
 }
 
 void gh_bf16_to_float_avx2(const void *x, float *y, int64_t n) {
@@ -236,11 +218,6 @@ double gh_sum4_f32_avx2(const float *x, int64_t n) {
 /* ------------------------------------------------------------------------ */
 /* tile micro-kernels                                                        */
 
-#define TILE_PARAMS int64_t n, const void *w, size_t wb, const void *x, size_t xb, float *y, size_t ys, \
-                    float *A, size_t as, int mode
-#define WROW(T, r) ((const T *)((const char *)w + (size_t)(r) * wb))
-#define XROW(T, c) ((const T *)((const char *)x + (size_t)(c) * xb))
-#define UNROLL _Pragma("GCC unroll 4")
 /* Accumulators of pair (r, c) start at zero on a row's first k-chunk, else
  * continue from A[r*as + 8c ..]; a chunk that is not the last stores them back.
  * A float vector round-trips memory exactly, so chunking never changes bits. */

@@ -16,7 +16,8 @@
  *      with the activation slice copied to an L1-friendly buffer:
  *      f32 activation rows are 4 bytes an element, too big to stream from L2
  *      at FMA speed.
- * Tiles (R x C, from kernels_avx2.c) only interleave independent per-pair
+ * Tiles (R x C, from kernels_avx2.c, or kernels_avx512.c for R x 4 where the
+ * CPU has AVX-512 VNNI: the same bits) only interleave independent per-pair
  * chains, so y[b][o] is bitwise the same for every B, thread count and tile
  * shape (kernels.h's determinism contract; tests/kernels check it).
  * Without AVX2 (or with GH_SIMD=scalar) each pair runs the _ref vec_dot, which
@@ -39,6 +40,18 @@ size_t gh_matmul_wsize(gh_type wtype, int64_t n_in, int64_t B) {
     return (size_t)B * row_bytes(gh_get_type_traits(t->vec_dot_type), n_in);
 }
 
+/* Whether type t has AVX-512 tiles and the dispatcher chose them. */
+static bool gh_tile_avx512_ok(gh_type t) {
+    return gh_kernels_use_avx512() && gh_tile_avx512(t, 4, 4) != NULL;
+}
+
+/* The tile for (R, C): AVX-512 where there is one (R x 4 for some types), else
+ * AVX2. Both give the same bits, so mixing them within a product is safe. */
+static gh_tile_fn pick_tile(gh_type t, int R, int C) {
+    gh_tile_fn f = gh_kernels_use_avx512() ? gh_tile_avx512(t, R, C) : NULL;
+    return f ? f : gh_tile_avx2(t, R, C);
+}
+
 /* Tile shape per weight type: (rows R, activation columns C) of the main tile.
  * Measured with bench/kernels_tile_probe.c on cache-resident data (AVX2,
  * Sapphire Rapids VM): 4x1 is the fastest B=1 shape for every type (4
@@ -49,7 +62,8 @@ static void tile_shape(gh_type t, int64_t B, int *R, int *C) {
     bool kq = t == GH_TYPE_Q4_K || t == GH_TYPE_Q6_K;
     if (B == 1) { *R = 4; *C = 1; return; }
     if (B == 2) { *R = kq ? 2 : 4; *C = 2; return; }
-    *R = kq ? 1 : 2;
+    /* AVX-512 tiles (32 registers, two pairs per accumulator) take 4x4 */
+    *R = kq ? 1 : gh_tile_avx512_ok(t) ? 4 : 2;
     *C = 4;
 }
 
@@ -123,7 +137,7 @@ static void matmul_rows(float *y, const void *xq, const gh_type_traits *vt, size
                 int r = fit(R, o1 - o);
                 for (int64_t b = b0; b < b1;) {
                     int c = fit(C, b1 - b);
-                    gh_tile_avx2(wtype, r, c)(n_in, wp + (size_t)o * wrow, wrow, xp + (size_t)b * xrow, xrow,
+                    pick_tile(wtype, r, c)(n_in, wp + (size_t)o * wrow, wrow, xp + (size_t)b * xrow, xrow,
                                               y + b * n_out + o, (size_t)n_out, NULL, 0, both);
                     b += c;
                 }
@@ -173,7 +187,7 @@ static void matmul_rows(float *y, const void *xq, const gh_type_traits *vt, size
                         }
                     for (int64_t b = b0; b < b1;) {
                         int c = fit(C, b1 - b);
-                        gh_tile_avx2(wtype, r, c)(kn, wp + (size_t)o * wrow + wo, wrow,
+                        pick_tile(wtype, r, c)(kn, wp + (size_t)o * wrow + wo, wrow,
                                                   xpack + (size_t)(b - b0) * pstride, pstride * 4, y + b * n_out + o,
                                                   (size_t)n_out, acc_buf + (size_t)(o - p0) * as + (size_t)(b - b0) * 8,
                                                   as, mode);

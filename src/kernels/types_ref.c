@@ -488,6 +488,7 @@ void gh_vec_dot_q6_K_ref(int64_t n, float *s, const void *x, const void *y) {
 static gh_type_traits g_traits[GH_TYPE_COUNT];
 static const char *g_simd = "scalar";
 static bool g_avx2 = false;
+static bool g_avx512 = false;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void set_traits(gh_type t, const char *name, int64_t bs, size_t ts, bool q,
@@ -518,11 +519,17 @@ static void traits_init(void) {
     set_traits(GH_TYPE_Q8_K, "q8_K", QK_K, sizeof(blk_q8_K), true, gh_q8_K_to_float_ref,
                gh_q8_K_from_float_ref, NULL, GH_TYPE_Q8_K);
 
+    /* GH_SIMD=scalar forces the reference kernels, GH_SIMD=avx2 leaves the
+     * AVX-512 tiles out (the results are the same bits either way). */
     const char *env = getenv("GH_SIMD");
     bool force_scalar = env && strcmp(env, "scalar") == 0;
     if (force_scalar || !gh_cpu_has_avx2()) return;
     g_simd = "avx2";
     g_avx2 = true;
+    if (!(env && strcmp(env, "avx2") == 0) && gh_cpu_has_avx512()) {
+        g_simd = "avx512";
+        g_avx512 = true;
+    }
     g_traits[GH_TYPE_F32].vec_dot = gh_vec_dot_f32_avx2;
     g_traits[GH_TYPE_F16].vec_dot = gh_vec_dot_f16_avx2;
     g_traits[GH_TYPE_F16].to_float = gh_f16_to_float_avx2;
@@ -547,6 +554,11 @@ const gh_type_traits *gh_get_type_traits(gh_type t) {
 bool gh_kernels_use_avx2(void) {
     pthread_once(&g_once, traits_init);
     return g_avx2;
+}
+
+bool gh_kernels_use_avx512(void) {
+    pthread_once(&g_once, traits_init);
+    return g_avx512;
 }
 
 const char *gh_kernels_simd_name(void) {

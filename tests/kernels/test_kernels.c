@@ -3,6 +3,7 @@
  * reference kernels, gh_matmul against gh_matmul_ref, and the determinism
  * contract of kernels.h (bitwise-equal rows whatever B, threads, tiles). */
 #include "kernels_testlib.h"
+#include "kernels/kernels_internal.h"
 
 static uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
@@ -361,6 +362,65 @@ static void test_matmul_determinism(void **state) {
     }
 }
 
+/* The AVX-512 tiles must give the very bits of the AVX2 tile of the same shape
+ * (kernels_avx512.c), whole-row and in k-chunks, so gh_matmul can mix them. */
+static void test_avx512_tiles_match_avx2(void **state) {
+    (void)state;
+    if (!gh_kernels_use_avx512()) {
+        print_message("(this CPU has no AVX-512 VNNI, or GH_SIMD chose otherwise: nothing to compare)\n");
+        return;
+    }
+    kt_seed(29);
+    const gh_type types[] = {GH_TYPE_F32, GH_TYPE_F16, GH_TYPE_BF16, GH_TYPE_Q8_0, GH_TYPE_Q4_0};
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        const gh_type t = types[k];
+        const gh_type_traits *tt = gh_get_type_traits(t), *vt = gh_get_type_traits(tt->vec_dot_type);
+        const bool q = tt->is_quantized;
+        const int64_t lens[] = {q ? 32 : 8, q ? 64 : 13, kt_n_in(t), q ? 1024 : 1029};
+        for (size_t li = 0; li < 4; li++) {
+            const int64_t n = lens[li];
+            const size_t wrow = kt_row_bytes(t, n), xrow = kt_row_bytes(tt->vec_dot_type, n);
+            char *w = kt_weights(t, 4, n);
+            float *xf = kt_gauss_vec(4 * n, 1.0f);
+            char *xq = malloc(xrow * 4);
+            for (int c = 0; c < 4; c++) vt->from_float_ref(xf + c * n, xq + c * xrow, n);
+            if (t == GH_TYPE_Q8_0) /* the extreme code both sign tricks must agree on */
+                for (int r = 0; r < 4; r++) ((blk_q8_0 *)(w + r * wrow))[0].qs[3] = -128;
+            if (q) ((blk_q8_0 *)xq)[0].qs[3] = -128;
+            const void *x = q ? (const void *)xq : (const void *)xf;
+            const size_t xb = q ? xrow : (size_t)n * 4;
+            for (int R = 1; R <= 4; R *= 2) {
+                float y2[16], y5[16], yc[16], A2[4 * 32], A5[4 * 32];
+                gh_tile_fn f2 = gh_tile_avx2(t, R, 4), f5 = gh_tile_avx512(t, R, 4);
+                assert_non_null(f2);
+                assert_non_null(f5);
+                const int both = GH_TILE_FIRST | GH_TILE_LAST;
+                f2(n, w, wrow, x, xb, y2, 4, NULL, 0, both);
+                f5(n, w, wrow, x, xb, y5, 4, NULL, 0, both);
+                for (int i = 0; i < 4 * R; i++)
+                    if (f2u(y2[(i / R) * 4 + i % R]) != f2u(y5[(i / R) * 4 + i % R]))
+                        fail_msg("%s n=%lld %dx4 pair %d: avx512 %.9g, avx2 %.9g", tt->name, (long long)n, R, i,
+                                 y5[(i / R) * 4 + i % R], y2[(i / R) * 4 + i % R]);
+                /* in two k-chunks (the first a multiple of the step), accumulators in A */
+                const int64_t step = q ? 32 : 8, k1 = (n / 2) / step * step;
+                if (k1 == 0 || k1 == n) continue;
+                const size_t woff = (size_t)(k1 / tt->blck_size) * tt->type_size;
+                const size_t xoff = q ? (size_t)(k1 / 32) * sizeof(blk_q8_0) : (size_t)k1 * 4;
+                f2(k1, w, wrow, x, xb, NULL, 4, A2, 32, GH_TILE_FIRST);
+                f2(n - k1, w + woff, wrow, (const char *)x + xoff, xb, yc, 4, A2, 32, GH_TILE_LAST);
+                f5(k1, w, wrow, x, xb, NULL, 4, A5, 32, GH_TILE_FIRST);
+                f5(n - k1, w + woff, wrow, (const char *)x + xoff, xb, y5, 4, A5, 32, GH_TILE_LAST);
+                for (int c = 0; c < 4; c++)
+                    for (int r = 0; r < R; r++) {
+                        assert_int_equal(f2u(y5[c * 4 + r]), f2u(yc[c * 4 + r]));
+                        assert_int_equal(f2u(yc[c * 4 + r]), f2u(y2[c * 4 + r]));
+                    }
+            }
+            free(w); free(xf); free(xq);
+        }
+    }
+}
+
 /* ---- helpers, traits, bandwidth ---- */
 
 static void test_dot_axpy(void **state) {
@@ -396,7 +456,7 @@ static void test_traits_table(void **state) {
     assert_int_equal(gh_matmul_wsize(GH_TYPE_F32, 512, 8), 0);
     assert_int_equal(gh_matmul_wsize(GH_TYPE_Q4_K, 512, 3), 3 * 2 * 292);
     const char *simd = gh_kernels_simd_name();
-    assert_true(strcmp(simd, "avx2") == 0 || strcmp(simd, "scalar") == 0);
+    assert_true(strcmp(simd, "avx512") == 0 || strcmp(simd, "avx2") == 0 || strcmp(simd, "scalar") == 0);
 }
 
 static void test_bandwidth_probe(void **state) {
@@ -419,6 +479,7 @@ int main(void) {
         cmocka_unit_test(test_vec_dot_simd_vs_ref),
         cmocka_unit_test(test_matmul_vs_ref),
         cmocka_unit_test(test_matmul_determinism),
+        cmocka_unit_test(test_avx512_tiles_match_avx2),
         cmocka_unit_test(test_dot_axpy),
         cmocka_unit_test(test_traits_table),
         cmocka_unit_test(test_bandwidth_probe),

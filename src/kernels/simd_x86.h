@@ -1,0 +1,40 @@
+/* simd_x86.h — the few inline helpers the AVX2 and AVX-512 kernel files share.
+ * Include only from files compiled with at least -mavx2 -mfma -mf16c.
+ *
+ * They live in one place because the two files must produce the same bits:
+ * an AVX-512 tile reduces a pair's 8-lane accumulator with the very hsum8 the
+ * AVX2 tile uses, and converts scales with the same h2f. */
+#ifndef GH_SIMD_X86_H
+#define GH_SIMD_X86_H
+
+#include "kernels/kernels_internal.h"
+
+#include <immintrin.h>
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* Horizontal sum of 8 floats, always in this order. */
+ALWAYS_INLINE float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+ALWAYS_INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+/* 8 bf16 values widened to floats (a 16-bit shift, exact). */
+ALWAYS_INLINE __m256 bf16x8_load(const uint16_t *p) {
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+/* The tile micro-kernel signature (gh_tile_fn in kernels_internal.h) and row
+ * addressing inside a tile. */
+#define TILE_PARAMS int64_t n, const void *w, size_t wb, const void *x, size_t xb, float *y, size_t ys, \
+                    float *A, size_t as, int mode
+#define WROW(T, r) ((const T *)((const char *)w + (size_t)(r) * wb))
+#define XROW(T, c) ((const T *)((const char *)x + (size_t)(c) * xb))
+#define UNROLL _Pragma("GCC unroll 4")
+
+#endif
