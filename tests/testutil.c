@@ -125,6 +125,11 @@ const char *tu_bin(void) {
     return b && *b ? b : "build/goodhart";
 }
 
+bool tu_crosscheck_required(void) {
+    const char *ci = getenv("CI"), *r = getenv("GH_REQUIRE_CROSSCHECK");
+    return (ci && !strcmp(ci, "true")) || (r && !strcmp(r, "1"));
+}
+
 char *tu_cli(int *status, const char *fmt, ...) {
     char args[16384], cmd[17000];
     va_list ap;

