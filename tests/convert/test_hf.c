@@ -15,10 +15,16 @@
  *   - quantization on the way in equals the kernels' reference quantizers;
  *   - bad input: missing shard, shapes, architecture, dtype, corrupted
  *     headers, unused tensors, each with an error naming the file and tensor.
- * Skipped (with a message) when /usr/bin/python3 has no torch. */
+ *   - another GGUF implementation (npm @huggingface/gguf) parses the files as
+ *     goodhart does, and a file whose metadata it wrote loads;
+ *   - the real commands (convert hf, reward -m --json, embed --json) against
+ *     PyTorch on the tokens they report.
+ * Skipped (with a message) when /usr/bin/python3 has no torch or the npm
+ * package is missing — failed instead under CI=true or GH_REQUIRE_CROSSCHECK=1. */
 #include "testutil.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,10 +46,7 @@ static int setup(void **state) {
     int st;
     char *o = tu_run("/usr/bin/python3 -c 'import torch, numpy' 2>&1", &st);
     free(o);
-    if (st != 0) {
-        fprintf(stderr, "test_hf: SKIPPED: /usr/bin/python3 has no torch (apt-get install python3-torch)\n");
-        return 0;
-    }
+    if (st != 0) return 0; /* each test that needs it says so (NEED_TORCH) */
     snprintf(g_dir, sizeof g_dir, "%s", tu_tmp("hf"));
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/python/hf_models.py %s 2>&1", g_dir);
@@ -58,7 +61,9 @@ static int setup(void **state) {
     return 0;
 }
 
-#define NEED_TORCH() do { if (!g_have_torch) skip(); } while (0)
+/* Skipped without torch, except under CI / GH_REQUIRE_CROSSCHECK=1 (failed). */
+#define NEED_TORCH() do { if (!g_have_torch) \
+    tu_skip_or_fail("test_hf: SKIPPED: /usr/bin/python3 has no torch (apt-get install python3-torch)\n"); } while (0)
 
 static const char *path_of(const char *fmt, const char *name) {
     static char buf[8][4096];
@@ -68,6 +73,21 @@ static const char *path_of(const char *fmt, const char *name) {
     snprintf(rel, sizeof rel, fmt, name);
     snprintf(b, 4096, "%s/%s", g_dir, rel);
     return b;
+}
+
+/* Runs a shell command (printf-style) that must succeed; its output, malloc'd. */
+static char *run_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *run_ok(const char *fmt, ...) {
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int st;
+    char *o = tu_run(cmd, &st);
+    if (st) print_message("%s failed:\n%s\n", cmd, o);
+    assert_int_equal(st, 0);
+    return o;
 }
 
 static cJSON *load_ref(const char *name) {
@@ -503,13 +523,7 @@ static void test_cli_vs_torch(void **state) {
     const char *req = tu_tmp("cli_requests.json"), *res = tu_tmp("cli_results.json");
     assert_int_equal(tu_write_file(req, txt, strlen(txt)), 0);
     free(txt);
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/python/hf_models.py --forward %s %s 2>&1", req, res);
-    int st;
-    char *o = tu_run(cmd, &st);
-    if (st) print_message("%s\n", o);
-    assert_int_equal(st, 0);
-    free(o);
+    free(run_ok("/usr/bin/python3 tests/python/hf_models.py --forward %s %s 2>&1", req, res));
     size_t len;
     txt = tu_read_file(res, &len);
     cJSON *want = cJSON_Parse(txt);
@@ -747,6 +761,158 @@ static void test_round_trip(void **state) {
     free(fb);
     free(ids);
     cJSON_Delete(ref);
+}
+
+/* ------------------------------------------------------------ another GGUF implementation */
+
+/* Hugging Face's GGUF package from npm (scripts/npm, tests/convert/gguf_js.cjs):
+ * skipped without it, except under CI / GH_REQUIRE_CROSSCHECK=1 (failed). */
+static void need_gguf_js(void) {
+    int st;
+    free(tu_run("node -e 'require(\"./scripts/npm/node_modules/@huggingface/gguf\")' 2>&1", &st));
+    if (st) tu_skip_or_fail("test_hf: SKIPPED: node or scripts/npm/node_modules/@huggingface/gguf is missing "
+                            "(scripts/setup.sh --test)\n");
+}
+
+static cJSON *gguf_js_read(const char *file) {
+    char *o = run_ok("node tests/convert/gguf_js.cjs read %s", file);
+    cJSON *j = cJSON_Parse(o);
+    free(o);
+    assert_non_null(j);
+    return j;
+}
+
+static double arr_num(const void *d, gh_gguf_type et, uint64_t i) {
+    switch (et) {
+    case GH_GGUF_INT32: return ((const int32_t *)d)[i];
+    case GH_GGUF_UINT32: return ((const uint32_t *)d)[i];
+    case GH_GGUF_FLOAT32: return ((const float *)d)[i];
+    default: fail_msg("array element type %d not compared by the test", (int)et);
+    }
+    return 0;
+}
+
+/* What the package parses from `file` is what goodhart's reader gives: every
+ * key with its type and value, every tensor's name, shape, type and offset. */
+static void same_as_gguf_js(const char *file) {
+    cJSON *js = gguf_js_read(file);
+    gh_gguf *g = NULL;
+    assert_ok(gh_gguf_open(file, &g));
+    const cJSON *kv = cJSON_GetObjectItem(js, "kv"), *tens = cJSON_GetObjectItem(js, "tensors");
+    assert_int_equal(cJSON_GetArraySize(kv), gh_gguf_n_kv(g));
+    for (int64_t i = 0; i < gh_gguf_n_kv(g); i++) {
+        const char *key = gh_gguf_key(g, i);
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(kv, key);
+        if (!e) fail_msg("%s: @huggingface/gguf does not see key %s", file, key);
+        gh_gguf_type ty = gh_gguf_kv_type(g, i);
+        assert_int_equal((int)cJSON_GetObjectItem(e, "type")->valuedouble, (int)ty);
+        const cJSON *v = cJSON_GetObjectItem(e, "value");
+        int64_t iv;
+        uint64_t uv;
+        double fv;
+        gh_str sv;
+        switch (ty) {
+        case GH_GGUF_UINT32: assert_ok(gh_gguf_kv_uint(g, i, &uv)); assert_true(v->valuedouble == (double)uv); break;
+        case GH_GGUF_INT32: assert_ok(gh_gguf_kv_int(g, i, &iv)); assert_true(v->valuedouble == (double)iv); break;
+        case GH_GGUF_BOOL: assert_ok(gh_gguf_kv_int(g, i, &iv)); assert_int_equal(cJSON_IsTrue(v), iv != 0); break;
+        case GH_GGUF_FLOAT32: assert_ok(gh_gguf_kv_float(g, i, &fv)); assert_true(v->valuedouble == fv); break;
+        case GH_GGUF_STRING:
+            assert_ok(gh_gguf_kv_str(g, i, &sv));
+            assert_int_equal(strlen(v->valuestring), sv.len);
+            assert_memory_equal(v->valuestring, sv.ptr, sv.len);
+            break;
+        case GH_GGUF_ARRAY: {
+            gh_gguf_type et;
+            uint64_t n;
+            assert_ok(gh_gguf_arr_info(g, i, &et, &n));
+            assert_int_equal((int)cJSON_GetObjectItem(e, "subType")->valuedouble, (int)et);
+            assert_int_equal(cJSON_GetArraySize(v), n);
+            const void *d = NULL;
+            if (et != GH_GGUF_STRING) assert_ok(gh_gguf_arr_data(g, i, &d));
+            uint64_t j = 0;
+            const cJSON *x;
+            cJSON_ArrayForEach(x, v) {
+                if (et == GH_GGUF_STRING) {
+                    assert_ok(gh_gguf_arr_str(g, i, j, &sv));
+                    if (strlen(x->valuestring) != sv.len || memcmp(x->valuestring, sv.ptr, sv.len))
+                        fail_msg("%s: %s[%llu] differs", file, key, (unsigned long long)j);
+                } else if (x->valuedouble != arr_num(d, et, j)) fail_msg("%s: %s[%llu] differs", file, key, (unsigned long long)j);
+                j++;
+            }
+            break;
+        }
+        default: fail_msg("key %s: type %d not compared by the test", key, (int)ty);
+        }
+    }
+    assert_int_equal(cJSON_GetArraySize(tens), gh_gguf_n_tensors(g));
+    for (int64_t i = 0; i < gh_gguf_n_tensors(g); i++) {
+        const gh_tensor_info *t = gh_gguf_tensor(g, i);
+        const cJSON *x = cJSON_GetArrayItem(tens, (int)i), *shape = cJSON_GetObjectItem(x, "shape");
+        assert_string_equal(cJSON_GetObjectItem(x, "name")->valuestring, t->name);
+        assert_int_equal((int)cJSON_GetObjectItem(x, "dtype")->valuedouble, (int)t->type);
+        assert_true(cJSON_GetObjectItem(x, "offset")->valuedouble == (double)t->offset);
+        assert_int_equal(cJSON_GetArraySize(shape), t->n_dims);
+        for (uint32_t d = 0; d < t->n_dims; d++)
+            assert_true(cJSON_GetArrayItem(shape, (int)d)->valuedouble == (double)t->ne[d]);
+    }
+    gh_gguf_free(g);
+    cJSON_Delete(js);
+}
+
+static void test_other_gguf_tools(void **state) {
+    (void)state;
+    NEED_TORCH();
+    need_gguf_js();
+    /* (a) Hugging Face's parser reads goodhart's files as goodhart does: SPM
+     * llama (f32 and q8_0), the Qwen2 reward head, BERT */
+    same_as_gguf_js(convert("llama", ""));
+    same_as_gguf_js(convert("llama", "q8_0"));
+    same_as_gguf_js(convert("qwen2_rm", ""));
+    const char *bert = convert("bert", "");
+    same_as_gguf_js(bert);
+    /* (b) a file whose metadata the package wrote (its buildGgufHeader; tensor
+     * infos and data carried over, as its editing API does) loads and gives
+     * the same logits */
+    const char *conv = convert("llama", ""), *js = tu_tmp("llama_js.gguf");
+    free(run_ok("node tests/convert/gguf_js.cjs rewrite %s %s 'written by JS' 2>&1", conv, js));
+    gh_gguf *g = NULL;
+    assert_ok(gh_gguf_open(js, &g));
+    gh_str s;
+    assert_ok(gh_gguf_get_str(g, "general.name", &s));
+    assert_int_equal(s.len, 13);
+    assert_memory_equal(s.ptr, "written by JS", 13);
+    assert_ok(gh_gguf_get_str(g, "general.description", &s));
+    gh_gguf_free(g);
+    cJSON *ref = load_ref("llama");
+    int32_t n;
+    int32_t *ids = ref_ids(ref, &n);
+    same_logits(conv, js, ids, n);
+    free(ids);
+    cJSON_Delete(ref);
+    /* llama.cpp's own BERT vocabulary (convert_hf_to_gguf.py on bge-small):
+     * every key it writes is in goodhart's converted BERT, with the same type */
+    const char *bge = tu_shared("tokenizers/ggml-vocab-bert-bge.gguf");
+    gh_gguf *lc = NULL, *gb = NULL;
+    assert_ok(gh_gguf_open(bge, &lc));
+    assert_ok(gh_gguf_open(bert, &gb));
+    for (int64_t i = 0; i < gh_gguf_n_kv(lc); i++) {
+        const char *key = gh_gguf_key(lc, i);
+        int64_t j = gh_gguf_find_key(gb, key);
+        if (j < 0) fail_msg("llama.cpp's %s has key %s; goodhart's converted BERT lacks it", bge, key);
+        assert_int_equal(gh_gguf_kv_type(lc, i), gh_gguf_kv_type(gb, j));
+        if (gh_gguf_kv_type(lc, i) == GH_GGUF_ARRAY) {
+            gh_gguf_type ea, eb;
+            uint64_t na, nb;
+            assert_ok(gh_gguf_arr_info(lc, i, &ea, &na));
+            assert_ok(gh_gguf_arr_info(gb, j, &eb, &nb));
+            assert_int_equal(ea, eb);
+        }
+    }
+    assert_ok(gh_gguf_get_str(gb, "tokenizer.ggml.model", &s));
+    assert_int_equal(s.len, 4);
+    assert_memory_equal(s.ptr, "bert", 4);
+    gh_gguf_free(lc);
+    gh_gguf_free(gb);
 }
 
 /* Every quantized tensor of `q` equals the reference quantizer applied to the
@@ -1046,6 +1212,7 @@ int main(void) {
         cmocka_unit_test(test_cli_vs_torch),
         cmocka_unit_test(test_tokenizers),
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_other_gguf_tools),
         cmocka_unit_test(test_quantize_on_the_way_in),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_corrupted_safetensors),
