@@ -56,6 +56,9 @@ static const char *detect(const char *jinja, int *variant, bool *bos) {
     if (has(jinja, "<|im_start|>")) return "chatml";
     if (has(jinja, "<|start_header_id|>") && has(jinja, "<|eot_id|>")) {
         if (has(jinja, "Cutting Knowledge Date")) *variant = CHAT_LLAMA3_DATED;
+        /* Meta-Llama-3-8B (the base model) writes the assistant header
+         * whether or not a generation prompt is asked for */
+        else if (!has(jinja, "add_generation_prompt")) *variant = CHAT_LLAMA3_ALWAYS_GEN;
         return "llama3";
     }
     if (has(jinja, "<start_of_turn>")) return "gemma";

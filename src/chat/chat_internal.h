@@ -14,6 +14,7 @@ enum { CHAT_PART_BOS, CHAT_PART_SYSTEM, CHAT_PART_USER, CHAT_PART_ASSISTANT, CHA
  * details (spaces, where the system message goes) between model versions. */
 enum {
     CHAT_LLAMA3_DATED = 1,        /* Llama 3.1+: a system header with the knowledge and today dates */
+    CHAT_LLAMA3_ALWAYS_GEN = 2,   /* base Llama 3's template: the assistant header always ends the text */
     CHAT_MISTRAL_V1 = 0,          /* v0.1/v0.2/Mixtral as published now: "<s> [INST] u [/INST] a</s>" */
     CHAT_MISTRAL_V1_EOS_SPACE = 1, /* v0.1 as first published: "<s>[INST] u [/INST]a</s> " */
     CHAT_MISTRAL_V1_TIGHT = 2,    /* v0.2/Mixtral as first published: "<s>[INST] u [/INST]a</s>" */

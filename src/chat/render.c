@@ -98,7 +98,9 @@ static void render_chatml(gh_strbuf *b, const chat_spec *sp, const gh_chat_msg *
 /* BOS, then <|start_header_id|>ROLE<|end_header_id|>\n\nTRIMMED<|eot_id|>.
  * Llama 3.1 and later always open with a system turn that states the
  * knowledge cut-off and today's date; goodhart writes the templates' own
- * default date (26 Jul 2024), not the clock, so a prompt is reproducible. */
+ * default date (26 Jul 2024), not the clock, so a prompt is reproducible.
+ * The base Llama 3's template ends every text with the assistant header, even
+ * without a generation prompt (CHAT_LLAMA3_ALWAYS_GEN), and so does this. */
 static void render_llama3(gh_strbuf *b, const chat_spec *sp, const gh_chat_msg *m, const role *r, int32_t n,
                           bool gen, const char *bos) {
     int32_t i = 0;
@@ -114,7 +116,7 @@ static void render_llama3(gh_strbuf *b, const chat_spec *sp, const gh_chat_msg *
         put_trim(b, m[i].content);
         gh_strbuf_put(b, "<|eot_id|>");
     }
-    if (gen) gh_strbuf_put(b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+    if (gen || sp->variant == CHAT_LLAMA3_ALWAYS_GEN) gh_strbuf_put(b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
 }
 
 /* Each user turn is BOS[INST] ... [/INST], each reply " REPLY EOS"; the system

