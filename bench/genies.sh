@@ -7,7 +7,9 @@
 # are both printed: on a shared machine the CPU time is the steadier number. MODEL defaults to stories260K
 # converted to GGUF; MAX_EXAMPLES 0 means every pair (full size); MAX_TOKENS 0
 # means the model's context. Run directories go to $GH_BENCH_DIR
-# (default /tmp/goodhart-bench/genies); $GH_BIN picks the binary (build/goodhart).
+# (default /tmp/goodhart-bench/genies); $GH_BIN picks the binary (build/goodhart);
+# $GH_THREADS the threads (-t: pairs processed at once; default 1); $GH_METHODS
+# the methods, space-separated (default all eight).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${GH_BIN:-build/goodhart}
@@ -28,7 +30,7 @@ opts=(-m "$model" --shifts "$shifts" --data "$data" -t "$threads" -q --model-nam
 [ "$max" != 0 ] && opts+=(--max-examples "$max")
 [ "$tokens" != 0 ] && opts+=(--max-tokens "$tokens")
 printf '%-12s %10s %10s %10s\n' method wall_s cpu_s genies_de
-for m in zero_shot few_shot reward_head mms lat ccs cra random; do
+for m in ${GH_METHODS:-zero_shot few_shot reward_head mms lat ccs cra random}; do
   run="$dir/run-$m-$max-$tokens"
   rm -rf "$run"
   t0=$(date +%s.%N)

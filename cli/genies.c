@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "goodhart/genies.h"
@@ -27,7 +28,9 @@ static const char *usage_text =
     "  --seed S  --bootstrap B (default 1000)  --model-name NAME  --limit-units N\n"
     "  --strict           a malformed record is fatal (default: reported and skipped)\n"
     "  --force            reuse a run directory started with other settings\n"
-    "  -q, --quiet        no progress lines    -t N  threads\n"
+    "  -t N               threads: N pairs processed at once, one thread each (default: the CPUs;\n"
+    "                     results do not depend on N)\n"
+    "  -q, --quiet        no progress lines\n"
     CLI_BACKEND_USAGE
     "       goodhart genies metrics --results DIR --model NAME --method METHOD --shifts SHIFTS.json\n"
     "                               [--baseline zero_shot] [--full] [--bootstrap B] [--seed S] [-o OUT.csv]\n"
@@ -136,6 +139,8 @@ static int genies_run(int argc, char **argv) {
     if (gh_genies_shifts_load(shifts, &sh)) return cli_fail("genies");
     gh_backend *b;
     if (cli_open_backend("genies", model, (int32_t)threads, &b)) { gh_genies_shifts_free(sh); return 1; }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    p.n_workers = threads > 0 ? (int32_t)threads : ncpu > 0 ? (int32_t)(ncpu < 64 ? ncpu : 64) : 1;
     p.load.warn = warn_stderr;
     if (!quiet) p.progress = progress;
     char *sn = shifts_name(shifts);

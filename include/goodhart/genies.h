@@ -235,6 +235,9 @@ typedef struct gh_genies_run_params {
     uint64_t seed;             /* pair orientations, CCS restarts, bootstrap */
     int32_t n_boot;            /* default 1000 */
     int32_t limit_units;       /* stop after computing this many (method, shift) results (0: no limit) */
+    int32_t n_workers;         /* pairs processed at once, each by its own thread (0, 1: one at a time);
+                                  with more than one, a local model's forward passes run on one thread
+                                  each for the call. Results do not depend on it. */
     bool force;                /* accept a run directory started with other settings */
     const char *shifts_name;   /* names the table generalization_metrics/MODEL/METHOD/NAME.csv (default "GENIES") */
     gh_genies_load_params load;

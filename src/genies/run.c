@@ -18,6 +18,7 @@
  * are compared on identical items. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,7 @@ typedef struct runner {
     char *settings;
     gh_genies_run_stats *stats;
     int64_t session;
+    int32_t n_workers;       /* pairs processed at once (each forward pass on one thread) */
 } runner;
 
 static void split_free(split *s) {
@@ -250,6 +252,75 @@ static gh_status get_split(runner *R, const char *name, int which, split **out) 
     return GH_OK;
 }
 
+/* ---- pairs in parallel ------------------------------------------------------------
+ *
+ * The features of a split are computed pair by pair, each into its own slot,
+ * by R->n_workers threads taking the next pair in turn; every number is the
+ * same whatever the thread count (each forward pass is computed in a fixed
+ * order, and nothing is summed across pairs here). On failure the error of the
+ * lowest failing pair is returned: pairs are handed out in order and a worker
+ * stops taking pairs past a known failure, so every pair before it was done. */
+
+typedef gh_status (*pair_fn)(runner *R, split *s, int64_t i, void *user);
+
+typedef struct pair_job {
+    runner *R;
+    split *s;
+    int64_t n, next;
+    pair_fn f;
+    void *user;
+    pthread_mutex_t mu;
+    int64_t err_i;           /* lowest failing pair (n: none) */
+    gh_status err;
+    char msg[1024];
+} pair_job;
+
+static void *pair_worker(void *arg) {
+    pair_job *J = arg;
+    for (;;) {
+        pthread_mutex_lock(&J->mu);
+        int64_t i = J->next < J->err_i ? J->next++ : J->n;
+        pthread_mutex_unlock(&J->mu);
+        if (i >= J->n) break;
+        gh_status s = J->f(J->R, J->s, i, J->user);
+        if (s) {
+            pthread_mutex_lock(&J->mu);
+            if (i < J->err_i) {
+                J->err_i = i;
+                J->err = s;
+                snprintf(J->msg, sizeof J->msg, "%s", gh_last_error());
+            }
+            pthread_mutex_unlock(&J->mu);
+        }
+    }
+    return NULL;
+}
+
+/* f(R, s, i, user) for i in [0, n). */
+static gh_status for_pairs(runner *R, split *s, int64_t n, pair_fn f, void *user) {
+    pair_job J = {.R = R, .s = s, .n = n, .f = f, .user = user, .err_i = n};
+    int32_t nw = R->n_workers > 1 ? R->n_workers : 1;
+    if (nw > n) nw = (int32_t)(n > 0 ? n : 1);
+    if (nw == 1) {
+        for (int64_t i = 0; i < n; i++) {
+            gh_status st = f(R, s, i, user);
+            if (st) return st;
+        }
+        return GH_OK;
+    }
+    pthread_mutex_init(&J.mu, NULL);
+    pthread_t th[64];
+    if (nw > 64) nw = 64;
+    int32_t started = 0;
+    for (; started < nw - 1; started++)
+        if (pthread_create(&th[started], NULL, pair_worker, &J)) break;
+    pair_worker(&J); /* this thread works too */
+    for (int32_t k = 0; k < started; k++) pthread_join(th[k], NULL);
+    pthread_mutex_destroy(&J.mu);
+    if (J.err_i < n) return gh_error(J.err, "%s", J.msg);
+    return GH_OK;
+}
+
 static gh_status hidden_of(runner *R, const char *a, const char *b, const char *c, float *out) {
     size_t len;
     char *t = cat3(a, b, c, &len);
@@ -267,51 +338,64 @@ static gh_status hidden_of(runner *R, const char *a, const char *b, const char *
     return s;
 }
 
+static gh_status hidden_pair(runner *R, split *s, int64_t i, void *user) {
+    float **hx = user;
+    const gh_genies_pair *q = &s->set->pairs[s->idx[i]];
+    gh_status st = hidden_of(R, s->prompt[i], q->chosen, NULL, hx[0] + (size_t)i * R->d);
+    if (!st) st = hidden_of(R, s->prompt[i], q->rejected, NULL, hx[1] + (size_t)i * R->d);
+    if (st) gh_error_prefix("%s record %lld", s->set->path, (long long)q->record);
+    return st;
+}
+
 static gh_status need_hidden(runner *R, split *s) {
     if (s->hc) return GH_OK;
     size_t nd = (size_t)s->n * (size_t)R->d;
-    float *hc = malloc(nd * sizeof *hc), *hr = malloc(nd * sizeof *hr);
-    gh_status st = hc && hr ? GH_OK : gh_error(GH_ERR_NOMEM, "out of memory");
-    for (int64_t i = 0; i < s->n && !st; i++) {
-        const gh_genies_pair *q = &s->set->pairs[s->idx[i]];
-        if (!(st = hidden_of(R, s->prompt[i], q->chosen, NULL, hc + (size_t)i * R->d)))
-            st = hidden_of(R, s->prompt[i], q->rejected, NULL, hr + (size_t)i * R->d);
-        if (st) gh_error_prefix("%s record %lld", s->set->path, (long long)q->record);
-    }
-    if (st) { free(hc); free(hr); return st; }
-    s->hc = hc;
-    s->hr = hr;
+    float *hx[2] = {malloc(nd * sizeof(float)), malloc(nd * sizeof(float))};
+    gh_status st = hx[0] && hx[1] ? GH_OK : gh_error(GH_ERR_NOMEM, "out of memory");
+    if (!st) st = for_pairs(R, s, s->n, hidden_pair, hx);
+    if (st) { free(hx[0]); free(hx[1]); return st; }
+    s->hc = hx[0];
+    s->hr = hx[1];
     return GH_OK;
+}
+
+typedef struct contrast_job {
+    float *cx[2];
+    char *yes, *no;
+} contrast_job;
+
+static gh_status contrast_pair(runner *R, split *s, int64_t i, void *user) {
+    contrast_job *C = user;
+    const gh_genies_pair *q = &s->set->pairs[s->idx[i]];
+    float *no = malloc((size_t)R->d * sizeof *no);
+    gh_status st = no ? GH_OK : gh_error(GH_ERR_NOMEM, "out of memory");
+    for (int side = 0; side < 2 && !st; side++) {
+        float *dst = C->cx[side] + (size_t)i * R->d;
+        const char *resp = side ? q->rejected : q->chosen;
+        if (!(st = hidden_of(R, s->prompt[i], resp, C->yes, dst)) && !(st = hidden_of(R, s->prompt[i], resp, C->no, no)))
+            for (int32_t j = 0; j < R->d; j++) dst[j] -= no[j];
+    }
+    free(no);
+    if (st) gh_error_prefix("%s record %lld", s->set->path, (long long)q->record);
+    return st;
 }
 
 static gh_status need_contrast(runner *R, split *s) {
     if (s->cc) return GH_OK;
     size_t nd = (size_t)s->n * (size_t)R->d;
-    float *cc = malloc(nd * sizeof *cc), *cr = malloc(nd * sizeof *cr), *no = malloc((size_t)R->d * sizeof *no);
-    gh_status st = cc && cr && no ? GH_OK : gh_error(GH_ERR_NOMEM, "out of memory");
     size_t ql = strlen(k_cra_q);
-    char *yes = malloc(ql + 4), *nos = malloc(ql + 4);
-    if (!st && (!yes || !nos)) st = gh_error(GH_ERR_NOMEM, "out of memory");
+    contrast_job C = {{malloc(nd * sizeof(float)), malloc(nd * sizeof(float))}, malloc(ql + 4), malloc(ql + 4)};
+    gh_status st = C.cx[0] && C.cx[1] && C.yes && C.no ? GH_OK : gh_error(GH_ERR_NOMEM, "out of memory");
     if (!st) {
-        snprintf(yes, ql + 4, "%sYes", k_cra_q);
-        snprintf(nos, ql + 4, "%sNo", k_cra_q);
+        snprintf(C.yes, ql + 4, "%sYes", k_cra_q);
+        snprintf(C.no, ql + 4, "%sNo", k_cra_q);
+        st = for_pairs(R, s, s->n, contrast_pair, &C);
     }
-    for (int64_t i = 0; i < s->n && !st; i++) {
-        const gh_genies_pair *q = &s->set->pairs[s->idx[i]];
-        for (int side = 0; side < 2 && !st; side++) {
-            float *dst = (side ? cr : cc) + (size_t)i * R->d;
-            const char *resp = side ? q->rejected : q->chosen;
-            if (!(st = hidden_of(R, s->prompt[i], resp, yes, dst)) && !(st = hidden_of(R, s->prompt[i], resp, nos, no)))
-                for (int32_t j = 0; j < R->d; j++) dst[j] -= no[j];
-        }
-        if (st) gh_error_prefix("%s record %lld", s->set->path, (long long)q->record);
-    }
-    free(no);
-    free(yes);
-    free(nos);
-    if (st) { free(cc); free(cr); return st; }
-    s->cc = cc;
-    s->cr = cr;
+    free(C.yes);
+    free(C.no);
+    if (st) { free(C.cx[0]); free(C.cx[1]); return st; }
+    s->cc = C.cx[0];
+    s->cr = C.cx[1];
     return GH_OK;
 }
 
@@ -328,21 +412,25 @@ static gh_status mean_lp(runner *R, const char *prefix, const char *resp, double
     return s;
 }
 
+static gh_status logprob_pair(runner *R, split *s, int64_t i, void *user) {
+    double **lx = user;
+    const gh_genies_pair *q = &s->set->pairs[s->idx[i]];
+    bool ok1 = false, ok2 = false;
+    gh_status st = mean_lp(R, s->prompt[i], q->chosen, &lx[0][i], &ok1);
+    if (!st) st = mean_lp(R, s->prompt[i], q->rejected, &lx[1][i], &ok2);
+    if (!st && (!ok1 || !ok2)) st = gh_error(GH_ERR_LIMIT, "the pair does not fit the model's context");
+    if (st) gh_error_prefix("%s record %lld", s->set->path, (long long)q->record);
+    return st;
+}
+
 static gh_status need_logprob(runner *R, split *s) {
     if (s->lc) return GH_OK;
-    double *lc = malloc((size_t)s->n * sizeof *lc), *lr = malloc((size_t)s->n * sizeof *lr);
-    gh_status st = lc && lr ? GH_OK : gh_error(GH_ERR_NOMEM, "out of memory");
-    for (int64_t i = 0; i < s->n && !st; i++) {
-        const gh_genies_pair *q = &s->set->pairs[s->idx[i]];
-        bool ok1, ok2;
-        if (!(st = mean_lp(R, s->prompt[i], q->chosen, &lc[i], &ok1)))
-            st = mean_lp(R, s->prompt[i], q->rejected, &lr[i], &ok2);
-        if (!st && (!ok1 || !ok2)) st = gh_error(GH_ERR_LIMIT, "the pair does not fit the model's context");
-        if (st) gh_error_prefix("%s record %lld", s->set->path, (long long)q->record);
-    }
-    if (st) { free(lc); free(lr); return st; }
-    s->lc = lc;
-    s->lr = lr;
+    double *lx[2] = {malloc((size_t)s->n * sizeof(double)), malloc((size_t)s->n * sizeof(double))};
+    gh_status st = lx[0] && lx[1] ? GH_OK : gh_error(GH_ERR_NOMEM, "out of memory");
+    if (!st) st = for_pairs(R, s, s->n, logprob_pair, lx);
+    if (st) { free(lx[0]); free(lx[1]); return st; }
+    s->lc = lx[0];
+    s->lr = lx[1];
     return GH_OK;
 }
 
@@ -496,6 +584,42 @@ static char *few_shot_prefix(const split *src, int32_t k, int32_t skip) {
     return b.p;
 }
 
+typedef struct few_shot_job {
+    const trained *t;
+    double *p;
+    int32_t *skip;         /* [n] examples dropped from the front so the pair fits */
+    int32_t k;
+} few_shot_job;
+
+/* Pair i after the few-shot prefix, dropping examples from the front until it fits. */
+static gh_status few_shot_pair(runner *R, split *ev, int64_t i, void *user) {
+    few_shot_job *F = user;
+    const gh_genies_pair *q = &ev->set->pairs[ev->idx[i]];
+    for (int32_t skip = 0; skip <= F->k; skip++) {
+        char *pre = few_shot_prefix(F->t->src, F->k, skip);
+        if (!pre) return gh_error(GH_ERR_NOMEM, "out of memory");
+        size_t lp = strlen(pre), lq = strlen(ev->prompt[i]);
+        char *full = malloc(lp + lq + 1);
+        if (!full) { free(pre); return gh_error(GH_ERR_NOMEM, "out of memory"); }
+        memcpy(full, pre, lp);
+        memcpy(full + lp, ev->prompt[i], lq + 1);
+        free(pre);
+        double a = 0, b = 0;
+        bool ok1 = false, ok2 = false;
+        gh_status s = mean_lp(R, full, q->chosen, &a, &ok1);
+        if (!s && ok1) s = mean_lp(R, full, q->rejected, &b, &ok2);
+        free(full);
+        if (s) return s;
+        if (ok1 && ok2) {
+            F->p[i] = sigmoid(a - b);
+            F->skip[i] = skip;
+            return GH_OK;
+        }
+    }
+    return gh_error(GH_ERR_LIMIT, "%s record %lld: the pair does not fit the context", ev->set->path,
+                    (long long)q->record);
+}
+
 /* Probabilities of the preferred response on the eval split's pairs. */
 static gh_status predict(runner *R, const trained *t, split *ev, double *p, double *k_used) {
     gh_status s = GH_OK;
@@ -510,41 +634,20 @@ static gh_status predict(runner *R, const trained *t, split *ev, double *p, doub
         for (int64_t i = 0; i < n; i++) p[i] = sigmoid(ev->lc[i] - ev->lr[i]);
         return GH_OK;
     case GH_GENIES_FEW_SHOT: {
-        double ksum = 0;
         int32_t k = R->p->few_shot_k;
-        for (int64_t i = 0; i < n && !s; i++) {
-            const gh_genies_pair *q = &ev->set->pairs[ev->idx[i]];
-            /* drop examples from the front until the pair fits */
-            for (int32_t skip = 0; skip <= k; skip++) {
-                char *pre = few_shot_prefix(t->src, k, skip);
-                if (!pre) return gh_error(GH_ERR_NOMEM, "out of memory");
-                size_t lp = strlen(pre), lq = strlen(ev->prompt[i]);
-                char *full = malloc(lp + lq + 1);
-                if (!full) { free(pre); return gh_error(GH_ERR_NOMEM, "out of memory"); }
-                memcpy(full, pre, lp);
-                memcpy(full + lp, ev->prompt[i], lq + 1);
-                free(pre);
-                double a = 0, b = 0;
-                bool ok1 = false, ok2 = false;
-                if (!(s = mean_lp(R, full, q->chosen, &a, &ok1)) && ok1) s = mean_lp(R, full, q->rejected, &b, &ok2);
-                free(full);
-                if (s) break;
-                if (ok1 && ok2) {
-                    p[i] = sigmoid(a - b);
-                    /* examples actually present (the source may have fewer records than k) */
-                    int32_t have = 0;
-                    int64_t last = -1;
-                    for (int64_t j = 0; j < t->src->n && have < k; j++) {
-                        int64_t r = t->src->set->pairs[t->src->idx[j]].record;
-                        if (r != last) { have++; last = r; }
-                    }
-                    ksum += have > skip ? have - skip : 0;
-                    break;
-                }
-                if (skip == k) s = gh_error(GH_ERR_LIMIT, "%s record %lld: the pair does not fit the context",
-                                            ev->set->path, (long long)q->record);
-            }
+        /* examples actually present (the source may have fewer records than k) */
+        int32_t have = 0;
+        int64_t last = -1;
+        for (int64_t j = 0; j < t->src->n && have < k; j++) {
+            int64_t r = t->src->set->pairs[t->src->idx[j]].record;
+            if (r != last) { have++; last = r; }
         }
+        few_shot_job F = {t, p, malloc((size_t)(n ? n : 1) * sizeof(int32_t)), k};
+        if (!F.skip) return gh_error(GH_ERR_NOMEM, "out of memory");
+        s = for_pairs(R, ev, n, few_shot_pair, &F);
+        double ksum = 0;
+        for (int64_t i = 0; i < n && !s; i++) ksum += have > F.skip[i] ? have - F.skip[i] : 0;
+        free(F.skip);
         *k_used = n ? ksum / (double)n : NAN;
         return s;
     }
@@ -720,6 +823,7 @@ gh_status gh_genies_run(gh_backend *b, const gh_genies_shifts *sh, const gh_geni
     R.b = b;
     R.p = p;
     R.stats = stats;
+    R.n_workers = p->n_workers > 1 ? p->n_workers : 1;
     gh_model *model = gh_backend_model(b);
     if (model) {
         const gh_model_info *I = gh_model_get_info(model);
@@ -732,6 +836,9 @@ gh_status gh_genies_run(gh_backend *b, const gh_genies_shifts *sh, const gh_geni
     } else if (caps & GH_CAP_HIDDEN) {
         return gh_error(GH_ERR_UNSUPPORTED, "%s: representation methods need a local model", gh_backend_ref(b));
     }
+    /* pairs in parallel: each forward pass on one thread (restored at the end) */
+    int32_t model_threads = model ? gh_model_n_threads(model) : 0;
+    if (model && R.n_workers > 1) gh_model_set_n_threads(model, 1);
     char *model_name = p->model_name ? strdup(p->model_name) : default_model_name(gh_backend_ref(b));
     char *db = gn_path(run_dir, "run.sqlite", NULL, NULL);
     R.settings = settings_string(&R);
@@ -850,6 +957,7 @@ gh_status gh_genies_run(gh_backend *b, const gh_genies_shifts *sh, const gh_geni
     }
     for (int32_t m = 0; m < n_m; m++) free(all_rows[m]);
 done:
+    if (model && R.n_workers > 1) gh_model_set_n_threads(model, model_threads);
     for (size_t i = 0; i < R.n_splits; i++) split_free(R.splits[i]);
     free(R.splits);
     gh_store_close(R.st);
