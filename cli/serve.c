@@ -18,13 +18,13 @@ static const char *usage_text =
     "  --api-key-env NAME   clients must send \"Authorization: Bearer $NAME\" (the key is read from\n"
     "                       the environment variable NAME, never from the command line)\n"
     "  --model-name NAME    the model's id in /v1/models (default: file name without .gguf)\n"
-    "  --slots N            sequences decoded together by the batching scheduler (default 32)\n"
+    "  --slots N            sequences decoded together by the batching scheduler (2 to 4096, default 32)\n"
     "  --ctx N              positions per sequence (default: min(model context, 4096))\n"
     "  --max-body BYTES     request body limit (default 1048576)\n"
     "  --max-tokens N       max_tokens limit per sample (default: the context)\n"
     "  --max-n N            samples per prompt (default 64)\n"
     "  --max-inputs N       prompts or inputs per request (default 64)\n"
-    "  --max-connections N  connections served at once (default 256)\n"
+    "  --max-connections N  connections served at once; more wait until one closes (default 256)\n"
     "  --max-queued N       samples queued before requests get 429 (default 4096)\n"
     "  --timeout S          idle connection timeout in seconds (default 600)\n"
     "  --chat-template NAME|FILE   chat template (default: the model's own)\n"
@@ -43,7 +43,7 @@ int cmd_serve(int argc, char **argv) {
     long long ll;
     bool quiet = false, missing = false;
     struct { const char *name; long long lo, hi; int32_t *dst; } ints[] = {
-        {"--port", 0, 65535, &p.port},           {"--slots", 1, 4096, &p.n_slots},
+        {"--port", 0, 65535, &p.port},           {"--slots", 2, 4096, &p.n_slots},
         {"--ctx", 1, 1 << 24, &p.n_ctx},         {"--max-tokens", 1, 1 << 24, &p.max_tokens},
         {"--max-n", 1, 1 << 20, &p.max_n},       {"--max-inputs", 1, 1 << 20, &p.max_inputs},
         {"--max-connections", 1, 1 << 16, &p.max_connections},

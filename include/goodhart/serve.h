@@ -38,13 +38,13 @@ typedef struct gh_serve_params {
     int32_t port;              /* 0: an ephemeral port (see gh_server_port) */
     const char *api_key;       /* if set, every endpoint but /health needs "Authorization: Bearer KEY" */
     const char *model_name;    /* id in /v1/models (NULL: the file name without .gguf) */
-    int32_t n_slots;           /* sequences decoded together (default 32) */
+    int32_t n_slots;           /* sequences decoded together (default 32; at least 2) */
     int32_t n_ctx;             /* positions per sequence (0: min(model context, 4096)) */
     int64_t max_body_bytes;    /* request body limit (default 1 MiB) */
     int32_t max_tokens;        /* max_tokens limit per sample (0: the context) */
     int32_t max_n;             /* samples per prompt (default 64) */
     int32_t max_inputs;        /* prompts / inputs per request (default 64) */
-    int32_t max_connections;   /* connections served at once; more are refused (default 256) */
+    int32_t max_connections;   /* connections served at once; more wait to be accepted (default 256) */
     int32_t max_queued;        /* samples waiting for a slot before 429 (default 4096) */
     int32_t timeout_s;         /* idle connection timeout (default 600) */
     void (*log)(void *user, const char *line); /* NULL: silent */

@@ -18,7 +18,9 @@
  * forward pass uses the CPU cores at a time.
  *
  * Slots: at most half of them are prompt slots, so there is always a slot that
- * is free or will be freed by a finishing sample (no deadlock).
+ * is free or will be freed by a finishing sample (no deadlock). That needs at
+ * least 2 slots (gh_server_start refuses fewer): with one, a group holding it
+ * for its prompt could never start a sample other than the last.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -144,8 +146,18 @@ static int take_token(sched *S, gen_group *g, int32_t i, gh_rng *rng, const floa
 
 /* ---- completion and failure (called with S->mu NOT held) ---- */
 
+static int32_t count_free(const sched *S) {
+    int32_t nf = 0;
+    for (int32_t k = 0; k < (S->slots ? S->n_slots : 0); k++) nf += S->slots[k].kind == SLOT_FREE;
+    return nf;
+}
+
+/* Called on the scheduler thread: the stats are brought up to date before the
+ * client is woken, so a /health it sends next sees the slots freed. */
 static void job_complete(sched *S, sched_job *j) {
+    int32_t nf = count_free(S);
     pthread_mutex_lock(&S->mu);
+    S->st.free_slots = nf;
     if (j->groups) {
         int64_t n = 0;
         for (int32_t k = 0; k < j->n_groups; k++) n += j->groups[k].n;
@@ -405,8 +417,7 @@ static void *sched_main(void *arg) {
             step(S);
             sweep(S);
         }
-        int32_t nf = 0;
-        for (int32_t k = 0; k < (S->slots ? S->n_slots : 0); k++) nf += S->slots[k].kind == SLOT_FREE;
+        int32_t nf = count_free(S);
         pthread_mutex_lock(&S->mu);
         S->st.free_slots = nf;
     }

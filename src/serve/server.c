@@ -163,6 +163,9 @@ gh_status gh_server_start(const gh_serve_params *p, gh_server **out) {
     if (d.max_queued <= 0) d.max_queued = def.max_queued;
     if (d.timeout_s <= 0) d.timeout_s = def.timeout_s;
     if (d.n_slots > 4096) return gh_error(GH_ERR_INVALID_ARG, "%d slots is more than 4096", d.n_slots);
+    /* a request's samples other than the last need a slot beside the one its
+     * prompt was read into: with one slot, n >= 2 would wait forever */
+    if (d.n_slots < 2) return gh_error(GH_ERR_INVALID_ARG, "%d slot is too few: the server needs at least 2", d.n_slots);
     srv *s = calloc(1, sizeof *s);
     if (!s) return gh_error(GH_ERR_NOMEM, "out of memory");
     s->p = d;
