@@ -14,6 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -107,6 +112,13 @@ static void assert_error(long st, const char *resp, long want_status, const char
         assert_string_equal(code->valuestring, want_code);
     }
     cJSON_Delete(j);
+}
+
+static void post_err_at(const char *base, const char *body, long want_status, const char *want_code) {
+    long st;
+    char *r = http_at(base, "POST", "/v1/completions", body, NULL, &st);
+    assert_error(st, r, want_status, want_code);
+    free(r);
 }
 
 static void post_err(const char *path, const char *body, long want_status, const char *want_code) {
@@ -922,10 +934,217 @@ static void test_cli_sigterm(void **state) {
     char *out = tu_cli(&status, "serve --port 99999 -m x");
     assert_int_equal(status, 2);
     free(out);
+    out = tu_cli(&status, "serve --slots 1 -m x");
+    assert_int_equal(status, 2);
+    assert_contains(out, "--slots");
+    free(out);
     out = tu_cli(&status, "serve -m %s --api-key-env GH_SERVE_NO_SUCH_VAR --port 0", tu_stories_gguf());
     assert_int_equal(status, 2);
     assert_contains(out, "GH_SERVE_NO_SUCH_VAR");
     free(out);
+}
+
+/* ---- limits ---- */
+
+/* GET base+path; the transport result (the request may be refused) and the status. */
+static CURLcode try_get(const char *base, const char *path, long *status) {
+    CURL *c = curl_easy_init();
+    char url[256];
+    snprintf(url, sizeof url, "%s%s", base, path);
+    buf b = {calloc(1, 1), 0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    *status = 0;
+    CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    free(b.p);
+    curl_easy_cleanup(c);
+    return rc;
+}
+
+typedef struct bg_req { const char *base, *body; long status; } bg_req;
+
+static void *bg_post(void *arg) {
+    bg_req *a = arg;
+    free(http_at(a->base, "POST", "/v1/completions", a->body, NULL, &a->status));
+    return NULL;
+}
+
+static int queued_samples(const char *base) {
+    cJSON *root, *S = stats_of(base, &root);
+    int q = cJSON_GetObjectItem(S, "queued_samples")->valueint;
+    cJSON_Delete(root);
+    return q;
+}
+
+/* --max-queued: while 8 samples are unfinished, one more is 429 server_busy;
+ * a request that alone is over the limit is 400. */
+static void test_max_queued(void **state) {
+    (void)state;
+    gh_serve_params p = gh_serve_default_params();
+    p.port = 0;
+    gh_server *s;
+    p.n_slots = 1; /* refused: a request of n >= 2 could never finish */
+    assert_int_equal(gh_server_start(&p, &s), GH_ERR_INVALID_ARG);
+    assert_contains(gh_last_error(), "at least 2");
+    p.n_slots = 2; /* the 8 samples run two at a time */
+    p.max_queued = 8;
+    assert_ok(gh_server_start(&p, &s));
+    assert_ok(gh_server_attach(s, g_b));
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", gh_server_port(s));
+    post_err_at(base, "{\"prompt\":\"Once\",\"max_tokens\":4,\"n\":9}", 400, "invalid_value");
+    post_err_at(base, "{\"prompt\":[\"Once\",\"Twice\",\"Thrice\"],\"max_tokens\":4,\"n\":3}", 400, "invalid_value");
+    bg_req a = {.base = base, .body = "{\"prompt\":\"Once\",\"max_tokens\":480,\"ignore_eos\":true,\"n\":8,\"seed\":2}"};
+    pthread_t th;
+    pthread_create(&th, NULL, bg_post, &a);
+    int q = 0;
+    for (int i = 0; i < 5000 && q == 0; i++) { /* until the 8 samples are queued */
+        q = queued_samples(base);
+        if (!q) usleep(1000);
+    }
+    assert_true(q >= 1 && q <= 8);
+    long st;
+    char *r = http_at(base, "POST", "/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":4,\"n\":8}", NULL, &st);
+    pthread_join(th, NULL);
+    assert_int_equal(a.status, 200); /* the first was never disturbed */
+    assert_error(st, r, 429, "server_busy");
+    assert_contains(r, "rate_limit_error");
+    free(r);
+    /* and once it is done, the same request is served */
+    r = http_at(base, "POST", "/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":4,\"n\":8}", NULL, &st);
+    assert_int_equal(st, 200);
+    free(r);
+    gh_server_stop(s);
+}
+
+/* --max-connections: with 2 connections open (idle), a third is not taken up
+ * (it waits in the kernel's listen queue): its request stays unanswered while
+ * both are open, and is answered as soon as one closes. */
+typedef struct get_arg { const char *base; long status; CURLcode rc; volatile int done; } get_arg;
+
+static void *bg_get(void *arg) {
+    get_arg *a = arg;
+    a->rc = try_get(a->base, "/health", &a->status);
+    a->done = 1;
+    return NULL;
+}
+
+static void test_max_connections(void **state) {
+    (void)state;
+    gh_serve_params p = gh_serve_default_params();
+    p.port = 0;
+    p.max_connections = 2;
+    gh_server *s;
+    assert_ok(gh_server_start(&p, &s));
+    assert_ok(gh_server_attach(s, g_b));
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", gh_server_port(s));
+    long st;
+    assert_int_equal(try_get(base, "/health", &st), CURLE_OK);
+    assert_int_equal(st, 200);
+    int fd[2];
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)gh_server_port(s))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < 2; i++) {
+        fd[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_true(fd[i] >= 0);
+        assert_int_equal(connect(fd[i], (struct sockaddr *)&sa, sizeof sa), 0);
+    }
+    get_arg g = {.base = base};
+    pthread_t th;
+    pthread_create(&th, NULL, bg_get, &g);
+    usleep(300000); /* an unlimited server answers /health in well under a millisecond */
+    assert_false(g.done);
+    close(fd[0]);
+    pthread_join(th, NULL);
+    assert_int_equal(g.rc, CURLE_OK);
+    assert_int_equal(g.status, 200);
+    close(fd[1]);
+    gh_server_stop(s);
+}
+
+/* Whether /proc/net/tcp lists a listening socket on 127.0.0.1:port (and none on another address). */
+static bool listens_on_loopback_only(int port) {
+    FILE *f = fopen("/proc/net/tcp", "r");
+    assert_non_null(f);
+    char line[512];
+    bool lo = false, other = false;
+    while (fgets(line, sizeof line, f)) {
+        unsigned addr, lport, state;
+        if (sscanf(line, " %*d: %8X:%4X %*8X:%*4X %2X", &addr, &lport, &state) != 3) continue;
+        if ((int)lport != port || state != 0x0A) continue; /* 0A: LISTEN */
+        if (addr == 0x0100007Fu) lo = true; /* 127.0.0.1 in the kernel's (little-endian) order */
+        else other = true;
+    }
+    fclose(f);
+    FILE *f6 = fopen("/proc/net/tcp6", "r");
+    if (f6) {
+        while (fgets(line, sizeof line, f6)) {
+            unsigned lport, state;
+            if (sscanf(line, " %*d: %*32[0-9A-Fa-f]:%4X %*32[0-9A-Fa-f]:%*4X %2X", &lport, &state) == 2 && (int)lport == port &&
+                state == 0x0A)
+                other = true;
+        }
+        fclose(f6);
+    }
+    return lo && !other;
+}
+
+/* The CLI while its model loads: it listens first (on 127.0.0.1 by default),
+ * /health and the model endpoints answer 503 model_loading. The "model" is a
+ * FIFO, so loading waits until the test opens it for writing; then the load
+ * fails (not a regular file) and the server exits 1 naming the file. */
+static void test_cli_loading_and_default_bind(void **state) {
+    (void)state;
+    const char *fifo = tu_tmp("loading.gguf"), *portf = tu_tmp("loading-port.txt"), *errf = tu_tmp("loading-stderr.txt");
+    unlink(fifo);
+    unlink(portf);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) dup2(fd, 2);
+        execl(tu_bin(), tu_bin(), "serve", "-m", fifo, "--port", "0", "--port-file", portf, "-q", (char *)NULL);
+        _exit(127);
+    }
+    int port = 0;
+    for (int i = 0; i < 600 && port == 0; i++) {
+        char *t = tu_read_file(portf, NULL);
+        if (t) { port = atoi(t); free(t); }
+        if (!port) usleep(50000);
+    }
+    assert_true(port > 0);
+    assert_true(listens_on_loopback_only(port));
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+    long st;
+    char *r = http_at(base, "GET", "/health", NULL, NULL, &st);
+    assert_error(st, r, 503, "model_loading");
+    free(r);
+    r = http_at(base, "POST", "/v1/completions", "{\"prompt\":\"a\"}", NULL, &st);
+    assert_error(st, r, 503, "model_loading");
+    free(r);
+    r = http_at(base, "GET", "/v1/models", NULL, NULL, &st);
+    assert_error(st, r, 503, "model_loading");
+    free(r);
+    /* let the load go on: it fails, and the server says why and exits 1 */
+    int w = open(fifo, O_WRONLY);
+    assert_true(w >= 0);
+    close(w);
+    int ws = 0;
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    assert_true(WIFEXITED(ws));
+    assert_int_equal(WEXITSTATUS(ws), 1);
+    char *err = tu_read_file(errf, NULL);
+    assert_non_null(err);
+    assert_contains(err, "loading.gguf");
+    assert_contains(err, "not a regular file");
+    free(err);
 }
 
 int main(void) {
@@ -948,6 +1167,9 @@ int main(void) {
         cmocka_unit_test(test_batching_across_requests),
         cmocka_unit_test(test_stop_in_flight),
         cmocka_unit_test(test_cli_sigterm),
+        cmocka_unit_test(test_max_queued),
+        cmocka_unit_test(test_max_connections),
+        cmocka_unit_test(test_cli_loading_and_default_bind),
     };
     return cmocka_run_group_tests_name("serve", tests, setup, teardown);
 }
