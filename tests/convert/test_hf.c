@@ -805,11 +805,16 @@ static cJSON *gguf_js_read(const char *file) {
     return j;
 }
 
+/* Element i of a GGUF array (arrays in the file are not aligned: memcpy). */
 static double arr_num(const void *d, gh_gguf_type et, uint64_t i) {
+    const uint8_t *p = (const uint8_t *)d + 4 * i;
+    int32_t iv;
+    uint32_t uv;
+    float fv;
     switch (et) {
-    case GH_GGUF_INT32: return ((const int32_t *)d)[i];
-    case GH_GGUF_UINT32: return ((const uint32_t *)d)[i];
-    case GH_GGUF_FLOAT32: return ((const float *)d)[i];
+    case GH_GGUF_INT32: memcpy(&iv, p, 4); return iv;
+    case GH_GGUF_UINT32: memcpy(&uv, p, 4); return uv;
+    case GH_GGUF_FLOAT32: memcpy(&fv, p, 4); return fv;
     default: fail_msg("array element type %d not compared by the test", (int)et);
     }
     return 0;
