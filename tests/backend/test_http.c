@@ -474,6 +474,59 @@ static void test_retry_after_is_honoured(void **st) {
     gh_backend_free(b);
 }
 
+/* Retry-After as an HTTP date (RFC 9110: an IMF-fixdate), `secs` from now. */
+static const char *http_date_in(int secs, char *buf, size_t n) {
+    time_t t = time(NULL) + secs;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, n, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    return buf;
+}
+
+static void test_retry_after_http_date(void **st) {
+    (void)st;
+    char date[64];
+    vllm_routes();
+    /* two seconds ahead, in whole seconds: the retry comes at least 1 s later */
+    mock_route_add(&M, (mock_route){.path = "/v1/embeddings", .status = 429, .retry_after = http_date_in(2, date, sizeof date),
+                                    .times = 1, .file = "error_ratelimit_openai.json"});
+    mock_route_add(&M, (mock_route){.path = "/v1/embeddings", .file = "embeddings_openai.json"});
+    gh_backend *b = open_mock("");
+    gh_embedding *e = NULL;
+    assert_ok(gh_backend_embed(b, "x", NULL, &e));
+    gh_embedding_free(e);
+    assert_int_equal(mock_count(&M, "/v1/embeddings"), 2);
+    double t0 = 0, t1 = 0;
+    for (int i = 0, k = 0; i < M.n_log; i++)
+        if (!strcmp(M.log[i].path, "/v1/embeddings")) { if (k++ == 0) t0 = M.log[i].t; else t1 = M.log[i].t; }
+    assert_true(t1 - t0 >= 0.95); /* the backoff alone would have waited at most 0.25 s */
+    gh_backend_free(b);
+}
+
+/* A Retry-After longer than the client's limit (300 s by default), in seconds
+ * or as a date, is not waited out: the call fails at once, saying so. */
+static void test_retry_after_too_long_is_refused(void **st) {
+    (void)st;
+    char date[64];
+    const char *waits[] = {"3600", http_date_in(7200, date, sizeof date)};
+    for (int w = 0; w < 2; w++) {
+        mock_routes_clear(&M);
+        vllm_routes();
+        mock_route_add(&M, (mock_route){.path = "/v1/embeddings", .status = 503, .retry_after = waits[w],
+                                        .text = "{\"error\":{\"message\":\"maintenance\"}}"});
+        gh_backend *b = open_mock("");
+        int before = mock_count(&M, "/v1/embeddings");
+        gh_embedding *e = NULL;
+        assert_int_equal(gh_backend_embed(b, "x", NULL, &e), GH_ERR_NETWORK);
+        assert_null(e);
+        assert_contains(gh_last_error(), "HTTP 503: maintenance");
+        assert_contains(gh_last_error(), "longer than the 300 s this client waits");
+        assert_contains(gh_last_error(), w == 0 ? "retry after 3600 s" : "retry after 7");
+        assert_int_equal(mock_count(&M, "/v1/embeddings") - before, 1); /* asked once, not retried */
+        gh_backend_free(b);
+    }
+}
+
 static void test_5xx_then_success(void **st) {
     (void)st;
     vllm_routes();
@@ -905,6 +958,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_error_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_after_is_honoured, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_after_http_date, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_after_too_long_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_5xx_then_success, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hung_server_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_refused_then_up, setup, teardown),
