@@ -1,7 +1,8 @@
 /* test_http.c — the HTTP backend against a scripted mock server: the JSON
- * shapes of vLLM's, OpenAI's and llama.cpp's documented responses (recorded
- * in tests/fixtures/openai/), what each kind of server is sent, the fallbacks
- * between log-probability and reward routes, faults (429 + Retry-After, 5xx
+ * shapes of vLLM's, OpenAI's and llama.cpp's documented responses (fixtures
+ * written to those shapes in tests/fixtures/openai/, see its README), what
+ * each kind of server is sent, the fallbacks between log-probability and
+ * reward routes, faults (429 + Retry-After, 5xx
  * then success, a hung server, connection refused until the server comes up),
  * the bound on requests in flight, the API key, and the response cache
  * (a repeated run makes no request; concurrent writers; writers killed by

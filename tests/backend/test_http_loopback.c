@@ -4,6 +4,7 @@
  * server is killed (kill -9) while it decodes a request, and restarted,
  * completes with every sample present once and equal to the local one, each
  * request answered once in all as the servers' access logs count. */
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <math.h>
 #include <signal.h>
@@ -450,6 +451,118 @@ static void test_server_killed_mid_run(void **st) {
     pthread_cond_destroy(&R.cv);
 }
 
+/* ---- the CLI against a live `goodhart serve` ---- */
+
+/* The JSON lines of a command's output (other lines, e.g. notes on stderr, skipped). */
+static int json_lines(const char *out, cJSON **v, int cap) {
+    int n = 0;
+    for (const char *p = out; *p && n < cap;) {
+        const char *e = strchr(p, '\n');
+        size_t L = e ? (size_t)(e - p) : strlen(p);
+        if (L && *p == '{') {
+            char *line = strndup(p, L);
+            v[n] = cJSON_Parse(line);
+            free(line);
+            assert_non_null(v[n]);
+            n++;
+        }
+        p += L + (e != NULL);
+    }
+    return n;
+}
+
+static double num(const cJSON *o, const char *k) {
+    const cJSON *x = cJSON_GetObjectItem(o, k);
+    assert_true(cJSON_IsNumber(x));
+    return x->valuedouble;
+}
+
+static void same_json_array(const cJSON *a, const cJSON *b, double tol) {
+    assert_int_equal(cJSON_GetArraySize(a), cJSON_GetArraySize(b));
+    for (const cJSON *x = a ? a->child : NULL, *y = b ? b->child : NULL; x; x = x->next, y = y->next) {
+        if (tol == 0) assert_true(x->valueint == y->valueint);
+        else assert_true(fabs(x->valuedouble - y->valuedouble) < tol * (1 + fabs(x->valuedouble)));
+    }
+}
+
+static void test_cli_against_live_server(void **st) {
+    (void)st;
+    const char *pf = tu_tmp("cli-port.txt"), *lf = tu_tmp("cli-serve.log");
+    unlink(pf);
+    pid_t pid = spawn_server(0, pf, lf);
+    assert_true(pid > 0);
+    int port = read_port(pf);
+    assert_true(port > 0);
+    char u[128];
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/v1", port);
+    const char *m[2] = {tu_stories_gguf(), u};
+    int status;
+    /* greedy, plain text: the same bytes */
+    char *g[2];
+    for (int k = 0; k < 2; k++) {
+        g[k] = tu_cli(&status, "generate -m %s -p 'Once upon a time' -n 24 --temp 0 -t 1", m[k]);
+        if (status) fprintf(stderr, "%s\n", g[k]);
+        assert_int_equal(status, 0);
+    }
+    assert_string_equal(g[0], g[1]);
+    assert_contains(g[0], ", there was a");
+    free(g[0]); free(g[1]);
+    /* seeded, 3 samples from index 2 with top-k: same samples, log-probabilities within 1e-5 */
+    cJSON *a[8], *b[8];
+    int na = 0, nb = 0;
+    for (int k = 0; k < 2; k++) {
+        char *o = tu_cli(&status, "generate -m %s -p 'The little dog' -n 20 --samples 3 --first-sample 2 --seed 31 --temp 0.9 "
+                                  "--top-k 40 --json -t 1", m[k]);
+        if (status) fprintf(stderr, "%s\n", o);
+        assert_int_equal(status, 0);
+        if (k == 0) na = json_lines(o, a, 8); else nb = json_lines(o, b, 8);
+        free(o);
+    }
+    assert_int_equal(na, 3);
+    assert_int_equal(nb, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal((int)num(a[i], "sample"), 2 + i);
+        assert_int_equal((int)num(a[i], "sample"), (int)num(b[i], "sample"));
+        assert_string_equal(cJSON_GetObjectItem(a[i], "text")->valuestring, cJSON_GetObjectItem(b[i], "text")->valuestring);
+        same_json_array(cJSON_GetObjectItem(a[i], "tokens"), cJSON_GetObjectItem(b[i], "tokens"), 0);
+        assert_string_equal(cJSON_GetObjectItem(a[i], "finish_reason")->valuestring,
+                            cJSON_GetObjectItem(b[i], "finish_reason")->valuestring);
+        assert_true(fabs(num(a[i], "logprob") - num(b[i], "logprob")) < 1e-5 * (1 + fabs(num(a[i], "logprob"))));
+        cJSON_Delete(a[i]); cJSON_Delete(b[i]);
+    }
+    /* logprob with top-2: same tokens, log-probabilities within 1e-5 (over
+     * HTTP the top entries come as text pieces, so only their values compare) */
+    for (int k = 0; k < 2; k++) {
+        char *o = tu_cli(&status, "logprob -m %s --prompt 'Once upon a time' --completion ' there was a girl named Lily.' "
+                                  "--json --top-k 2 -t 1", m[k]);
+        if (status) fprintf(stderr, "%s\n", o);
+        assert_int_equal(status, 0);
+        if (k == 0) na = json_lines(o, a, 8); else nb = json_lines(o, b, 8);
+        free(o);
+    }
+    assert_int_equal(na, 1);
+    assert_int_equal(nb, 1);
+    assert_int_equal((int)num(a[0], "n_prompt_tokens"), (int)num(b[0], "n_prompt_tokens"));
+    same_json_array(cJSON_GetObjectItem(a[0], "tokens"), cJSON_GetObjectItem(b[0], "tokens"), 0);
+    same_json_array(cJSON_GetObjectItem(a[0], "token_logprobs"), cJSON_GetObjectItem(b[0], "token_logprobs"), 1e-5);
+    const cJSON *ta = cJSON_GetObjectItem(a[0], "top_logprobs"), *tb = cJSON_GetObjectItem(b[0], "top_logprobs");
+    assert_int_equal(cJSON_GetArraySize(ta), cJSON_GetArraySize(tb));
+    assert_true(cJSON_GetArraySize(ta) > 5);
+    for (const cJSON *x = ta->child, *y = tb->child; x; x = x->next, y = y->next) {
+        assert_int_equal(cJSON_GetArraySize(x), 2);
+        assert_int_equal(cJSON_GetArraySize(y), 2);
+        for (int r = 0; r < 2; r++) {
+            double la = num(cJSON_GetArrayItem(x, r), "logprob"), lb = num(cJSON_GetArrayItem(y, r), "logprob");
+            assert_true(fabs(la - lb) < 1e-5 * (1 + fabs(la)));
+        }
+    }
+    cJSON_Delete(a[0]); cJSON_Delete(b[0]);
+    kill(pid, SIGTERM);
+    int ws = 0;
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_caps_from_the_server),
@@ -459,6 +572,7 @@ int main(void) {
         cmocka_unit_test(test_embed_and_hidden_equal_local),
         cmocka_unit_test(test_reward_equals_local),
         cmocka_unit_test(test_server_killed_mid_run),
+        cmocka_unit_test(test_cli_against_live_server),
     };
     return cmocka_run_group_tests_name("backend/http_loopback", tests, setup, teardown);
 }

@@ -1,5 +1,5 @@
 /* test_http_mock.h — a tiny scripted HTTP server (libmicrohttpd) for the HTTP
- * backend's tests: routes answer recorded fixtures (tests/fixtures/openai/),
+ * backend's tests: routes answer fixtures (tests/fixtures/openai/, written to documented shapes),
  * or a status with a Retry-After header, or hang; every request is logged
  * with its body, its arrival time and the Authorization header, and the
  * largest number of requests being handled at once is kept.
