@@ -471,6 +471,17 @@ static int json_lines(const char *out, cJSON **v, int cap) {
     return n;
 }
 
+/* Runs `goodhart VERB -m MODEL ARGS`, which must succeed; its JSON lines. */
+static int cli_json(const char *verb, const char *model, const char *args, cJSON **v, int cap) {
+    int status;
+    char *o = tu_cli(&status, "%s -m %s %s", verb, model, args);
+    if (status) fprintf(stderr, "%s\n", o);
+    assert_int_equal(status, 0);
+    int n = json_lines(o, v, cap);
+    free(o);
+    return n;
+}
+
 static double num(const cJSON *o, const char *k) {
     const cJSON *x = cJSON_GetObjectItem(o, k);
     assert_true(cJSON_IsNumber(x));
@@ -509,15 +520,8 @@ static void test_cli_against_live_server(void **st) {
     free(g[0]); free(g[1]);
     /* seeded, 3 samples from index 2 with top-k: same samples, log-probabilities within 1e-5 */
     cJSON *a[8], *b[8];
-    int na = 0, nb = 0;
-    for (int k = 0; k < 2; k++) {
-        char *o = tu_cli(&status, "generate -m %s -p 'The little dog' -n 20 --samples 3 --first-sample 2 --seed 31 --temp 0.9 "
-                                  "--top-k 40 --json -t 1", m[k]);
-        if (status) fprintf(stderr, "%s\n", o);
-        assert_int_equal(status, 0);
-        if (k == 0) na = json_lines(o, a, 8); else nb = json_lines(o, b, 8);
-        free(o);
-    }
+    const char *gen = "-p 'The little dog' -n 20 --samples 3 --first-sample 2 --seed 31 --temp 0.9 --top-k 40 --json -t 1";
+    int na = cli_json("generate", m[0], gen, a, 8), nb = cli_json("generate", m[1], gen, b, 8);
     assert_int_equal(na, 3);
     assert_int_equal(nb, 3);
     for (int i = 0; i < 3; i++) {
@@ -532,14 +536,9 @@ static void test_cli_against_live_server(void **st) {
     }
     /* logprob with top-2: same tokens, log-probabilities within 1e-5 (over
      * HTTP the top entries come as text pieces, so only their values compare) */
-    for (int k = 0; k < 2; k++) {
-        char *o = tu_cli(&status, "logprob -m %s --prompt 'Once upon a time' --completion ' there was a girl named Lily.' "
-                                  "--json --top-k 2 -t 1", m[k]);
-        if (status) fprintf(stderr, "%s\n", o);
-        assert_int_equal(status, 0);
-        if (k == 0) na = json_lines(o, a, 8); else nb = json_lines(o, b, 8);
-        free(o);
-    }
+    const char *lp = "--prompt 'Once upon a time' --completion ' there was a girl named Lily.' --json --top-k 2 -t 1";
+    na = cli_json("logprob", m[0], lp, a, 8);
+    nb = cli_json("logprob", m[1], lp, b, 8);
     assert_int_equal(na, 1);
     assert_int_equal(nb, 1);
     assert_int_equal((int)num(a[0], "n_prompt_tokens"), (int)num(b[0], "n_prompt_tokens"));
