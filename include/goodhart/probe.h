@@ -103,6 +103,7 @@ typedef struct gh_probe_train_stats {
     double grad_norm;     /* logreg: final max-norm of the gradient */
     int32_t best_restart; /* ccs */
     int64_t passes;       /* logreg: reads of the feature matrix (gradients + Hessian products) */
+    int64_t half_passes;  /* logreg: how many of those read its float16 copy (half the bytes) */
 } gh_probe_train_stats;
 
 /* Trains a probe (input checked: shapes, 0/1 labels, both classes where the

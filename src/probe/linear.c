@@ -114,8 +114,36 @@ size_t pb_part_floats(int64_t n, int32_t d) {
     return (size_t)nc * (size_t)d;
 }
 
-gh_status pb_pass_hv_f32(const float *x, int64_t n, int32_t d, const float *u, double c, const double *wt,
-                         double *g, double *rsum, float *part, int32_t n_threads) {
+/* float16 copy (pb_half_copy): AVX2 + F16C only, so the portable build keeps
+ * the float32 pass */
+float pb_dot_hf_avx2(const uint16_t *x, const float *u, int32_t d);
+void pb_axpy_hf_avx2(float *g, float r, const uint16_t *x, int32_t d);
+void pb_axpy4_hf_avx2(float *g, const float *r, const uint16_t *x, int32_t d, const uint16_t *next);
+void pb_f32_to_f16_avx2(uint16_t *dst, const float *src, int64_t n, float scale);
+
+uint16_t *pb_half_copy(const float *x, int64_t n, int32_t d, int32_t n_threads, float *inv_scale) {
+    if (!use_avx2() || !__builtin_cpu_supports("f16c") || n < 1 || d < 1) return NULL;
+    const int64_t nd = n * (int64_t)d;
+    int nt = n_threads > 0 ? n_threads : omp_get_max_threads();
+    float mx = 0;
+#pragma omp parallel for schedule(static) reduction(max : mx) num_threads(nt)
+    for (int64_t i = 0; i < nd; i++) mx = fabsf(x[i]) > mx ? fabsf(x[i]) : mx;
+    int e = 0;
+    if (mx > 0) frexpf(mx, &e); /* mx = m·2^e, m in [0.5, 1) */
+    if (15 - e > 120 || 15 - e < -120) return NULL; /* the scale would leave float's range */
+    const float scale = ldexpf(1.0f, 15 - e);      /* max |x|·scale in [2^14, 2^15): no overflow */
+    uint16_t *h = malloc((size_t)nd * sizeof *h);
+    if (!h) return NULL; /* not an error: the float32 pass still works */
+    const int64_t step = (int64_t)1 << 16;
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t i0 = 0; i0 < nd; i0 += step) pb_f32_to_f16_avx2(h + i0, x + i0, nd - i0 < step ? nd - i0 : step, scale);
+    *inv_scale = 1.0f / scale;
+    return h;
+}
+
+gh_status pb_pass_hv_f32(const float *x, const uint16_t *xh, float xh_inv_scale, int64_t n, int32_t d,
+                         const float *u, double c, const double *wt, double *g, double *rsum, float *part,
+                         int32_t n_threads) {
     if (n < 1) {
         memset(g, 0, (size_t)d * sizeof *g);
         *rsum = 0;
@@ -128,7 +156,7 @@ gh_status pb_pass_hv_f32(const float *x, int64_t n, int32_t d, const float *u, d
     float (*dot_ff)(const float *, const float *, int32_t) = simd ? pb_dot_ff_avx2 : dot_ff_ref;
     void (*axpy_ff)(float *, float, const float *, int32_t) = simd ? pb_axpy_ff_avx2 : axpy_ff_ref;
     void (*axpy4_ff)(float *, const float *, const float *, int32_t, const float *) = simd ? pb_axpy4_ff_avx2 : axpy4_ff_ref;
-    const float cf = (float)c;
+    const float cf = (float)c, inv = xh ? xh_inv_scale : 1.0f;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
     for (int64_t ch = 0; ch < nc; ch++) {
         const int64_t i0 = ch * n / nc, i1 = (ch + 1) * n / nc;
@@ -139,19 +167,25 @@ gh_status pb_pass_hv_f32(const float *x, int64_t n, int32_t d, const float *u, d
         /* four rows at a time: their dot products stream them in, then one
          * sweep over gp adds all four while the next four are prefetched */
         for (; i + 4 <= i1; i += 4) {
-            const float *xi = x + (size_t)i * d;
+            const size_t o = (size_t)i * d;
             float r4[4];
             for (int k = 0; k < 4; k++) {
-                r4[k] = (float)(wt[i + k] * (double)(cf + dot_ff(xi + (size_t)k * d, u, d)));
+                float dt = xh ? pb_dot_hf_avx2(xh + o + (size_t)k * d, u, d) : dot_ff(x + o + (size_t)k * d, u, d);
+                r4[k] = (float)(wt[i + k] * (double)(cf + inv * dt));
                 rs += r4[k];
             }
-            axpy4_ff(gp, r4, xi, d, i + 8 <= i1 ? xi + 4 * (size_t)d : NULL);
+            const bool more = i + 8 <= i1;
+            if (xh) pb_axpy4_hf_avx2(gp, r4, xh + o, d, more ? xh + o + 4 * (size_t)d : NULL);
+            else axpy4_ff(gp, r4, x + o, d, more ? x + o + 4 * (size_t)d : NULL);
         }
         for (; i < i1; i++) {
-            const float *xi = x + (size_t)i * d;
-            float r = (float)(wt[i] * (double)(cf + dot_ff(xi, u, d)));
+            const size_t o = (size_t)i * d;
+            float dt = xh ? pb_dot_hf_avx2(xh + o, u, d) : dot_ff(x + o, u, d);
+            float r = (float)(wt[i] * (double)(cf + inv * dt));
             rs += r;
-            if (r != 0) axpy_ff(gp, r, xi, d);
+            if (r == 0) continue;
+            if (xh) pb_axpy_hf_avx2(gp, r, xh + o, d);
+            else axpy_ff(gp, r, x + o, d);
         }
         rpart[ch] = rs;
     }
@@ -159,7 +193,7 @@ gh_status pb_pass_hv_f32(const float *x, int64_t n, int32_t d, const float *u, d
     for (int32_t j = 0; j < d; j++) {
         double s = 0;
         for (int64_t ch = 0; ch < nc; ch++) s += part[(size_t)ch * d + j];
-        g[j] = s;
+        g[j] = s * inv; /* the copy holds x·scale */
     }
     *rsum = pb_sum(rpart, nc);
     return GH_OK;

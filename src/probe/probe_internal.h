@@ -32,10 +32,22 @@ gh_status pb_pass(const float *x, int64_t n, int32_t d, const double *u, double 
  * u [d] float, wt [n] double. Rows are summed in float within a chunk (the
  * chunks are those of pb_pass), chunks in double in chunk order: the result is
  * the same bits for any thread count. `part` is scratch of
- * pb_part_floats(n, d) floats, reused across calls (no per-pass allocation). */
+ * pb_part_floats(n, d) floats, reused across calls (no per-pass allocation).
+ * With xh (a pb_half_copy of x, and its xh_inv_scale) the rows are read from
+ * that float16 copy instead of x: half the bytes per pass, at a relative error
+ * of ~1e-3 in the product (an SPD operator all the same: the same rounded X on
+ * both sides). */
 size_t pb_part_floats(int64_t n, int32_t d);
-gh_status pb_pass_hv_f32(const float *x, int64_t n, int32_t d, const float *u, double c, const double *wt,
-                         double *g, double *rsum, float *part, int32_t n_threads);
+gh_status pb_pass_hv_f32(const float *x, const uint16_t *xh, float xh_inv_scale, int64_t n, int32_t d,
+                         const float *u, double c, const double *wt, double *g, double *rsum, float *part,
+                         int32_t n_threads);
+
+/* A float16 copy of x [n][d] scaled by a power of two (max |x| lands in
+ * [2^14, 2^15), so nothing overflows and small values keep their digits);
+ * *inv_scale is 1/scale. NULL without AVX2+F16C (or GH_SIMD=scalar), when the
+ * scale would leave float's range, or when memory is short: the caller then
+ * uses x itself. Free with free(). */
+uint16_t *pb_half_copy(const float *x, int64_t n, int32_t d, int32_t n_threads, float *inv_scale);
 
 /* Σ a_i in index order */
 double pb_sum(const double *a, int64_t n);
