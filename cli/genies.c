@@ -33,10 +33,10 @@ static const char *usage_text =
     "  -q, --quiet        no progress lines\n"
     CLI_BACKEND_USAGE
     "       goodhart genies metrics --results DIR --model NAME --method METHOD --shifts SHIFTS.json\n"
-    "                               [--baseline zero_shot] [--full] [--bootstrap B] [--seed S] [-o OUT.csv]\n"
+    "                               [--baseline zero_shot] [--full|--summary] [--bootstrap B] [--seed S] [-o OUT.csv]\n"
     "  The study's GENIES.csv (same columns and row order) from DIR/evaluations/METHOD/NAME-SOURCE/TARGET.json\n"
     "  and DIR/target_tuned_capability/NAME/TARGET.json; --full adds intervals, both RMS calibration\n"
-    "  errors and the Brier score.\n"
+    "  errors and the Brier score; --summary gives the means per category and the GENIES mean instead.\n"
     "       goodhart genies report --results DIR --model NAME --methods LIST --shifts SHIFTS.json -o OUT.html\n"
     "       goodhart genies check [--strict] [--shifts SHIFTS.json] FILE|DIR...\n"
     "  Loads distributions (a folder of NAME/{train,test}.json, or files) and reports malformed records.\n"
@@ -163,7 +163,7 @@ static int genies_run(int argc, char **argv) {
 static int cmd_metrics_or_report(int argc, char **argv, bool report) {
     gh_genies_metrics_params mp = gh_genies_default_metrics_params();
     const char *dir = NULL, *shifts = NULL, *out = NULL, *methods = NULL, *title = NULL, *v;
-    bool missing = false, full = false;
+    bool missing = false, full = false, summary = false;
     long long ll;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -183,9 +183,11 @@ static int cmd_metrics_or_report(int argc, char **argv, bool report) {
             if (!missing && !cli_parse_int(v, 0, INT64_MAX, &ll)) return cli_usage_error("genies", "--seed needs an integer >= 0, got '%s'", v);
             mp.seed = (uint64_t)ll;
         } else if (!report && cli_flag(a, NULL, "--full")) full = true;
+        else if (!report && cli_flag(a, NULL, "--summary")) summary = true;
         else return cli_usage_error("genies", "unknown option '%s' for genies %s", a, argv[1]);
         if (missing) return cli_usage_error("genies", "option '%s' needs a value", a);
     }
+    if (full && summary) return cli_usage_error("genies", "--full and --summary are two different tables: give one");
     if (!dir) return cli_usage_error("genies", "no results given (--results DIR)");
     if (!mp.model) return cli_usage_error("genies", "no model name given (--model NAME, as in DIR/evaluations/METHOD/NAME-SOURCE)");
     if (!report && !mp.method) return cli_usage_error("genies", "no method given (--method METHOD)");
@@ -203,7 +205,8 @@ static int cmd_metrics_or_report(int argc, char **argv, bool report) {
         if (!s) s = gh_genies_metrics(dir, sh, &mp, rows);
         FILE *f = stdout;
         if (!s && out && !(f = fopen(out, "w"))) s = gh_error(GH_ERR_IO, "%s: cannot write", out);
-        if (!s) s = full ? gh_genies_write_csv_full(f, mp.method, rows, sh->n) : gh_genies_write_csv(f, rows, sh->n);
+        if (!s && summary) s = gh_genies_write_summary_csv(f, sh, 1, &mp.method, &rows);
+        else if (!s) s = full ? gh_genies_write_csv_full(f, mp.method, rows, sh->n) : gh_genies_write_csv(f, rows, sh->n);
         if (f && f != stdout && fclose(f) != 0 && !s) s = gh_error(GH_ERR_IO, "%s: cannot write", out);
         free(rows);
     } else {

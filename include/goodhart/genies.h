@@ -195,6 +195,14 @@ gh_status gh_genies_metrics(const char *results_dir, const gh_genies_shifts *sh,
 gh_status gh_genies_write_csv(FILE *f, const gh_genies_row *rows, int32_t n);
 /* goodhart's fuller table: the same plus rms_corrected, brier, intervals, n. */
 gh_status gh_genies_write_csv_full(FILE *f, const char *method, const gh_genies_row *rows, int32_t n);
+/* Per category and over all shifts, for each method (rows[m] has sh->n rows
+ * for methods[m]): columns method, scope ("category" or "all"), category
+ * ("" for all), n_shifts (unique shifts in scope), n_elicitation (those with a
+ * finite elicitation, which are averaged), mean_generalization_accuracy,
+ * mean_differential_elicitation. The "all" row is the GENIES mean. Categories
+ * in order of first appearance; repeated shifts count once. */
+gh_status gh_genies_write_summary_csv(FILE *f, const gh_genies_shifts *sh, int32_t n_methods,
+                                      const char *const *methods, gh_genies_row *const *rows);
 /* A double as Python's repr() writes it; buf >= 32 bytes. */
 void gh_genies_pyrepr(double v, char *buf, size_t size);
 

@@ -549,3 +549,58 @@ gh_status gh_genies_write_csv_full(FILE *f, const char *method, const gh_genies_
     }
     return ferror(f) ? gh_error(GH_ERR_IO, "cannot write the CSV") : GH_OK;
 }
+
+/* ---- per category and the GENIES mean ---------------------------------------------------- */
+
+int32_t gn_categories(const gh_genies_shifts *sh, const char **cats) {
+    int32_t nc = 0;
+    for (int32_t i = 0; i < sh->n; i++) {
+        const char *c = sh->shifts[i].category;
+        bool seen = false;
+        for (int32_t k = 0; k < nc && !seen; k++) seen = !strcmp(cats[k], c);
+        if (!seen) cats[nc++] = c;
+    }
+    return nc;
+}
+
+double gn_mean_over(const gh_genies_shifts *sh, const gh_genies_row *rows, const char *cat, bool elicitation,
+                    int32_t *n_shifts, int32_t *n_used) {
+    double s = 0;
+    int32_t n = 0, ns = 0;
+    for (int32_t i = 0; i < sh->n; i++) {
+        if (sh->shifts[i].duplicate) continue;
+        if (cat && strcmp(sh->shifts[i].category, cat)) continue;
+        ns++;
+        double v = elicitation ? rows[i].differential_elicitation : rows[i].generalization_accuracy;
+        if (isfinite(v)) { s += v; n++; }
+    }
+    if (n_shifts) *n_shifts = ns;
+    if (n_used) *n_used = n;
+    return n ? s / n : NAN;
+}
+
+gh_status gh_genies_write_summary_csv(FILE *f, const gh_genies_shifts *sh, int32_t n_methods,
+                                      const char *const *methods, gh_genies_row *const *rows) {
+    const char **cats = calloc((size_t)(sh->n ? sh->n : 1), sizeof *cats);
+    if (!cats) return gh_error(GH_ERR_NOMEM, "out of memory");
+    int32_t nc = gn_categories(sh, cats);
+    fputs("method,scope,category,n_shifts,n_elicitation,mean_generalization_accuracy,"
+          "mean_differential_elicitation\n", f);
+    for (int32_t m = 0; m < n_methods; m++)
+        for (int32_t k = 0; k <= nc; k++) {
+            const char *c = k < nc ? cats[k] : NULL;
+            int32_t ns, nu;
+            double de = gn_mean_over(sh, rows[m], c, true, &ns, &nu);
+            double ga = gn_mean_over(sh, rows[m], c, false, NULL, NULL);
+            csv_str(f, methods[m]);
+            fputs(c ? ",category," : ",all,", f);
+            csv_str(f, c ? c : "");
+            fprintf(f, ",%d,%d,", ns, nu);
+            csv_num(f, ga);
+            fputc(',', f);
+            csv_num(f, de);
+            fputc('\n', f);
+        }
+    free(cats);
+    return ferror(f) ? gh_error(GH_ERR_IO, "cannot write the CSV") : GH_OK;
+}

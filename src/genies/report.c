@@ -24,19 +24,6 @@ static void fmt_ci(char *b, size_t n, gh_ci c) {
     else snprintf(b, n, "%.3f [%.3f, %.3f]", c.value, c.lo, c.hi);
 }
 
-/* Mean of the finite values among rows i whose category is cat (NULL: all). */
-static double mean_de(const gh_genies_shifts *sh, const gh_genies_row *rows, const char *cat, bool elicitation) {
-    double s = 0;
-    int n = 0;
-    for (int32_t i = 0; i < sh->n; i++) {
-        if (sh->shifts[i].duplicate) continue;
-        if (cat && strcmp(sh->shifts[i].category, cat)) continue;
-        double v = elicitation ? rows[i].differential_elicitation : rows[i].generalization_accuracy;
-        if (isfinite(v)) { s += v; n++; }
-    }
-    return n ? s / n : NAN;
-}
-
 gh_status gh_genies_report(const char *path, const char *title, const gh_genies_shifts *sh, int32_t n_methods,
                            const char *const *methods, gh_genies_row *const *rows) {
     if (n_methods < 1) return gh_error(GH_ERR_INVALID_ARG, "genies report: no methods");
@@ -49,15 +36,8 @@ gh_status gh_genies_report(const char *path, const char *title, const gh_genies_
         "trained and tested on the target, or on its reference distribution). Intervals are bootstrap 95% "
         "intervals over the target's pairs, resampled jointly with zero-shot's.");
 
-    /* categories in order of first appearance */
     const char **cats = calloc((size_t)sh->n + 1, sizeof *cats);
-    int nc = 0;
-    for (int32_t i = 0; i < sh->n && cats; i++) {
-        const char *c = sh->shifts[i].category;
-        bool seen = false;
-        for (int k = 0; k < nc; k++) seen |= !strcmp(cats[k], c);
-        if (!seen) cats[nc++] = c;
-    }
+    int nc = cats ? gn_categories(sh, cats) : 0;
     size_t ncol = 4 + (size_t)n_methods;
     size_t nrow = (size_t)sh->n + (size_t)nc + 1;
     const char **header = calloc(ncol, sizeof *header);
@@ -99,7 +79,7 @@ gh_status gh_genies_report(const char *path, const char *title, const gh_genies_
             CELL(row, 2, "");
             CELL(row, 3, "");
             for (int32_t m = 0; m < n_methods; m++) {
-                fmt(b, sizeof b, mean_de(sh, rows[m], c, true), 3);
+                fmt(b, sizeof b, gn_mean_over(sh, rows[m], c, true, NULL, NULL), 3);
                 CELL(row, 4 + m, b);
             }
         }
@@ -126,7 +106,7 @@ gh_status gh_genies_report(const char *path, const char *title, const gh_genies_
                 size_t j = (size_t)m * nx + k;
                 double off = n_methods > 1 ? -0.3 + 0.6 * m / (n_methods - 1) : 0;
                 xs[j] = k + 1 + off;
-                ys[j] = mean_de(sh, rows[m], k < nc ? cats[k] : NULL, true);
+                ys[j] = gn_mean_over(sh, rows[m], k < nc ? cats[k] : NULL, true, NULL, NULL);
                 lo[j] = ys[j] < 0 ? ys[j] : 0;
                 hi[j] = ys[j] < 0 ? 0 : ys[j];
             }
@@ -184,7 +164,7 @@ gh_status gh_genies_report(const char *path, const char *title, const gh_genies_
             if (!dc[i]) s = gh_error(GH_ERR_NOMEM, "out of memory");
         char cap[200];
         snprintf(cap, sizeof cap, "%.60s: per-shift metrics (generalization mean %.3f).", methods[m],
-                 mean_de(sh, rows[m], NULL, false));
+                 gn_mean_over(sh, rows[m], NULL, false, NULL, NULL));
         if (!s) s = gh_report_heading(r, 2, methods[m]);
         if (!s) s = gh_report_table(r, cap, 8, dh, (size_t)sh->n, (const char *const *)dc);
         for (size_t i = 0; i < (size_t)sh->n * 8; i++) free(dc[i]);

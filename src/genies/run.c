@@ -948,6 +948,22 @@ gh_status gh_genies_run(gh_backend *b, const gh_genies_shifts *sh, const gh_geni
         }
         free(gd);
     }
+    if (!s && n_m > 0) {
+        /* per category and the GENIES mean, every method of this call */
+        char *buf = NULL, name[300];
+        size_t len = 0;
+        snprintf(name, sizeof name, "%s.summary.csv", p->shifts_name ? p->shifts_name : "GENIES");
+        char *path = gn_path(run_dir, "generalization_metrics", model_name, name);
+        FILE *f = path ? open_memstream(&buf, &len) : NULL;
+        if (!f) s = gh_error(GH_ERR_NOMEM, "out of memory");
+        else {
+            s = gh_genies_write_summary_csv(f, sh, n_m, names, all_rows);
+            fclose(f);
+            if (!s) s = gn_write_atomic(path, buf, len);
+        }
+        free(buf);
+        free(path);
+    }
     if (!s && stats->remaining == 0) {
         char *rp = gn_path(run_dir, "report.html", NULL, NULL);
         char title[300];

@@ -3,7 +3,10 @@
  * evaluation files there (every column to 1e-9, same columns and row order),
  * through the library and through `goodhart genies metrics` (whose output is
  * byte-identical to the study's files); the Python
- * Mersenne Twister and the RMS formulas on hand-checked values; Python repr. */
+ * Mersenne Twister and the RMS formulas on hand-checked values; Python repr;
+ * the --full table (both RMS variants named, intervals around their values),
+ * bootstrap intervals narrowing with n, and the per-category and GENIES means
+ * (--summary) against means of the study's table computed by hand. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,6 +182,152 @@ static void test_missing_files(void **state) {
     gh_genies_shifts_free(sh);
 }
 
+/* `genies metrics --full`: both RMS calibration variants are named in the
+ * header; every row's accuracy interval holds the accuracy, and its
+ * elicitation interval the elicitation. */
+static void test_full_csv(void **state) {
+    (void)state;
+    int st;
+    char *out = tu_cli(&st, "genies metrics --results %s --model llama-30b --method mms --shifts %s --full --bootstrap 200 2>/dev/null",
+                       tu_shared("genies/results"), tu_shared("genies/distribution_shifts/GENIES.json"));
+    assert_int_equal(st, 0);
+    const char *header = "method,source,target,target_reference,category,n_target,generalization_accuracy,accuracy_lo,"
+                         "accuracy_hi,baseline_accuracy,target_tuned_capability,target_tuned_capability_intervention,"
+                         "differential_elicitation,elicitation_lo,elicitation_hi,source_ID_accuracy,"
+                         "rms_calibration_error_published,rms_calibration_error_corrected,brier_score\n";
+    assert_true(!strncmp(out, header, strlen(header)));
+    char *save = NULL;
+    int rows = 0;
+    for (char *l = strtok_r(out + strlen(header), "\n", &save); l; l = strtok_r(NULL, "\n", &save), rows++) {
+        char *f[32];
+        assert_int_equal(split(l, f), 19);
+        assert_string_equal(f[0], "mms");
+        double a = atof(f[6]), alo = atof(f[7]), ahi = atof(f[8]);
+        double de = atof(f[12]), dlo = atof(f[13]), dhi = atof(f[14]);
+        assert_true(*f[7] && *f[8] && *f[13] && *f[14]);
+        assert_true(alo <= a && a <= ahi && alo < ahi);
+        assert_true(dlo <= de && de <= dhi && dlo < dhi);
+        /* both calibration errors present and in [0, 1]; Brier too */
+        for (int k = 16; k < 19; k++) assert_true(*f[k] && atof(f[k]) >= 0 && atof(f[k]) <= 1);
+    }
+    assert_int_equal(rows, 15);
+    free(out);
+    out = tu_cli(&st, "genies metrics --results %s --model llama-30b --method mms --shifts %s --full --summary 2>&1",
+                 tu_shared("genies/results"), tu_shared("genies/distribution_shifts/GENIES.json"));
+    assert_int_equal(st, 2);
+    assert_contains(out, "--full and --summary");
+    free(out);
+}
+
+/* Writes an evaluation file with n pairs, the first n * acc right (p = 0.8), the rest wrong (p = 0.3). */
+static void write_eval(const char *dir, const char *method, const char *train, const char *eval, int n, double acc) {
+    char path[1024];
+    snprintf(path, sizeof path, "mkdir -p %s/evaluations/%s/m-%s", dir, method, train);
+    assert_int_equal(system(path), 0);
+    snprintf(path, sizeof path, "%s/evaluations/%s/m-%s/%s.json", dir, method, train, eval);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"eval_probabilities\": [", f);
+    int right = (int)(n * acc + 0.5);
+    for (int i = 0; i < n; i++) fprintf(f, "%s%s", i ? ", " : "", i < right ? "0.8" : "0.3");
+    fputs("]}\n", f);
+    fclose(f);
+}
+
+/* Bootstrap intervals hold the value and shrink as the pairs grow: the same
+ * accuracies on 40 and on 640 pairs, the interval about 4x narrower. */
+static void test_bootstrap_width(void **state) {
+    (void)state;
+    const char *shifts = tu_tmp("ci_shifts.json");
+    const char *js = "[{\"source\": \"s\", \"target\": \"t\", \"category\": \"c\"}]";
+    assert_int_equal(tu_write_file(shifts, js, strlen(js)), 0);
+    gh_genies_shifts *sh;
+    assert_ok(gh_genies_shifts_load(shifts, &sh));
+    double wa[2], wd[2];
+    for (int k = 0; k < 2; k++) {
+        int n = k ? 640 : 40;
+        const char *dir = tu_tmp(k ? "ci_640" : "ci_40");
+        write_eval(dir, "mms", "s", "t", n, 0.75);
+        write_eval(dir, "mms", "s", "s", n, 0.9);
+        write_eval(dir, "zero_shot", "s", "t", n, 0.5);
+        write_eval(dir, "mms", "t", "t", n, 0.95);
+        gh_genies_metrics_params p = gh_genies_default_metrics_params();
+        p.model = "m";
+        p.method = "mms";
+        p.n_boot = 1000;
+        gh_genies_row r;
+        assert_ok(gh_genies_metrics(dir, sh, &p, &r));
+        assert_true(fabs(r.generalization_accuracy - 0.75) < 1e-12);
+        assert_true(fabs(r.target_tuned_capability - 0.95) < 1e-12);
+        assert_string_equal(r.ttc_intervention, "mms");
+        assert_true(fabs(r.differential_elicitation - 0.25 / 0.95) < 1e-12);
+        assert_true(r.acc_ci.lo <= r.generalization_accuracy && r.generalization_accuracy <= r.acc_ci.hi);
+        assert_true(r.de_ci.lo <= r.differential_elicitation && r.differential_elicitation <= r.de_ci.hi);
+        wa[k] = r.acc_ci.hi - r.acc_ci.lo;
+        wd[k] = r.de_ci.hi - r.de_ci.lo;
+        assert_true(wa[k] > 0 && wd[k] > 0);
+    }
+    /* the standard error goes as 1/sqrt(n): 16x the pairs, about a quarter of the width */
+    assert_true(wa[1] < 0.4 * wa[0] && wa[1] > 0.15 * wa[0]);
+    assert_true(wd[1] < 0.4 * wd[0] && wd[1] > 0.15 * wd[0]);
+    gh_genies_shifts_free(sh);
+}
+
+/* `genies metrics --summary` on the study's mms evaluations: each category's
+ * mean and the GENIES mean equal the means of the published GENIES.csv's
+ * differential_elicitation column computed here by hand. */
+static void test_summary(void **state) {
+    (void)state;
+    gh_genies_shifts *sh;
+    assert_ok(gh_genies_shifts_load(tu_shared("genies/distribution_shifts/GENIES.json"), &sh));
+    char *csv = tu_read_file(tu_shared("genies/results/generalization_metrics/llama-30b/mms/GENIES.csv"), NULL);
+    assert_non_null(csv);
+    double de[15];
+    char *save = NULL;
+    int i = -1;
+    for (char *l = strtok_r(csv, "\n", &save); l; l = strtok_r(NULL, "\n", &save), i++) {
+        if (i < 0) continue; /* header */
+        char *f[32];
+        assert_int_equal(split(l, f), 11);
+        assert_string_equal(f[1], sh->shifts[i].target);
+        de[i] = atof(f[10]);
+    }
+    assert_int_equal(i, 15);
+    int st;
+    char *out = tu_cli(&st, "genies metrics --results %s --model llama-30b --method mms --shifts %s --summary 2>/dev/null",
+                       tu_shared("genies/results"), tu_shared("genies/distribution_shifts/GENIES.json"));
+    assert_int_equal(st, 0);
+    const char *header = "method,scope,category,n_shifts,n_elicitation,mean_generalization_accuracy,"
+                         "mean_differential_elicitation\n";
+    assert_true(!strncmp(out, header, strlen(header)));
+    int lines = 0, cats = 0;
+    save = NULL;
+    for (char *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save), lines++) {
+        if (!lines) continue;
+        char *f[32];
+        assert_int_equal(split(l, f), 7);
+        assert_string_equal(f[0], "mms");
+        bool all = !strcmp(f[1], "all");
+        double sum = 0;
+        int n = 0;
+        for (int k = 0; k < 15; k++)
+            if (all || !strcmp(sh->shifts[k].category, f[2])) { sum += de[k]; n++; }
+        assert_true(n > 0);
+        assert_int_equal(atoi(f[3]), n);
+        assert_int_equal(atoi(f[4]), n);
+        if (fabs(atof(f[6]) - sum / n) > 1e-12) fprintf(stderr, "%s %s: %s, by hand %.17g\n", f[1], f[2], f[6], sum / n);
+        assert_true(fabs(atof(f[6]) - sum / n) < 1e-12);
+        if (!all) cats++;
+        else assert_string_equal(f[2], "");
+    }
+    /* context, encoding, skill, difficulty, pretraining_similarity, quality, spurious_cues, unwanted_personas */
+    assert_int_equal(cats, 8);
+    assert_int_equal(lines, 10);
+    free(out);
+    free(csv);
+    gh_genies_shifts_free(sh);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_python_choice),
@@ -187,6 +336,9 @@ int main(void) {
         cmocka_unit_test(test_conformance_library),
         cmocka_unit_test(test_conformance_cli),
         cmocka_unit_test(test_missing_files),
+        cmocka_unit_test(test_full_csv),
+        cmocka_unit_test(test_bootstrap_width),
+        cmocka_unit_test(test_summary),
     };
     return cmocka_run_group_tests_name("genies_metrics", tests, NULL, NULL);
 }
