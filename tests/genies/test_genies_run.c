@@ -84,6 +84,33 @@ static sessions read_sessions(const char *run) {
     return s;
 }
 
+/* The target-tuned capability of a shift equals the best accuracy among the
+ * run's methods (random excluded; ties to the first name, in name order)
+ * trained and tested on the shift's target reference, and none of it comes
+ * from the target itself when the reference differs. */
+static void check_ttc(const char *run, const char *model, const gh_genies_shift *x, const gh_genies_row *r) {
+    static const char *const sorted[] = {"ccs", "cra", "few_shot", "lat", "mms", "reward_head", "zero_shot"};
+    double best = NAN;
+    const char *name = "";
+    char path[1024];
+    for (size_t k = 0; k < sizeof sorted / sizeof *sorted; k++) {
+        snprintf(path, sizeof path, "%s/evaluations/%s/%s-%s/%s.json", run, sorted[k], model, x->target_reference,
+                 x->target_reference);
+        gh_genies_eval e;
+        assert_ok(gh_genies_eval_read(path, &e));
+        if (isnan(best) || e.accuracy > best) { best = e.accuracy; name = sorted[k]; }
+        gh_genies_eval_free(&e);
+        if (strcmp(x->target, x->target_reference)) {
+            snprintf(path, sizeof path, "%s/evaluations/%s/%s-%s/%s.json", run, sorted[k], model, x->target, x->target);
+            FILE *f = fopen(path, "rb");
+            if (f) fclose(f);
+            assert_null(f); /* never trained on the target itself */
+        }
+    }
+    assert_true(r->target_tuned_capability == best);
+    assert_string_equal(r->ttc_intervention, name);
+}
+
 static void test_every_method(void **state) {
     (void)state;
     const char *run = tu_tmp("run_full");
@@ -114,6 +141,7 @@ static void test_every_method(void **state) {
         mp.n_boot = 0;
         gh_genies_row rows[2];
         assert_ok(gh_genies_metrics(run, g_sh, &mp, rows));
+        assert_string_equal(g_sh->shifts[1].target_reference, "alpaca_mmlu"); /* the TTC check below uses it */
         for (int i = 0; i < 2; i++) {
             assert_int_equal(rows[i].n_target, 3);
             assert_true(rows[i].generalization_accuracy >= 0 && rows[i].generalization_accuracy <= 1);
@@ -123,6 +151,7 @@ static void test_every_method(void **state) {
             if (rows[i].target_tuned_capability > 0) assert_true(isfinite(rows[i].differential_elicitation));
             assert_true(isnan(rows[i].rms_published)); /* fewer than 20 pairs in every bin */
             assert_true(rows[i].rms_corrected >= 0 && rows[i].rms_corrected <= 1);
+            check_ttc(run, "stories260K", &g_sh->shifts[i], &rows[i]);
             if (m == GH_GENIES_ZERO_SHOT) assert_true(rows[i].generalization_accuracy == rows[i].baseline_accuracy);
             if (m == GH_GENIES_RANDOM) {
                 assert_true(rows[i].generalization_accuracy == 0.5);
@@ -235,12 +264,93 @@ static void test_cli_run(void **state) {
     free(out);
 }
 
+/* The CLI over the real GENIES.json (15 shifts) with every method and two
+ * pairs per split: 15 rows per method in the study's order, values in range,
+ * elicitation = (A - A0) / TTC from the row's own cells, the summary table. */
+static void test_cli_genies_all(void **state) {
+    (void)state;
+    int rc;
+    const char *run = tu_tmp("run_genies_all");
+    const char *shifts = tu_shared("genies/distribution_shifts/GENIES.json");
+    char *out = tu_cli(&rc, "genies run -m %s --shifts %s --data %s --methods all --max-examples 2 --max-tokens 256 "
+                            "--few-shot-k 1 --bootstrap 50 --model-name s -o %s -q -t 2 2>&1",
+                       tu_stories_gguf(), shifts, tu_shared("genies/distributions"), run);
+    if (rc) fprintf(stderr, "%s\n", out);
+    assert_int_equal(rc, 0);
+    assert_contains(out, "computed 120  finished earlier 0  left 0");
+    free(out);
+    gh_genies_shifts *sh;
+    assert_ok(gh_genies_shifts_load(shifts, &sh));
+    assert_int_equal(sh->n, 15);
+    for (int m = 0; m < GH_GENIES_N_METHODS; m++) {
+        const char *mn = gh_genies_method_name((gh_genies_method)m);
+        char path[1024];
+        snprintf(path, sizeof path, "%s/generalization_metrics/s/%s/GENIES.csv", run, mn);
+        char *csv = tu_read_file(path, NULL), *save = NULL;
+        assert_non_null(csv);
+        int row = -1;
+        for (char *l = strtok_r(csv, "\n", &save); l; l = strtok_r(NULL, "\n", &save), row++) {
+            if (row < 0) {
+                assert_string_equal(l, "source,target,target_reference,generalization_accuracy,baseline_accuracy,"
+                                       "baseline_intervention,target_tuned_capability,"
+                                       "target_tuned_capability_intervention,source_ID_accuracy,"
+                                       "RMS_calibration_error,differential_elicitation");
+                continue;
+            }
+            assert_true(row < 15);
+            const gh_genies_shift *x = &sh->shifts[row];
+            char *f[16];
+            int nf = 0;
+            f[nf++] = l;
+            for (char *c = l; *c && nf < 16; c++)
+                if (*c == ',') { *c = 0; f[nf++] = c + 1; }
+            assert_int_equal(nf, 11);
+            assert_string_equal(f[0], x->source);
+            assert_string_equal(f[1], x->target);
+            assert_string_equal(f[2], x->target_reference);
+            assert_string_equal(f[5], "zero_shot");
+            double a = atof(f[3]), a0 = atof(f[4]), ttc = atof(f[6]), sid = atof(f[8]);
+            assert_true(*f[3] && *f[4] && *f[6] && *f[8]);
+            /* two pairs: every accuracy is a multiple of 1/4 in [0, 1] */
+            const double v[4] = {a, a0, ttc, sid};
+            for (int k = 0; k < 4; k++) assert_true(v[k] >= 0 && v[k] <= 1 && v[k] * 4 == floor(v[k] * 4));
+            assert_true(*f[7] && strcmp(f[7], "random"));
+            assert_string_equal(f[9], ""); /* the published RMS needs 20 pairs in a bin */
+            if (ttc > 0) assert_true(fabs(atof(f[10]) - (a - a0) / ttc) < 1e-12);
+            if (m == GH_GENIES_ZERO_SHOT) assert_true(a == a0);
+            if (m == GH_GENIES_RANDOM) assert_true(a == 0.5 && sid == 0.5);
+            gh_genies_row r = {.target_tuned_capability = ttc};
+            snprintf(r.ttc_intervention, sizeof r.ttc_intervention, "%s", f[7]);
+            if (m == 0) check_ttc(run, "s", x, &r);
+        }
+        assert_int_equal(row, 15);
+        free(csv);
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/generalization_metrics/s/GENIES.summary.csv", run);
+    char *sum = tu_read_file(path, NULL), *save = NULL;
+    assert_non_null(sum);
+    int lines = 0, all = 0;
+    for (char *l = strtok_r(sum, "\n", &save); l; l = strtok_r(NULL, "\n", &save), lines++)
+        if (strstr(l, ",all,,15,")) all++;
+    assert_int_equal(lines, 1 + GH_GENIES_N_METHODS * 9); /* 8 categories and the GENIES mean per method */
+    assert_int_equal(all, GH_GENIES_N_METHODS);
+    free(sum);
+    snprintf(path, sizeof path, "%s/report.html", run);
+    char *html = tu_read_file(path, NULL);
+    assert_non_null(html);
+    assert_contains(html, "GENIES mean");
+    free(html);
+    gh_genies_shifts_free(sh);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_method),
         cmocka_unit_test(test_resume),
         cmocka_unit_test(test_workers_same),
         cmocka_unit_test(test_cli_run),
+        cmocka_unit_test(test_cli_genies_all),
     };
     return cmocka_run_group_tests_name("genies_run", tests, setup, teardown);
 }
