@@ -345,19 +345,18 @@ static const char *tiny_env(void) {
 }
 
 /* kill -9 in the middle of a real model's run (stories260K, temperature 0.8,
- * seed 11), then the same command again: every output file equals an
- * uninterrupted run's in another directory, byte for byte. The tiny
- * environment gives several attempts with reflections; political_sycophancy
- * fills the model's context. */
+ * seed 11) once a rollout is stored, then the same command again: every
+ * output file equals an uninterrupted run's in another directory, byte for
+ * byte. The tiny environment gives several attempts with reflections. */
 static void test_kill_resume_local_model(void **state) {
     (void)state;
     const char *E = tiny_env();
     const char *A = tu_tmp("kill_A"), *B = tu_tmp("kill_B");
-    const int total = 2 * 6;
+    const int total = 4;
     char envs[4200], model[4200];
-    snprintf(envs, sizeof envs, "%s,political_sycophancy", E);
+    snprintf(envs, sizeof envs, "%s", E);
     snprintf(model, sizeof model, "%s", tu_stories_gguf());
-    const char *argv_tail[] = {"--chat-template", "plain", "--rollouts", "6", "--attempts", "3", "--max-tokens", "24",
+    const char *argv_tail[] = {"--chat-template", "plain", "--rollouts", "4", "--attempts", "3", "--max-tokens", "12",
                                "--temp", "0.8", "-t", "1", "--seed", "11"};
     const int n_tail = (int)(sizeof argv_tail / sizeof *argv_tail);
     char tail[512] = "";
@@ -398,7 +397,7 @@ static void test_kill_resume_local_model(void **state) {
     int wst = 0;
     while (!exited) {
         n = stored_rollouts(B);
-        if (n >= 2) break;
+        if (n >= 1) break;
         exited = waitpid(pid, &wst, WNOHANG) == pid;
         struct timespec ts = {0, 2 * 1000 * 1000};
         nanosleep(&ts, NULL);
@@ -411,7 +410,7 @@ static void test_kill_resume_local_model(void **state) {
         assert_int_equal(waitpid(pid, &wst, 0), pid);
         assert_true(WIFSIGNALED(wst) && WTERMSIG(wst) == SIGKILL);
     } else {
-        fail_msg("the run ended (status %d) before two rollouts were seen in its store", wst);
+        fail_msg("the run ended (status %d) before a rollout was seen in its store", wst);
     }
     char path[4200];
     snprintf(path, sizeof path, "%s/summary.json", B);
@@ -441,7 +440,7 @@ static void test_kill_resume_local_model(void **state) {
 static void test_http_workers(void **state) {
     (void)state;
     const char *E = tiny_env(), *L = tu_tmp("http_local"), *H = tu_tmp("http_2");
-    const char *tail = "--rollouts 4 --attempts 3 --max-tokens 24 --temp 0.8 --seed 5";
+    const char *tail = "--rollouts 3 --attempts 3 --max-tokens 12 --temp 0.8 --seed 5";
     int st;
     char *out = tu_cli(&st, "icrl run --model %s --chat-template plain -t 1 --envs %s %s -o %s", tu_stories_gguf(), E, tail, L);
     if (st) fail_msg("%s", out);
@@ -458,7 +457,7 @@ static void test_http_workers(void **state) {
                  tail, H);
     gh_server_stop(srv);
     if (st) fail_msg("%s", out);
-    assert_contains(out, "\"tiny\":{\"rollouts\":4");
+    assert_contains(out, "\"tiny\":{\"rollouts\":3");
     free(out);
     const char *files[] = {"transcripts.jsonl", "expert_single.jsonl", "expert_icrl.jsonl"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) same_file(L, H, files[i]);
