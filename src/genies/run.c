@@ -94,7 +94,9 @@ typedef struct runner {
     gh_backend *b;
     const gh_genies_run_params *p;
     int32_t layer, d, n_ctx;
-    const gh_tokenizer *tok;
+    const gh_tokenizer *tok;   /* a local model's tokenizer, else NULL */
+    bool remote_tok;           /* no local tokenizer, but the backend tokenizes (HTTP /tokenize) */
+    gh_status tok_err;         /* the last tokenizer failure (get_split, one thread) */
     split **splits;
     size_t n_splits, cap_splits;
     gh_store *st;
@@ -129,65 +131,72 @@ static char *cat3(const char *a, const char *b, const char *c, size_t *len) {
     return t;
 }
 
-/* Tokens of a text (BOS included), or -1 when the backend has no tokenizer here. */
+/* Tokens of a + b + c (BOS included): the local model's tokenizer, else the
+ * backend's (an HTTP server's /tokenize); -1 on failure (the error set). */
 static int64_t n_tokens(runner *R, const char *a, const char *b, const char *c) {
-    if (!R->tok) return -1;
     size_t len;
     char *t = cat3(a, b, c, &len);
-    if (!t) return -1;
+    if (!t) return R->tok_err = gh_error(GH_ERR_NOMEM, "out of memory"), -1;
     int32_t *ids = NULL;
     size_t n = 0;
-    gh_status s = gh_tokenize(R->tok, t, len, true, false, &ids, &n);
+    gh_status s;
+    if (R->tok) {
+        s = gh_tokenize(R->tok, t, len, true, false, &ids, &n);
+    } else {
+        int32_t n32 = 0;
+        s = gh_backend_tokenize(R->b, t, true, &ids, &n32);
+        n = (size_t)n32;
+    }
     free(t);
     free(ids);
+    if (s) R->tok_err = s;
     return s ? -1 : (int64_t)n;
 }
 
 /* Whether prompt[off..] with either response and the CRA question fits the
- * token limit (a few tokens spare for "Yes"/"No"). */
-static bool fits_at(runner *R, const gh_genies_pair *q, size_t off, int32_t limit) {
+ * token limit (a few tokens spare for "Yes"/"No"): 1 yes, 0 no, -1 the
+ * tokenizer failed (the error set). */
+static int fits_at(runner *R, const gh_genies_pair *q, size_t off, int32_t limit) {
     for (int k = 0; k < 2; k++) {
         int64_t n = n_tokens(R, q->prompt + off, k ? q->rejected : q->chosen, k_cra_q);
-        if (n < 0 || n + 4 > limit) return false;
+        if (n < 0) return -1;
+        if (n + 4 > limit) return 0;
     }
-    return true;
+    return 1;
 }
 
+static bool utf8_cont(const char *s, size_t i) { return ((unsigned char)s[i] & 0xC0) == 0x80; }
+
 /* Bytes to cut from the front of the prompt so that the pair fits: 0 when it
- * fits whole, -1 when it does not fit even without a prompt. The prompt is
- * tokenized once; the cut falls where the kept tokens' text begins (moved to a
- * UTF-8 character start) and is checked on the whole text, cutting a little
- * more until it fits. */
+ * fits whole, -1 when it does not fit even without a prompt, -2 when the
+ * tokenizer failed (the error set). Otherwise the
+ * smallest cut found by bisection over character starts (the pair fits after
+ * cutting `hi` bytes, not after `lo`), so as much of the prompt's end is kept
+ * as fits. Only token counts are used, so a local model and the same model
+ * behind an HTTP server cut every prompt at the same place. */
 static int64_t cut_offset(runner *R, const gh_genies_pair *q) {
     int32_t limit = R->n_ctx;
     if (R->p->max_tokens > 0 && (limit <= 0 || R->p->max_tokens < limit)) limit = R->p->max_tokens;
-    if (!R->tok || limit <= 0) return 0;
+    if ((!R->tok && !R->remote_tok) || limit <= 0) return 0;
     size_t len = strlen(q->prompt);
     /* the responses alone (short texts) first: most pairs that cannot fit stop here */
-    if (!fits_at(R, q, len, limit)) return -1;
-    if (fits_at(R, q, 0, limit)) return 0;
-    int64_t nr = 0;
-    for (int k = 0; k < 2; k++) {
-        int64_t n = n_tokens(R, "", k ? q->rejected : q->chosen, k_cra_q);
-        if (n > nr) nr = n;
+    int f = fits_at(R, q, len, limit);
+    if (f <= 0) return f < 0 ? -2 : -1;
+    if ((f = fits_at(R, q, 0, limit)) != 0) return f < 0 ? -2 : 0;
+    size_t lo = 0, hi = len;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        while (mid > lo && utf8_cont(q->prompt, mid)) mid--;
+        if (mid == lo) {
+            mid = lo + (hi - lo) / 2;
+            while (mid < hi && utf8_cont(q->prompt, mid)) mid++;
+            if (mid == hi) break;
+        }
+        if ((f = fits_at(R, q, mid, limit)) < 0) return -2;
+        if (f) hi = mid;
+        else lo = mid;
     }
-    int32_t *ids = NULL;
-    size_t np = 0;
-    if (gh_tokenize(R->tok, q->prompt, len, false, false, &ids, &np)) return -1;
-    int64_t keep = (int64_t)limit - nr - 4;
-    int64_t off = -1;
-    for (int attempt = 0; attempt < 64 && keep > 0; attempt++, keep -= 4) {
-        if ((size_t)keep >= np) continue;
-        char *tail = NULL;
-        size_t tl = 0;
-        if (gh_detokenize(R->tok, ids + (np - (size_t)keep), (size_t)keep, false, &tail, &tl)) break;
-        free(tail);
-        size_t o = tl < len ? len - tl : 0;
-        while (o < len && ((unsigned char)q->prompt[o] & 0xC0) == 0x80) o++;
-        if (fits_at(R, q, o, limit)) { off = (int64_t)o; break; }
-    }
-    free(ids);
-    return off >= 0 ? off : (int64_t)len;
+    return (int64_t)hi;
 }
 
 static void warn_cb(void *user, const char *msg) {
@@ -225,6 +234,11 @@ static gh_status get_split(runner *R, const char *name, int which, split **out) 
         if (R->p->max_examples > 0 && s->n >= R->p->max_examples) break;
         const gh_genies_pair *q = &s->set->pairs[i];
         int64_t off = cut_offset(R, q);
+        if (off == -2) {
+            st = R->tok_err;
+            gh_error_prefix("%s record %lld: counting tokens", s->set->path, (long long)q->record);
+            break;
+        }
         if (off < 0) { s->n_too_long++; continue; }
         const char *pr = q->prompt;
         if (off > 0) {
@@ -785,7 +799,7 @@ static gh_status write_eval_file(void *user, const char *key, const void *val, s
 static char *settings_string(runner *R) {
     gh_model *m = gh_backend_model(R->b);
     gh_strbuf b = {0};
-    gh_strbuf_printf(&b, "genies-v1 model_sha256=%s layer=%d max_examples=%lld max_tokens=%d few_shot_k=%d seed=%llu",
+    gh_strbuf_printf(&b, "genies-v2 model_sha256=%s layer=%d max_examples=%lld max_tokens=%d few_shot_k=%d seed=%llu",
                      m ? gh_model_sha256(m) : gh_backend_ref(R->b), R->layer, (long long)R->p->max_examples,
                      R->p->max_tokens, R->p->few_shot_k, (unsigned long long)R->p->seed);
     if (b.oom) { gh_strbuf_free(&b); return NULL; }
@@ -833,8 +847,18 @@ gh_status gh_genies_run(gh_backend *b, const gh_genies_shifts *sh, const gh_geni
         R.layer = p->layer >= 0 ? p->layer : I->n_layer / 2;
         if (R.layer > I->n_layer)
             return gh_error(GH_ERR_INVALID_ARG, "layer %d: the model has %d layers", R.layer, I->n_layer);
-    } else if (caps & GH_CAP_HIDDEN) {
-        return gh_error(GH_ERR_UNSUPPORTED, "%s: representation methods need a local model", gh_backend_ref(b));
+    } else {
+        /* a remote model: its sizes as the server reports them, its tokenizer through the backend */
+        gh_backend_dims dm = gh_backend_get_dims(b);
+        R.d = dm.n_embd;
+        R.n_ctx = dm.n_ctx;
+        R.remote_tok = (gh_backend_caps(b) & GH_CAP_TOKENIZE) != 0;
+        if ((caps & GH_CAP_HIDDEN) && (dm.n_embd <= 0 || dm.n_layer <= 0))
+            return gh_error(GH_ERR_UNSUPPORTED, "%s: representation methods need the model's width and layer count, "
+                            "which the server does not report", gh_backend_ref(b));
+        R.layer = p->layer >= 0 ? p->layer : dm.n_layer / 2;
+        if (dm.n_layer > 0 && R.layer > dm.n_layer)
+            return gh_error(GH_ERR_INVALID_ARG, "layer %d: the model has %d layers", R.layer, dm.n_layer);
     }
     /* pairs in parallel: each forward pass on one thread (restored at the end) */
     int32_t model_threads = model ? gh_model_n_threads(model) : 0;

@@ -3,7 +3,8 @@
  * the run directory in the study's layout, recomputable by `genies metrics`;
  * resume after an interruption redoes no finished (method, shift) result and
  * ends with the same tables as an uninterrupted run; changed settings are
- * refused; 2 or 3 worker threads give the same files as one. */
+ * refused; 2 or 3 worker threads give the same files as one; the same model
+ * served over HTTP gives the same evaluations. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 #include "goodhart/backend.h"
 #include "goodhart/genies.h"
+#include "goodhart/serve.h"
 #include "goodhart/store.h"
 #include "testutil.h"
 
@@ -234,6 +236,63 @@ static void test_workers_same(void **state) {
     assert_int_equal(gh_model_n_threads(gh_backend_model(g_b)), 1);
 }
 
+/* The same model behind goodhart's own server on loopback (HTTP backend: its
+ * sizes from /v1/models, its tokens from /tokenize, log-probabilities and
+ * hidden states over HTTP): zero_shot, few_shot and mms give the local run's
+ * pairs and probabilities (to 1e-5: numbers cross JSON) and the same accuracies. */
+static void test_http_same(void **state) {
+    (void)state;
+    gh_serve_params sp = gh_serve_default_params();
+    sp.port = 0;
+    gh_server *srv;
+    assert_ok(gh_server_start(&sp, &srv));
+    gh_backend_params bp = gh_backend_default_params();
+    bp.n_threads = 1;
+    assert_ok(gh_server_load(srv, tu_stories_gguf(), &bp));
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", gh_server_port(srv));
+    gh_backend_params hp = gh_backend_default_params();
+    hp.timeout_s = 60;
+    gh_backend *remote;
+    assert_ok(gh_backend_open(url, &hp, &remote));
+    assert_null(gh_backend_model(remote));
+    const char *run = tu_tmp("run_http");
+    gh_genies_run_params p = params();
+    p.methods = (1u << GH_GENIES_ZERO_SHOT) | (1u << GH_GENIES_FEW_SHOT) | (1u << GH_GENIES_MMS);
+    p.n_workers = 2;
+    gh_genies_run_stats st;
+    gh_status s = gh_genies_run(remote, g_sh, &p, run, &st);
+    if (s) fprintf(stderr, "%s\n", gh_last_error());
+    assert_ok(s);
+    assert_int_equal(st.computed, 6);
+    const char *methods[3] = {"zero_shot", "few_shot", "mms"};
+    const char *files[4] = {"alpaca_easy/alpaca_hard", "alpaca_easy/alpaca_easy", "alpaca_short/alpaca_long",
+                            "alpaca_mmlu/alpaca_mmlu"};
+    for (int m = 0; m < 3; m++)
+        for (int k = 0; k < 4; k++) {
+            char a[1024], b[1024], tr[64];
+            snprintf(tr, sizeof tr, "%s", files[k]);
+            char *slash = strchr(tr, '/');
+            *slash = 0;
+            snprintf(a, sizeof a, "%s/evaluations/%s/stories260K-%s/%s.json", tu_tmp("run_full"), methods[m], tr, slash + 1);
+            snprintf(b, sizeof b, "%s/evaluations/%s/stories260K-%s/%s.json", run, methods[m], tr, slash + 1);
+            gh_genies_eval ea, eb;
+            assert_ok(gh_genies_eval_read(a, &ea));
+            assert_ok(gh_genies_eval_read(b, &eb));
+            assert_int_equal(ea.n, 3);
+            assert_int_equal(eb.n, ea.n);
+            for (int64_t i = 0; i < ea.n; i++) {
+                if (fabs(ea.p[i] - eb.p[i]) > 1e-5) fprintf(stderr, "%s %s pair %lld: local %.9g, http %.9g\n", methods[m], files[k], (long long)i, ea.p[i], eb.p[i]);
+                assert_true(fabs(ea.p[i] - eb.p[i]) <= 1e-5);
+            }
+            assert_true(ea.accuracy == eb.accuracy);
+            gh_genies_eval_free(&ea);
+            gh_genies_eval_free(&eb);
+        }
+    gh_backend_free(remote);
+    gh_server_stop(srv);
+}
+
 static void test_cli_run(void **state) {
     (void)state;
     int rc;
@@ -349,6 +408,7 @@ int main(void) {
         cmocka_unit_test(test_every_method),
         cmocka_unit_test(test_resume),
         cmocka_unit_test(test_workers_same),
+        cmocka_unit_test(test_http_same),
         cmocka_unit_test(test_cli_run),
         cmocka_unit_test(test_cli_genies_all),
     };
