@@ -22,9 +22,11 @@
 
 static const char *usage_text =
     "usage: goodhart probe lambda --reward-scores R.txt|R.npy --probe-scores S.txt|S.npy [--json]\n"
-    "       goodhart probe lambda -m MODEL --reward SPEC --probe PROBE.gguf --data CALIB.jsonl [--json]\n"
+    "       goodhart probe lambda [-m MODEL] --reward SPEC --probe PROBE.gguf --data CALIB.jsonl [--json]\n"
     "  λ such that sd(λ·S) = sd(R) over the calibration set (Papadatos & Freedman);\n"
     "  the penalised reward is R − λ·S, written as the spec 'SPEC;-λ*probe:PROBE.gguf'.\n"
+    "  S reads the hidden states of the model the probe was trained on: an rm: term's\n"
+    "  model in SPEC if one is that model, else MODEL (which then must be).\n"
     "  Score files: one number per line (as `probe apply` prints), or a .npy vector.\n"
     "  CALIB.jsonl: one {\"prompt\": ..., \"response\": ...} object per line.\n"
     "  -t N   threads\n" CLI_BACKEND_USAGE;
@@ -87,8 +89,12 @@ static gh_status read_scores(const char *path, nums *out) {
     return s;
 }
 
+/* R and S from one reward, "SPEC;probe:PROBE": R is the sum of all terms but
+ * the last (added as gh_reward_score adds them), S the last term's value, so
+ * the probe is bound as in the penalised reward itself (an rm: term's model
+ * when the probe was trained on it; see goodhart/reward.h). */
 typedef struct calib {
-    gh_reward *R, *S;
+    gh_reward *RS;
     nums r, s;
 } calib;
 
@@ -99,9 +105,12 @@ static gh_status calib_record(void *user, const char *path, int64_t line, const 
     if (!cJSON_IsString(p)) return gh_error(GH_ERR_FORMAT, "%s:%lld: field \"prompt\" missing or not a string", path, (long long)line);
     if (!cJSON_IsString(r)) return gh_error(GH_ERR_FORMAT, "%s:%lld: field \"response\" missing or not a string", path, (long long)line);
     gh_reward_input in = {.prompt = p->valuestring, .response = r->valuestring, .n_tokens = -1};
-    double vr, vs;
-    gh_status s = gh_reward_score(c->R, &in, &vr);
-    if (!s) s = gh_reward_score(c->S, &in, &vs);
+    const int32_t n = gh_reward_n_terms(c->RS);
+    double vr = 0, vs = 0, v;
+    gh_status s = GH_OK;
+    for (int32_t i = 0; i < n - 1 && !s; i++)
+        if (!(s = gh_reward_term_value(c->RS, i, &in, &v))) vr += gh_reward_term_weight(c->RS, i) * v;
+    if (!s) s = gh_reward_term_value(c->RS, n - 1, &in, &vs);
     if (s) { gh_error_prefix("%s:%lld", path, (long long)line); return s; }
     if ((s = nums_push(&c->r, vr))) return s;
     return nums_push(&c->s, vs);
@@ -131,10 +140,18 @@ int cmd_probe_lambda(int argc, char **argv) {
     if (from_files == from_model)
         return cli_usage_error(cmd, "give either --reward-scores and --probe-scores, or -m, --reward, --probe and --data");
     if (from_files && (!rs || !ps)) return cli_usage_error(cmd, "needs both --reward-scores and --probe-scores");
-    if (from_model && (!model || !spec || !probe || !dpath))
-        return cli_usage_error(cmd, "needs -m MODEL, --reward SPEC, --probe PROBE.gguf and --data CALIB.jsonl");
+    if (from_model && (!spec || !probe || !dpath))
+        return cli_usage_error(cmd, "needs --reward SPEC, --probe PROBE.gguf and --data CALIB.jsonl (and -m MODEL unless an rm: term "
+                               "of SPEC is the model the probe was trained on)");
     int rc = 0;
     nums R = {0}, S = {0};
+    char probe_esc[4096] = ""; /* the path with ';' written '\;', as a spec needs */
+    for (size_t i = 0, o = 0; probe && probe[i]; i++) {
+        if (o + 3 >= sizeof probe_esc) return cli_usage_error(cmd, "--probe path too long");
+        if (probe[i] == ';') probe_esc[o++] = '\\';
+        probe_esc[o++] = probe[i];
+        probe_esc[o] = 0;
+    }
     gh_backend *b = NULL;
     calib c = {0};
     if (from_files) {
@@ -146,14 +163,16 @@ int cmd_probe_lambda(int argc, char **argv) {
             goto done;
         }
     } else {
-        if ((rc = cli_open_backend(cmd, model, (int32_t)threads, &b))) goto done;
-        char pspec[4096];
-        if ((size_t)snprintf(pspec, sizeof pspec, "probe:%s", probe) >= sizeof pspec) {
-            rc = cli_usage_error(cmd, "--probe path too long");
+        if (model && (rc = cli_open_backend(cmd, model, (int32_t)threads, &b))) goto done;
+        char pspec[8192];
+        if ((size_t)snprintf(pspec, sizeof pspec, "%s;probe:%s", spec, probe_esc) >= sizeof pspec) {
+            rc = cli_usage_error(cmd, "--reward and --probe too long");
             goto done;
         }
-        if (gh_reward_parse(spec, NULL, b, &c.R) || gh_reward_parse(pspec, NULL, b, &c.S) ||
-            gh_jsonl_each(dpath, (size_t)1 << 30, calib_record, &c, NULL)) { rc = cli_fail(cmd); goto done; }
+        if (gh_reward_parse(pspec, NULL, b, &c.RS) || gh_jsonl_each(dpath, (size_t)1 << 30, calib_record, &c, NULL)) {
+            rc = cli_fail(cmd);
+            goto done;
+        }
         R = c.r;
         S = c.s;
         c.r.v = c.s.v = NULL;
@@ -164,22 +183,21 @@ int cmd_probe_lambda(int argc, char **argv) {
         printf("{\"lambda\":%.17g,\"n\":%lld", lambda, (long long)R.n);
         if (from_model) {
             char buf[8192];
-            snprintf(buf, sizeof buf, "%s;-%.6g*probe:%s", spec, lambda, probe);
+            snprintf(buf, sizeof buf, "%s;-%.6g*probe:%s", spec, lambda, probe_esc);
             printf(",\"reward\":");
             cli_json_string(stdout, buf, strlen(buf));
         }
         printf("}\n");
     } else {
         printf("lambda %.9g  (calibration set of %lld; sd(lambda*S) = sd(R))\n", lambda, (long long)R.n);
-        if (from_model) printf("penalised reward: '%s;-%.6g*probe:%s'\n", spec, lambda, probe);
+        if (from_model) printf("penalised reward: '%s;-%.6g*probe:%s'\n", spec, lambda, probe_esc);
     }
 done:
     free(R.v);
     free(S.v);
     free(c.r.v);
     free(c.s.v);
-    gh_reward_free(c.R);
-    gh_reward_free(c.S);
+    gh_reward_free(c.RS);
     gh_backend_free(b);
     return rc;
 }

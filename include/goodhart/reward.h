@@ -23,7 +23,13 @@
  *   probe:FILE.gguf              a probe's logit (goodhart/probe.h) on the hidden state
  *                                of the probe's layer, mean-pooled over the response's
  *                                tokens; a negative weight makes it a penalty:
- *                                "head:rm.gguf;-0.5*probe:syc.gguf" is R - 0.5·S
+ *                                "head:rm.gguf;-0.5*probe:syc.gguf" is R - 0.5·S. The
+ *                                hidden states are those of the model the probe was
+ *                                trained on (its recorded SHA-256): the model of an
+ *                                rm: term of the same reward if one matches
+ *                                ("rm:M.gguf;-0.5*probe:P.gguf" penalises with M's own
+ *                                states), else the policy backend, which must then
+ *                                be that model
  * A ';' inside a regex is written '\;'. The weight defaults to 1.
  *
  * Proxy and gold rewards of an experiment are just two rewards. A reward holds
@@ -58,6 +64,11 @@ const char *gh_reward_name(const gh_reward *r);
 const char *gh_reward_spec(const gh_reward *r);
 /* Backend capabilities the reward needs (GH_CAP_HIDDEN for heads, ...). */
 uint32_t gh_reward_caps(const gh_reward *r);
+/* The terms one at a time: how many, each one's weight, and its unweighted
+ * value (gh_reward_score is Σ_i weight_i·value_i, added in term order). */
+int32_t gh_reward_n_terms(const gh_reward *r);
+double gh_reward_term_weight(const gh_reward *r, int32_t i);
+gh_status gh_reward_term_value(gh_reward *r, int32_t i, const gh_reward_input *in, double *v);
 /* Scores one response. A term that cannot be computed (no reference for exact,
  * a backend failure) is an error naming the term. */
 gh_status gh_reward_score(gh_reward *r, const gh_reward_input *in, double *out);

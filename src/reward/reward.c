@@ -29,6 +29,8 @@ typedef struct term {
     size_t n_lex;
     gh_head *head;
     gh_probe *probe;      /* probe:FILE — its logit on the mean hidden state of the response */
+    char *probe_path;
+    gh_backend *pb;       /* the backend the probe reads (the policy's or an rm: term's) */
     gh_backend *rm;       /* rm:FILE — a reward model of its own, scoring (prompt, response) */
 } term;
 
@@ -121,27 +123,70 @@ static gh_status parse_int_arg(const char *arg, int32_t def, int32_t lo, int32_t
 }
 
 /* A probe term reads the hidden state of the layer the probe was trained on,
- * mean-pooled over the response's tokens (gh_head_features); the probe must
- * come from this model (when its hash is recorded) and have its width. A
- * remote backend (goodhart serve over HTTP) has no weights to hash, so there
+ * mean-pooled over the response's tokens (gh_head_features), of the model the
+ * probe was trained on: the probe file records that model's SHA-256, and if an
+ * rm: term of the same reward opened that very model (the paper's setting:
+ * the penalty reads the reward model's own hidden states), the probe reads
+ * that reward model; otherwise it reads the policy's backend `b`, and a probe
+ * from another model is refused. The probe must also have the model's width.
+ * A remote backend (goodhart serve over HTTP) has no weights to hash, so there
  * the probe's model cannot be verified: only its width (n_embd) and layer are
  * checked, against what the server reports. */
-static gh_status load_probe_term(term *t, const char *path, gh_backend *b) {
-    gh_status s = gh_probe_load(path, &t->probe);
-    if (s) return s;
-    gh_model *m = gh_backend_model(b);
-    if (m && (s = gh_probe_check_model(t->probe, path, gh_model_sha256(m), gh_backend_ref(b)))) return s;
+static gh_status check_probe_backend(const gh_probe *pr, const char *path, gh_backend *b) {
     gh_backend_dims D = gh_backend_get_dims(b);
     if (D.n_embd < 1 || D.n_layer < 1)
         return gh_error(GH_ERR_UNSUPPORTED, "%s: the backend does not report its %s, which a probe penalty (%s) needs to be checked",
                         gh_backend_ref(b), D.n_embd < 1 ? "embedding width (n_embd)" : "layer count", path);
-    if (t->probe->d != D.n_embd)
-        return gh_error(GH_ERR_MISMATCH, "%s: the probe has %d features; model %s has n_embd %d", path, t->probe->d, gh_backend_ref(b), D.n_embd);
-    if (t->probe->layer < 0 || t->probe->layer > D.n_layer)
+    if (pr->d != D.n_embd)
+        return gh_error(GH_ERR_MISMATCH, "%s: the probe has %d features; model %s has n_embd %d", path, pr->d, gh_backend_ref(b), D.n_embd);
+    if (pr->layer < 0 || pr->layer > D.n_layer)
         return gh_error(GH_ERR_MISMATCH, "%s: the probe's layer (%d) is unknown or beyond the model's %d layers (train it with --layer)",
-                        path, t->probe->layer, D.n_layer);
-    if (t->probe->pool[0] && strcmp(t->probe->pool, "mean"))
-        return gh_error(GH_ERR_MISMATCH, "%s: the probe was trained on '%s'-pooled states; a probe penalty pools with mean", path, t->probe->pool);
+                        path, pr->layer, D.n_layer);
+    if (pr->pool[0] && strcmp(pr->pool, "mean"))
+        return gh_error(GH_ERR_MISMATCH, "%s: the probe was trained on '%s'-pooled states; a probe penalty pools with mean", path, pr->pool);
+    return gh_backend_require(b, GH_CAP_HIDDEN | GH_CAP_TOKENIZE, "a probe penalty");
+}
+
+/* Binds each probe term to its backend (see above), once all terms are parsed,
+ * so that "probe:P;rm:M" and "rm:M;probe:P" mean the same. */
+static gh_status bind_probe(gh_reward *r, term *t, int32_t n_rm) {
+    const char *path = t->probe_path;
+    if (!n_rm && !r->b)
+        return gh_error(GH_ERR_INVALID_ARG, "a probe needs a model to read hidden states from: a policy model, or an rm: term in "
+                        "the same reward with the model the probe was trained on");
+    /* with no rm: term the policy is the only candidate: what it lacks is said
+     * before the file is read */
+    gh_status s = GH_OK;
+    if (!n_rm && (s = gh_backend_require(r->b, GH_CAP_HIDDEN | GH_CAP_TOKENIZE, "a probe penalty"))) return s;
+    if ((s = gh_probe_load(path, &t->probe))) return s;
+    const char *sha = t->probe->model_sha256;
+    for (int32_t k = 0; k < r->n && !t->pb; k++) {
+        gh_model *m = r->t[k].rm ? gh_backend_model(r->t[k].rm) : NULL;
+        if (sha[0] && m && !strcmp(gh_model_sha256(m), sha)) t->pb = r->t[k].rm;
+    }
+    if (!t->pb) {
+        if (!r->b)
+            return gh_error(GH_ERR_INVALID_ARG, "%s: a probe needs a model to read hidden states from, and no rm: term of this reward "
+                            "is the model it was trained on (SHA-256 %s); give the policy model", path, sha[0] ? sha : "not recorded");
+        gh_model *m = gh_backend_model(r->b);
+        if (m && sha[0] && strcmp(gh_model_sha256(m), sha))
+            return gh_error(GH_ERR_MISMATCH, "%s: the probe was trained on the model with SHA-256 %s, which is neither the policy "
+                            "model %s (%s) nor %s", path, sha, gh_backend_ref(r->b), gh_model_sha256(m),
+                            n_rm ? "the model of an rm: term of this reward" : "a reward model of an rm: term (this reward has none)");
+        t->pb = r->b;
+        r->caps |= GH_CAP_HIDDEN;
+    }
+    return check_probe_backend(t->probe, path, t->pb);
+}
+
+static gh_status bind_probes(gh_reward *r) {
+    int32_t n_rm = 0;
+    for (int32_t k = 0; k < r->n; k++) n_rm += r->t[k].rm != NULL;
+    for (int32_t i = 0; i < r->n; i++) {
+        if (r->t[i].kind != T_PROBE) continue;
+        gh_status s = bind_probe(r, &r->t[i], n_rm);
+        if (s) { gh_error_prefix("reward '%s', term '%s'", r->spec, r->t[i].text); return s; }
+    }
     return GH_OK;
 }
 
@@ -215,11 +260,8 @@ static gh_status parse_term(gh_reward *r, term *t, char *s) {
     } else if (!strcmp(p, "probe")) {
         t->kind = T_PROBE;
         if (!arg || !*arg) return gh_error(GH_ERR_INVALID_ARG, "probe needs a file (probe:FILE.gguf)");
-        if (!r->b) return gh_error(GH_ERR_INVALID_ARG, "a probe needs a model to read hidden states from");
-        gh_status st = gh_backend_require(r->b, GH_CAP_HIDDEN | GH_CAP_TOKENIZE, "a probe penalty");
-        if (st) return st;
-        r->caps |= GH_CAP_HIDDEN;
-        return load_probe_term(t, arg, r->b);
+        if (!(t->probe_path = strdup(arg))) return gh_error(GH_ERR_NOMEM, "out of memory");
+        return GH_OK; /* loaded and bound to its model by bind_probes, after all terms */
     } else if (!strcmp(p, "rm")) {
         /* a reward model (cls.output head) opened here, independent of the
          * policy's backend: its own tokenizer, chat template and threads */
@@ -266,6 +308,7 @@ gh_status gh_reward_parse(const char *spec, const char *name, gh_backend *b, gh_
         r->n++;
         if ((s = parse_term(r, t, buf))) gh_error_prefix("reward '%s', term '%s'", spec, t->text);
     }
+    if (!s) s = bind_probes(r);
 done:
     free(buf);
     if (s) { gh_reward_free(r); return s; }
@@ -283,6 +326,7 @@ void gh_reward_free(gh_reward *r) {
         free(t->lex);
         gh_head_free(t->head);
         gh_probe_free(t->probe);
+        free(t->probe_path);
         gh_backend_free(t->rm);
     }
     free(r->t);
@@ -294,6 +338,8 @@ void gh_reward_free(gh_reward *r) {
 const char *gh_reward_name(const gh_reward *r) { return r->name; }
 const char *gh_reward_spec(const gh_reward *r) { return r->spec; }
 uint32_t gh_reward_caps(const gh_reward *r) { return r->caps; }
+int32_t gh_reward_n_terms(const gh_reward *r) { return r->n; }
+double gh_reward_term_weight(const gh_reward *r, int32_t i) { return i >= 0 && i < r->n ? r->t[i].weight : 0.0; }
 
 static bool lex_has(const term *t, const gh_word *w) {
     char buf[128];
@@ -392,7 +438,7 @@ static gh_status term_value(gh_reward *r, term *t, const gh_reward_input *in, do
     case T_HEAD:
         return gh_head_score(t->head, r->b, in->prompt ? in->prompt : "", resp, v);
     case T_PROBE:
-        return probe_value(t, r->b, in->prompt ? in->prompt : "", resp, v);
+        return probe_value(t, t->pb, in->prompt ? in->prompt : "", resp, v);
     case T_RM: {
         gh_rm_score *sc = NULL;
         gh_status s = gh_backend_score(t->rm, in->prompt ? in->prompt : "", resp, &sc);
@@ -403,6 +449,14 @@ static gh_status term_value(gh_reward *r, term *t, const gh_reward_input *in, do
     }
     }
     return gh_error(GH_ERR_INVALID_ARG, "unknown term");
+}
+
+gh_status gh_reward_term_value(gh_reward *r, int32_t i, const gh_reward_input *in, double *v) {
+    if (i < 0 || i >= r->n) return gh_error(GH_ERR_INVALID_ARG, "reward '%s' has %d terms, no term %d", r->name, r->n, i);
+    if (!in || !in->response) return gh_error(GH_ERR_INVALID_ARG, "reward '%s': no response to score", r->name);
+    gh_status s = term_value(r, &r->t[i], in, v);
+    if (s) gh_error_prefix("reward '%s', term '%s'", r->name, r->t[i].text);
+    return s;
 }
 
 gh_status gh_reward_score(gh_reward *r, const gh_reward_input *in, double *out) {

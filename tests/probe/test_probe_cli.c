@@ -2,7 +2,7 @@
  * by /usr/bin/python3 numpy (apply = X·w + b as numpy computes it; eval; pairs;
  * bad input named by file), and of the probe-penalty reward term on
  * stories260K (its value is the probe's logit on gh_head_features; another
- * model is refused). */
+ * model is refused), including a probe on a reward model's own hidden states. */
 #include "testutil.h"
 
 #include <math.h>
@@ -157,6 +157,20 @@ static void test_cli_pairs(void **state) {
     }
 }
 
+/* a logreg probe on x [n][d] (labels y) marked as reading `layer`, mean
+ * pooled, of model m; saved to path */
+static gh_probe *train_saved(const float *x, const uint8_t *y, int n, int32_t d, int32_t layer, gh_model *m, const char *path) {
+    gh_probe_data data = {.x = x, .y = y, .n = n, .d = d};
+    gh_probe_train_params tp = gh_probe_default_train_params();
+    gh_probe *p = NULL;
+    assert_ok(gh_probe_train(&data, &tp, &p, NULL));
+    p->layer = layer;
+    strcpy(p->pool, "mean");
+    memcpy(p->model_sha256, gh_model_sha256(m), 65);
+    assert_ok(gh_probe_save(p, path));
+    return p;
+}
+
 /* The probe-penalty term: S = the probe's logit on gh_head_features(layer, mean, response). */
 static void test_probe_reward_term(void **state) {
     (void)state;
@@ -177,15 +191,9 @@ static void test_probe_reward_term(void **state) {
         assert_ok(gh_head_features(b, &hs, "Once upon a time", resp[k], x + (size_t)k * d));
         y[k] = (uint8_t)(k % 2 == 0);
     }
-    gh_probe_data data = {.x = x, .y = y, .n = 8, .d = d};
-    gh_probe_train_params tp = gh_probe_default_train_params();
-    gh_probe *p = NULL;
-    assert_ok(gh_probe_train(&data, &tp, &p, NULL));
-    p->layer = layer;
-    strcpy(p->pool, "mean");
-    memcpy(p->model_sha256, gh_model_sha256(m), 65);
     const char *path = tu_tmp("syc.gguf");
-    assert_ok(gh_probe_save(p, path));
+    gh_probe *p = train_saved(x, y, 8, d, layer, m, path);
+    gh_probe_data data = {.x = x, .y = y, .n = 8, .d = d};
     double z[8];
     assert_ok(gh_probe_score(p, &data, z));
     char spec[600];
@@ -277,11 +285,97 @@ static void test_probe_reward_term(void **state) {
     free(x);
 }
 
+/* A probe trained on a REWARD MODEL's hidden states (the paper's setting) reads
+ * that reward model in "rm:RM;-λ*probe:P" (chosen by the model hash the probe
+ * records, in either term order), with no policy at all or beside a policy of
+ * another model; `probe lambda` needs no -m then. Without the rm: term, a
+ * policy of another model is refused, naming both. */
+static void test_probe_reads_reward_model(void **state) {
+    (void)state;
+    const char *rm = tu_tmp("probe-rm.gguf");
+    gh_make_model_params mp = gh_make_model_default_params();
+    assert_ok(gh_make_model_preset("tiny", &mp));
+    mp.cls_head = true;
+    mp.seed = 17;
+    assert_ok(gh_make_model(&mp, rm));
+    gh_backend *rb = NULL, *policy = NULL;
+    assert_ok(gh_backend_open(rm, NULL, &rb));
+    gh_backend_params bp = gh_backend_default_params();
+    bp.n_threads = 1;
+    assert_ok(gh_backend_open(tu_stories_gguf(), &bp, &policy));
+    const gh_model_info *I = gh_model_get_info(gh_backend_model(rb));
+    static const char *resp[6] = {" a happy day", " a sad day", " we played and laughed", " it rained and we cried",
+                                  " good good good", " bad and worse"};
+    const int32_t d = I->n_embd, layer = 1;
+    float *x = malloc((size_t)6 * d * sizeof *x);
+    uint8_t y[6];
+    double rs[6];
+    gh_head_spec hs = {.layer = layer, .pool = GH_POOL_MEAN, .span_response = true};
+    for (int k = 0; k < 6; k++) {
+        assert_ok(gh_head_features(rb, &hs, "Today was", resp[k], x + (size_t)k * d));
+        y[k] = (uint8_t)(k % 2 == 0);
+        gh_rm_score *sc = NULL;
+        assert_ok(gh_backend_score(rb, "Today was", resp[k], &sc));
+        rs[k] = sc->score;
+        gh_rm_score_free(sc);
+    }
+    const char *path = tu_tmp("rm-probe.gguf");
+    gh_probe *p = train_saved(x, y, 6, d, layer, gh_backend_model(rb), path);
+    gh_probe_data data = {.x = x, .y = y, .n = 6, .d = d};
+    double z[6];
+    assert_ok(gh_probe_score(p, &data, z));
+    gh_probe_free(p);
+    free(x);
+    char spec[3][8192];
+    snprintf(spec[0], sizeof spec[0], "rm:%s;-0.5*probe:%s", rm, path);
+    snprintf(spec[1], sizeof spec[1], "-0.5*probe:%s;rm:%s", path, rm);
+    for (int v = 0; v < 4; v++) {
+        gh_reward *r = NULL;
+        gh_backend *b = v < 2 ? NULL : policy; /* no policy, or stories260K (another model) */
+        assert_ok(gh_reward_parse(spec[v % 2], NULL, b, &r));
+        assert_int_equal(gh_reward_caps(r) & GH_CAP_HIDDEN, 0); /* nothing is asked of the policy */
+        for (int k = 0; k < 6; k++) {
+            gh_reward_input in = {.prompt = "Today was", .response = resp[k], .n_tokens = -1};
+            double val;
+            assert_ok(gh_reward_score(r, &in, &val));
+            assert_float_equal(val, rs[k] - 0.5 * z[k], 1e-5 * (1 + fabs(val)));
+        }
+        gh_reward_free(r);
+    }
+    /* the probe alone, on a policy that is not the reward model: refused */
+    gh_reward *r = NULL;
+    snprintf(spec[2], sizeof spec[2], "length;probe:%s", path);
+    assert_int_equal(gh_reward_parse(spec[2], NULL, policy, &r), GH_ERR_MISMATCH);
+    assert_contains(gh_last_error(), "rm-probe.gguf");
+    assert_contains(gh_last_error(), "neither the policy model");
+    assert_null(r);
+    assert_int_equal(gh_reward_parse(spec[2], NULL, NULL, &r), GH_ERR_INVALID_ARG);
+    assert_contains(gh_last_error(), "a probe needs a model to read hidden states from");
+    /* `probe lambda` with R = the reward model, S on its hidden states, no -m */
+    FILE *f = fopen(tu_tmp("rm-calib.jsonl"), "w");
+    assert_non_null(f);
+    for (int k = 0; k < 6; k++) fprintf(f, "{\"prompt\": \"Today was\", \"response\": \"%s\"}\n", resp[k]);
+    fclose(f);
+    double lam;
+    assert_ok(gh_probe_penalty_lambda(rs, z, 6, &lam));
+    int st;
+    char *o = run(&st, "%s probe lambda --reward rm:%s --probe %s --data %s --json 2>&1", bin(), rm, path, tu_tmp("rm-calib.jsonl"));
+    if (st) print_message("%s\n", o);
+    assert_int_equal(st, 0);
+    const char *lp = strstr(o, "\"lambda\":");
+    assert_non_null(lp);
+    assert_float_equal(strtod(lp + 9, NULL), lam, 1e-5 * lam);
+    free(o);
+    gh_backend_free(rb);
+    gh_backend_free(policy);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cli_train_apply_eval),
         cmocka_unit_test(test_cli_pairs),
         cmocka_unit_test(test_probe_reward_term),
+        cmocka_unit_test(test_probe_reads_reward_model),
     };
     return cmocka_run_group_tests_name("probe_cli", tests, NULL, NULL);
 }
