@@ -403,6 +403,82 @@ static void test_cli_genies_all(void **state) {
     gh_genies_shifts_free(sh);
 }
 
+/* --strict: the shared alpaca_low_quality/train.json has two records with an
+ * empty response (120 and 273): without it they are reported and skipped,
+ * with it the run stops naming the file and the first record. */
+static void test_cli_strict(void **state) {
+    (void)state;
+    const char *shifts = tu_tmp("lq.json");
+    const char *js = "[{\"source\": \"alpaca_low_quality\", \"target\": \"alpaca_easy\"}]";
+    assert_int_equal(tu_write_file(shifts, js, strlen(js)), 0);
+    int rc;
+    const char *run = tu_tmp("run_strict");
+    char *out = tu_cli(&rc, "genies run -m %s --shifts %s --data %s --methods mms --max-examples 2 --max-tokens 256 "
+                            "--bootstrap 0 -q -t 1 --strict -o %s 2>&1",
+                       tu_stories_gguf(), shifts, tu_shared("genies/distributions"), run);
+    assert_int_equal(rc, 1);
+    assert_contains(out, "alpaca_low_quality/train.json: record 120: response 0 is empty");
+    assert_null(strstr(out, "record 273"));
+    free(out);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/generalization_metrics", run);
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    assert_null(f); /* no tables from a stopped run */
+    out = tu_cli(&rc, "genies run -m %s --shifts %s --data %s --methods mms --max-examples 2 --max-tokens 256 "
+                      "--bootstrap 0 -q -t 1 -o %s_lenient 2>&1",
+                 tu_stories_gguf(), shifts, tu_shared("genies/distributions"), run);
+    assert_int_equal(rc, 0);
+    assert_contains(out, "warning: ");
+    assert_contains(out, "alpaca_low_quality/train.json: record 120: response 0 is empty");
+    assert_contains(out, "alpaca_low_quality/train.json: record 273: response 0 is empty");
+    assert_contains(out, "computed 2  finished earlier 0  left 0");
+    free(out);
+}
+
+/* A data folder of Hugging Face preference JSON Lines (NAME/{train,test}.jsonl,
+ * written by `genies convert` from the shared JSON) gives the JSON folder's
+ * run: every evaluation, table and the report byte for byte. */
+static void test_cli_jsonl_folder(void **state) {
+    (void)state;
+    const char *names[3] = {"alpaca_easy", "alpaca_hard", "alpaca_mmlu"};
+    const char *data = tu_tmp("jsonl_data");
+    int rc;
+    for (int k = 0; k < 3; k++)
+        for (int sp = 0; sp < 2; sp++) {
+            const char *split = sp ? "test" : "train";
+            char src[1024], cmd[1200];
+            snprintf(src, sizeof src, "genies/distributions/%s/%s.json", names[k], split);
+            snprintf(cmd, sizeof cmd, "mkdir -p %s/%s", data, names[k]);
+            assert_int_equal(system(cmd), 0);
+            char *out = tu_cli(&rc, "genies convert %s -o %s/%s/%s.jsonl 2>&1", tu_shared(src), data, names[k], split);
+            assert_int_equal(rc, 0);
+            free(out);
+        }
+    const char *shifts = tu_tmp("jl.json");
+    const char *js = "[{\"source\": \"alpaca_easy\", \"target\": \"alpaca_hard\", \"target_reference\": \"alpaca_mmlu\"}]";
+    assert_int_equal(tu_write_file(shifts, js, strlen(js)), 0);
+    const char *runs[2] = {tu_tmp("run_json_data"), tu_tmp("run_jsonl_data")};
+    for (int k = 0; k < 2; k++) {
+        char *out = tu_cli(&rc, "genies run -m %s --shifts %s --data %s --methods zero_shot,mms --max-examples 3 "
+                                "--max-tokens 128 --bootstrap 20 --model-name s -q -t 1 -o %s 2>&1",
+                           tu_stories_gguf(), shifts, k ? data : tu_shared("genies/distributions"), runs[k]);
+        if (rc) fprintf(stderr, "%s\n", out);
+        assert_int_equal(rc, 0);
+        assert_contains(out, "computed 2  finished earlier 0  left 0");
+        free(out);
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/evaluations/mms/s-alpaca_easy/alpaca_hard.json", runs[1]);
+    char *ev = tu_read_file(path, NULL);
+    assert_non_null(ev);
+    assert_contains(ev, "\"n\": 3");
+    free(ev);
+    char cmd[2200];
+    snprintf(cmd, sizeof cmd, "diff -r --exclude=run.sqlite %s %s", runs[0], runs[1]);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_method),
@@ -411,6 +487,8 @@ int main(void) {
         cmocka_unit_test(test_http_same),
         cmocka_unit_test(test_cli_run),
         cmocka_unit_test(test_cli_genies_all),
+        cmocka_unit_test(test_cli_strict),
+        cmocka_unit_test(test_cli_jsonl_folder),
     };
     return cmocka_run_group_tests_name("genies_run", tests, setup, teardown);
 }
