@@ -157,6 +157,66 @@ static void test_cli_pairs(void **state) {
     }
 }
 
+/* The scikit-learn contract through the CLI: `probe train --features X.npy
+ * --labels y.npy --method logreg --C C -o P`, then `probe apply --probe P
+ * --features X.npy`, against sklearn's LogisticRegression(C) on the same
+ * arrays: coefficients and intercept (read back from P) within 1e-4 relative,
+ * apply's scores = its decision_function, the same predictions. */
+static void test_cli_matches_sklearn(void **state) {
+    (void)state;
+    py("import numpy as np\n"
+       "from sklearn.linear_model import LogisticRegression as LR\n"
+       "r=np.random.default_rng(5)\n"
+       "X=(r.normal(size=(500,40))+0.7).astype(np.float32);t=r.normal(size=40)\n"
+       "y=(X@t-0.7*t.sum()+1.0*r.normal(size=500)>0).astype(np.int64)\n"
+       "np.save('skX.npy',X);np.save('sky.npy',y)\n"
+       "for C in (1.0,0.05):\n"
+       "  m=LR(C=C,tol=1e-10,max_iter=10000,solver='newton-cholesky').fit(X.astype(np.float64),y)\n"
+       "  np.savetxt('sk%g.txt'%C,np.append(m.coef_[0],m.intercept_[0]),fmt='%.17g')\n"
+       "  np.savetxt('skz%g.txt'%C,m.decision_function(X.astype(np.float64)),fmt='%.17g')\n");
+    const char *dir = tu_tmpdir();
+    const double Cs[2] = {1.0, 0.05};
+    for (int c = 0; c < 2; c++) {
+        int st;
+        char *o = run(&st, "cd %s && %s probe train --features skX.npy --labels sky.npy --method logreg --C %g -o sk.gguf 2>&1", dir,
+                      bin(), Cs[c]);
+        if (st) print_message("%s\n", o);
+        assert_int_equal(st, 0);
+        free(o);
+        gh_probe *p = NULL;
+        assert_ok(gh_probe_load(tu_tmp("sk.gguf"), &p));
+        assert_int_equal(p->d, 40);
+        assert_null(p->mean); /* no standardisation unless asked */
+        char name[64];
+        snprintf(name, sizeof name, "sk%g.txt", Cs[c]);
+        size_t len;
+        char *ref = tu_read_file(tu_tmp(name), &len), *q = ref;
+        assert_non_null(ref);
+        double rw[41], wmax = 0;
+        for (int j = 0; j <= 40; j++) {
+            rw[j] = strtod(q, &q);
+            if (j < 40 && fabs(rw[j]) > wmax) wmax = fabs(rw[j]);
+        }
+        for (int j = 0; j < 40; j++)
+            if (fabs(p->w[j] - rw[j]) > 1e-4 * fabs(rw[j]) + 1e-6 * wmax)
+                fail_msg("C %g coefficient %d: ours %.9g, sklearn %.9g", Cs[c], j, p->w[j], rw[j]);
+        if (fabs(p->b - rw[40]) > 1e-4 * fabs(rw[40]) + 1e-6 * (1 + wmax))
+            fail_msg("C %g intercept: ours %.9g, sklearn %.9g", Cs[c], p->b, rw[40]);
+        free(ref);
+        gh_probe_free(p);
+        o = run(&st, "cd %s && %s probe apply --probe sk.gguf --features skX.npy > skz.txt && /usr/bin/python3 -c \"import numpy as np\n"
+                "z=np.loadtxt('skz.txt');ref=np.loadtxt('skz%g.txt')\n"
+                "assert z.shape==(500,), z.shape\n"
+                "err=np.abs(z-ref)/(np.abs(ref)+1e-2*np.abs(ref).max());print('relerr %%.3g'%%err.max())\n"
+                "assert err.max()<1e-4\n"
+                "sure=np.abs(ref)>1e-6;assert ((z>0)==(ref>0))[sure].all()\"", dir, bin(), Cs[c]);
+        if (st) print_message("%s\n", o);
+        assert_int_equal(st, 0);
+        assert_contains(o, "relerr");
+        free(o);
+    }
+}
+
 /* a logreg probe on x [n][d] (labels y) marked as reading `layer`, mean
  * pooled, of model m; saved to path */
 static gh_probe *train_saved(const float *x, const uint8_t *y, int n, int32_t d, int32_t layer, gh_model *m, const char *path) {
@@ -373,6 +433,7 @@ static void test_probe_reads_reward_model(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cli_train_apply_eval),
+        cmocka_unit_test(test_cli_matches_sklearn),
         cmocka_unit_test(test_cli_pairs),
         cmocka_unit_test(test_probe_reward_term),
         cmocka_unit_test(test_probe_reads_reward_model),
