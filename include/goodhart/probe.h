@@ -173,7 +173,8 @@ gh_status gh_probe_check_model(const gh_probe *p, const char *probe_path, const 
 
 /* ---- probe penalties ----
  * The reward R - λ·S: λ chosen so that sd(λ·S) = sd(R) over a calibration set
- * (Papadatos & Freedman). Needs n >= 2 and S not constant. */
+ * (Papadatos & Freedman). Needs n >= 2, and neither S nor R constant (a
+ * constant R would make λ = 0: an error, not a silent "no penalty"). */
 gh_status gh_probe_penalty_lambda(const double *R, const double *S, int64_t n, double *lambda);
 
 #ifdef __cplusplus

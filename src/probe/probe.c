@@ -448,6 +448,10 @@ gh_status gh_probe_penalty_lambda(const double *R, const double *S, int64_t n, d
     double vr = 0, vs = 0;
     for (int64_t i = 0; i < n; i++) { vr += (R[i] - mr) * (R[i] - mr); vs += (S[i] - ms) * (S[i] - ms); }
     if (!(vs > 0)) return gh_error(GH_ERR_INVALID_ARG, "the probe score is constant over the calibration set: no lambda matches its spread");
+    if (!(vr > 0))
+        return gh_error(GH_ERR_INVALID_ARG, "the reward R is constant over the calibration set (all %lld responses score %.9g): the "
+                        "spread rule would give lambda = 0, no penalty at all; calibrate on responses that R tells apart, or give "
+                        "lambda yourself", (long long)n, mr);
     *lambda = sqrt(vr / vs);
     return GH_OK;
 }

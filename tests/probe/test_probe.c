@@ -450,7 +450,11 @@ static void test_lambda(void **state) {
     assert_float_equal(l, sqrt(1.25) / 10, 1e-15);
     const double C[3] = {1, 1, 1};
     assert_int_not_equal(gh_probe_penalty_lambda(R, C, 3, &l), GH_OK);
-    assert_contains(gh_last_error(), "constant");
+    assert_contains(gh_last_error(), "probe score is constant");
+    /* a constant R: lambda would be 0 (no penalty), an error naming R */
+    assert_int_equal(gh_probe_penalty_lambda(C, S, 3, &l), GH_ERR_INVALID_ARG);
+    assert_contains(gh_last_error(), "the reward R is constant");
+    assert_contains(gh_last_error(), "lambda = 0");
     assert_int_not_equal(gh_probe_penalty_lambda(R, S, 1, &l), GH_OK);
 }
 

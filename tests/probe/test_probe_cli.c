@@ -231,6 +231,14 @@ static gh_probe *train_saved(const float *x, const uint8_t *y, int n, int32_t d,
     return p;
 }
 
+/* words separated by spaces (what the length term counts in these texts) */
+static int n_words(const char *s) {
+    int n = 0;
+    for (const char *q = s; *q; q++)
+        if (*q != ' ' && (q == s || q[-1] == ' ')) n++;
+    return n;
+}
+
 /* The probe-penalty term: S = the probe's logit on gh_head_features(layer, mean, response). */
 static void test_probe_reward_term(void **state) {
     (void)state;
@@ -265,10 +273,7 @@ static void test_probe_reward_term(void **state) {
         gh_reward_input in = {.prompt = "Once upon a time", .response = resp[k], .n_tokens = -1};
         double v;
         assert_ok(gh_reward_score(r, &in, &v));
-        snprintf(spec, sizeof spec, "%s", resp[k]);
-        int words = 0;
-        for (char *t = strtok(spec, " "); t; t = strtok(NULL, " ")) words++;
-        assert_float_equal(v, words - 0.5 * z[k], 1e-9 * (1 + fabs(z[k])));
+        assert_float_equal(v, n_words(resp[k]) - 0.5 * z[k], 1e-9 * (1 + fabs(z[k])));
     }
     gh_reward_free(r);
     /* `probe lambda` from the model: R = length (words), S = the probe's logit */
@@ -278,11 +283,8 @@ static void test_probe_reward_term(void **state) {
         assert_non_null(f);
         for (int k = 0; k < 8; k++) {
             fprintf(f, "{\"prompt\": \"Once upon a time\", \"response\": \"%s\"}\n", resp[k]);
-            snprintf(spec, sizeof spec, "%s", resp[k]);
-            int words = 0;
-            for (char *t = strtok(spec, " "); t; t = strtok(NULL, " ")) words++;
-            Rw[k] = words;
-            fprintf(fr, "%d\n", words);
+            Rw[k] = n_words(resp[k]);
+            fprintf(fr, "%d\n", n_words(resp[k]));
             fprintf(fs, "%.17g\n", z[k]);
         }
         fclose(f); fclose(fr); fclose(fs);
@@ -312,6 +314,14 @@ static void test_probe_reward_term(void **state) {
         o = run(&st, "%s probe lambda --reward-scores %s --probe-scores %s 2>&1", bin(), tu_tmp("R.txt"), tu_tmp("S_bad.txt"));
         assert_int_not_equal(st, 0);
         assert_contains(o, "S_bad.txt:3");
+        free(o);
+        /* a constant R is an error naming it, not a silent lambda 0 */
+        f = fopen(tu_tmp("R_const.txt"), "w");
+        for (int k = 0; k < 8; k++) fputs("3\n", f);
+        fclose(f);
+        o = run(&st, "%s probe lambda --reward-scores %s --probe-scores %s 2>&1", bin(), tu_tmp("R_const.txt"), tu_tmp("S.txt"));
+        assert_int_not_equal(st, 0);
+        assert_contains(o, "the reward R is constant over the calibration set");
         free(o);
         f = fopen(tu_tmp("calib_bad.jsonl"), "w");
         fputs("{\"prompt\": \"a\", \"response\": \"b\"}\n{\"prompt\": \"a\"}\n", f);
@@ -430,6 +440,69 @@ static void test_probe_reads_reward_model(void **state) {
     gh_backend_free(policy);
 }
 
+/* Two probe terms, R − λ1·S1 − λ2·S2, each probe on its own layer and
+ * labels: the reward adds both logits; `probe lambda` chooses λ2 for the
+ * reward that already holds the first penalty (R' = R − λ1·S1), as the library
+ * rule does on those numbers. */
+static void test_two_probe_terms(void **state) {
+    (void)state;
+    gh_backend *b = NULL;
+    gh_backend_params bp = gh_backend_default_params();
+    bp.n_threads = 1;
+    assert_ok(gh_backend_open(tu_stories_gguf(), &bp, &b));
+    gh_model *m = gh_backend_model(b);
+    const int32_t d = gh_model_get_info(m)->n_embd;
+    static const char *resp[6] = {" The dog ran to mom.", " A cat sat.", " Mom and the dog played all day long.",
+                                  " The sun set.", " Tom saw a big dog and a small bird.", " Lily sang a song to her mom."};
+    const int32_t layers[2] = {2, 4};
+    const uint8_t lab[2][6] = {{1, 0, 1, 0, 1, 0}, {1, 0, 1, 0, 0, 1}}; /* dog; mom */
+    float *x = malloc((size_t)2 * 6 * d * sizeof *x);
+    double z[2][6];
+    char path[2][600];
+    for (int q = 0; q < 2; q++) {
+        gh_head_spec hs = {.layer = layers[q], .pool = GH_POOL_MEAN, .span_response = true};
+        float *xq = x + (size_t)q * 6 * d;
+        for (int k = 0; k < 6; k++) assert_ok(gh_head_features(b, &hs, "Once upon a time", resp[k], xq + (size_t)k * d));
+        snprintf(path[q], sizeof path[q], "%s", tu_tmp(q ? "two-mom.gguf" : "two-dog.gguf"));
+        gh_probe *p = train_saved(xq, lab[q], 6, d, layers[q], m, path[q]);
+        gh_probe_data data = {.x = xq, .y = lab[q], .n = 6, .d = d};
+        assert_ok(gh_probe_score(p, &data, z[q]));
+        gh_probe_free(p);
+    }
+    char spec[2048];
+    snprintf(spec, sizeof spec, "length;-0.5*probe:%s;-0.25*probe:%s", path[0], path[1]);
+    gh_reward *r = NULL;
+    assert_ok(gh_reward_parse(spec, NULL, b, &r));
+    assert_int_equal(gh_reward_n_terms(r), 3);
+    double R1[6];
+    FILE *f = fopen(tu_tmp("two-calib.jsonl"), "w");
+    assert_non_null(f);
+    for (int k = 0; k < 6; k++) {
+        gh_reward_input in = {.prompt = "Once upon a time", .response = resp[k], .n_tokens = -1};
+        double v;
+        assert_ok(gh_reward_score(r, &in, &v));
+        assert_float_equal(v, n_words(resp[k]) - 0.5 * z[0][k] - 0.25 * z[1][k], 1e-9 * (1 + fabs(v)));
+        R1[k] = n_words(resp[k]) - 0.5 * z[0][k];
+        fprintf(f, "{\"prompt\": \"Once upon a time\", \"response\": \"%s\"}\n", resp[k]);
+    }
+    fclose(f);
+    gh_reward_free(r);
+    double lam2;
+    assert_ok(gh_probe_penalty_lambda(R1, z[1], 6, &lam2));
+    int st;
+    char *o = run(&st, "%s probe lambda -m %s -t 1 --reward 'length;-0.5*probe:%s' --probe %s --data %s --json 2>&1", bin(),
+                  tu_stories_gguf(), path[0], path[1], tu_tmp("two-calib.jsonl"));
+    if (st) print_message("%s\n", o);
+    assert_int_equal(st, 0);
+    const char *lp = strstr(o, "\"lambda\":");
+    assert_non_null(lp);
+    assert_float_equal(strtod(lp + 9, NULL), lam2, 1e-9 * lam2);
+    assert_contains(o, "-0.5*probe:"); /* the printed spec keeps the first penalty and adds the second */
+    free(o);
+    free(x);
+    gh_backend_free(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cli_train_apply_eval),
@@ -437,6 +510,7 @@ int main(void) {
         cmocka_unit_test(test_cli_pairs),
         cmocka_unit_test(test_probe_reward_term),
         cmocka_unit_test(test_probe_reads_reward_model),
+        cmocka_unit_test(test_two_probe_terms),
     };
     return cmocka_run_group_tests_name("probe_cli", tests, NULL, NULL);
 }
