@@ -11,13 +11,14 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: goodhart embed -m MODEL [--pool mean|cls|last] [--json] TEXT...\n"
+            "usage: goodhart embed -m MODEL [--pool mean|cls|last] [--json] [--] TEXT...\n"
             "  -m, --model REF     an embedding model (GGUF, arch bert) or any local model\n"
             "  --pool P            mean (over every token, [CLS] and [SEP] included), cls (the [CLS]\n"
             "                      token; encoders only) or last (default: the model's pooling_type, else mean)\n"
             "  --json              one JSON object per text: {\"embedding\": [...], \"dim\": D,\n"
             "                      \"tokens\": [...], \"n_tokens\": N, \"pool\": P, \"model\": REF}\n"
             "  -t, --threads N     CPU threads (default: all)\n"
+            "  --                  every argument after it is a TEXT (one may start with '-')\n"
             "Each embedding is L2-normalised (a zero vector stays zero). Without --json:\n"
             "one line per text of D numbers separated by spaces.\n");
 }
@@ -33,6 +34,10 @@ int cmd_embed(int argc, char **argv) {
         int brc;
         const char *v = NULL;
         bool miss = false;
+        if (!strcmp(argv[i], "--")) { /* the rest are texts, even those starting with '-' */
+            while (++i < argc) texts[n_texts++] = argv[i];
+            break;
+        }
         if (cli_flag(argv[i], "-h", "--help")) { usage(stdout); free(texts); return 0; }
         else if ((brc = cli_backend_opt(cmd, argv, &i, argc))) { if (brc < 0) { free(texts); return 2; } }
         else if (cli_opt(argv, &i, argc, "-m", "--model", &model, &miss)) {}

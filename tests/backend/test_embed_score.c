@@ -354,8 +354,33 @@ static void test_cli(void **state) {
     }
     assert_true(fabs(n2 - 1) < 1e-6);
     gh_embedding_free(e);
-    gh_backend_free(b);
     cJSON_Delete(j);
+    /* a text starting with '-' (a list item): an unknown option, unless after -- */
+    int st;
+    char *out = tu_cli(&st, "embed -m %s --json '- a list item'", bert);
+    assert_int_equal(st, 2);
+    assert_contains(out, "unknown option '- a list item'");
+    free(out);
+    snprintf(args, sizeof args, "embed -m %s --json -- '- a list item' --json", bert);
+    out = tu_cli(&st, "%s 2>/dev/null", args);
+    assert_int_equal(st, 0);
+    char *nl = strchr(out, '\n');
+    assert_non_null(nl);
+    *nl = 0;
+    j = cJSON_Parse(out);
+    assert_non_null(j);
+    assert_string_equal(cJSON_GetObjectItem(j, "text")->valuestring, "- a list item");
+    emb = cJSON_GetObjectItem(j, "embedding");
+    assert_ok(gh_backend_embed(b, "- a list item", NULL, &e));
+    for (int i = 0; i < E; i++) assert_true(fabs(cJSON_GetArrayItem(emb, i)->valuedouble - e->data[i]) < 1e-7);
+    gh_embedding_free(e);
+    cJSON_Delete(j);
+    j = cJSON_Parse(nl + 1); /* the second text: "--json", a text after -- */
+    assert_non_null(j);
+    assert_string_equal(cJSON_GetObjectItem(j, "text")->valuestring, "--json");
+    cJSON_Delete(j);
+    free(out);
+    gh_backend_free(b);
     /* reward -m --json */
     snprintf(args, sizeof args, "reward -m %s --prompt 'Question: why? ' --response 'Answer: because.' --json", rm);
     j = cli_json(args, 0);
@@ -377,8 +402,7 @@ static void test_cli(void **state) {
     gh_rm_score_free(r);
     gh_backend_free(b);
     /* the old forms still work */
-    int st;
-    char *out = tu_cli(&st, "reward score --reward length --response 'a b c'");
+    out = tu_cli(&st, "reward score --reward length --response 'a b c'");
     assert_int_equal(st, 0);
     assert_contains(out, "3");
     free(out);
