@@ -1,9 +1,10 @@
 /* Tests of the Best-of-N experiment through its real interfaces: `goodhart bon
  * run` and `goodhart demo` (the binary, $GH_BIN) and gh_bon_analyse on
  * hand-made pools. Checks that log pi_ref equals what `goodhart logprob` prints,
- * that the analysis picks what the rules say, that runs are reproducible and
- * resume after kill -9 without redoing finished prompts, and that bad input
- * fails with a message naming the record. */
+ * that an rm: proxy and --embed-model give what `goodhart reward -m` and
+ * `goodhart embed` give, that the analysis picks what the rules say, that
+ * runs are reproducible and resume after kill -9 without redoing finished
+ * prompts, and that bad input fails with a message naming the record. */
 #include "testutil.h"
 
 #include <cjson/cJSON.h>
@@ -16,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/strbuf.h"
 #include "goodhart/bon.h"
 #include "goodhart/store.h"
 
@@ -273,6 +275,229 @@ static void test_resume_after_kill(void **state) {
     free(o);
 }
 
+/* One line of `goodhart ARGS` (stdout only) per JSON object. */
+static cJSON *cli_json_line(const char *what, char *out, int st) {
+    if (st) print_message("goodhart %s -> %d:\n%s\n", what, st, out);
+    assert_int_equal(st, 0);
+    cJSON *j = cJSON_Parse(out);
+    if (!j) print_message("goodhart %s: not JSON: %s\n", what, out);
+    assert_non_null(j);
+    free(out);
+    return j;
+}
+
+/* curves.csv's mean proxy and gold of `rule` at beta, n and split */
+static bool curve_row(const char *csv, const char *rule, double beta, int n, const char *split, double *proxy, double *gold) {
+    const char *p = strchr(csv, '\n');
+    size_t rl = strlen(rule), sl = strlen(split);
+    for (; p && p[1]; p = strchr(p + 1, '\n')) {
+        const char *l = p + 1;
+        if (strncmp(l, rule, rl) || l[rl] != ',') continue;
+        char *e;
+        double b = strtod(l + rl + 1, &e);
+        if (b != beta || *e != ',') continue;
+        long nn = strtol(e + 1, &e, 10);
+        if (nn != n || *e != ',' || strncmp(e + 1, split, sl) || e[1 + sl] != ',') continue;
+        e += 2 + sl;
+        strtol(e, &e, 10);                 /* prompts */
+        *proxy = strtod(e + 1, &e);        /* proxy_mean */
+        strtod(e + 1, &e);                 /* proxy_ci95 */
+        *gold = strtod(e + 1, &e);         /* gold_mean */
+        return true;
+    }
+    return false;
+}
+
+/* `bon run` with a reward model as the proxy (rm:) and an embedding model
+ * (--embed-model), through the binary, every model written by `goodhart
+ * make-model`:
+ *   - each candidate's proxy score is what `goodhart reward -m RM --json`
+ *     gives for its (prompt, response);
+ *   - each stored embedding is `goodhart embed -m EMB --json` of the response:
+ *     the embedding model's width (48, not the policy's 64), unit norm;
+ *   - rbon-wd (at every beta of the grid) and mbr at n = N pick what their
+ *     objectives say with the cosine costs of those `goodhart embed` vectors,
+ *     and the same run without --embed-model (same samples: the embedder does
+ *     not touch sampling) reports other picks, so the check would fail if the
+ *     flag were ignored;
+ *   - a run directory started with --embed-model is not resumed without it. */
+static void test_rm_proxy_and_embed_model(void **state) {
+    (void)state;
+    enum { NC = 4, NP = 4, EDIM = 48 };
+    static const double betas[] = {0, 1, 100, 1000, 10000, 100000};
+    enum { NB = sizeof betas / sizeof betas[0] };
+    const char *rm = tu_tmp("bon-rm.gguf"), *emb = tu_tmp("bon-emb.gguf");
+    int st;
+    char *o = tu_cli(&st, "make-model -o %s --arch llama --vocab 300 --embd 64 --ff 128 --layers 2 --heads 4 --kv-heads 2 "
+                          "--ctx 256 --reward-head --seed 11", rm);
+    assert_int_equal(st, 0);
+    free(o);
+    o = tu_cli(&st, "make-model -o %s --arch bert --vocab 200 --embd %d --ff 96 --layers 2 --heads 4 --ctx 128 --seed 12", emb, EDIM);
+    assert_int_equal(st, 0);
+    free(o);
+    char args[8192];
+    snprintf(args, sizeof args, "-m %s --prompts %s --proxy rm:%s --gold length -N %d --max-tokens 12 --seed 5 "
+             "--betas 0,1,100,1000,10000,100000 --orders 2 -t 1", tu_stories_gguf(), prompts_file(NP), rm, NC);
+    const char *run = tu_tmp("r-rm-emb"), *plain = tu_tmp("r-rm-plain");
+    o = tu_cli(&st, "bon run %s --embed-model %s -o %s", args, emb, run);
+    if (st) print_message("%s\n", o);
+    assert_int_equal(st, 0);
+    free(o);
+    o = tu_cli(&st, "bon run %s -o %s", args, plain);
+    if (st) print_message("%s\n", o);
+    assert_int_equal(st, 0);
+    free(o);
+
+    char path[4096];
+    snprintf(path, sizeof path, "%s/pool.jsonl", run);
+    gh_bon_file *f = NULL, *fp = NULL;
+    assert_ok(gh_bon_file_read(path, &f));
+    snprintf(path, sizeof path, "%s/pool.jsonl", plain);
+    assert_ok(gh_bon_file_read(path, &fp));
+    assert_int_equal(gh_bon_file_count(f), NP);
+    snprintf(path, sizeof path, "%s/candidates.jsonl", run);
+    size_t len;
+    char *cands = tu_read_file(path, &len);
+    assert_non_null(cands);
+
+    /* per prompt: split, and proxy/gold of the pick of each (rule, beta) from
+     * the CLI's embeddings */
+    double pick_r[NB + 1][NP], pick_g[NB + 1][NP]; /* row NB: mbr */
+    bool is_test[NP];
+    int n_dev = 0, n_test = 0;
+    const char *line = cands;
+    for (int64_t p = 0; p < NP; p++) {
+        const gh_bon_record *r = gh_bon_file_record(f, p), *rp = gh_bon_file_record(fp, p);
+        assert_int_equal(r->n, NC);
+        assert_int_equal(r->dim, EDIM);
+        assert_int_equal(rp->dim, 64); /* stories260K's hidden states */
+        int32_t ip = gh_bon_record_score(r, "proxy"), ig = gh_bon_record_score(r, "gold");
+        assert_true(ip >= 0 && ig >= 0);
+        /* one `goodhart embed` for the prompt's candidates */
+        gh_strbuf cmd = {0};
+        gh_strbuf_printf(&cmd, "embed -m %s --json -t 1 --", emb);
+        for (int32_t c = 0; c < NC; c++) {
+            assert_string_equal(r->text[c], rp->text[c]); /* the same samples */
+            char *q = shq(r->text[c]);
+            gh_strbuf_printf(&cmd, " %s", q);
+            free(q);
+        }
+        char *eo = tu_cli(&st, "%s 2>/dev/null", cmd.p);
+        gh_strbuf_free(&cmd);
+        assert_int_equal(st, 0);
+        double unit[NC][EDIM];
+        char *el = eo;
+        for (int32_t c = 0; c < NC; c++) {
+            char *nl = strchr(el, '\n');
+            assert_non_null(nl);
+            *nl = 0;
+            cJSON *j = cJSON_Parse(el);
+            assert_non_null(j);
+            el = nl + 1;
+            assert_string_equal(cJSON_GetObjectItem(j, "text")->valuestring, r->text[c]);
+            const cJSON *ev = cJSON_GetObjectItem(j, "embedding");
+            assert_int_equal(cJSON_GetArraySize(ev), EDIM);
+            double n2 = 0, n2s = 0;
+            for (int k = 0; k < EDIM; k++) {
+                double v = cJSON_GetArrayItem(ev, k)->valuedouble, s = r->embedding[(size_t)c * EDIM + k];
+                assert_float_equal(s, v, 1e-6);
+                unit[c][k] = v;
+                n2 += v * v;
+                n2s += s * s;
+            }
+            assert_float_equal(n2s, 1, 1e-5); /* stored L2-normalised */
+            for (int k = 0; k < EDIM; k++) unit[c][k] /= sqrt(n2);
+            cJSON_Delete(j);
+            /* the proxy is the reward model's score of (prompt, response) */
+            char *qp = shq(r->prompt), *qr = shq(r->text[c]);
+            char what[64];
+            snprintf(what, sizeof what, "reward (%s, %d)", r->id, c);
+            cJSON *rj = cli_json_line(what, tu_cli(&st, "reward -m %s --prompt %s --response %s --json -t 1 2>/dev/null", rm, qp, qr), st);
+            free(qp);
+            free(qr);
+            double want = cJSON_GetObjectItem(rj, "score")->valuedouble, got = r->scores[(size_t)c * r->n_scores + ip];
+            assert_float_equal(got, want, 1e-6 * (1 + fabs(want)));
+            cJSON_Delete(rj);
+            /* candidates.jsonl says the same, and gives the split */
+            assert_non_null(line);
+            cJSON *cl = cJSON_Parse(line);
+            assert_non_null(cl);
+            assert_string_equal(cJSON_GetObjectItem(cl, "id")->valuestring, r->id);
+            assert_int_equal(cJSON_GetObjectItem(cl, "index")->valueint, c);
+            assert_float_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(cl, "scores"), "proxy")->valuedouble, want, 1e-6 * (1 + fabs(want)));
+            if (c == 0) is_test[p] = !strcmp(cJSON_GetObjectItem(cl, "split")->valuestring, "test");
+            cJSON_Delete(cl);
+            line = strchr(line, '\n');
+            if (line) line++;
+        }
+        free(eo);
+        if (is_test[p]) n_test++; else n_dev++;
+        /* mean cosine cost of each candidate to the pool (itself included) */
+        double mc[NC];
+        for (int32_t a = 0; a < NC; a++) {
+            mc[a] = 0;
+            for (int32_t b2 = 0; b2 < NC; b2++) {
+                double d = 0;
+                for (int k = 0; k < EDIM; k++) d += unit[a][k] * unit[b2][k];
+                mc[a] += (1 - d) / NC;
+            }
+        }
+        for (int bi = 0; bi <= NB; bi++) {
+            int best = 0;
+            double bo = -INFINITY;
+            for (int32_t c = 0; c < NC; c++) {
+                double R = r->scores[(size_t)c * r->n_scores + ip];
+                double ob = bi < NB ? R - betas[bi] * mc[c] : -mc[c];
+                if (ob > bo) { bo = ob; best = c; }
+            }
+            pick_r[bi][p] = r->scores[(size_t)best * r->n_scores + ip];
+            pick_g[bi][p] = r->scores[(size_t)best * r->n_scores + ig];
+        }
+    }
+    assert_true(n_dev >= 1 && n_test >= 1);
+
+    /* the analysis' picks at n = N are those; the run without the embedding
+     * model reports something else somewhere on the grid */
+    char *curves = NULL, *curves_plain = NULL;
+    snprintf(path, sizeof path, "%s/curves.csv", run);
+    curves = tu_read_file(path, &len);
+    snprintf(path, sizeof path, "%s/curves.csv", plain);
+    curves_plain = tu_read_file(path, &len);
+    assert_non_null(curves);
+    assert_non_null(curves_plain);
+    int differ = 0;
+    for (int bi = 0; bi <= NB; bi++)
+        for (int sp = 0; sp < 2; sp++) {
+            const char *rule = bi < NB ? "rbon-wd" : "mbr", *split = sp ? "test" : "dev";
+            double beta = bi < NB ? betas[bi] : 0, want_r = 0, want_g = 0, got_r, got_g, pl_r, pl_g;
+            for (int p = 0; p < NP; p++)
+                if (is_test[p] == (sp == 1)) { want_r += pick_r[bi][p]; want_g += pick_g[bi][p]; }
+            want_r /= sp ? n_test : n_dev;
+            want_g /= sp ? n_test : n_dev;
+            assert_true(curve_row(curves, rule, beta, NC, split, &got_r, &got_g));
+            assert_true(curve_row(curves_plain, rule, beta, NC, split, &pl_r, &pl_g));
+            if (fabs(got_r - want_r) > 1e-9 || fabs(got_g - want_g) > 1e-9)
+                print_message("%s beta %g %s: curves.csv proxy %.17g gold %.17g, from `goodhart embed` %.17g %.17g\n", rule, beta,
+                              split, got_r, got_g, want_r, want_g);
+            assert_float_equal(got_r, want_r, 1e-9);
+            assert_float_equal(got_g, want_g, 1e-9);
+            if (pl_r != got_r || pl_g != got_g) differ++;
+        }
+    print_message("rbon-wd/mbr rows (of %d) where the policy's hidden states pick otherwise: %d\n", 2 * (NB + 1), differ);
+    assert_true(differ >= 1);
+    free(curves);
+    free(curves_plain);
+    free(cands);
+    gh_bon_file_free(f);
+    gh_bon_file_free(fp);
+
+    /* the embedding model is part of the run's settings */
+    o = tu_cli(&st, "bon run %s -o %s", args, run);
+    assert_int_equal(st, 1);
+    assert_contains(o, "this run was started with");
+    free(o);
+}
+
 /* The main job: produces the report, and the same seed gives the same numbers
  * whatever the thread count. */
 static void test_demo(void **state) {
@@ -318,6 +543,7 @@ int main(void) {
         cmocka_unit_test(test_logprob_matches_cli),
         cmocka_unit_test(test_analyse_hand_pool),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_rm_proxy_and_embed_model),
         cmocka_unit_test(test_resume_after_kill),
         cmocka_unit_test(test_demo),
     };
