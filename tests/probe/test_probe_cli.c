@@ -231,6 +231,15 @@ static gh_probe *train_saved(const float *x, const uint8_t *y, int n, int32_t d,
     return p;
 }
 
+/* stories260K, one thread */
+static gh_backend *open_stories(void) {
+    gh_backend *b = NULL;
+    gh_backend_params bp = gh_backend_default_params();
+    bp.n_threads = 1;
+    assert_ok(gh_backend_open(tu_stories_gguf(), &bp, &b));
+    return b;
+}
+
 /* words separated by spaces (what the length term counts in these texts) */
 static int n_words(const char *s) {
     int n = 0;
@@ -242,10 +251,7 @@ static int n_words(const char *s) {
 /* The probe-penalty term: S = the probe's logit on gh_head_features(layer, mean, response). */
 static void test_probe_reward_term(void **state) {
     (void)state;
-    gh_backend *b = NULL;
-    gh_backend_params bp = gh_backend_default_params();
-    bp.n_threads = 1;
-    assert_ok(gh_backend_open(tu_stories_gguf(), &bp, &b));
+    gh_backend *b = open_stories();
     gh_model *m = gh_backend_model(b);
     const gh_model_info *I = gh_model_get_info(m);
     static const char *resp[8] = {" The dog was happy and smiled.", " She was sad and cried.", " Tom laughed and played happily.",
@@ -346,7 +352,7 @@ static void test_probe_reward_term(void **state) {
     assert_ok(gh_make_model_preset("tiny", &mp));
     mp.n_embd = d;
     assert_ok(gh_make_model(&mp, other));
-    assert_ok(gh_backend_open(other, &bp, &b));
+    assert_ok(gh_backend_open(other, NULL, &b));
     snprintf(spec, sizeof spec, "probe:%s", path);
     assert_int_equal(gh_reward_parse(spec, NULL, b, &r), GH_ERR_MISMATCH);
     assert_contains(gh_last_error(), "syc.gguf");
@@ -370,9 +376,7 @@ static void test_probe_reads_reward_model(void **state) {
     assert_ok(gh_make_model(&mp, rm));
     gh_backend *rb = NULL, *policy = NULL;
     assert_ok(gh_backend_open(rm, NULL, &rb));
-    gh_backend_params bp = gh_backend_default_params();
-    bp.n_threads = 1;
-    assert_ok(gh_backend_open(tu_stories_gguf(), &bp, &policy));
+    policy = open_stories();
     const gh_model_info *I = gh_model_get_info(gh_backend_model(rb));
     static const char *resp[6] = {" a happy day", " a sad day", " we played and laughed", " it rained and we cried",
                                   " good good good", " bad and worse"};
@@ -446,10 +450,7 @@ static void test_probe_reads_reward_model(void **state) {
  * rule does on those numbers. */
 static void test_two_probe_terms(void **state) {
     (void)state;
-    gh_backend *b = NULL;
-    gh_backend_params bp = gh_backend_default_params();
-    bp.n_threads = 1;
-    assert_ok(gh_backend_open(tu_stories_gguf(), &bp, &b));
+    gh_backend *b = open_stories();
     gh_model *m = gh_backend_model(b);
     const int32_t d = gh_model_get_info(m)->n_embd;
     static const char *resp[6] = {" The dog ran to mom.", " A cat sat.", " Mom and the dog played all day long.",
