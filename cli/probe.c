@@ -24,7 +24,7 @@ static void usage(FILE *f) {
             "                            [--method logreg|mass-mean|pca|ccs|bt] -o PROBE.gguf [options]\n"
             "       goodhart probe apply --probe PROBE.gguf (--features X.npy | --features-pos A.npy --features-neg B.npy) [--model-sha256 H | -m MODEL]\n"
             "       goodhart probe eval  --probe PROBE.gguf (--features X.npy | --features-pos A.npy --features-neg B.npy) --labels y.npy [--json] [--orient]\n"
-            "       goodhart probe lambda (--reward-scores R --probe-scores S | -m MODEL --reward SPEC --probe P --data CALIB.jsonl)\n"
+            "       goodhart probe lambda (--reward-scores R --probe-scores S | [-m MODEL] --reward SPEC --probe P --data CALIB.jsonl)\n"
             "       goodhart probe bench [--n 10000] [--d 4096] [-t THREADS]\n"
             "Data: float32/64 .npy arrays [n][d]; labels: 0/1 .npy of n values.\n"
             "  logreg, mass-mean learn from single vectors with labels (--features, --labels).\n"
