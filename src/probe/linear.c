@@ -121,6 +121,58 @@ void pb_axpy_hf_avx2(float *g, float r, const uint16_t *x, int32_t d);
 void pb_axpy4_hf_avx2(float *g, const float *r, const uint16_t *x, int32_t d, const uint16_t *next);
 void pb_f32_to_f16_avx2(uint16_t *dst, const float *src, int64_t n, float scale);
 
+/* chunk ch of nc: rows [i0, i1), its float partial sum (zeroed) */
+static float *chunk_start(float *part, int64_t ch, int64_t n, int64_t nc, int32_t d, int64_t *i0, int64_t *i1) {
+    *i0 = ch * n / nc;
+    *i1 = (ch + 1) * n / nc;
+    float *gp = part + (size_t)ch * d;
+    memset(gp, 0, (size_t)d * sizeof *gp);
+    return gp;
+}
+
+/* out_j = scale · Σ_ch part[ch][j], chunks added in order */
+static void sum_parts(const float *part, int64_t nc, int32_t d, double scale, double *out, int nt) {
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int32_t j = 0; j < d; j++) {
+        double s = 0;
+        for (int64_t ch = 0; ch < nc; ch++) s += part[(size_t)ch * d + j];
+        out[j] = s * scale;
+    }
+}
+
+void pb_axpysq_ff_avx2(float *g, float r, const float *x, int32_t d);
+void pb_axpysq_hf_avx2(float *g, float r, const uint16_t *x, int32_t d);
+
+static void axpysq_ff_ref(float *g, float r, const float *x, int32_t d) {
+    for (int32_t j = 0; j < d; j++) g[j] += r * x[j] * x[j];
+}
+
+gh_status pb_pass_diag(const float *x, const uint16_t *xh, float xh_inv_scale, int64_t n, int32_t d, const double *wt,
+                       double *diag, double *wsum, float *part, int32_t n_threads) {
+    memset(diag, 0, (size_t)d * sizeof *diag);
+    *wsum = 0;
+    if (n < 1) return GH_OK;
+    const int64_t nc = n < PB_CHUNKS ? n : PB_CHUNKS;
+    double rpart[PB_CHUNKS];
+    int nt = n_threads > 0 ? n_threads : omp_get_max_threads();
+    void (*sq_ff)(float *, float, const float *, int32_t) = use_avx2() ? pb_axpysq_ff_avx2 : axpysq_ff_ref;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (int64_t ch = 0; ch < nc; ch++) {
+        int64_t i0, i1;
+        float *gp = chunk_start(part, ch, n, nc, d, &i0, &i1);
+        double rs = 0;
+        for (int64_t i = i0; i < i1; i++) {
+            rs += wt[i];
+            if (xh) pb_axpysq_hf_avx2(gp, (float)wt[i], xh + (size_t)i * d, d);
+            else sq_ff(gp, (float)wt[i], x + (size_t)i * d, d);
+        }
+        rpart[ch] = rs;
+    }
+    sum_parts(part, nc, d, xh ? (double)xh_inv_scale * (double)xh_inv_scale : 1.0, diag, nt); /* the copy holds x·scale */
+    *wsum = pb_sum(rpart, nc);
+    return GH_OK;
+}
+
 uint16_t *pb_half_copy(const float *x, int64_t n, int32_t d, int32_t n_threads, float *inv_scale) {
     if (!use_avx2() || !__builtin_cpu_supports("f16c") || n < 1 || d < 1) return NULL;
     const int64_t nd = n * (int64_t)d;
@@ -159,9 +211,8 @@ gh_status pb_pass_hv_f32(const float *x, const uint16_t *xh, float xh_inv_scale,
     const float cf = (float)c, inv = xh ? xh_inv_scale : 1.0f;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
     for (int64_t ch = 0; ch < nc; ch++) {
-        const int64_t i0 = ch * n / nc, i1 = (ch + 1) * n / nc;
-        float *gp = part + (size_t)ch * d;
-        memset(gp, 0, (size_t)d * sizeof *gp);
+        int64_t i0, i1;
+        float *gp = chunk_start(part, ch, n, nc, d, &i0, &i1);
         double rs = 0;
         int64_t i = i0;
         /* four rows at a time: their dot products stream them in, then one
@@ -189,12 +240,7 @@ gh_status pb_pass_hv_f32(const float *x, const uint16_t *xh, float xh_inv_scale,
         }
         rpart[ch] = rs;
     }
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (int32_t j = 0; j < d; j++) {
-        double s = 0;
-        for (int64_t ch = 0; ch < nc; ch++) s += part[(size_t)ch * d + j];
-        g[j] = s * inv; /* the copy holds x·scale */
-    }
+    sum_parts(part, nc, d, inv, g, nt); /* the copy holds x·scale */
     *rsum = pb_sum(rpart, nc);
     return GH_OK;
 }

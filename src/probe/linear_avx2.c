@@ -106,6 +106,20 @@ static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
             g[j] = g[j] + r[0] * TOF(x0[j]) + r[1] * TOF(x1[j]) + r[2] * TOF(x2[j]) + r[3] * TOF(x3[j]);       \
     }
 
+/* g += r·x² (elementwise square: the diagonal of XᵀDX) */
+#define DEF_AXPYSQ(NAME, T, LD, TOF)                                                                           \
+    void NAME(float *g, float r, const T *x, int32_t d) {                                                      \
+        const __m256 rv = _mm256_set1_ps(r);                                                                   \
+        int32_t j = 0;                                                                                         \
+        for (; j + 8 <= d; j += 8) {                                                                           \
+            __m256 v = LD(x + j);                                                                              \
+            _mm256_storeu_ps(g + j, _mm256_fmadd_ps(_mm256_mul_ps(rv, v), v, _mm256_loadu_ps(g + j)));         \
+        }                                                                                                      \
+        for (; j < d; j++) g[j] += r * TOF(x[j]) * TOF(x[j]);                                                  \
+    }
+
+void pb_axpysq_ff_avx2(float *g, float r, const float *x, int32_t d);
+void pb_axpysq_hf_avx2(float *g, float r, const uint16_t *x, int32_t d);
 float pb_dot_hf_avx2(const uint16_t *x, const float *u, int32_t d);
 void pb_axpy_hf_avx2(float *g, float r, const uint16_t *x, int32_t d);
 void pb_axpy4_hf_avx2(float *g, const float *r, const uint16_t *x, int32_t d, const uint16_t *next);
@@ -114,7 +128,9 @@ void pb_f32_to_f16_avx2(uint16_t *dst, const float *src, int64_t n, float scale)
 DEF_DOT(pb_dot_ff_avx2, float, ld_f, f2f)
 DEF_AXPY(pb_axpy_ff_avx2, float, ld_f, f2f)
 DEF_AXPY4(pb_axpy4_ff_avx2, float, ld_f, f2f)
+DEF_AXPYSQ(pb_axpysq_ff_avx2, float, ld_f, f2f)
 DEF_DOT(pb_dot_hf_avx2, uint16_t, ld_h, h2f)
+DEF_AXPYSQ(pb_axpysq_hf_avx2, uint16_t, ld_h, h2f)
 DEF_AXPY(pb_axpy_hf_avx2, uint16_t, ld_h, h2f)
 DEF_AXPY4(pb_axpy4_hf_avx2, uint16_t, ld_h, h2f)
 

@@ -42,6 +42,12 @@ gh_status pb_pass_hv_f32(const float *x, const uint16_t *xh, float xh_inv_scale,
                          const float *u, double c, const double *wt, double *g, double *rsum, float *part,
                          int32_t n_threads);
 
+/* The diagonal of XᵀWX, diag_j = Σ_i wt_i x_ij², and wsum = Σ_i wt_i, in the
+ * chunks of pb_pass_hv_f32 (from xh when given): the same bits for any thread
+ * count. For a preconditioner, so float accumulation within a chunk. */
+gh_status pb_pass_diag(const float *x, const uint16_t *xh, float xh_inv_scale, int64_t n, int32_t d, const double *wt,
+                       double *diag, double *wsum, float *part, int32_t n_threads);
+
 /* A float16 copy of x [n][d] scaled by a power of two (max |x| lands in
  * [2^14, 2^15), so nothing overflows and small values keep their digits);
  * *inv_scale is 1/scale. NULL without AVX2+F16C (or GH_SIMD=scalar), when the

@@ -103,6 +103,40 @@ static void test_hv_f16_matches_double(void **state) {
     check_half(37, 64, 3.0);
 }
 
+/* the diagonal pass (Jacobi preconditioner of logreg): Σ wt_i x_ij² and Σ wt_i,
+ * from x and from its float16 copy, against a direct double sum; the same
+ * bits for 1 and 3 threads */
+static void test_diag(void **state) {
+    (void)state;
+    const int64_t n = 301;
+    const int32_t d = 45;
+    gh_rng r;
+    gh_rng_seed(&r, 11, 0);
+    float *x = malloc((size_t)n * d * sizeof *x), *uf = malloc((size_t)d * sizeof *uf);
+    double *u = malloc((size_t)d * sizeof *u), *wt = malloc((size_t)n * sizeof *wt);
+    double ref[45] = {0}, dg1[45], dg3[45], rs = 0, s1, s3;
+    float *part = malloc(pb_part_floats(n, d) * sizeof *part);
+    fill(&r, n, d, 1.0, x, uf, u, wt);
+    for (int32_t j = 0; j < d; j++) /* features of very different scales */
+        for (int64_t i = 0; i < n; i++) x[i * d + j] *= (float)ldexp(1.0, j % 9 - 4);
+    for (int64_t i = 0; i < n; i++) {
+        rs += wt[i];
+        for (int32_t j = 0; j < d; j++) ref[j] += wt[i] * (double)x[i * d + j] * x[i * d + j];
+    }
+    float inv = 1;
+    uint16_t *h = pb_half_copy(x, n, d, 1, &inv);
+    for (int half = 0; half < 2; half++) {
+        if (half && !h) break; /* no float16 kernels here */
+        assert_ok(pb_pass_diag(x, half ? h : NULL, inv, n, d, wt, dg1, &s1, part, 1));
+        assert_ok(pb_pass_diag(x, half ? h : NULL, inv, n, d, wt, dg3, &s3, part, 3));
+        assert_memory_equal(dg1, dg3, sizeof dg1);
+        assert_true(s1 == s3);
+        assert_float_equal(s1, rs, 1e-12 * rs);
+        for (int32_t j = 0; j < d; j++) assert_float_equal(dg1[j], ref[j], (half ? 2e-3 : 1e-5) * ref[j]);
+    }
+    free(h); free(x); free(uf); free(u); free(wt); free(part);
+}
+
 static void test_hv_f32_matches_double(void **state) {
     (void)state;
     check(1000, 257); /* a tail after the 32- and 8-wide blocks */
@@ -115,6 +149,6 @@ int main(void) {
     setenv("GH_SIMD", "scalar", 1); /* read at the first pass: the portable kernels */
 #endif
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_hv_f32_matches_double),
-                                       cmocka_unit_test(test_hv_f16_matches_double)};
+                                       cmocka_unit_test(test_hv_f16_matches_double), cmocka_unit_test(test_diag)};
     return cmocka_run_group_tests_name("probe linear passes", tests, NULL, NULL);
 }
