@@ -459,11 +459,12 @@ static int bench(int argc, char **argv) {
         if (gh_probe_train(k < 2 ? &single : &pairs, &p, &pr, &st)) { rc = cli_fail(cmd); break; }
         double dt = now() - t0;
         printf("  %-9s %8.3f s", gh_probe_method_name(ms[k]), dt);
-        if (ms[k] == GH_PROBE_LOGREG)
-            printf("  (%d Newton steps, %lld passes over X, %lld of them over its float16 copy; bandwidth bound %.3f s; "
-                   "final gradient %.2g)",
-                   st.iters, (long long)st.passes, (long long)st.half_passes,
-                   bw > 0 ? ((double)st.passes - 0.5 * (double)st.half_passes) * pass_bytes / (bw * 1e9) : 0, st.grad_norm);
+        if (ms[k] == GH_PROBE_LOGREG) {
+            const double bound = bw > 0 ? ((double)st.passes - 0.5 * (double)st.half_passes) * pass_bytes / (bw * 1e9) : 0;
+            printf("  (%d Newton steps, %lld passes over X, %lld of them over its float16 copy; bandwidth bound %.3f s, "
+                   "%.0f%% of the time; final gradient %.2g)",
+                   st.iters, (long long)st.passes, (long long)st.half_passes, bound, dt > 0 ? 100 * bound / dt : 0, st.grad_norm);
+        }
         if (ms[k] == GH_PROBE_PCA) printf("  (%d power iterations)", st.iters);
         if (ms[k] == GH_PROBE_CCS) printf("  (1 restart x 20 epochs; the default is 10 x 1000)");
         printf("\n");
