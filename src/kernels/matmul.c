@@ -5,8 +5,9 @@
  *   1. the B activation rows are converted once to the weight type's
  *      vec_dot_type (Q8_0 / Q8_K) into the scratch `wdata` (rows split over
  *      the threads), then a barrier;
- *   2. output rows are split into n_threads contiguous ranges (static); each
- *      thread walks its range in groups of R weight rows and, for each group,
+ *   2. output rows are split into chunks of ~256 KiB of weights, handed to
+ *      the threads dynamically; a thread walks its chunk in groups of R weight
+ *      rows and, for each group,
  *      over all activation rows in tiles of C — so a group's weights are read
  *      from memory once and then stay in L1/L2 while all B activations pass.
  *      When B activation rows would not fit in L2 (prompt processing with big
@@ -217,6 +218,14 @@ void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n
     const int64_t macs = n_in * n_out * B, per_thread = (int64_t)1 << 18;
     if (macs / per_thread < n_threads) n_threads = macs / per_thread > 1 ? (int)(macs / per_thread) : 1;
 
+    /* Chunks of ~256 KiB of weights (long enough runs for the hardware
+     * prefetcher at B = 1), at least 4 per thread, a multiple of 4 rows so
+     * tiles stay whole. */
+    int64_t chunk = (int64_t)((256u << 10) / (wrow ? wrow : 1));
+    if (chunk > n_out / (4 * n_threads)) chunk = n_out / (4 * n_threads);
+    chunk = chunk < 4 ? 4 : chunk & ~(int64_t)3;
+    const int64_t n_chunks = (n_out + chunk - 1) / chunk;
+
 #pragma omp parallel num_threads(n_threads) if (n_threads > 1)
     {
         const int nt = omp_get_num_threads(), ith = omp_get_thread_num();
@@ -225,13 +234,14 @@ void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n
                 vt->from_float(x + b * n_in, (char *)wdata + (size_t)b * xrow, n_in);
 #pragma omp barrier
         }
-        /* contiguous ranges, boundaries rounded to a multiple of 4 rows so
-         * tiles stay whole */
-        int64_t o0 = (n_out * ith / nt) & ~(int64_t)3, o1 = (n_out * (ith + 1) / nt) & ~(int64_t)3;
-        if (ith == 0) o0 = 0;
-        if (ith == nt - 1) o1 = n_out;
-        if (o1 > o0)
+        /* chunks of rows handed out dynamically: a thread the OS deschedules
+         * (a shared machine) holds up the others by one chunk at most instead
+         * of its whole share; no result depends on who computes a row */
+#pragma omp for schedule(dynamic, 1) nowait
+        for (int64_t k = 0; k < n_chunks; k++) {
+            int64_t o0 = k * chunk, o1 = o0 + chunk < n_out ? o0 + chunk : n_out;
             matmul_rows(y, xq, vt, xrow, W, wrow, wtype, tt, n_in, n_out, B, o0, o1, simd);
+        }
     }
 }
 
