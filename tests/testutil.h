@@ -43,6 +43,17 @@ char *tu_cli(int *status, const char *fmt, ...) __attribute__((format(printf, 2,
 /* Asserts that `haystack` contains `needle`, printing both if not. */
 #define assert_contains(haystack, needle) tu_assert_contains((haystack), (needle), __FILE__, __LINE__)
 void tu_assert_contains(const char *haystack, const char *needle, const char *file, int line);
+/* 1 in a build with AddressSanitizer (slower; freed memory quarantined), else 0. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_SANITIZED 1
+#endif
+#endif
+#ifndef TU_SANITIZED
+#define TU_SANITIZED 0
+#endif
 /* Asserts s == GH_OK, printing gh_last_error() if not. */
 #define assert_ok(expr) tu_assert_ok((expr), #expr, __FILE__, __LINE__)
 void tu_assert_ok(gh_status s, const char *what, const char *file, int line);

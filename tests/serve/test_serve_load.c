@@ -16,18 +16,7 @@
 
 /* Under AddressSanitizer freed memory sits in a quarantine of up to 256 MiB
  * before reuse, so a server built with it grows by design: the memory verdict
- * is only asserted for plain builds. */
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
-
+ * is only asserted for plain builds (TU_SANITIZED, testutil.h). */
 static void test_rss_verdict(void **state) {
     (void)state;
     long s[40], mid, late;
@@ -120,7 +109,7 @@ static void test_smoke_load(void **state) {
     assert_int_equal(r.errors, 0);
     assert_int_equal(r.mismatches, 0);
     assert_true(r.rss_judged); /* 30 samples of a live process */
-    if (!SANITIZED) {
+    if (!TU_SANITIZED) {
         assert_false(r.rss_grew);
         assert_int_equal(rc, 0);
     }
