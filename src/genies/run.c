@@ -460,8 +460,20 @@ typedef struct trained {
 /* Pair scores (higher: the chosen response is better) of a probe on a split's features. */
 static gh_status probe_pair_scores(const gh_probe *pr, const float *xc, const float *xr, int64_t n, int32_t d,
                                    double *z) {
-    gh_probe_data dd = {xc, xr, NULL, n, d};
-    return gh_probe_score(pr, &dd, z);
+    /* The antisymmetric part ½(s(c, r) − s(r, c)): a pair's score must not
+     * depend on which side the preferred response is shown on, since the
+     * evaluation always shows it first. Scores that are differences w·(x⁺ − x⁻)
+     * are already antisymmetric (the result is bitwise the same); CCS's is not
+     * (each side is normalised by its own training mean and scale), and its
+     * offset would otherwise count as accuracy. */
+    gh_probe_data dd = {xc, xr, NULL, n, d}, rev = {xr, xc, NULL, n, d};
+    double *zr = malloc((size_t)(n ? n : 1) * sizeof *zr);
+    if (!zr) return gh_error(GH_ERR_NOMEM, "out of memory");
+    gh_status s = gh_probe_score(pr, &dd, z);
+    if (!s) s = gh_probe_score(pr, &rev, zr);
+    for (int64_t i = 0; i < n && !s; i++) z[i] = (z[i] - zr[i]) / 2;
+    free(zr);
+    return s;
 }
 
 /* The scale a with p = σ(a z) that best predicts the pairs of the training

@@ -16,6 +16,10 @@
 #include "goodhart/store.h"
 #include "testutil.h"
 
+/* Under AddressSanitizer the forward passes run ~30x slower: the CLI test over
+ * all 15 GENIES shifts then runs three methods instead of eight. */
+#define SANITIZED TU_SANITIZED
+
 static gh_backend *g_b;
 static gh_genies_shifts *g_sh;
 static const char *g_shifts_path;
@@ -293,6 +297,71 @@ static void test_http_same(void **state) {
     gh_server_stop(srv);
 }
 
+/* No method may favour the side the preferred response is shown on: a target
+ * whose pairs come twice, as (A, B) and as (B, A), gets p and 1 − p for the
+ * two, so accuracy exactly ½, from every method. (CCS normalises each side by
+ * its own training mean; its raw score carried an offset that counted as
+ * accuracy until pair scores were made antisymmetric.) */
+static void test_mirror_pairs(void **state) {
+    (void)state;
+    gh_genies_set *hard;
+    assert_ok(gh_genies_load_json(tu_shared("genies/distributions/alpaca_hard/test.json"), NULL, &hard));
+    gh_genies_pair pairs[16];
+    for (int i = 0; i < 8; i++) {
+        pairs[2 * i] = hard->pairs[i];
+        pairs[2 * i + 1] = hard->pairs[i];
+        pairs[2 * i + 1].chosen = hard->pairs[i].rejected;
+        pairs[2 * i + 1].rejected = hard->pairs[i].chosen;
+    }
+    gh_genies_set mirror = {.path = "mirror", .n_records = 16, .n_pairs = 16, .pairs = pairs};
+    const char *data = tu_tmp("mirror_data");
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/mirror %s/alpaca_easy", data, data);
+    assert_int_equal(system(cmd), 0);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/mirror/test.jsonl", data);
+    assert_ok(gh_genies_write_jsonl(&mirror, path));
+    gh_genies_set_free(hard);
+    for (int sp = 0; sp < 2; sp++) {
+        const char *split = sp ? "test" : "train";
+        gh_genies_set *src;
+        snprintf(path, sizeof path, "genies/distributions/alpaca_easy/%s.json", split);
+        assert_ok(gh_genies_load_json(tu_shared(path), NULL, &src));
+        snprintf(path, sizeof path, "%s/alpaca_easy/%s.jsonl", data, split);
+        assert_ok(gh_genies_write_jsonl(src, path));
+        gh_genies_set_free(src);
+    }
+    const char *shifts = tu_tmp("mirror.json");
+    const char *js = "[{\"source\": \"alpaca_easy\", \"target\": \"mirror\", \"target_reference\": \"alpaca_easy\"}]";
+    assert_int_equal(tu_write_file(shifts, js, strlen(js)), 0);
+    gh_genies_shifts *sh;
+    assert_ok(gh_genies_shifts_load(shifts, &sh));
+    gh_genies_run_params p = params();
+    p.data_dir = data;
+    p.max_examples = 16;
+    p.max_tokens = 256;
+    p.shifts_name = "mirror";
+    const char *run = tu_tmp("run_mirror");
+    assert_ok(gh_genies_run(g_b, sh, &p, run, NULL));
+    for (int m = 0; m < GH_GENIES_N_METHODS; m++) {
+        snprintf(path, sizeof path, "%s/evaluations/%s/stories260K-alpaca_easy/mirror.json", run,
+                 gh_genies_method_name((gh_genies_method)m));
+        gh_genies_eval e;
+        assert_ok(gh_genies_eval_read(path, &e));
+        /* a pair and its mirror fit the context alike: kept or passed over together */
+        assert_true(e.n >= 4 && e.n % 2 == 0);
+        for (int64_t i = 0; i < e.n; i += 2) {
+            if (fabs(e.p[i] + e.p[i + 1] - 1) > 1e-9)
+                fprintf(stderr, "%s pair %lld: p %.9g and mirrored %.9g\n", gh_genies_method_name((gh_genies_method)m),
+                        (long long)i, e.p[i], e.p[i + 1]);
+            assert_true(fabs(e.p[i] + e.p[i + 1] - 1) <= 1e-9);
+        }
+        assert_true(e.accuracy == 0.5);
+        gh_genies_eval_free(&e);
+    }
+    gh_genies_shifts_free(sh);
+}
+
 static void test_cli_run(void **state) {
     (void)state;
     int rc;
@@ -331,17 +400,24 @@ static void test_cli_genies_all(void **state) {
     int rc;
     const char *run = tu_tmp("run_genies_all");
     const char *shifts = tu_shared("genies/distribution_shifts/GENIES.json");
-    char *out = tu_cli(&rc, "genies run -m %s --shifts %s --data %s --methods all --max-examples 2 --max-tokens 256 "
+    const uint32_t all = (1u << GH_GENIES_N_METHODS) - 1;
+    const uint32_t methods = SANITIZED ? (1u << GH_GENIES_ZERO_SHOT) | (1u << GH_GENIES_MMS) | (1u << GH_GENIES_RANDOM) : all;
+    const int n_methods = __builtin_popcount(methods);
+    char *out = tu_cli(&rc, "genies run -m %s --shifts %s --data %s --methods %s --max-examples 2 --max-tokens 256 "
                             "--few-shot-k 1 --bootstrap 50 --model-name s -o %s -q -t 2 2>&1",
-                       tu_stories_gguf(), shifts, tu_shared("genies/distributions"), run);
+                       tu_stories_gguf(), shifts, tu_shared("genies/distributions"),
+                       methods == all ? "all" : "zero_shot,mms,random", run);
     if (rc) fprintf(stderr, "%s\n", out);
     assert_int_equal(rc, 0);
-    assert_contains(out, "computed 120  finished earlier 0  left 0");
+    char want[64];
+    snprintf(want, sizeof want, "computed %d  finished earlier 0  left 0", 15 * n_methods);
+    assert_contains(out, want);
     free(out);
     gh_genies_shifts *sh;
     assert_ok(gh_genies_shifts_load(shifts, &sh));
     assert_int_equal(sh->n, 15);
     for (int m = 0; m < GH_GENIES_N_METHODS; m++) {
+        if (!(methods & (1u << m))) continue;
         const char *mn = gh_genies_method_name((gh_genies_method)m);
         char path[1024];
         snprintf(path, sizeof path, "%s/generalization_metrics/s/%s/GENIES.csv", run, mn);
@@ -380,7 +456,7 @@ static void test_cli_genies_all(void **state) {
             if (m == GH_GENIES_RANDOM) assert_true(a == 0.5 && sid == 0.5);
             gh_genies_row r = {.target_tuned_capability = ttc};
             snprintf(r.ttc_intervention, sizeof r.ttc_intervention, "%s", f[7]);
-            if (m == 0) check_ttc(run, "s", x, &r);
+            if (m == 0 && methods == all) check_ttc(run, "s", x, &r);
         }
         assert_int_equal(row, 15);
         free(csv);
@@ -389,11 +465,11 @@ static void test_cli_genies_all(void **state) {
     snprintf(path, sizeof path, "%s/generalization_metrics/s/GENIES.summary.csv", run);
     char *sum = tu_read_file(path, NULL), *save = NULL;
     assert_non_null(sum);
-    int lines = 0, all = 0;
+    int lines = 0, all_rows = 0;
     for (char *l = strtok_r(sum, "\n", &save); l; l = strtok_r(NULL, "\n", &save), lines++)
-        if (strstr(l, ",all,,15,")) all++;
-    assert_int_equal(lines, 1 + GH_GENIES_N_METHODS * 9); /* 8 categories and the GENIES mean per method */
-    assert_int_equal(all, GH_GENIES_N_METHODS);
+        if (strstr(l, ",all,,15,")) all_rows++;
+    assert_int_equal(lines, 1 + n_methods * 9); /* 8 categories and the GENIES mean per method */
+    assert_int_equal(all_rows, n_methods);
     free(sum);
     snprintf(path, sizeof path, "%s/report.html", run);
     char *html = tu_read_file(path, NULL);
@@ -485,6 +561,7 @@ int main(void) {
         cmocka_unit_test(test_resume),
         cmocka_unit_test(test_workers_same),
         cmocka_unit_test(test_http_same),
+        cmocka_unit_test(test_mirror_pairs),
         cmocka_unit_test(test_cli_run),
         cmocka_unit_test(test_cli_genies_all),
         cmocka_unit_test(test_cli_strict),
