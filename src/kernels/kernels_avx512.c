@@ -1,5 +1,6 @@
 /* kernels_avx512.c — AVX-512 (F, BW, VL, DQ, VNNI) tiles for batched products:
- * R weight rows x 4 activation rows, for F32, F16, BF16, Q8_0 and Q4_0 weights.
+ * R weight rows x 4 activation rows for F32, F16, BF16, Q8_0 and Q4_0 weights,
+ * and R x 8 for the float types.
  *
  * These tiles give the same bits as the AVX2 tiles in kernels_avx2.c, so
  * gh_matmul may use them for some tiles (B >= 4, four activation rows at a
@@ -76,10 +77,9 @@ ALWAYS_INLINE float welem(int kind, const void *row, int64_t j) {
     }
 }
 
-/* F32 (kind 0), F16 (1) or BF16 (2) weights x F32 activations, R x 4. */
-ALWAYS_INLINE void tile_float512(const int kind, const int R, TILE_PARAMS) {
-    enum { P = 2 };
-    __m512 acc[4][P];
+/* F32 (kind 0), F16 (1) or BF16 (2) weights x F32 activations, R x 2P. */
+ALWAYS_INLINE void tile_float512(const int kind, const int R, const int P, TILE_PARAMS) {
+    __m512 acc[4][4];
     ACC512_INIT(R, P);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -164,34 +164,46 @@ ALWAYS_INLINE void tile_q80_like512(const int R, const bool q4, TILE_PARAMS) {
         y[(size_t)c * ys + r] = hsum8(half_of(acc[r][c / 2], c & 1));
 }
 
-#define TILE512_INST(NAME, R, BODY) \
-    static void NAME##_##R##x4(TILE_PARAMS) { BODY; }
-#define TILE512_FAMILY(NAME, ...)                                                                    \
-    TILE512_INST(NAME, 1, __VA_ARGS__(1, n, w, wb, x, xb, y, ys, A, as, mode))                       \
-    TILE512_INST(NAME, 2, __VA_ARGS__(2, n, w, wb, x, xb, y, ys, A, as, mode))                       \
-    TILE512_INST(NAME, 4, __VA_ARGS__(4, n, w, wb, x, xb, y, ys, A, as, mode))                       \
-    static const gh_tile_fn NAME##_tiles512[3] = {NAME##_1x4, NAME##_2x4, NAME##_4x4};
+/* Instances R x C for R in {1, 2, 4}: C = 4 for every type here, C = 8 too
+ * for the float types (16 accumulators; the quantized tiles' per-row masks
+ * and scales leave no registers for it). */
+#define TILE512_INST(NAME, R, C, BODY) \
+    static void NAME##_##R##x##C(TILE_PARAMS) { BODY; }
+#define TILE512_ROWS(NAME, C, BODY)                                                                  \
+    TILE512_INST(NAME, 1, C, BODY(1, C / 2, n, w, wb, x, xb, y, ys, A, as, mode))                    \
+    TILE512_INST(NAME, 2, C, BODY(2, C / 2, n, w, wb, x, xb, y, ys, A, as, mode))                    \
+    TILE512_INST(NAME, 4, C, BODY(4, C / 2, n, w, wb, x, xb, y, ys, A, as, mode))
 
-#define F32_BODY(R, ...) tile_float512(0, R, __VA_ARGS__)
-#define F16_BODY(R, ...) tile_float512(1, R, __VA_ARGS__)
-#define BF16_BODY(R, ...) tile_float512(2, R, __VA_ARGS__)
-#define Q8_0_BODY(R, ...) tile_q80_like512(R, false, __VA_ARGS__)
-#define Q4_0_BODY(R, ...) tile_q80_like512(R, true, __VA_ARGS__)
-TILE512_FAMILY(f32, F32_BODY)
-TILE512_FAMILY(f16, F16_BODY)
-TILE512_FAMILY(bf16, BF16_BODY)
-TILE512_FAMILY(q8_0, Q8_0_BODY)
-TILE512_FAMILY(q4_0, Q4_0_BODY)
+#define F32_BODY(R, P, ...) tile_float512(0, R, P, __VA_ARGS__)
+#define F16_BODY(R, P, ...) tile_float512(1, R, P, __VA_ARGS__)
+#define BF16_BODY(R, P, ...) tile_float512(2, R, P, __VA_ARGS__)
+#define Q8_0_BODY(R, P, ...) tile_q80_like512(R, false, __VA_ARGS__)
+#define Q4_0_BODY(R, P, ...) tile_q80_like512(R, true, __VA_ARGS__)
+TILE512_ROWS(f32, 4, F32_BODY) TILE512_ROWS(f32, 8, F32_BODY)
+TILE512_ROWS(f16, 4, F16_BODY) TILE512_ROWS(f16, 8, F16_BODY)
+TILE512_ROWS(bf16, 4, BF16_BODY) TILE512_ROWS(bf16, 8, BF16_BODY)
+TILE512_ROWS(q8_0, 4, Q8_0_BODY)
+TILE512_ROWS(q4_0, 4, Q4_0_BODY)
+
+#define TILE512_TABLE(NAME, C) {NAME##_1x##C, NAME##_2x##C, NAME##_4x##C}
+static const gh_tile_fn tiles512[5][2][3] = {
+    {TILE512_TABLE(f32, 4), TILE512_TABLE(f32, 8)},
+    {TILE512_TABLE(f16, 4), TILE512_TABLE(f16, 8)},
+    {TILE512_TABLE(bf16, 4), TILE512_TABLE(bf16, 8)},
+    {TILE512_TABLE(q8_0, 4), {NULL, NULL, NULL}},
+    {TILE512_TABLE(q4_0, 4), {NULL, NULL, NULL}},
+};
 
 gh_tile_fn gh_tile_avx512(gh_type t, int R, int C) {
     int ri = R == 1 ? 0 : R == 2 ? 1 : R == 4 ? 2 : -1;
-    if (ri < 0 || C != 4) return NULL;
+    int ci = C == 4 ? 0 : C == 8 ? 1 : -1;
+    if (ri < 0 || ci < 0) return NULL;
     switch (t) {
-    case GH_TYPE_F32: return f32_tiles512[ri];
-    case GH_TYPE_F16: return f16_tiles512[ri];
-    case GH_TYPE_BF16: return bf16_tiles512[ri];
-    case GH_TYPE_Q8_0: return q8_0_tiles512[ri];
-    case GH_TYPE_Q4_0: return q4_0_tiles512[ri];
+    case GH_TYPE_F32: return tiles512[0][ci][ri];
+    case GH_TYPE_F16: return tiles512[1][ci][ri];
+    case GH_TYPE_BF16: return tiles512[2][ci][ri];
+    case GH_TYPE_Q8_0: return tiles512[3][ci][ri];
+    case GH_TYPE_Q4_0: return tiles512[4][ci][ri];
     default: return NULL;
     }
 }

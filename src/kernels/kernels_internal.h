@@ -147,26 +147,26 @@ double gh_sum4_f32_avx2(const float *x, int64_t n);
  * GH_TILE_FIRST starts the pair's accumulator at zero (else it is loaded from
  * A + r*as + 8c: 8 floats per pair), GH_TILE_LAST reduces it into y (else it is
  * stored back to A). With FIRST|LAST (A unused) the result is bit-identical to
- * the type's vec_dot for each (r, c), and so is any chunking. R and C are 1, 2
- * or 4. */
+ * the type's vec_dot for each (r, c), and so is any chunking. R is 1, 2 or 4;
+ * C is 1, 2 or 4, and 8 for some AVX-512 tiles. */
 typedef void (*gh_tile_fn)(int64_t n, const void *w, size_t wb, const void *x, size_t xb,
                            float *y, size_t ys, float *A, size_t as, int mode);
 #define GH_TILE_FIRST 1
 #define GH_TILE_LAST 2
 #define GH_TILE_R_MAX 4
-#define GH_TILE_C_MAX 4
+#define GH_TILE_C_MAX 8
 
 /* The AVX2 tile kernel for (R, C), or NULL if that type has none. */
 gh_tile_fn gh_tile_avx2(gh_type t, int R, int C);
 
-/* ---- AVX-512 tiles (kernels_avx512.c): R x 4 for F32/F16/BF16/Q8_0/Q4_0,
- * bit-identical to the AVX2 tile of the same shape. Call only when
+/* ---- AVX-512 tiles (kernels_avx512.c): R x 4 for F32/F16/BF16/Q8_0/Q4_0 and
+ * R x 8 for F32/F16/BF16, bit-identical to the AVX2 tiles (pair by pair). Call only when
  * gh_kernels_use_avx512() is true. ---- */
 bool gh_cpu_has_avx512(void);
 /* True when the dispatcher chose AVX-512 tiles too (CPU has AVX-512 F/BW/VL/DQ
  * and VNNI, GH_SIMD is neither "scalar" nor "avx2"). */
 bool gh_kernels_use_avx512(void);
-/* The AVX-512 tile for (R, 4), or NULL (other C, other types). */
+/* The AVX-512 tile for (R, C), or NULL (no such shape for that type). */
 gh_tile_fn gh_tile_avx512(gh_type t, int R, int C);
 
 #endif

@@ -5,9 +5,10 @@
  *   1. the B activation rows are converted once to the weight type's
  *      vec_dot_type (Q8_0 / Q8_K) into the scratch `wdata` (rows split over
  *      the threads), then a barrier;
- *   2. output rows are split into chunks of ~256 KiB of weights, handed to
- *      the threads dynamically; a thread walks its chunk in groups of R weight
- *      rows and, for each group,
+ *   2. output rows are split into one contiguous range per thread (B < 4,
+ *      memory-bound) or chunks of ~256 KiB of weights handed out dynamically
+ *      (B >= 4); a thread walks its rows in groups of R weight rows and, for
+ *      each group,
  *      over all activation rows in tiles of C — so a group's weights are read
  *      from memory once and then stay in L1/L2 while all B activations pass.
  *      When B activation rows would not fit in L2 (prompt processing with big
@@ -63,14 +64,15 @@ static void tile_shape(gh_type t, int64_t B, int *R, int *C) {
     bool kq = t == GH_TYPE_Q4_K || t == GH_TYPE_Q6_K;
     if (B == 1) { *R = 4; *C = 1; return; }
     if (B == 2) { *R = kq ? 2 : 4; *C = 2; return; }
-    /* AVX-512 tiles (32 registers, two pairs per accumulator) take 4x4 */
+    /* AVX-512 tiles (32 registers, two pairs per accumulator) take 4x4, and
+     * 4x8 for float weights */
     *R = kq ? 1 : gh_tile_avx512_ok(t) ? 4 : 2;
-    *C = 4;
+    *C = gh_tile_avx512_ok(t) && gh_tile_avx512(t, 4, 8) ? 8 : 4;
 }
 
 static inline int fit(int want, int64_t left) {
     if (left >= want) return want;
-    return left >= 2 ? 2 : 1;
+    return left >= 4 ? 4 : left >= 2 ? 2 : 1;
 }
 
 /* Blocking for B >= 4 (L1 is 32-48 KiB on current x86): a panel of PANEL
@@ -218,9 +220,8 @@ void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n
     const int64_t macs = n_in * n_out * B, per_thread = (int64_t)1 << 18;
     if (macs / per_thread < n_threads) n_threads = macs / per_thread > 1 ? (int)(macs / per_thread) : 1;
 
-    /* Chunks of ~256 KiB of weights (long enough runs for the hardware
-     * prefetcher at B = 1), at least 4 per thread, a multiple of 4 rows so
-     * tiles stay whole. */
+    /* For B >= 4: chunks of ~256 KiB of weights, at least 4 per thread, a
+     * multiple of 4 rows so tiles stay whole. */
     int64_t chunk = (int64_t)((256u << 10) / (wrow ? wrow : 1));
     if (chunk > n_out / (4 * n_threads)) chunk = n_out / (4 * n_threads);
     chunk = chunk < 4 ? 4 : chunk & ~(int64_t)3;
@@ -234,13 +235,24 @@ void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n
                 vt->from_float(x + b * n_in, (char *)wdata + (size_t)b * xrow, n_in);
 #pragma omp barrier
         }
-        /* chunks of rows handed out dynamically: a thread the OS deschedules
-         * (a shared machine) holds up the others by one chunk at most instead
-         * of its whole share; no result depends on who computes a row */
+        if (B < KBLOCK_MIN_B) {
+            /* memory-bound decode: one contiguous range per thread, boundaries
+             * rounded to a multiple of 4 rows so tiles stay whole (long
+             * uninterrupted streams: measured ~10% faster than chunks at B = 1) */
+            int64_t o0 = (n_out * ith / nt) & ~(int64_t)3, o1 = (n_out * (ith + 1) / nt) & ~(int64_t)3;
+            if (ith == 0) o0 = 0;
+            if (ith == nt - 1) o1 = n_out;
+            if (o1 > o0) matmul_rows(y, xq, vt, xrow, W, wrow, wtype, tt, n_in, n_out, B, o0, o1, simd);
+        } else {
+            /* compute-bound batches: chunks of rows handed out dynamically, so
+             * a thread the OS deschedules (a shared machine) holds up the
+             * others by one chunk at most; no result depends on who computes
+             * a row */
 #pragma omp for schedule(dynamic, 1) nowait
-        for (int64_t k = 0; k < n_chunks; k++) {
-            int64_t o0 = k * chunk, o1 = o0 + chunk < n_out ? o0 + chunk : n_out;
-            matmul_rows(y, xq, vt, xrow, W, wrow, wtype, tt, n_in, n_out, B, o0, o1, simd);
+            for (int64_t k = 0; k < n_chunks; k++) {
+                int64_t o0 = k * chunk, o1 = o0 + chunk < n_out ? o0 + chunk : n_out;
+                matmul_rows(y, xq, vt, xrow, W, wrow, wtype, tt, n_in, n_out, B, o0, o1, simd);
+            }
         }
     }
 }

@@ -381,41 +381,48 @@ static void test_avx512_tiles_match_avx2(void **state) {
             const int64_t n = lens[li];
             const size_t wrow = kt_row_bytes(t, n), xrow = kt_row_bytes(tt->vec_dot_type, n);
             char *w = kt_weights(t, 4, n);
-            float *xf = kt_gauss_vec(4 * n, 1.0f);
-            char *xq = malloc(xrow * 4);
-            for (int c = 0; c < 4; c++) vt->from_float_ref(xf + c * n, xq + c * xrow, n);
+            float *xf = kt_gauss_vec(8 * n, 1.0f);
+            char *xq = malloc(xrow * 8);
+            for (int c = 0; c < 8; c++) vt->from_float_ref(xf + c * n, xq + c * xrow, n);
             if (t == GH_TYPE_Q8_0) /* the extreme code both sign tricks must agree on */
                 for (int r = 0; r < 4; r++) ((blk_q8_0 *)(w + r * wrow))[0].qs[3] = -128;
             if (q) ((blk_q8_0 *)xq)[0].qs[3] = -128;
-            const void *x = q ? (const void *)xq : (const void *)xf;
+            const char *x = q ? (const char *)xq : (const char *)xf;
             const size_t xb = q ? xrow : (size_t)n * 4;
-            for (int R = 1; R <= 4; R *= 2) {
-                float y2[16], y5[16], yc[16], A2[4 * 32], A5[4 * 32];
-                gh_tile_fn f2 = gh_tile_avx2(t, R, 4), f5 = gh_tile_avx512(t, R, 4);
-                assert_non_null(f2);
-                assert_non_null(f5);
-                const int both = GH_TILE_FIRST | GH_TILE_LAST;
-                f2(n, w, wrow, x, xb, y2, 4, NULL, 0, both);
-                f5(n, w, wrow, x, xb, y5, 4, NULL, 0, both);
-                for (int i = 0; i < 4 * R; i++)
-                    if (f2u(y2[(i / R) * 4 + i % R]) != f2u(y5[(i / R) * 4 + i % R]))
-                        fail_msg("%s n=%lld %dx4 pair %d: avx512 %.9g, avx2 %.9g", tt->name, (long long)n, R, i,
-                                 y5[(i / R) * 4 + i % R], y2[(i / R) * 4 + i % R]);
-                /* in two k-chunks (the first a multiple of the step), accumulators in A */
-                const int64_t step = q ? 32 : 8, k1 = (n / 2) / step * step;
-                if (k1 == 0 || k1 == n) continue;
-                const size_t woff = (size_t)(k1 / tt->blck_size) * tt->type_size;
-                const size_t xoff = q ? (size_t)(k1 / 32) * sizeof(blk_q8_0) : (size_t)k1 * 4;
-                f2(k1, w, wrow, x, xb, NULL, 4, A2, 32, GH_TILE_FIRST);
-                f2(n - k1, w + woff, wrow, (const char *)x + xoff, xb, yc, 4, A2, 32, GH_TILE_LAST);
-                f5(k1, w, wrow, x, xb, NULL, 4, A5, 32, GH_TILE_FIRST);
-                f5(n - k1, w + woff, wrow, (const char *)x + xoff, xb, y5, 4, A5, 32, GH_TILE_LAST);
-                for (int c = 0; c < 4; c++)
-                    for (int r = 0; r < R; r++) {
-                        assert_int_equal(f2u(y5[c * 4 + r]), f2u(yc[c * 4 + r]));
-                        assert_int_equal(f2u(yc[c * 4 + r]), f2u(y2[c * 4 + r]));
+            const int both = GH_TILE_FIRST | GH_TILE_LAST;
+            /* in two k-chunks (the first a multiple of the step), accumulators in A */
+            const int64_t step = q ? 32 : 8, k1 = (n / 2) / step * step;
+            const size_t woff = (size_t)(k1 / tt->blck_size) * tt->type_size;
+            const size_t xoff = q ? (size_t)(k1 / 32) * sizeof(blk_q8_0) : (size_t)k1 * 4;
+            for (int C = 4; C <= 8; C += 4)
+                for (int R = 1; R <= 4; R *= 2) {
+                    gh_tile_fn f2 = gh_tile_avx2(t, R, 4), f5 = gh_tile_avx512(t, R, C);
+                    assert_non_null(f2);
+                    if (!f5) { assert_int_equal(C, 8); assert_true(q); continue; } /* no R x 8 for Q8_0/Q4_0 */
+                    /* y[c*4 + r]; pair (r, c)'s accumulator at A + r*64 + 8c */
+                    float y2[32], y5[32], yc[32], y5c[32], A2[4 * 64], A5[4 * 64];
+                    for (int c0 = 0; c0 < C; c0 += 4) /* AVX2: 4 columns a call */
+                        f2(n, w, wrow, x + c0 * xb, xb, y2 + c0 * 4, 4, NULL, 0, both);
+                    f5(n, w, wrow, x, xb, y5, 4, NULL, 0, both);
+                    for (int i = 0; i < C * R; i++) {
+                        int at = (i / R) * 4 + i % R;
+                        if (f2u(y2[at]) != f2u(y5[at]))
+                            fail_msg("%s n=%lld %dx%d pair %d: avx512 %.9g, avx2 %.9g", tt->name, (long long)n, R, C, i,
+                                     y5[at], y2[at]);
                     }
-            }
+                    if (k1 == 0 || k1 == n) continue;
+                    for (int c0 = 0; c0 < C; c0 += 4) {
+                        f2(k1, w, wrow, x + c0 * xb, xb, NULL, 4, A2 + 8 * c0, 64, GH_TILE_FIRST);
+                        f2(n - k1, w + woff, wrow, x + c0 * xb + xoff, xb, yc + c0 * 4, 4, A2 + 8 * c0, 64, GH_TILE_LAST);
+                    }
+                    f5(k1, w, wrow, x, xb, NULL, 4, A5, 64, GH_TILE_FIRST);
+                    f5(n - k1, w + woff, wrow, x + xoff, xb, y5c, 4, A5, 64, GH_TILE_LAST);
+                    for (int c = 0; c < C; c++)
+                        for (int r = 0; r < R; r++) {
+                            assert_int_equal(f2u(y5c[c * 4 + r]), f2u(yc[c * 4 + r]));
+                            assert_int_equal(f2u(yc[c * 4 + r]), f2u(y2[c * 4 + r]));
+                        }
+                }
             free(w); free(xf); free(xq);
         }
     }
