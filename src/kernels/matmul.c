@@ -64,8 +64,7 @@ static void tile_shape(gh_type t, int64_t B, int *R, int *C) {
     bool kq = t == GH_TYPE_Q4_K || t == GH_TYPE_Q6_K;
     if (B == 1) { *R = 4; *C = 1; return; }
     if (B == 2) { *R = kq ? 2 : 4; *C = 2; return; }
-    /* AVX-512 tiles (32 registers, two pairs per accumulator) take 4x4, and
-     * 4x8 for float weights */
+    /* AVX-512 tiles (32 registers, two pairs per accumulator) take 4x8 */
     *R = kq ? 1 : gh_tile_avx512_ok(t) ? 4 : 2;
     *C = gh_tile_avx512_ok(t) && gh_tile_avx512(t, 4, 8) ? 8 : 4;
 }
