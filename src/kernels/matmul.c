@@ -42,15 +42,11 @@ size_t gh_matmul_wsize(gh_type wtype, int64_t n_in, int64_t B) {
     return (size_t)B * row_bytes(gh_get_type_traits(t->vec_dot_type), n_in);
 }
 
-/* Whether type t has AVX-512 tiles and the dispatcher chose them. */
-static bool gh_tile_avx512_ok(gh_type t) {
-    return gh_kernels_use_avx512() && gh_tile_avx512(t, 4, 4) != NULL;
-}
-
-/* The tile for (R, C): AVX-512 where there is one (R x 4 for some types), else
- * AVX2. Both give the same bits, so mixing them within a product is safe. */
-static gh_tile_fn pick_tile(gh_type t, int R, int C) {
-    gh_tile_fn f = gh_kernels_use_avx512() ? gh_tile_avx512(t, R, C) : NULL;
+/* The tile for (R, C): AVX-512 where `t512` (the type has AVX-512 tiles and
+ * the dispatcher chose them) and that shape exists (C = 4 or 8), else AVX2.
+ * Both give the same bits, so mixing them within a product is safe. */
+static gh_tile_fn pick_tile(gh_type t, int R, int C, bool t512) {
+    gh_tile_fn f = t512 ? gh_tile_avx512(t, R, C) : NULL;
     return f ? f : gh_tile_avx2(t, R, C);
 }
 
@@ -60,13 +56,13 @@ static gh_tile_fn pick_tile(gh_type t, int R, int C) {
  * independent chains, 4 weight streams); for B >= 4 the float and Q8_0/Q4_0
  * tiles run best at 2x4 (8 accumulators + 2 weight vectors in 16 ymm), the
  * K-quants at 1x4 (their weight unpacking needs the registers). */
-static void tile_shape(gh_type t, int64_t B, int *R, int *C) {
+static void tile_shape(gh_type t, int64_t B, bool t512, int *R, int *C) {
     bool kq = t == GH_TYPE_Q4_K || t == GH_TYPE_Q6_K;
     if (B == 1) { *R = 4; *C = 1; return; }
     if (B == 2) { *R = kq ? 2 : 4; *C = 2; return; }
     /* AVX-512 tiles (32 registers, two pairs per accumulator) take 4x8 */
-    *R = kq ? 1 : gh_tile_avx512_ok(t) ? 4 : 2;
-    *C = gh_tile_avx512_ok(t) && gh_tile_avx512(t, 4, 8) ? 8 : 4;
+    *R = kq ? 1 : t512 ? 4 : 2;
+    *C = t512 ? 8 : 4;
 }
 
 static inline int fit(int want, int64_t left) {
@@ -118,7 +114,9 @@ static void matmul_rows(float *y, const void *xq, const gh_type_traits *vt, size
         return;
     }
     int R, C;
-    tile_shape(wtype, B, &R, &C);
+    /* every type with AVX-512 tiles has all of R x {4, 8} */
+    const bool t512 = gh_kernels_use_avx512() && gh_tile_avx512(wtype, 4, 8) != NULL;
+    tile_shape(wtype, B, t512, &R, &C);
     if (!gh_tile_avx2(wtype, 1, 1)) { /* a type without SIMD tiles: pair by pair */
         for (int64_t o = o0; o < o1; o++)
             for (int64_t b = 0; b < B; b++)
@@ -139,7 +137,7 @@ static void matmul_rows(float *y, const void *xq, const gh_type_traits *vt, size
                 int r = fit(R, o1 - o);
                 for (int64_t b = b0; b < b1;) {
                     int c = fit(C, b1 - b);
-                    pick_tile(wtype, r, c)(n_in, wp + (size_t)o * wrow, wrow, xp + (size_t)b * xrow, xrow,
+                    pick_tile(wtype, r, c, t512)(n_in, wp + (size_t)o * wrow, wrow, xp + (size_t)b * xrow, xrow,
                                               y + b * n_out + o, (size_t)n_out, NULL, 0, both);
                     b += c;
                 }
@@ -189,7 +187,7 @@ static void matmul_rows(float *y, const void *xq, const gh_type_traits *vt, size
                         }
                     for (int64_t b = b0; b < b1;) {
                         int c = fit(C, b1 - b);
-                        pick_tile(wtype, r, c)(kn, wp + (size_t)o * wrow + wo, wrow,
+                        pick_tile(wtype, r, c, t512)(kn, wp + (size_t)o * wrow + wo, wrow,
                                                   xpack + (size_t)(b - b0) * pstride, pstride * 4, y + b * n_out + o,
                                                   (size_t)n_out, acc_buf + (size_t)(o - p0) * as + (size_t)(b - b0) * 8,
                                                   as, mode);
