@@ -457,10 +457,13 @@ static void test_api_key(void **st) {
 
 /* ---- faults ---- */
 
-static void test_retry_after_is_honoured(void **st) {
-    (void)st;
+/* One 429 with this Retry-After, then success: the client must wait at
+ * least min_gap seconds between the two calls (the backoff alone would have
+ * waited at most 0.25 s). */
+static void check_retry_after(const char *retry_after, double min_gap) {
     vllm_routes();
-    mock_route_add(&M, (mock_route){.path = "/v1/embeddings", .status = 429, .retry_after = "1", .times = 1, .file = "error_ratelimit_openai.json"});
+    mock_route_add(&M, (mock_route){.path = "/v1/embeddings", .status = 429, .retry_after = retry_after, .times = 1,
+                                    .file = "error_ratelimit_openai.json"});
     mock_route_add(&M, (mock_route){.path = "/v1/embeddings", .file = "embeddings_openai.json"});
     gh_backend *b = open_mock("");
     gh_embedding *e = NULL;
@@ -470,9 +473,13 @@ static void test_retry_after_is_honoured(void **st) {
     double t0 = 0, t1 = 0;
     for (int i = 0, k = 0; i < M.n_log; i++)
         if (!strcmp(M.log[i].path, "/v1/embeddings")) { if (k++ == 0) t0 = M.log[i].t; else t1 = M.log[i].t; }
-    /* the backoff alone would have waited at most 0.25 s */
-    assert_true(t1 - t0 >= 0.99);
+    assert_true(t1 - t0 >= min_gap);
     gh_backend_free(b);
+}
+
+static void test_retry_after_is_honoured(void **st) {
+    (void)st;
+    check_retry_after("1", 0.99);
 }
 
 /* Retry-After as an HTTP date (RFC 9110: an IMF-fixdate), `secs` from now. */
@@ -487,21 +494,8 @@ static const char *http_date_in(int secs, char *buf, size_t n) {
 static void test_retry_after_http_date(void **st) {
     (void)st;
     char date[64];
-    vllm_routes();
     /* two seconds ahead, in whole seconds: the retry comes at least 1 s later */
-    mock_route_add(&M, (mock_route){.path = "/v1/embeddings", .status = 429, .retry_after = http_date_in(2, date, sizeof date),
-                                    .times = 1, .file = "error_ratelimit_openai.json"});
-    mock_route_add(&M, (mock_route){.path = "/v1/embeddings", .file = "embeddings_openai.json"});
-    gh_backend *b = open_mock("");
-    gh_embedding *e = NULL;
-    assert_ok(gh_backend_embed(b, "x", NULL, &e));
-    gh_embedding_free(e);
-    assert_int_equal(mock_count(&M, "/v1/embeddings"), 2);
-    double t0 = 0, t1 = 0;
-    for (int i = 0, k = 0; i < M.n_log; i++)
-        if (!strcmp(M.log[i].path, "/v1/embeddings")) { if (k++ == 0) t0 = M.log[i].t; else t1 = M.log[i].t; }
-    assert_true(t1 - t0 >= 0.95); /* the backoff alone would have waited at most 0.25 s */
-    gh_backend_free(b);
+    check_retry_after(http_date_in(2, date, sizeof date), 0.95);
 }
 
 /* A Retry-After longer than the client's limit (300 s by default), in seconds

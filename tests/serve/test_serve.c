@@ -160,6 +160,17 @@ static int teardown(void **state) {
     return 0;
 }
 
+/* A server started with p (port 0: any free one), with backend b attached
+ * unless b is NULL (the server then answers 503 while "loading"); its base
+ * URL goes to base. */
+static gh_server *serve_at(const gh_serve_params *p, gh_backend *b, char *base, size_t n) {
+    gh_server *s;
+    assert_ok(gh_server_start(p, &s));
+    if (b) assert_ok(gh_server_attach(s, b));
+    snprintf(base, n, "http://127.0.0.1:%d", gh_server_port(s));
+    return s;
+}
+
 /* ---- tests ---- */
 
 /* /health is 503 until a model is attached; model endpoints too. */
@@ -167,10 +178,8 @@ static void test_health_loading(void **state) {
     (void)state;
     gh_serve_params p = gh_serve_default_params();
     p.port = 0;
-    gh_server *s;
-    assert_ok(gh_server_start(&p, &s));
     char base[64];
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", gh_server_port(s));
+    gh_server *s = serve_at(&p, NULL, base, sizeof base);
     long st;
     char *r = http_at(base, "GET", "/health", NULL, NULL, &st);
     assert_error(st, r, 503, "model_loading");
@@ -456,11 +465,8 @@ static void test_chat(void **state) {
     assert_ok(gh_backend_open(tu_stories_gguf(), &bp, &b));
     gh_serve_params p = gh_serve_default_params();
     p.port = 0;
-    gh_server *s;
-    assert_ok(gh_server_start(&p, &s));
-    assert_ok(gh_server_attach(s, b));
     char base[64];
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", gh_server_port(s));
+    gh_server *s = serve_at(&p, b, base, sizeof base);
     gh_chat_msg msgs[] = {{"system", "Be kind."}, {"user", "Tell me a story."}};
     gh_sampler_params sp = gh_sampler_default_params();
     sp.seed = 3;
@@ -602,11 +608,8 @@ static void test_rewards(void **state) {
     assert_ok(gh_backend_score(b, "How are you?", " Fine.", &sc));
     gh_serve_params p = gh_serve_default_params();
     p.port = 0;
-    gh_server *s;
-    assert_ok(gh_server_start(&p, &s));
-    assert_ok(gh_server_attach(s, b));
     char base[64];
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", gh_server_port(s));
+    gh_server *s = serve_at(&p, b, base, sizeof base);
     long st;
     char *resp = http_at(base, "POST", "/v1/rewards", "{\"input\":[{\"prompt\":\"How are you?\",\"response\":\" Fine.\"},"
                                                       "{\"prompt\":\"x\",\"response\":\"y\"}]}", NULL, &st);
@@ -691,11 +694,8 @@ static void test_api_key(void **state) {
     gh_serve_params p = gh_serve_default_params();
     p.port = 0;
     p.api_key = "sekret-123";
-    gh_server *s;
-    assert_ok(gh_server_start(&p, &s));
-    assert_ok(gh_server_attach(s, g_b));
     char base[64];
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", gh_server_port(s));
+    gh_server *s = serve_at(&p, g_b, base, sizeof base);
     long st;
     char *r = http_at(base, "GET", "/v1/models", NULL, NULL, &st);
     assert_error(st, r, 401, "invalid_api_key");
@@ -804,11 +804,8 @@ static void test_batching_across_requests(void **state) {
     gh_serve_params p = gh_serve_default_params();
     p.port = 0;
     p.n_slots = 8;
-    gh_server *s;
-    assert_ok(gh_server_start(&p, &s));
-    assert_ok(gh_server_attach(s, g_b));
     char base[64];
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", gh_server_port(s));
+    gh_server *s = serve_at(&p, g_b, base, sizeof base);
     cJSON *root, *S = stats_of(base, &root);
     assert_int_equal(cJSON_GetObjectItem(S, "max_requests_per_step")->valueint, 0);
     cJSON_Delete(root);
@@ -992,10 +989,8 @@ static void test_max_queued(void **state) {
     assert_contains(gh_last_error(), "at least 2");
     p.n_slots = 2; /* the 8 samples run two at a time */
     p.max_queued = 8;
-    assert_ok(gh_server_start(&p, &s));
-    assert_ok(gh_server_attach(s, g_b));
     char base[64];
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", gh_server_port(s));
+    s = serve_at(&p, g_b, base, sizeof base);
     post_err_at(base, "{\"prompt\":\"Once\",\"max_tokens\":4,\"n\":9}", 400, "invalid_value");
     post_err_at(base, "{\"prompt\":[\"Once\",\"Twice\",\"Thrice\"],\"max_tokens\":4,\"n\":3}", 400, "invalid_value");
     bg_req a = {.base = base, .body = "{\"prompt\":\"Once\",\"max_tokens\":480,\"ignore_eos\":true,\"n\":8,\"seed\":2}"};
@@ -1038,11 +1033,8 @@ static void test_max_connections(void **state) {
     gh_serve_params p = gh_serve_default_params();
     p.port = 0;
     p.max_connections = 2;
-    gh_server *s;
-    assert_ok(gh_server_start(&p, &s));
-    assert_ok(gh_server_attach(s, g_b));
     char base[64];
-    snprintf(base, sizeof base, "http://127.0.0.1:%d", gh_server_port(s));
+    gh_server *s = serve_at(&p, g_b, base, sizeof base);
     long st;
     assert_int_equal(try_get(base, "/health", &st), CURLE_OK);
     assert_int_equal(st, 200);
