@@ -154,7 +154,9 @@ static int genies_run(int argc, char **argv) {
     printf("computed %d  finished earlier %d  left %d  prompts cut to fit %lld  pairs too long even so %lld\n",
            st.computed, st.skipped, st.remaining, (long long)st.n_cut, (long long)st.n_too_long);
     for (int m = 0; m < GH_GENIES_N_METHODS; m++)
-        if (st.seconds[m] > 0) printf("time %-11s %.3f s\n", gh_genies_method_name((gh_genies_method)m), st.seconds[m]);
+        if (st.seconds[m] > 0)
+            printf("time %-11s %.3f s (cpu %.3f s)\n", gh_genies_method_name((gh_genies_method)m), st.seconds[m],
+                   st.cpu_seconds[m]);
     if (st.remaining) printf("stopped after %d units (--limit-units); run again to continue\n", st.computed);
     else printf("wrote %s/report.html\n", out);
     return 0;

@@ -262,6 +262,7 @@ typedef struct gh_genies_run_stats {
     int64_t n_too_long;   /* pairs skipped because even their responses do not fit the context */
     int64_t n_cut;        /* pairs whose prompt was cut from the front to fit */
     double seconds[GH_GENIES_N_METHODS]; /* wall time spent per method in this call */
+    double cpu_seconds[GH_GENIES_N_METHODS]; /* CPU time (all threads) per method in this call */
 } gh_genies_run_stats;
 
 /* Runs every selected method on every shift, writing into run_dir:

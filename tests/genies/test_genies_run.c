@@ -128,6 +128,9 @@ static void test_every_method(void **state) {
     assert_int_equal(st.remaining, 0);
     for (int m = 0; m < GH_GENIES_N_METHODS; m++) {
         const char *mn = gh_genies_method_name((gh_genies_method)m);
+        /* each method's wall and CPU time are reported (bench/genies.sh prints them) */
+        assert_true(st.seconds[m] > 0);
+        assert_true(st.cpu_seconds[m] > 0);
         char *csv = csv_of(run, mn);
         assert_non_null(csv);
         assert_contains(csv, "source,target,target_reference,generalization_accuracy,baseline_accuracy");
