@@ -14,10 +14,14 @@
  * Per-pair accumulation, per type:
  *   F32/F16/BF16: one 8-lane fma chain over 8-element steps, then hsum8, then
  *                 the n%8 tail in scalar order.
- *   Q8_0/Q4_0:    per block, exact int32 lane sums (lane i = elements 4i..4i+3;
- *                 Q8_0 via the sign trick, Q4_0 as u.x - 8*sum(x)), converted
- *                 and fma'd into an 8-lane float accumulator with scale
- *                 d_w*d_x; hsum8 at the end.
+ *   Q8_0/Q4_0:    the reference's order (gh_vec_dot_q8_0_ref / _q4_0_ref), so
+ *                 the bits match it and any other kernel that follows it (AMX):
+ *                 one float sum per pair; per block the exact int32 dot isum
+ *                 (int32 lanes of 4 products — Q8_0 via the sign trick, Q4_0
+ *                 as u.x - 8*sum(x) — summed by a transpose-and-add tree that
+ *                 puts each pair's block sum in its own lane), then
+ *                 sum = sum + (d_w*d_x) * (float)isum as mul, mul, add (no
+ *                 fma; -std=c11 keeps GCC from contracting), one lane per pair.
  *   Q4_K/Q6_K:    per super-block, exact int32 lane sums of scale*q*x, one fma
  *                 (and for Q4_K one fnmadd for the mins via bsums); hsum8.
  */
@@ -219,8 +223,9 @@ double gh_sum4_f32_avx2(const float *x, int64_t n) {
 /* tile micro-kernels                                                        */
 
 /* Accumulators of pair (r, c) start at zero on a row's first k-chunk, else
- * continue from A[r*as + 8c ..]; a chunk that is not the last stores them back.
- * A float vector round-trips memory exactly, so chunking never changes bits. */
+ * continue from A[r*as + 8c ..] (Q8_0/Q4_0: one float, A[r*as + 8c]); a chunk
+ * that is not the last stores them back. Floats round-trip memory exactly, so
+ * chunking never changes bits. */
 /* Decode tiles (C <= 2) are memory bound: each step also prefetches the same
  * position of the next row group (R rows further, i.e. R*wb bytes on), which
  * is the next data this thread reads. Short rows (Q4_0: 3 KiB for n = 5632)
@@ -306,60 +311,117 @@ ALWAYS_INLINE void tile_bf16(const int R, const int C, TILE_PARAMS) {
 }
 
 /* Signed int8 weights wq (|w| precomputed as wabs) . signed int8 x: 8 int32
- * lane sums. maddubs needs one unsigned operand, so |w| is used and w's sign
- * moved onto x. */
-ALWAYS_INLINE __m256 dot_i8_lanes(__m256i wabs, __m256i wq, __m256i xq) {
+ * lane sums, lane i = bytes 4i..4i+3. maddubs needs one unsigned operand, so
+ * |w| is used and w's sign moved onto x (exact while x != -128, which no Q8_0
+ * quantizer produces: codes are round(v * 127 / max|v|)). */
+ALWAYS_INLINE __m256i dot_i8_lanes(__m256i wabs, __m256i wq, __m256i xq) {
     __m256i p16 = _mm256_maddubs_epi16(wabs, _mm256_sign_epi8(xq, wq));
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+/* Lane p (p < P, P = 1, 2 or 4) = the sum of the 8 int32 lanes of v[p]: a
+ * transpose-and-add tree. Integer adds, exact, so the order is free. */
+ALWAYS_INLINE __m128i lane_sums4(const int P, const __m256i *v) {
+    __m256i h;
+    if (P == 4) {
+        h = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    } else {
+        h = _mm256_hadd_epi32(v[0], P == 2 ? v[1] : v[0]);
+        h = _mm256_hadd_epi32(h, h);
+    }
+    /* h: lane p = half sum of v[p] over its low 128 bits, lane 4+p over its high */
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+/* The same for 8 vectors: lane p = the sum of the lanes of v[p]. */
+ALWAYS_INLINE __m256i lane_sums8(const __m256i *v) {
+    __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+    /* a = [v0..v3 low halves | v0..v3 high halves], b the same for v4..v7 */
+    return _mm256_add_epi32(_mm256_blend_epi32(a, b, 0xF0), _mm256_permute2x128_si256(a, b, 0x21));
 }
 
 /* Q8_0 or Q4_0 weights x Q8_0 activations; `q4` selects how a weight block is
- * unpacked to 32 signed bytes. */
+ * unpacked to 32 bytes. Each pair (r, c) has one float sum, lane r + R*c of a
+ * vector of pair sums (a __m128 for R*C <= 4, else R*C/8 __m256), and per
+ * block does exactly what gh_vec_dot_q8_0_ref / _q4_0_ref do:
+ *   isum = exact int32 dot of the block;
+ *   sum  = sum + (d_w * d_x) * (float)isum     (mul, mul, add; no fma)
+ * so every tile shape gives the reference's bits (and any AMX kernel can too). */
 ALWAYS_INLINE void tile_q80_like(const int R, const int C, const bool q4, TILE_PARAMS) {
-    __m256 acc[4][4];
-    ACC_INIT(R, C);
+    const int P = R * C;                   /* pairs */
+    const int NV = P <= 4 ? 1 : P / 8;     /* float vectors of pair sums */
+    const int CG = P <= 4 ? C : 8 / R;     /* columns per vector */
+    /* lanes of sc = the block's scales as floats: [d_w r=0..3 | d_x c=0..3];
+     * lane p of vector g is pair (r, c) = ((8g+p) % R, (8g+p) / R) */
+#define Q80_R(g, p) ((8 * (g) + (p)) < P ? (8 * (g) + (p)) % R : 0)
+#define Q80_C(g, p) ((8 * (g) + (p)) < P ? 4 + (8 * (g) + (p)) / R : 4)
+#define Q80_IDX(F, g) _mm256_setr_epi32(F(g, 0), F(g, 1), F(g, 2), F(g, 3), F(g, 4), F(g, 5), F(g, 6), F(g, 7))
+    const __m256i widx = Q80_IDX(Q80_R, 0);
+    const __m256i xidx[2] = {Q80_IDX(Q80_C, 0), Q80_IDX(Q80_C, 1)};
+#undef Q80_R
+#undef Q80_C
+#undef Q80_IDX
+    float a0[16] = {0};
+    if (!(mode & GH_TILE_FIRST))
+        UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) a0[r + R * c] = A[(size_t)r * as + 8 * c];
+    __m128 acc4 = _mm_loadu_ps(a0);
+    __m256 acc8[2] = {_mm256_loadu_ps(a0), _mm256_loadu_ps(a0 + 8)};
     const int64_t nb = n / 32;
     const __m256i m4 = _mm256_set1_epi8(0x0F), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
     for (int64_t ib = 0; ib < nb; ib++) {
         __m256i wq[4], wabs[4];
-        __m256 wd[4];
         if (q4) { if ((ib & 3) == 0) PREFETCH_NEXT(R, C, ib * sizeof(blk_q4_0)); }
         else if ((ib & 1) == 0) PREFETCH_NEXT(R, C, ib * sizeof(blk_q8_0));
         UNROLL for (int r = 0; r < R; r++) {
             if (q4) {
-                const blk_q4_0 *bw = WROW(blk_q4_0, r) + ib;
-                __m128i t = _mm_loadu_si128((const __m128i *)bw->qs);
-                __m256i v = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
-                wq[r] = _mm256_and_si256(v, m4); /* codes 0..15; the -8 is applied via x's sums */
-                wd[r] = _mm256_set1_ps(h2f(bw->d));
+                __m128i t = _mm_loadu_si128((const __m128i *)WROW(blk_q4_0, r)[ib].qs);
+                /* codes 0..15; the -8 is applied via x's sums */
+                wq[r] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), m4);
             } else {
-                const blk_q8_0 *bw = WROW(blk_q8_0, r) + ib;
-                wq[r] = _mm256_loadu_si256((const __m256i *)bw->qs);
-                wd[r] = _mm256_set1_ps(h2f(bw->d));
+                wq[r] = _mm256_loadu_si256((const __m256i *)WROW(blk_q8_0, r)[ib].qs);
+                wabs[r] = _mm256_sign_epi8(wq[r], wq[r]);
             }
-            if (!q4) wabs[r] = _mm256_sign_epi8(wq[r], wq[r]);
         }
-        UNROLL for (int c = 0; c < C; c++) {
-            const blk_q8_0 *bx = XROW(blk_q8_0, c) + ib;
-            __m256i xq = _mm256_loadu_si256((const __m256i *)bx->qs);
-            __m256 xd = _mm256_set1_ps(h2f(bx->d));
-            if (q4) {
-                /* lane i: sum over elements 4i..4i+3 of (u-8)*x = u.x - 8*sum(x),
-                 * the same integers as the signed form, with fewer operations */
-                __m256i xs8 = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xq), ones16), 3);
-                UNROLL for (int r = 0; r < R; r++) {
-                    __m256i p = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(wq[r], xq), ones16), xs8);
-                    acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(wd[r], xd), _mm256_cvtepi32_ps(p), acc[r][c]);
+        /* scales: fp16 bits of the R weight blocks and the C activation blocks,
+         * one conversion, then d_w * d_x per lane (the scalar product's bits) */
+#define Q80_WD(r) ((r) < R ? (short)(q4 ? WROW(blk_q4_0, r)[ib].d : WROW(blk_q8_0, r)[ib].d) : 0)
+#define Q80_XD(c) ((c) < C ? (short)XROW(blk_q8_0, c)[ib].d : 0)
+        const __m256 sc = _mm256_cvtph_ps(
+            _mm_setr_epi16(Q80_WD(0), Q80_WD(1), Q80_WD(2), Q80_WD(3), Q80_XD(0), Q80_XD(1), Q80_XD(2), Q80_XD(3)));
+#undef Q80_WD
+#undef Q80_XD
+        const __m256 wsc = _mm256_permutevar8x32_ps(sc, widx);
+        UNROLL for (int g = 0; g < NV; g++) {
+            __m256i iv[8]; /* pair lane p of this vector: int32 lanes of its block dot */
+            UNROLL for (int cc = 0; cc < CG; cc++) {
+                const int c = g * CG + cc;
+                __m256i xq = _mm256_loadu_si256((const __m256i *)XROW(blk_q8_0, c)[ib].qs);
+                if (q4) {
+                    /* lane i: sum over elements 4i..4i+3 of (u-8)*x = u.x - 8*sum(x),
+                     * the same integers as the signed form, with fewer operations */
+                    __m256i xs8 = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xq), ones16), 3);
+                    UNROLL for (int r = 0; r < R; r++)
+                        iv[r + R * cc] = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(wq[r], xq), ones16), xs8);
+                } else {
+                    UNROLL for (int r = 0; r < R; r++) iv[r + R * cc] = dot_i8_lanes(wabs[r], wq[r], xq);
                 }
-                continue;
             }
-            /* d_w*d_x as a vector multiply: the same float product as in scalar */
-            UNROLL for (int r = 0; r < R; r++)
-                acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(wd[r], xd), dot_i8_lanes(wabs[r], wq[r], xq), acc[r][c]);
+            const __m256 s = _mm256_mul_ps(wsc, _mm256_permutevar8x32_ps(sc, xidx[g]));
+            if (P <= 4) {
+                __m128 p = _mm_mul_ps(_mm256_castps256_ps128(s), _mm_cvtepi32_ps(lane_sums4(P, iv)));
+                acc4 = _mm_add_ps(acc4, p);
+            } else {
+                acc8[g] = _mm256_add_ps(acc8[g], _mm256_mul_ps(s, _mm256_cvtepi32_ps(lane_sums8(iv))));
+            }
         }
     }
-    if (!(mode & GH_TILE_LAST)) { ACC_SAVE(R, C); return; }
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[(size_t)c * ys + r] = hsum8(acc[r][c]);
+    if (P <= 4) _mm_storeu_ps(a0, acc4);
+    else UNROLL for (int g = 0; g < NV; g++) _mm256_storeu_ps(a0 + 8 * g, acc8[g]);
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) {
+        if (mode & GH_TILE_LAST) y[(size_t)c * ys + r] = a0[r + R * c];
+        else A[(size_t)r * as + 8 * c] = a0[r + R * c];
+    }
 }
 
 /* The 8 scales and 8 mins of a Q4_K block as bytes, from its 12 packed bytes

@@ -5,23 +5,26 @@
  * These tiles give the same bits as the AVX2 tiles in kernels_avx2.c, so
  * gh_matmul may use them for some tiles (B >= 4, four activation rows at a
  * time) and AVX2 ones for the rest without breaking the determinism contract
- * (kernels.h): a 512-bit register holds the 8-lane accumulators of TWO pairs,
- * (r, c) in the low half and (r, c+1) in the high half, and every lane sees
- * exactly the operations, in the order, that the AVX2 tile applies to it:
+ * (kernels.h):
  *
- *   float types: acc = fma(w[i..i+8], x[i..i+8], acc) per 8-element step — the
+ *   float types: a 512-bit register holds the 8-lane accumulators of TWO
+ *                pairs, (r, c) in the low half and (r, c+1) in the high half,
+ *                and every lane sees exactly the AVX2 tile's operations:
+ *                acc = fma(w[i..i+8], x[i..i+8], acc) per 8-element step — the
  *                weight step is broadcast to both halves, the halves take the
  *                steps of columns c and c+1; then hsum8 per half and the n%8
  *                tail in scalar order, as in AVX2.
- *   Q8_0/Q4_0:   per block, int32 lane i = sum of products of bytes 4i..4i+3.
- *                VNNI's vpdpbusd (u8 x s8, four products per lane, no
- *                intermediate saturation) gives the same integers as AVX2's
- *                maddubs+madd (whose int16 pairs cannot saturate here: |w| <= 128,
- *                |x| <= 127 after the sign move), then fma(d_w*d_x, float(lane), acc).
+ *   Q8_0/Q4_0:   the reference's order, as the AVX2 tiles: per block an exact
+ *                int32 dot per pair, then sum = sum + (d_w*d_x)*(float)isum
+ *                (mul, mul, add) with one float lane per pair. The integer
+ *                lanes come from VNNI's vpdpbusd (u8 x s8, four products per
+ *                lane, exact int32), a zmm transpose-and-add tree makes them
+ *                16 pair sums, and one convert/mul/mul/add serves 16 pairs.
  *
- * What it buys: per 8-element (or 32-element block) step one 512-bit
- * instruction serves two pairs where AVX2 spends one 256-bit instruction per
- * pair, and Q8_0/Q4_0 need one vpdpbusd instead of maddubs+madd.
+ * What it buys: per 8-element step one 512-bit instruction serves two pairs
+ * where AVX2 spends one 256-bit instruction per pair; for Q8_0/Q4_0, one
+ * vpdpbusd per two pairs' block instead of maddubs+madd per pair, and a
+ * shorter reduction tree per pair than AVX2's hadd tree.
  *
  * Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni; nothing
  * here may run before gh_cpu_has_avx512() (types_ref.c checks it once).
@@ -100,67 +103,117 @@ ALWAYS_INLINE void tile_float512(const int kind, const int R, const int P, TILE_
     }
 }
 
-/* [d_a x8 | d_b x8] */
-ALWAYS_INLINE __m512 scale_pair(float a, float b) {
-    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(a)), _mm256_set1_ps(b), 1);
+#define UNROLL8 _Pragma("GCC unroll 8")
+
+/* Lane sums of 8 zmm of int32, z[j] holding pair j's block lanes in its low
+ * 256 bits and pair 8+j's in its high 256 (see tile_q80_like512): lane
+ * 4*(2*(j/4) + h) + j%4 of the result = the sum of z[j]'s 8 lanes of half h.
+ * A transpose-and-add tree; integer adds, exact, so the order is free. */
+ALWAYS_INLINE __m512i lane_sums16(const __m512i *z) {
+    __m512i t[4], u[2];
+    /* per 128-bit lane: [a0 b0 a1 b1] + [a2 b2 a3 b3] */
+    UNROLL for (int i = 0; i < 4; i++)
+        t[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(z[2 * i], z[2 * i + 1]),
+                                _mm512_unpackhi_epi32(z[2 * i], z[2 * i + 1]));
+    /* per 128-bit lane k: [sum of z[4i+m]'s 4 lanes in lane k, m = 0..3] */
+    UNROLL for (int i = 0; i < 2; i++)
+        u[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(t[2 * i], t[2 * i + 1]),
+                                _mm512_unpackhi_epi64(t[2 * i], t[2 * i + 1]));
+    /* 128-bit lanes 0+1 are the low 256 bits of each z, 2+3 the high */
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                            _mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-/* Q8_0 (q4 false) or Q4_0 (q4 true) weights x Q8_0 activations, R x 2P. */
+/* Q8_0 (q4 false) or Q4_0 (q4 true) weights x Q8_0 activations, R x 2P, with
+ * the reference's semantics (as the AVX2 tile): per block, an exact int32 dot
+ * per pair, then sum = sum + (d_w*d_x)*(float)isum in one float lane per pair.
+ *   ints:  z[j], j = r + R*p, holds pairs (r, 2p) | (r, 2p+1) as 8 + 8 int32
+ *          lanes of 4-byte partial dots (vpdpbusd: u8 x s8, exact int32);
+ *          Q8_0 as (x+128).w - 128*sum(w), exact for every code (the
+ *          -128*sum(w) term seeds the accumulator), Q4_0 as u.x - 8*sum(x).
+ *   lanes: lane_sums16 turns 8 z into the 16 pair sums, one per lane; tiles
+ *          with 2 or 4 z pad with zeros and keep the low 8 lanes.
+ * The lane of pair j (half h) is L(j, h) = 4*(2*(j/4) + h) + j%4 within its
+ * group of 8 z; the scale vector is permuted into the same order. */
 ALWAYS_INLINE void tile_q80_like512(const int R, const int P, const bool q4, TILE_PARAMS) {
-    __m512 acc[4][4];
-    ACC512_INIT(R, P);
+    const int C = 2 * P, Z = R * P;       /* columns, int vectors */
+    const int NG = Z <= 8 ? 1 : 2;         /* groups of 8 z = float vectors */
+    /* sc = the block's scales as floats: lanes 0..3 d_w of rows, 4..11 d_x of columns.
+     * Per output lane: which row / column it belongs to. */
+#define Q80_ZJ(g, L) (8 * (g) + 4 * ((L) / 8) + (L) % 4)
+#define Q80_OK(g, L) (Q80_ZJ(g, L) < Z)
+#define Q80_WI(g, L) (Q80_OK(g, L) ? Q80_ZJ(g, L) % R : 0)
+#define Q80_XI(g, L) (Q80_OK(g, L) ? 4 + 2 * (Q80_ZJ(g, L) / R) + ((L) / 4) % 2 : 4)
+#define Q80_IDX(F, g)                                                                                     \
+    _mm512_setr_epi32(F(g, 0), F(g, 1), F(g, 2), F(g, 3), F(g, 4), F(g, 5), F(g, 6), F(g, 7), F(g, 8),    \
+                      F(g, 9), F(g, 10), F(g, 11), F(g, 12), F(g, 13), F(g, 14), F(g, 15))
+    const __m512i widx[2] = {Q80_IDX(Q80_WI, 0), Q80_IDX(Q80_WI, 1)};
+    const __m512i xidx[2] = {Q80_IDX(Q80_XI, 0), Q80_IDX(Q80_XI, 1)};
+    float a0[32] = {0};
+    if (!(mode & GH_TILE_FIRST))
+        UNROLL for (int g = 0; g < NG; g++) for (int L = 0; L < 16; L++) if (Q80_OK(g, L)) {
+            const int j = Q80_ZJ(g, L), r = j % R, c = 2 * (j / R) + (L / 4) % 2;
+            a0[16 * g + L] = A[(size_t)r * as + 8 * c];
+        }
+    __m512 acc[2] = {_mm512_loadu_ps(a0), _mm512_loadu_ps(a0 + 16)};
     const int64_t nb = n / 32;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m512i ones8 = _mm512_set1_epi8(1), zero = _mm512_setzero_si512();
+    const __m512i zero = _mm512_setzero_si512(), bias = _mm512_set1_epi8((char)0x80);
+    const __m512i eights = _mm512_set1_epi8(8);
     for (int64_t ib = 0; ib < nb; ib++) {
-        __m512i wq[4];
-        __mmask64 wneg[4];
-        __m512 wd[4];
+        __m512i wq[4], wseed[4], xv[4], xseed[4];
         UNROLL for (int r = 0; r < R; r++) {
-            __m256i v;
             if (q4) {
-                const blk_q4_0 *bw = WROW(blk_q4_0, r) + ib;
-                __m128i t = _mm_loadu_si128((const __m128i *)bw->qs);
-                v = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), m4); /* codes 0..15 */
-                wd[r] = _mm512_set1_ps(h2f(bw->d));
+                __m128i t = _mm_loadu_si128((const __m128i *)WROW(blk_q4_0, r)[ib].qs);
+                /* codes 0..15 in both halves */
+                wq[r] = _mm512_broadcast_i64x4(_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), m4));
             } else {
-                const blk_q8_0 *bw = WROW(blk_q8_0, r) + ib;
-                v = _mm256_loadu_si256((const __m256i *)bw->qs);
-                wd[r] = _mm512_set1_ps(h2f(bw->d));
-            }
-            __m512i v2 = _mm512_broadcast_i64x4(v);
-            if (q4) {
-                wq[r] = v2;
-            } else { /* |w| as u8 (-128 stays 0x80 = 128, as AVX2's sign trick leaves it), w's sign moved onto x */
-                wq[r] = _mm512_abs_epi8(v2);
-                wneg[r] = _mm512_movepi8_mask(v2);
+                wq[r] = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)WROW(blk_q8_0, r)[ib].qs));
+                /* -128 * (4-byte sums of w) */
+                wseed[r] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, bias, wq[r]));
             }
         }
         UNROLL for (int p = 0; p < P; p++) {
-            const blk_q8_0 *b0 = XROW(blk_q8_0, 2 * p) + ib, *b1 = XROW(blk_q8_0, 2 * p + 1) + ib;
-            __m512i xq = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b0->qs)),
-                                            _mm256_loadu_si256((const __m256i *)b1->qs), 1);
-            __m512 xd = scale_pair(h2f(b0->d), h2f(b1->d));
-            if (q4) {
-                /* u.x - 8*sum(x) per 4-byte lane, the integers AVX2's q4_0 tile forms */
-                __m512i xs8 = _mm512_slli_epi32(_mm512_dpbusd_epi32(zero, ones8, xq), 3);
-                UNROLL for (int r = 0; r < R; r++) {
-                    __m512i pi = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, wq[r], xq), xs8);
-                    acc[r][p] = _mm512_fmadd_ps(_mm512_mul_ps(wd[r], xd), _mm512_cvtepi32_ps(pi), acc[r][p]);
-                }
-            } else {
-                UNROLL for (int r = 0; r < R; r++) {
-                    /* x negated where w < 0 (where w == 0, |w| = 0 makes the product 0 either way) */
-                    __m512i xs = _mm512_mask_sub_epi8(xq, wneg[r], zero, xq);
-                    __m512i pi = _mm512_dpbusd_epi32(zero, wq[r], xs);
-                    acc[r][p] = _mm512_fmadd_ps(_mm512_mul_ps(wd[r], xd), _mm512_cvtepi32_ps(pi), acc[r][p]);
-                }
+            __m512i xq = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)XROW(blk_q8_0, 2 * p)[ib].qs)),
+                _mm256_loadu_si256((const __m256i *)XROW(blk_q8_0, 2 * p + 1)[ib].qs), 1);
+            if (q4) { /* -8 * (4-byte sums of x) */
+                xv[p] = xq;
+                xseed[p] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, eights, xq));
+            } else { /* x + 128 as unsigned bytes */
+                xv[p] = _mm512_xor_si512(xq, bias);
             }
         }
+#define Q80_WD(r) ((r) < R ? (short)(q4 ? WROW(blk_q4_0, r)[ib].d : WROW(blk_q8_0, r)[ib].d) : 0)
+#define Q80_XD(c) ((c) < C ? (short)XROW(blk_q8_0, c)[ib].d : 0)
+        const __m512 sc = _mm512_cvtph_ps(_mm256_setr_epi16(
+            Q80_WD(0), Q80_WD(1), Q80_WD(2), Q80_WD(3), Q80_XD(0), Q80_XD(1), Q80_XD(2), Q80_XD(3), Q80_XD(4),
+            Q80_XD(5), Q80_XD(6), Q80_XD(7), 0, 0, 0, 0));
+#undef Q80_WD
+#undef Q80_XD
+        UNROLL for (int g = 0; g < NG; g++) {
+            __m512i z[8];
+            UNROLL8 for (int jj = 0; jj < 8; jj++) {
+                const int j = 8 * g + jj, r = j % R, p = j / R;
+                if (j >= Z) z[jj] = zero;
+                else if (q4) z[jj] = _mm512_dpbusd_epi32(xseed[p], wq[r], xv[p]);
+                else z[jj] = _mm512_dpbusd_epi32(wseed[r], xv[p], wq[r]);
+            }
+            const __m512 s = _mm512_mul_ps(_mm512_permutexvar_ps(widx[g], sc), _mm512_permutexvar_ps(xidx[g], sc));
+            acc[g] = _mm512_add_ps(acc[g], _mm512_mul_ps(s, _mm512_cvtepi32_ps(lane_sums16(z))));
+        }
     }
-    if (!(mode & GH_TILE_LAST)) { ACC512_SAVE(R, P); return; }
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < 2 * P; c++)
-        y[(size_t)c * ys + r] = hsum8(half_of(acc[r][c / 2], c & 1));
+    UNROLL for (int g = 0; g < NG; g++) _mm512_storeu_ps(a0 + 16 * g, acc[g]);
+    UNROLL for (int g = 0; g < NG; g++) for (int L = 0; L < 16; L++) if (Q80_OK(g, L)) {
+        const int j = Q80_ZJ(g, L), r = j % R, c = 2 * (j / R) + (L / 4) % 2;
+        if (mode & GH_TILE_LAST) y[(size_t)c * ys + r] = a0[16 * g + L];
+        else A[(size_t)r * as + 8 * c] = a0[16 * g + L];
+    }
+#undef Q80_ZJ
+#undef Q80_OK
+#undef Q80_WI
+#undef Q80_XI
+#undef Q80_IDX
 }
 
 /* Instances R x C for R in {1, 2, 4} and C in {4, 8} (4x8: 16 accumulators;

@@ -362,6 +362,109 @@ static void test_matmul_determinism(void **state) {
     }
 }
 
+/* Q8_0/Q4_0 weight blocks and Q8_0 activation blocks with random codes and
+ * scales, and the extremes: weight -128 (Q8_0) or code 0 (Q4_0's -8), activation
+ * -127/127 (and -128 against Q4_0 weights; a Q8_0 quantizer never makes
+ * -128), zero, negative-zero and subnormal scales, all-extreme blocks whose
+ * int32 sum is the largest possible. */
+static uint16_t q80_rand_scale(void) {
+    uint64_t u = kt_u64() % 16;
+    uint16_t sign = (uint16_t)((kt_u64() & 1) << 15);
+    if (u == 0) return sign;                                          /* +-0 */
+    if (u == 1) return (uint16_t)(sign | (1 + kt_u64() % 0x3FF));   /* subnormal */
+    return (uint16_t)(sign | (0x1000 + kt_u64() % 0x4000));        /* ~2^-10 .. 2^6 */
+}
+
+static void q80_fill(gh_type t, char *w, int rows, char *x, int cols, int64_t n) {
+    const int64_t nb = n / 32;
+    for (int r = 0; r < rows; r++)
+        for (int64_t i = 0; i < nb; i++) {
+            const int special = (int)(kt_u64() % 8);
+            if (t == GH_TYPE_Q8_0) {
+                blk_q8_0 *b = (blk_q8_0 *)w + r * nb + i;
+                b->d = q80_rand_scale();
+                for (int j = 0; j < 32; j++)
+                    b->qs[j] = (int8_t)(special == 0 ? -128 : special == 1 ? 127 : (int)(kt_u64() % 256) - 128);
+            } else {
+                blk_q4_0 *b = (blk_q4_0 *)w + r * nb + i;
+                b->d = q80_rand_scale();
+                for (int j = 0; j < 16; j++)
+                    b->qs[j] = (uint8_t)(special == 0 ? 0x00 : special == 1 ? 0xFF : kt_u64() % 256);
+            }
+        }
+    for (int c = 0; c < cols; c++)
+        for (int64_t i = 0; i < nb; i++) {
+            blk_q8_0 *b = (blk_q8_0 *)x + c * nb + i;
+            const int special = (int)(kt_u64() % 8);
+            const int lo = t == GH_TYPE_Q4_0 ? -128 : -127;
+            b->d = q80_rand_scale();
+            for (int j = 0; j < 32; j++)
+                b->qs[j] = (int8_t)(special == 0 ? lo : special == 1 ? 127 : lo + (int)(kt_u64() % (uint64_t)(128 - lo)));
+        }
+}
+
+/* Tile f (R x C) on rows w, activations x over n elements, whole rows and in
+ * k-chunks of `step` blocks (the last chunk takes the rest), against the
+ * reference vec_dot pair by pair, bit for bit. */
+static void q80_check_tile(gh_type t, const char *isa, gh_tile_fn f, int R, int C, const char *w, const char *x,
+                           int64_t n, int64_t step) {
+    const gh_type_traits *tt = gh_get_type_traits(t);
+    const size_t wrow = kt_row_bytes(t, n), xrow = kt_row_bytes(GH_TYPE_Q8_0, n);
+    float y[GH_TILE_C_MAX * 4], A[4 * 64];
+    for (int i = 0; i < GH_TILE_C_MAX * 4; i++) y[i] = NAN;
+    if (step == 0) {
+        f(n, w, wrow, x, xrow, y, 4, NULL, 0, GH_TILE_FIRST | GH_TILE_LAST);
+    } else {
+        for (int64_t k0 = 0, kn; k0 < n; k0 += kn) {
+            kn = n - k0 - step * 32 < step * 32 ? n - k0 : step * 32;
+            const int mode = (k0 == 0 ? GH_TILE_FIRST : 0) | (k0 + kn == n ? GH_TILE_LAST : 0);
+            f(kn, w + (size_t)(k0 / 32) * tt->type_size, wrow, x + (size_t)(k0 / 32) * sizeof(blk_q8_0), xrow, y, 4,
+              A, 64, mode);
+        }
+    }
+    for (int c = 0; c < C; c++)
+        for (int r = 0; r < R; r++) {
+            float s;
+            tt->vec_dot_ref(n, &s, w + (size_t)r * wrow, x + (size_t)c * xrow);
+            if (f2u(y[c * 4 + r]) != f2u(s))
+                fail_msg("%s %s %dx%d n=%lld chunks of %lld blocks, pair (%d,%d): %.9g (0x%08x), ref %.9g (0x%08x)",
+                         tt->name, isa, R, C, (long long)n, (long long)step, r, c, y[c * 4 + r], f2u(y[c * 4 + r]), s,
+                         f2u(s));
+        }
+}
+
+/* Every Q8_0/Q4_0 tile (AVX2 and AVX-512) gives the reference's bits pair by
+ * pair — one float chain per pair, sum + (d_w*d_x)*isum per block — whole-row
+ * and in any chunking by whole blocks (see kernels_avx2.c). */
+static void test_q80_tiles_match_ref(void **state) {
+    (void)state;
+    if (!gh_kernels_use_avx2()) {
+        print_message("(no AVX2 kernels on this CPU or under GH_SIMD: nothing to compare)\n");
+        return;
+    }
+    kt_seed(31);
+    const gh_type types[] = {GH_TYPE_Q8_0, GH_TYPE_Q4_0};
+    const int64_t lens[] = {32, 32 * 5, 32 * 8, 32 * 13, 544};
+    const int64_t steps[] = {0, 1, 3, 8};
+    for (size_t k = 0; k < 2; k++)
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            const gh_type t = types[k];
+            const int64_t n = lens[li];
+            char *w = malloc(4 * kt_row_bytes(t, n)), *x = malloc(8 * kt_row_bytes(GH_TYPE_Q8_0, n));
+            q80_fill(t, w, 4, x, 8, n);
+            for (size_t si = 0; si < sizeof steps / sizeof steps[0]; si++)
+                for (int R = 1; R <= 4; R *= 2)
+                    for (int C = 1; C <= 8; C *= 2) {
+                        gh_tile_fn f2 = C <= 4 ? gh_tile_avx2(t, R, C) : NULL;
+                        gh_tile_fn f5 = gh_kernels_use_avx512() ? gh_tile_avx512(t, R, C) : NULL;
+                        if (C <= 4) assert_non_null(f2);
+                        if (f2) q80_check_tile(t, "avx2", f2, R, C, w, x, n, steps[si]);
+                        if (f5) q80_check_tile(t, "avx512", f5, R, C, w, x, n, steps[si]);
+                    }
+            free(w); free(x);
+        }
+}
+
 /* The AVX-512 tiles must give the very bits of the AVX2 tile of the same shape
  * (kernels_avx512.c), whole-row and in k-chunks, so gh_matmul can mix them. */
 static void test_avx512_tiles_match_avx2(void **state) {
@@ -384,9 +487,11 @@ static void test_avx512_tiles_match_avx2(void **state) {
             float *xf = kt_gauss_vec(8 * n, 1.0f);
             char *xq = malloc(xrow * 8);
             for (int c = 0; c < 8; c++) vt->from_float_ref(xf + c * n, xq + c * xrow, n);
-            if (t == GH_TYPE_Q8_0) /* the extreme code both sign tricks must agree on */
+            if (t == GH_TYPE_Q8_0) /* the extreme weight code (AVX2 moves its sign onto x) */
                 for (int r = 0; r < 4; r++) ((blk_q8_0 *)(w + r * wrow))[0].qs[3] = -128;
-            if (q) ((blk_q8_0 *)xq)[0].qs[3] = -128;
+            if (t == GH_TYPE_Q4_0) /* -128 activations only against Q4_0: no Q8_0 quantizer makes one,
+                                    * and AVX2's Q8_0 sign trick could not negate it */
+                ((blk_q8_0 *)xq)[0].qs[3] = -128;
             const char *x = q ? (const char *)xq : (const char *)xf;
             const size_t xb = q ? xrow : (size_t)n * 4;
             const int both = GH_TILE_FIRST | GH_TILE_LAST;
@@ -486,6 +591,7 @@ int main(void) {
         cmocka_unit_test(test_vec_dot_simd_vs_ref),
         cmocka_unit_test(test_matmul_vs_ref),
         cmocka_unit_test(test_matmul_determinism),
+        cmocka_unit_test(test_q80_tiles_match_ref),
         cmocka_unit_test(test_avx512_tiles_match_avx2),
         cmocka_unit_test(test_dot_axpy),
         cmocka_unit_test(test_traits_table),
