@@ -18,6 +18,7 @@ LDFLAGS := -fopenmp $(SAN)
 # Files compiled with extra ISA flags; their code is only called after a CPUID check.
 SIMD_FLAGS := -mavx2 -mfma -mf16c
 SIMD512_FLAGS := $(SIMD_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
+AMX_FLAGS := $(SIMD512_FLAGS) -mamx-tile -mamx-int8
 
 LIB_SRC  := $(shell find src -name '*.c' | sort)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -37,6 +38,10 @@ $(BUILD)/%_avx2.o: %_avx2.c
 $(BUILD)/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SIMD512_FLAGS) -MMD -c $< -o $@
+
+$(BUILD)/%_amx.o: %_amx.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AMX_FLAGS) -MMD -c $< -o $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

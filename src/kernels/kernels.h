@@ -42,9 +42,10 @@ typedef struct gh_type_traits {
 /* NULL for a type the runtime cannot compute with. */
 const gh_type_traits *gh_get_type_traits(gh_type t);
 
-/* Which SIMD path the dispatcher chose ("avx512", "avx2", "scalar"); GH_SIMD=scalar
- * in the environment forces the reference kernels, GH_SIMD=avx2 leaves out the
- * AVX-512 tiles (which give the same bits as the AVX2 ones). */
+/* Which SIMD path the dispatcher chose ("amx", "avx512", "avx2", "scalar");
+ * GH_SIMD=scalar in the environment forces the reference kernels, GH_SIMD=avx2
+ * leaves out the AVX-512 tiles and AMX, GH_SIMD=avx512 leaves out AMX (all
+ * give the same bits). */
 const char *gh_kernels_simd_name(void);
 
 /* Bytes of scratch gh_matmul needs for B activation rows of n_in elements. */

@@ -18,10 +18,15 @@
  *      with the activation slice copied to an L1-friendly buffer:
  *      f32 activation rows are 4 bytes an element, too big to stream from L2
  *      at FMA speed.
+ *   4. Q8_0/Q4_0 weights with B >= AMX_MIN_B on a CPU with AMX: the
+ *      activations are also packed into AMX tile order (after another
+ *      barrier) and kernels_amx.c computes 16-row groups with the tile unit;
+ *      rows past the last whole group take the tiles of step 2.
  * Tiles (R x C, from kernels_avx2.c, or kernels_avx512.c for R x 4 where the
  * CPU has AVX-512 VNNI: the same bits) only interleave independent per-pair
- * chains, so y[b][o] is bitwise the same for every B, thread count and tile
- * shape (kernels.h's determinism contract; tests/kernels check it).
+ * chains, and the AMX products keep the reference's per-block order, so
+ * y[b][o] is bitwise the same for every B, thread count and tile shape
+ * (kernels.h's determinism contract; tests/kernels check it).
  * Without AVX2 (or with GH_SIMD=scalar) each pair runs the _ref vec_dot, which
  * makes gh_matmul bitwise equal to gh_matmul_ref.
  */
@@ -36,10 +41,21 @@ static size_t row_bytes(const gh_type_traits *t, int64_t n) {
     return (size_t)(n / t->blck_size) * t->type_size;
 }
 
+/* AMX takes Q8_0/Q4_0 products from this many activation rows on (below,
+ * padding the 16-row tiles wastes more than the tile unit gains). */
+#ifndef AMX_MIN_B
+#define AMX_MIN_B 8
+#endif
+static bool use_amx(gh_type wtype, int64_t B) {
+    return B >= AMX_MIN_B && (wtype == GH_TYPE_Q8_0 || wtype == GH_TYPE_Q4_0) && gh_kernels_use_amx();
+}
+
 size_t gh_matmul_wsize(gh_type wtype, int64_t n_in, int64_t B) {
     const gh_type_traits *t = gh_get_type_traits(wtype);
     if (!t || t->vec_dot_type == GH_TYPE_F32 || B <= 0) return 0;
-    return (size_t)B * row_bytes(gh_get_type_traits(t->vec_dot_type), n_in);
+    size_t q = (size_t)B * row_bytes(gh_get_type_traits(t->vec_dot_type), n_in);
+    /* AMX: the packed activations follow, 64-byte aligned */
+    return use_amx(wtype, B) ? q + 64 + gh_amx_pack_size(n_in, B) : q;
 }
 
 /* The tile for (R, C): AVX-512 where `t512` (the type has AVX-512 tiles and
@@ -217,11 +233,18 @@ void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n
     const int64_t macs = n_in * n_out * B, per_thread = (int64_t)1 << 18;
     if (macs / per_thread < n_threads) n_threads = macs / per_thread > 1 ? (int)(macs / per_thread) : 1;
 
+    /* AMX (kernels_amx.c) for Q8_0/Q4_0 with many activation rows: 16-row
+     * groups from packed activations; rows past the last whole group take the
+     * AVX2 tiles below (the same bits) */
+    const bool amx = simd && n_out >= 16 && use_amx(wtype, B);
+    void *pack = amx ? (void *)(((uintptr_t)wdata + (size_t)B * xrow + 63) & ~(uintptr_t)63) : NULL;
+    const int64_t rmul = amx ? 16 : 4;
+
     /* For B >= 4: chunks of ~256 KiB of weights, at least 4 per thread, a
-     * multiple of 4 rows so tiles stay whole. */
+     * multiple of 4 rows (16 with AMX) so tiles stay whole. */
     int64_t chunk = (int64_t)((256u << 10) / (wrow ? wrow : 1));
     if (chunk > n_out / (4 * n_threads)) chunk = n_out / (4 * n_threads);
-    chunk = chunk < 4 ? 4 : chunk & ~(int64_t)3;
+    chunk = chunk < rmul ? rmul : chunk - chunk % rmul;
     const int64_t n_chunks = (n_out + chunk - 1) / chunk;
 
 #pragma omp parallel num_threads(n_threads) if (n_threads > 1)
@@ -230,6 +253,11 @@ void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n
         if (convert) {
             for (int64_t b = ith; b < B; b += nt)
                 vt->from_float(x + b * n_in, (char *)wdata + (size_t)b * xrow, n_in);
+#pragma omp barrier
+        }
+        if (amx) {
+            const int64_t nb = n_in / 32;
+            gh_amx_pack(wdata, xrow, n_in, B, pack, nb * ith / nt, nb * (ith + 1) / nt);
 #pragma omp barrier
         }
         if (B < KBLOCK_MIN_B) {
@@ -248,7 +276,12 @@ void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n
 #pragma omp for schedule(dynamic, 1) nowait
             for (int64_t k = 0; k < n_chunks; k++) {
                 int64_t o0 = k * chunk, o1 = o0 + chunk < n_out ? o0 + chunk : n_out;
-                matmul_rows(y, xq, vt, xrow, W, wrow, wtype, tt, n_in, n_out, B, o0, o1, simd);
+                if (amx) {
+                    const int64_t om = o0 + (o1 - o0) / 16 * 16;
+                    if (om > o0) gh_amx_matmul_rows(wtype, y, pack, W, wrow, n_in, n_out, B, o0, om);
+                    o0 = om;
+                }
+                if (o1 > o0) matmul_rows(y, xq, vt, xrow, W, wrow, wtype, tt, n_in, n_out, B, o0, o1, simd);
             }
         }
     }

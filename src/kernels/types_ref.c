@@ -489,6 +489,7 @@ static gh_type_traits g_traits[GH_TYPE_COUNT];
 static const char *g_simd = "scalar";
 static bool g_avx2 = false;
 static bool g_avx512 = false;
+static bool g_amx = false;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static void set_traits(gh_type t, const char *name, int64_t bs, size_t ts, bool q,
@@ -520,7 +521,8 @@ static void traits_init(void) {
                gh_q8_K_from_float_ref, NULL, GH_TYPE_Q8_K);
 
     /* GH_SIMD=scalar forces the reference kernels, GH_SIMD=avx2 leaves the
-     * AVX-512 tiles out (the results are the same bits either way). */
+     * AVX-512 tiles out, GH_SIMD=avx512 leaves AMX out (the results are the
+     * same bits either way). */
     const char *env = getenv("GH_SIMD");
     bool force_scalar = env && strcmp(env, "scalar") == 0;
     if (force_scalar || !gh_cpu_has_avx2()) return;
@@ -529,6 +531,10 @@ static void traits_init(void) {
     if (!(env && strcmp(env, "avx2") == 0) && gh_cpu_has_avx512()) {
         g_simd = "avx512";
         g_avx512 = true;
+        if (!(env && strcmp(env, "avx512") == 0) && gh_cpu_has_amx()) {
+            g_simd = "amx";
+            g_amx = true;
+        }
     }
     g_traits[GH_TYPE_F32].vec_dot = gh_vec_dot_f32_avx2;
     g_traits[GH_TYPE_F16].vec_dot = gh_vec_dot_f16_avx2;
@@ -554,6 +560,11 @@ const gh_type_traits *gh_get_type_traits(gh_type t) {
 bool gh_kernels_use_avx2(void) {
     pthread_once(&g_once, traits_init);
     return g_avx2;
+}
+
+bool gh_kernels_use_amx(void) {
+    pthread_once(&g_once, traits_init);
+    return g_amx;
 }
 
 bool gh_kernels_use_avx512(void) {

@@ -568,7 +568,8 @@ static void test_traits_table(void **state) {
     assert_int_equal(gh_matmul_wsize(GH_TYPE_F32, 512, 8), 0);
     assert_int_equal(gh_matmul_wsize(GH_TYPE_Q4_K, 512, 3), 3 * 2 * 292);
     const char *simd = gh_kernels_simd_name();
-    assert_true(strcmp(simd, "avx512") == 0 || strcmp(simd, "avx2") == 0 || strcmp(simd, "scalar") == 0);
+    assert_true(strcmp(simd, "amx") == 0 || strcmp(simd, "avx512") == 0 || strcmp(simd, "avx2") == 0 ||
+                strcmp(simd, "scalar") == 0);
 }
 
 static void test_bandwidth_probe(void **state) {

@@ -1,0 +1,106 @@
+/* The AMX products (kernels_amx.c) must give the reference kernels' bits for
+ * Q8_0 and Q4_0 weights: through gh_matmul (which takes AMX for B >= 8 where
+ * the CPU has it), and directly from hand-made blocks with the extreme codes
+ * the quantizers never produce (-128 activations, zero scales). On a CPU
+ * without AMX (or GH_SIMD set below "amx") there is nothing to compare and
+ * the tests say so. */
+#include "kernels_testlib.h"
+#include "kernels/kernels_internal.h"
+
+static bool have_amx(void) {
+    if (gh_kernels_use_amx()) return true;
+    print_message("(no AMX on this CPU, or GH_SIMD chose otherwise: nothing to compare)\n");
+    return false;
+}
+
+static uint32_t f2u(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+static void check_vs_ref(gh_type t, int64_t n_in, int64_t n_out, int64_t B, int threads) {
+    void *w = kt_weights(t, n_out, n_in);
+    float *x = kt_gauss_vec(B * n_in, 1.0f);
+    for (int i = 0; i < 32; i++) x[i] = 0; /* a zero block scale: the first block of activation row 0 */
+    float *y = malloc((size_t)(B * n_out) * 4), *yr = malloc((size_t)(B * n_out) * 4);
+    void *wd = malloc(gh_matmul_wsize(t, n_in, B));
+    gh_matmul(y, x, w, t, n_in, n_out, B, wd, threads);
+    gh_matmul_ref(yr, x, w, t, n_in, n_out, B);
+    for (int64_t i = 0; i < B * n_out; i++)
+        if (f2u(y[i]) != f2u(yr[i]))
+            fail_msg("%s n_in=%lld n_out=%lld B=%lld t=%d: y[%lld][%lld] = %.9g, ref %.9g", gh_get_type_traits(t)->name,
+                     (long long)n_in, (long long)n_out, (long long)B, threads, (long long)(i / n_out),
+                     (long long)(i % n_out), y[i], yr[i]);
+    free(w); free(x); free(y); free(yr); free(wd);
+}
+
+static void test_amx_matmul_is_ref(void **state) {
+    (void)state;
+    if (!have_amx()) return;
+    kt_seed(41);
+    const gh_type types[] = {GH_TYPE_Q8_0, GH_TYPE_Q4_0};
+    const int64_t n_ins[] = {544, 512, 32}; /* 17 blocks (an odd last block), 16, 1 */
+    const int64_t n_outs[] = {16, 37, 96};  /* whole groups, groups + AVX2 rows */
+    const int64_t Bs[] = {8, 16, 17, 40};   /* padded groups, one, one + 1 row, three */
+    for (int k = 0; k < 2; k++)
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 3; b++)
+                for (int c = 0; c < 4; c++) check_vs_ref(types[k], n_ins[a], n_outs[b], Bs[c], 1 + (c & 1));
+}
+
+/* Hand-made blocks: Q8_0 weights of -128 and 127, activations of -128 and
+ * 127, zero scales; gh_amx_matmul_rows against vec_dot_ref pair by pair. */
+static void test_amx_extremes(void **state) {
+    (void)state;
+    if (!have_amx()) return;
+    kt_seed(43);
+    const int64_t n_in = 96, nb = 3, n_out = 32, B = 19;
+    for (int q4 = 0; q4 < 2; q4++) {
+        const gh_type t = q4 ? GH_TYPE_Q4_0 : GH_TYPE_Q8_0;
+        const size_t wrow = (size_t)nb * (q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0)), xrow = (size_t)nb * sizeof(blk_q8_0);
+        uint8_t *w = malloc(wrow * n_out), *xq = malloc(xrow * B);
+        for (size_t i = 0; i < wrow * n_out; i++) w[i] = (uint8_t)kt_u64();
+        for (size_t i = 0; i < xrow * B; i++) xq[i] = (uint8_t)kt_u64();
+        for (int64_t o = 0; o < n_out; o++)
+            for (int64_t i = 0; i < nb; i++) {
+                if (q4) {
+                    blk_q4_0 *bw = (blk_q4_0 *)(w + o * wrow) + i;
+                    bw->d = gh_fp32_to_fp16(o == 3 && i == 1 ? 0.0f : 0.01f * (float)(1 + (o + i) % 7));
+                    if (o % 4 == 0) memset(bw->qs, o % 8 ? 0xFF : 0x00, sizeof bw->qs); /* codes 15 or 0 */
+                } else {
+                    blk_q8_0 *bw = (blk_q8_0 *)(w + o * wrow) + i;
+                    bw->d = gh_fp32_to_fp16(o == 3 && i == 1 ? 0.0f : 0.01f * (float)(1 + (o + i) % 7));
+                    if (o % 4 == 0) memset(bw->qs, o % 8 ? 0x80 : 0x7F, sizeof bw->qs); /* -128 or 127 */
+                }
+            }
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t i = 0; i < nb; i++) {
+                blk_q8_0 *bx = (blk_q8_0 *)(xq + b * xrow) + i;
+                bx->d = gh_fp32_to_fp16(b == 5 ? 0.0f : 0.02f * (float)(1 + (b * 3 + i) % 5));
+                if (b % 3 == 0) memset(bx->qs, b % 2 ? 0x80 : 0x7F, sizeof bx->qs);
+            }
+        void *pack = aligned_alloc(64, (gh_amx_pack_size(n_in, B) + 63) / 64 * 64);
+        gh_amx_pack(xq, xrow, n_in, B, pack, 0, nb);
+        float *y = malloc(sizeof(float) * (size_t)(B * n_out));
+        gh_amx_matmul_rows(t, y, pack, w, wrow, n_in, n_out, B, 0, n_out);
+        const gh_type_traits *tt = gh_get_type_traits(t);
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t o = 0; o < n_out; o++) {
+                float s;
+                tt->vec_dot_ref(n_in, &s, w + o * wrow, xq + b * xrow);
+                if (f2u(s) != f2u(y[b * n_out + o]))
+                    fail_msg("%s pair (%lld, %lld): amx %.9g, ref %.9g", tt->name, (long long)o, (long long)b,
+                             y[b * n_out + o], s);
+            }
+        free(w); free(xq); free(pack); free(y);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_amx_matmul_is_ref),
+        cmocka_unit_test(test_amx_extremes),
+    };
+    return cmocka_run_group_tests_name("kernels_amx", tests, NULL, NULL);
+}
