@@ -22,8 +22,15 @@
  *                 puts each pair's block sum in its own lane), then
  *                 sum = sum + (d_w*d_x) * (float)isum as mul, mul, add (no
  *                 fma; -std=c11 keeps GCC from contracting), one lane per pair.
- *   Q4_K/Q6_K:    per super-block, exact int32 lane sums of scale*q*x, one fma
- *                 (and for Q4_K one fnmadd for the mins via bsums); hsum8.
+ *   Q4_K/Q6_K:    likewise the reference's order (gh_vec_dot_q4_K_ref /
+ *                 _q6_K_ref): one float sum per pair; per super-block the
+ *                 exact int32 isum = sum_j scale_j * dot_j (int32 lanes of
+ *                 scale*q*x, Q6_K's -32 via x's bsums) and for Q4_K
+ *                 imin = sum_j m_j * (bsums[2j] + bsums[2j+1]), each summed
+ *                 into one lane per pair by the same tree, then
+ *                 Q4_K: sum = sum + ((d*xd)*(float)isum - (dmin*xd)*(float)imin),
+ *                 Q6_K: sum = sum + (d*xd)*(float)isum, every operation
+ *                 separately rounded (no fma), one lane per pair.
  */
 #include "kernels/simd_x86.h"
 
@@ -223,9 +230,9 @@ double gh_sum4_f32_avx2(const float *x, int64_t n) {
 /* tile micro-kernels                                                        */
 
 /* Accumulators of pair (r, c) start at zero on a row's first k-chunk, else
- * continue from A[r*as + 8c ..] (Q8_0/Q4_0: one float, A[r*as + 8c]); a chunk
- * that is not the last stores them back. Floats round-trip memory exactly, so
- * chunking never changes bits. */
+ * continue from A[r*as + 8c ..] (Q8_0/Q4_0/Q4_K/Q6_K: one float, A[r*as + 8c]);
+ * a chunk that is not the last stores them back. Floats round-trip memory
+ * exactly, so chunking never changes bits. */
 /* Decode tiles (C <= 2) are memory bound: each step also prefetches the same
  * position of the next row group (R rows further, i.e. R*wb bytes on), which
  * is the next data this thread reads. Short rows (Q4_0: 3 KiB for n = 5632)
@@ -341,6 +348,60 @@ ALWAYS_INLINE __m256i lane_sums8(const __m256i *v) {
     return _mm256_add_epi32(_mm256_blend_epi32(a, b, 0xF0), _mm256_permute2x128_si256(a, b, 0x21));
 }
 
+/* The tiles that follow a reference's float chain (Q8_0/Q4_0, Q4_K/Q6_K) keep
+ * one float sum per pair (r, c), in lane r + R*c of acc4 (R*C <= 4) or of
+ * acc8[0..1]; it starts at 0 on the row's first k-chunk, else continues from
+ * A[r*as + 8c]. */
+ALWAYS_INLINE void pair_sums_load(const int R, const int C, const int mode, const float *A, const size_t as,
+                                  __m128 *acc4, __m256 *acc8) {
+    float a0[16] = {0};
+    if (!(mode & GH_TILE_FIRST))
+        UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) a0[r + R * c] = A[(size_t)r * as + 8 * c];
+    *acc4 = _mm_loadu_ps(a0);
+    acc8[0] = _mm256_loadu_ps(a0);
+    acc8[1] = _mm256_loadu_ps(a0 + 8);
+}
+
+/* ... and at the end goes to y on the row's last k-chunk, else back to A. */
+ALWAYS_INLINE void pair_sums_store(const int R, const int C, const int mode, const __m128 acc4, const __m256 *acc8,
+                                   float *y, const size_t ys, float *A, const size_t as) {
+    float a0[16];
+    if (R * C <= 4) _mm_storeu_ps(a0, acc4);
+    else UNROLL for (int g = 0; g < R * C / 8; g++) _mm256_storeu_ps(a0 + 8 * g, acc8[g]);
+    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) {
+        if (mode & GH_TILE_LAST) y[(size_t)c * ys + r] = a0[r + R * c];
+        else A[(size_t)r * as + 8 * c] = a0[r + R * c];
+    }
+}
+
+/* Index vectors for _mm256_permutevar8x32: lane p of pair vector g is pair
+ * j = 8g + p = r + R*c (j < P = R*C; R and P are taken from the caller's
+ * scope); PAIR_ROW picks lane b + r of a scale vector, PAIR_COL lane b + c,
+ * lanes past the pairs lane b. */
+#define PAIR_J(g, p) (8 * (g) + (p))
+#define PAIR_ROW(g, p, b) (PAIR_J(g, p) < P ? (b) + PAIR_J(g, p) % R : (b))
+#define PAIR_COL(g, p, b) (PAIR_J(g, p) < P ? (b) + PAIR_J(g, p) / R : (b))
+#define PAIR_IDX(F, g, b) \
+    _mm256_setr_epi32(F(g, 0, b), F(g, 1, b), F(g, 2, b), F(g, 3, b), F(g, 4, b), F(g, 5, b), F(g, 6, b), F(g, 7, b))
+
+/* One float step for pair vector g: sum = sum + s * (float)isum per pair lane,
+ * the multiply and the add separately rounded (no fma), where iv holds the
+ * pairs' int32 lanes (P <= 4: iv[0..P-1] into acc4; else iv[0..7] into acc8[g])
+ * and s their scale products. */
+ALWAYS_INLINE void pair_sums_add(const int P, const int g, __m128 *acc4, __m256 *acc8, const __m256 s,
+                                 const __m256i *iv) {
+    if (P <= 4) *acc4 = _mm_add_ps(*acc4, _mm_mul_ps(_mm256_castps256_ps128(s), _mm_cvtepi32_ps(lane_sums4(P, iv))));
+    else acc8[g] = _mm256_add_ps(acc8[g], _mm256_mul_ps(s, _mm256_cvtepi32_ps(lane_sums8(iv))));
+}
+
+/* The Q8_K scales (floats) of a tile's C activation blocks ib, lanes 0..C-1;
+ * the other lanes 0. */
+ALWAYS_INLINE __m256 kq_x_scales(const int C, const void *x, const size_t xb, const int64_t ib) {
+#define KQ_XD(c) ((c) < C ? XROW(blk_q8_K, c)[ib].d : 0.0f)
+    return _mm256_setr_ps(KQ_XD(0), KQ_XD(1), KQ_XD(2), KQ_XD(3), 0.0f, 0.0f, 0.0f, 0.0f);
+#undef KQ_XD
+}
+
 /* Q8_0 or Q4_0 weights x Q8_0 activations; `q4` selects how a weight block is
  * unpacked to 32 bytes. Each pair (r, c) has one float sum, lane r + R*c of a
  * vector of pair sums (a __m128 for R*C <= 4, else R*C/8 __m256), and per
@@ -352,21 +413,12 @@ ALWAYS_INLINE void tile_q80_like(const int R, const int C, const bool q4, TILE_P
     const int P = R * C;                   /* pairs */
     const int NV = P <= 4 ? 1 : P / 8;     /* float vectors of pair sums */
     const int CG = P <= 4 ? C : 8 / R;     /* columns per vector */
-    /* lanes of sc = the block's scales as floats: [d_w r=0..3 | d_x c=0..3];
-     * lane p of vector g is pair (r, c) = ((8g+p) % R, (8g+p) / R) */
-#define Q80_R(g, p) ((8 * (g) + (p)) < P ? (8 * (g) + (p)) % R : 0)
-#define Q80_C(g, p) ((8 * (g) + (p)) < P ? 4 + (8 * (g) + (p)) / R : 4)
-#define Q80_IDX(F, g) _mm256_setr_epi32(F(g, 0), F(g, 1), F(g, 2), F(g, 3), F(g, 4), F(g, 5), F(g, 6), F(g, 7))
-    const __m256i widx = Q80_IDX(Q80_R, 0);
-    const __m256i xidx[2] = {Q80_IDX(Q80_C, 0), Q80_IDX(Q80_C, 1)};
-#undef Q80_R
-#undef Q80_C
-#undef Q80_IDX
-    float a0[16] = {0};
-    if (!(mode & GH_TILE_FIRST))
-        UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) a0[r + R * c] = A[(size_t)r * as + 8 * c];
-    __m128 acc4 = _mm_loadu_ps(a0);
-    __m256 acc8[2] = {_mm256_loadu_ps(a0), _mm256_loadu_ps(a0 + 8)};
+    /* lanes of sc = the block's scales as floats: [d_w r=0..3 | d_x c=0..3] */
+    const __m256i widx = PAIR_IDX(PAIR_ROW, 0, 0);
+    const __m256i xidx[2] = {PAIR_IDX(PAIR_COL, 0, 4), PAIR_IDX(PAIR_COL, 1, 4)};
+    __m128 acc4;
+    __m256 acc8[2];
+    pair_sums_load(R, C, mode, A, as, &acc4, acc8);
     const int64_t nb = n / 32;
     const __m256i m4 = _mm256_set1_epi8(0x0F), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
     for (int64_t ib = 0; ib < nb; ib++) {
@@ -407,21 +459,10 @@ ALWAYS_INLINE void tile_q80_like(const int R, const int C, const bool q4, TILE_P
                     UNROLL for (int r = 0; r < R; r++) iv[r + R * cc] = dot_i8_lanes(wabs[r], wq[r], xq);
                 }
             }
-            const __m256 s = _mm256_mul_ps(wsc, _mm256_permutevar8x32_ps(sc, xidx[g]));
-            if (P <= 4) {
-                __m128 p = _mm_mul_ps(_mm256_castps256_ps128(s), _mm_cvtepi32_ps(lane_sums4(P, iv)));
-                acc4 = _mm_add_ps(acc4, p);
-            } else {
-                acc8[g] = _mm256_add_ps(acc8[g], _mm256_mul_ps(s, _mm256_cvtepi32_ps(lane_sums8(iv))));
-            }
+            pair_sums_add(P, g, &acc4, acc8, _mm256_mul_ps(wsc, _mm256_permutevar8x32_ps(sc, xidx[g])), iv);
         }
     }
-    if (P <= 4) _mm_storeu_ps(a0, acc4);
-    else UNROLL for (int g = 0; g < NV; g++) _mm256_storeu_ps(a0 + 8 * g, acc8[g]);
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) {
-        if (mode & GH_TILE_LAST) y[(size_t)c * ys + r] = a0[r + R * c];
-        else A[(size_t)r * as + 8 * c] = a0[r + R * c];
-    }
+    pair_sums_store(R, C, mode, acc4, acc8, y, ys, A, as);
 }
 
 /* The 8 scales and 8 mins of a Q4_K block as bytes, from its 12 packed bytes
@@ -436,35 +477,57 @@ ALWAYS_INLINE void q4k_unpack_scales(const uint8_t *s, uint32_t out[4]) {
     out[3] = ((c >> 4) & 0x0F0F0F0Fu) | ((b >> 2) & 0x30303030u);
 }
 
-/* Q4_K weights x Q8_K activations. Per super-block and pair: int32 lanes of
- * sum_j sc_j * (q . x over sub-block j), the mins term from x's bsums. */
+/* Q4_K weights x Q8_K activations, with the semantics of gh_vec_dot_q4_K_ref:
+ * one float sum per pair (lane r + R*c, as in tile_q80_like), and per
+ * super-block
+ *   isum = sum_j sc_j * (q . x over sub-block j)              exact int32
+ *   imin = sum_j m_j * (bsums[2j] + bsums[2j+1])               exact int32
+ *   sum  = sum + ((d*xd)*(float)isum - (dmin*xd)*(float)imin)  (no fma)
+ * The integers are formed as 8 int32 lanes per pair (maddubs + madd), and a
+ * transpose-and-add tree puts each pair's totals in its own lane. For
+ * R*C <= 4 one tree takes the isum and imin lanes together: quantity lane q
+ * is pair q's isum for q < P and pair q-P's imin for P <= q < 2P, so one
+ * convert and one multiply by [d*xd of the pairs | dmin*xd of the pairs]
+ * give t1 and t2 in the two halves. */
 ALWAYS_INLINE void tile_q4_K(const int R, const int C, TILE_PARAMS) {
-    __m256 acc[4][4];
-    ACC_INIT(R, C);
+    const int P = R * C, NV = P <= 4 ? 1 : P / 8;
+    /* scales per super-block: wsc = [d of rows 0..3 | dmin of rows 0..3],
+     * xsv = [xd of columns 0..3 | 0]. Index vectors: which wsc and xsv lane
+     * each product lane takes (P <= 4: quantity lanes q; else pair lanes) */
+#define K4Q_J(q) ((q) < 2 * P ? (q) % P : 0)
+#define K4Q_W(g, q, b) (K4Q_J(q) % R + ((q) >= P && (q) < 2 * P ? 4 : 0))
+#define K4Q_X(g, q, b) (K4Q_J(q) / R)
+    const __m256i qwidx = PAIR_IDX(K4Q_W, 0, 0), qxidx = PAIR_IDX(K4Q_X, 0, 0);
+#undef K4Q_J
+#undef K4Q_W
+#undef K4Q_X
+    const __m256i widx[2] = {PAIR_IDX(PAIR_ROW, 0, 0), PAIR_IDX(PAIR_ROW, 1, 0)};
+    const __m256i midx[2] = {PAIR_IDX(PAIR_ROW, 0, 4), PAIR_IDX(PAIR_ROW, 1, 4)};
+    const __m256i xidx[2] = {PAIR_IDX(PAIR_COL, 0, 0), PAIR_IDX(PAIR_COL, 1, 0)};
+    __m128 acc4;
+    __m256 acc8[2];
+    pair_sums_load(R, C, mode, A, as, &acc4, acc8);
     const int64_t nb = n / QK_K;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     /* byte-shuffle patterns broadcasting int16 scale j to all 16 lanes */
     const __m256i bc0 = _mm256_set1_epi16(0x0100), bc_step = _mm256_set1_epi16(0x0202);
     for (int64_t ib = 0; ib < nb; ib++) {
         __m256i sc16[4], mins[4];
-        float d[4], dmin[4];
         PREFETCH_NEXT(R, C, ib * sizeof(blk_q4_K));
         PREFETCH_NEXT(R, C, ib * sizeof(blk_q4_K) + 64);
         PREFETCH_NEXT(R, C, ib * sizeof(blk_q4_K) + 128);
         UNROLL for (int r = 0; r < R; r++) {
-            const blk_q4_K *bw = WROW(blk_q4_K, r) + ib;
             uint32_t u[4];
-            q4k_unpack_scales(bw->scales, u);
+            q4k_unpack_scales(WROW(blk_q4_K, r)[ib].scales, u);
             __m128i sm = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)u[1], (int)u[0])); /* 8 x int16 scales */
             __m128i mm = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)u[3], (int)u[2])); /* 8 x int16 mins */
             sc16[r] = _mm256_broadcastsi128_si256(sm);
             /* int16 lane k pairs with bsums[k], which belongs to sub-block k/2 */
             mins[r] = _mm256_set_m128i(_mm_unpackhi_epi16(mm, mm), _mm_unpacklo_epi16(mm, mm));
-            d[r] = h2f(bw->d);
-            dmin[r] = h2f(bw->dmin);
         }
-        __m256i isum[4][4];
-        UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) isum[r][c] = _mm256_setzero_si256();
+        /* iv / mv [r + R*c]: int32 lanes of pair (r, c)'s isum / imin */
+        __m256i iv[16], mv[16];
+        UNROLL for (int c = 0; c < C; c++) UNROLL for (int r = 0; r < R; r++) iv[r + R * c] = _mm256_setzero_si256();
         __m256i pat = bc0;
         for (int k = 0; k < 4; k++) {
             __m256i lo[4], hi[4], s0[4], s1[4];
@@ -484,29 +547,64 @@ ALWAYS_INLINE void tile_q4_K(const int R, const int C, TILE_PARAMS) {
                 UNROLL for (int r = 0; r < R; r++) {
                     __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo[r], x0), s0[r]);
                     __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi[r], x1), s1[r]);
-                    isum[r][c] = _mm256_add_epi32(isum[r][c], _mm256_add_epi32(p0, p1));
+                    iv[r + R * c] = _mm256_add_epi32(iv[r + R * c], _mm256_add_epi32(p0, p1));
                 }
             }
         }
         UNROLL for (int c = 0; c < C; c++) {
-            const blk_q8_K *bx = XROW(blk_q8_K, c) + ib;
-            __m256i bs = _mm256_loadu_si256((const __m256i *)bx->bsums);
-            UNROLL for (int r = 0; r < R; r++) {
-                __m256 pm = _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, mins[r]));
-                acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(d[r] * bx->d), _mm256_cvtepi32_ps(isum[r][c]), acc[r][c]);
-                acc[r][c] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin[r] * bx->d), pm, acc[r][c]);
+            __m256i bs = _mm256_loadu_si256((const __m256i *)XROW(blk_q8_K, c)[ib].bsums);
+            UNROLL for (int r = 0; r < R; r++) mv[r + R * c] = _mm256_madd_epi16(bs, mins[r]);
+        }
+#define K4_WD(r) ((r) < R ? (short)WROW(blk_q4_K, r)[ib].d : 0)
+#define K4_WM(r) ((r) < R ? (short)WROW(blk_q4_K, r)[ib].dmin : 0)
+        const __m256 wsc = _mm256_cvtph_ps(
+            _mm_setr_epi16(K4_WD(0), K4_WD(1), K4_WD(2), K4_WD(3), K4_WM(0), K4_WM(1), K4_WM(2), K4_WM(3)));
+#undef K4_WD
+#undef K4_WM
+        const __m256 xsv = kq_x_scales(C, x, xb, ib);
+        if (P <= 4) {
+            __m256i v[8];
+            UNROLL for (int j = 0; j < P; j++) { v[j] = iv[j]; v[P + j] = mv[j]; }
+            /* lane q: d*xd (q < P) or dmin*xd (P <= q < 2P) of its pair */
+            const __m256 s = _mm256_mul_ps(_mm256_permutevar8x32_ps(wsc, qwidx), _mm256_permutevar8x32_ps(xsv, qxidx));
+            __m128 t1, t2;
+            if (P == 4) {
+                const __m256 t = _mm256_mul_ps(s, _mm256_cvtepi32_ps(lane_sums8(v)));
+                t1 = _mm256_castps256_ps128(t);
+                t2 = _mm256_extractf128_ps(t, 1);
+            } else {
+                t1 = _mm_mul_ps(_mm256_castps256_ps128(s), _mm_cvtepi32_ps(lane_sums4(2 * P, v)));
+                t2 = P == 2 ? _mm_movehl_ps(t1, t1) : _mm_movehdup_ps(t1); /* lanes P.. down to 0.. */
+            }
+            acc4 = _mm_add_ps(acc4, _mm_sub_ps(t1, t2));
+        } else {
+            UNROLL for (int g = 0; g < NV; g++) {
+                const __m256 xs = _mm256_permutevar8x32_ps(xsv, xidx[g]);
+                const __m256 t1 = _mm256_mul_ps(_mm256_mul_ps(_mm256_permutevar8x32_ps(wsc, widx[g]), xs),
+                                                _mm256_cvtepi32_ps(lane_sums8(iv + 8 * g)));
+                const __m256 t2 = _mm256_mul_ps(_mm256_mul_ps(_mm256_permutevar8x32_ps(wsc, midx[g]), xs),
+                                                _mm256_cvtepi32_ps(lane_sums8(mv + 8 * g)));
+                acc8[g] = _mm256_add_ps(acc8[g], _mm256_sub_ps(t1, t2));
             }
         }
     }
-    if (!(mode & GH_TILE_LAST)) { ACC_SAVE(R, C); return; }
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[(size_t)c * ys + r] = hsum8(acc[r][c]);
+    pair_sums_store(R, C, mode, acc4, acc8, y, ys, A, as);
 }
 
-/* Q6_K weights x Q8_K activations. Codes are used unsigned (0..63) and the
- * -32 offset is applied exactly through x's bsums: 32 * sum_j sc_j * bsum_j. */
+/* Q6_K weights x Q8_K activations, with the semantics of gh_vec_dot_q6_K_ref:
+ * one float sum per pair and per super-block
+ *   isum = sum_j scales[j] * ((q_j - 32) . x_j)   exact int32
+ *   sum  = sum + (d*xd)*(float)isum               (mul, mul, add; no fma)
+ * Codes are used unsigned (0..63) in maddubs, and the -32 is applied exactly
+ * through x's bsums: isum = sum_j sc_j * (q_j . x_j) - 32 * sum_j sc_j * bsum_j.
+ * 8 int32 lanes per pair, summed into one lane per pair as in tile_q80_like. */
 ALWAYS_INLINE void tile_q6_K(const int R, const int C, TILE_PARAMS) {
-    __m256 acc[4][4];
-    ACC_INIT(R, C);
+    const int P = R * C, NV = P <= 4 ? 1 : P / 8;
+    const __m256i widx[2] = {PAIR_IDX(PAIR_ROW, 0, 0), PAIR_IDX(PAIR_ROW, 1, 0)};
+    const __m256i xidx[2] = {PAIR_IDX(PAIR_COL, 0, 0), PAIR_IDX(PAIR_COL, 1, 0)};
+    __m128 acc4;
+    __m256 acc8[2];
+    pair_sums_load(R, C, mode, A, as, &acc4, acc8);
     const int64_t nb = n / QK_K;
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
     const __m256i m2h = _mm256_set1_epi8(0x30), m2m = _mm256_set1_epi8(0x0C);
@@ -514,13 +612,14 @@ ALWAYS_INLINE void tile_q6_K(const int R, const int C, TILE_PARAMS) {
     const __m256i bc0 = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
                                          2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
     for (int64_t ib = 0; ib < nb; ib++) {
-        __m256i isum[4][4];
+        __m256i iv[16]; /* [r + R*c]: int32 lanes of pair (r, c)'s isum */
         for (int off = 0; off < (int)sizeof(blk_q6_K); off += 64) PREFETCH_NEXT(R, C, ib * sizeof(blk_q6_K) + off);
         UNROLL for (int c = 0; c < C; c++) {
             __m256i bs = _mm256_loadu_si256((const __m256i *)XROW(blk_q8_K, c)[ib].bsums);
             UNROLL for (int r = 0; r < R; r++) {
                 __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)WROW(blk_q6_K, r)[ib].scales));
-                isum[r][c] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
+                iv[r + R * c] =
+                    _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
             }
         }
         for (int h = 0; h < 2; h++) {
@@ -529,7 +628,10 @@ ALWAYS_INLINE void tile_q6_K(const int R, const int C, TILE_PARAMS) {
             UNROLL for (int r = 0; r < R; r++)
                 sch[r] = _mm256_broadcastsi128_si256(
                     _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(WROW(blk_q6_K, r)[ib].scales + 8 * h))));
-            for (int k = 0; k < 4; k++) {
+            /* unrolled, so the switch on k below is resolved at compile time
+             * (the rolled loop branched on k and spilled; about 1.2-1.5x
+             * slower on cache-resident data) */
+            UNROLL for (int k = 0; k < 4; k++) {
                 __m256i q[4], scv[4];
                 UNROLL for (int r = 0; r < R; r++) {
                     const blk_q6_K *bw = WROW(blk_q6_K, r) + ib;
@@ -550,20 +652,21 @@ ALWAYS_INLINE void tile_q6_K(const int R, const int C, TILE_PARAMS) {
                 UNROLL for (int c = 0; c < C; c++) {
                     __m256i xv = _mm256_loadu_si256((const __m256i *)(XROW(blk_q8_K, c)[ib].qs + 128 * h + 32 * k));
                     UNROLL for (int r = 0; r < R; r++)
-                        isum[r][c] = _mm256_add_epi32(isum[r][c],
-                                                      _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], xv), scv[r]));
+                        iv[r + R * c] = _mm256_add_epi32(iv[r + R * c],
+                                                         _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], xv), scv[r]));
                 }
             }
         }
-        UNROLL for (int c = 0; c < C; c++) {
-            float xd = XROW(blk_q8_K, c)[ib].d;
-            UNROLL for (int r = 0; r < R; r++)
-                acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(WROW(blk_q6_K, r)[ib].d) * xd),
-                                            _mm256_cvtepi32_ps(isum[r][c]), acc[r][c]);
-        }
+#define K6_WD(r) ((r) < R ? (short)WROW(blk_q6_K, r)[ib].d : 0)
+        const __m256 wsc = _mm256_cvtph_ps(_mm_setr_epi16(K6_WD(0), K6_WD(1), K6_WD(2), K6_WD(3), 0, 0, 0, 0));
+#undef K6_WD
+        const __m256 xsv = kq_x_scales(C, x, xb, ib);
+        UNROLL for (int g = 0; g < NV; g++)
+            pair_sums_add(P, g, &acc4, acc8,
+                          _mm256_mul_ps(_mm256_permutevar8x32_ps(wsc, widx[g]), _mm256_permutevar8x32_ps(xsv, xidx[g])),
+                          iv + 8 * g);
     }
-    if (!(mode & GH_TILE_LAST)) { ACC_SAVE(R, C); return; }
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[(size_t)c * ys + r] = hsum8(acc[r][c]);
+    pair_sums_store(R, C, mode, acc4, acc8, y, ys, A, as);
 }
 
 ALWAYS_INLINE void tile_q8_0(const int R, const int C, TILE_PARAMS) { tile_q80_like(R, C, false, n, w, wb, x, xb, y, ys, A, as, mode); }

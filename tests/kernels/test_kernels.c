@@ -403,22 +403,24 @@ static void q80_fill(gh_type t, char *w, int rows, char *x, int cols, int64_t n)
         }
 }
 
-/* Tile f (R x C) on rows w, activations x over n elements, whole rows and in
- * k-chunks of `step` blocks (the last chunk takes the rest), against the
- * reference vec_dot pair by pair, bit for bit. */
-static void q80_check_tile(gh_type t, const char *isa, gh_tile_fn f, int R, int C, const char *w, const char *x,
-                           int64_t n, int64_t step) {
-    const gh_type_traits *tt = gh_get_type_traits(t);
-    const size_t wrow = kt_row_bytes(t, n), xrow = kt_row_bytes(GH_TYPE_Q8_0, n);
+/* Tile f (R x C) on rows w of type t, activations x (t's vec_dot_type) over n
+ * elements, whole rows and in k-chunks of `step` blocks of t (the last chunk
+ * takes the rest), against the reference vec_dot pair by pair, bit for bit. */
+static void check_tile_vs_ref(gh_type t, const char *isa, gh_tile_fn f, int R, int C, const char *w, const char *x,
+                              int64_t n, int64_t step) {
+    const gh_type_traits *tt = gh_get_type_traits(t), *vt = gh_get_type_traits(tt->vec_dot_type);
+    const int64_t bs = tt->blck_size;
+    const size_t wrow = kt_row_bytes(t, n), xrow = kt_row_bytes(tt->vec_dot_type, n);
     float y[GH_TILE_C_MAX * 4], A[4 * 64];
     for (int i = 0; i < GH_TILE_C_MAX * 4; i++) y[i] = NAN;
     if (step == 0) {
         f(n, w, wrow, x, xrow, y, 4, NULL, 0, GH_TILE_FIRST | GH_TILE_LAST);
     } else {
         for (int64_t k0 = 0, kn; k0 < n; k0 += kn) {
-            kn = n - k0 - step * 32 < step * 32 ? n - k0 : step * 32;
+            kn = n - k0 - step * bs < step * bs ? n - k0 : step * bs;
             const int mode = (k0 == 0 ? GH_TILE_FIRST : 0) | (k0 + kn == n ? GH_TILE_LAST : 0);
-            f(kn, w + (size_t)(k0 / 32) * tt->type_size, wrow, x + (size_t)(k0 / 32) * sizeof(blk_q8_0), xrow, y, 4,
+            /* (activation blocks are as long as t's: 32 for Q8_0, 256 for Q8_K) */
+            f(kn, w + (size_t)(k0 / bs) * tt->type_size, wrow, x + (size_t)(k0 / bs) * vt->type_size, xrow, y, 4,
               A, 64, mode);
         }
     }
@@ -433,15 +435,19 @@ static void q80_check_tile(gh_type t, const char *isa, gh_tile_fn f, int R, int 
         }
 }
 
+/* Whether the AVX2 tiles run here; says so in the test log when not. */
+static bool have_avx2_tiles(void) {
+    if (gh_kernels_use_avx2()) return true;
+    print_message("(no AVX2 kernels on this CPU or under GH_SIMD: nothing to compare)\n");
+    return false;
+}
+
 /* Every Q8_0/Q4_0 tile (AVX2 and AVX-512) gives the reference's bits pair by
  * pair — one float chain per pair, sum + (d_w*d_x)*isum per block — whole-row
  * and in any chunking by whole blocks (see kernels_avx2.c). */
 static void test_q80_tiles_match_ref(void **state) {
     (void)state;
-    if (!gh_kernels_use_avx2()) {
-        print_message("(no AVX2 kernels on this CPU or under GH_SIMD: nothing to compare)\n");
-        return;
-    }
+    if (!have_avx2_tiles()) return;
     kt_seed(31);
     const gh_type types[] = {GH_TYPE_Q8_0, GH_TYPE_Q4_0};
     const int64_t lens[] = {32, 32 * 5, 32 * 8, 32 * 13, 544};
@@ -458,11 +464,119 @@ static void test_q80_tiles_match_ref(void **state) {
                         gh_tile_fn f2 = C <= 4 ? gh_tile_avx2(t, R, C) : NULL;
                         gh_tile_fn f5 = gh_kernels_use_avx512() ? gh_tile_avx512(t, R, C) : NULL;
                         if (C <= 4) assert_non_null(f2);
-                        if (f2) q80_check_tile(t, "avx2", f2, R, C, w, x, n, steps[si]);
-                        if (f5) q80_check_tile(t, "avx512", f5, R, C, w, x, n, steps[si]);
+                        if (f2) check_tile_vs_ref(t, "avx2", f2, R, C, w, x, n, steps[si]);
+                        if (f5) check_tile_vs_ref(t, "avx512", f5, R, C, w, x, n, steps[si]);
                     }
             free(w); free(x);
         }
+}
+
+/* Q4_K / Q6_K weight rows (4) from the ref quantizer and Q8_K activation rows
+ * (4) from gh_q8_K_from_float_ref, with about half of the super-blocks made
+ * extreme:
+ *   Q4_K: every scale and min 63 with codes all 0 or all 15 (the largest
+ *         isum and imin), or random scale bytes and codes;
+ *   Q6_K: scales all -128 or all 127 with codes all 0 or all 63 (q - 32 =
+ *         -32 or 31), scales -128/127 and codes 0/63 mixed, or random bytes;
+ *   Q8_K: codes all -128, all 127, or random; bsums recomputed (every
+ *         quantizer writes them consistent; the Q6_K tile relies on it);
+ *   scales random, with +-0, subnormals and negative Q8_K scales. */
+static float kq_rand_xd(void) {
+    uint64_t u = kt_u64() % 16;
+    uint32_t sign = (uint32_t)(kt_u64() & 1) << 31;
+    if (u == 0) return u2f(sign);                                                 /* +-0 */
+    if (u == 1) return u2f(sign | (uint32_t)(1 + kt_u64() % 0x7FFFFF));          /* subnormal */
+    return u2f(sign | (uint32_t)((100 + kt_u64() % 40) << 23) | (uint32_t)(kt_u64() % 0x800000)); /* 2^-27..2^13 */
+}
+
+/* special 0: lo, 1: hi, 2: lo or hi at random, 3: random in [lo, hi] */
+static int kq_extreme(int special, int lo, int hi) {
+    if (special == 3) return lo + (int)(kt_u64() % (uint64_t)(hi - lo + 1));
+    return (special == 2 ? (int)(kt_u64() & 1) : special) ? hi : lo;
+}
+
+static void kq_fill(gh_type t, char *w, int rows, char *x, int cols, int64_t n) {
+    const int64_t nb = n / 256;
+    const gh_type_traits *vt = gh_get_type_traits(GH_TYPE_Q8_K);
+    float *xf = kt_gauss_vec(n, 1.0f);
+    for (int r = 0; r < rows; r++)
+        for (int64_t i = 0; i < nb; i++) {
+            const int special = (int)(kt_u64() % 8);
+            if (special > 3) continue; /* as quantized */
+            if (t == GH_TYPE_Q4_K) {
+                blk_q4_K *b = (blk_q4_K *)w + r * nb + i;
+                b->d = q80_rand_scale();
+                b->dmin = q80_rand_scale();
+                for (int j = 0; j < 12; j++) b->scales[j] = special < 2 ? 0xFF : (uint8_t)kt_u64(); /* 0xFF: all 63 */
+                for (int j = 0; j < 128; j++)
+                    b->qs[j] = special == 0 ? 0x00 : special == 1 ? 0xFF : (uint8_t)kt_u64();
+            } else {
+                blk_q6_K *b = (blk_q6_K *)w + r * nb + i;
+                b->d = q80_rand_scale();
+                /* code bits all 0 or all 1: codes 0 or 63 */
+                for (int j = 0; j < 16; j++) b->scales[j] = (int8_t)kq_extreme(special, -128, 127);
+                for (int j = 0; j < 128; j++) b->ql[j] = (uint8_t)kq_extreme(special, 0, 255);
+                for (int j = 0; j < 64; j++) b->qh[j] = (uint8_t)kq_extreme(special, 0, 255);
+            }
+        }
+    const size_t xrow = kt_row_bytes(GH_TYPE_Q8_K, n);
+    for (int c = 0; c < cols; c++) {
+        for (int64_t i = 0; i < n; i++) xf[i] = kt_gauss();
+        vt->from_float_ref(xf, x + (size_t)c * xrow, n);
+        for (int64_t i = 0; i < nb; i++) {
+            blk_q8_K *b = (blk_q8_K *)(x + (size_t)c * xrow) + i;
+            const int special = (int)(kt_u64() % 8);
+            if (special > 2) continue;
+            b->d = kq_rand_xd();
+            for (int j = 0; j < 256; j++)
+                b->qs[j] = (int8_t)(special == 0 ? -128 : special == 1 ? 127 : (int)(kt_u64() % 256) - 128);
+            for (int j = 0; j < 16; j++) {
+                int s = 0;
+                for (int k = 0; k < 16; k++) s += b->qs[16 * j + k];
+                b->bsums[j] = (int16_t)s;
+            }
+        }
+    }
+    free(xf);
+}
+
+/* Every Q4_K/Q6_K AVX2 tile (R, C in {1, 2, 4}; 1x1 is vec_dot) gives the
+ * reference's bits pair by pair — one float chain per pair, per super-block
+ * sum + ((d*xd)*isum - (dmin*xd)*imin) or sum + (d*xd)*isum — whole-row and in
+ * chunks of whole super-blocks, so it matches the AMX kernels too. */
+static void test_kquant_tiles_match_ref(void **state) {
+    (void)state;
+    if (!have_avx2_tiles()) return;
+    kt_seed(37);
+    const gh_type types[] = {GH_TYPE_Q4_K, GH_TYPE_Q6_K};
+    const int64_t lens[] = {256, 768, 2048};
+    const int64_t steps[] = {0, 1, 3};
+    for (int round = 0; round < 2; round++)
+        for (size_t k = 0; k < 2; k++)
+            for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+                const gh_type t = types[k];
+                const gh_type_traits *tt = gh_get_type_traits(t);
+                const int64_t n = lens[li];
+                const size_t wrow = kt_row_bytes(t, n), xrow = kt_row_bytes(GH_TYPE_Q8_K, n);
+                char *w = kt_weights(t, 4, n), *x = malloc(4 * xrow);
+                kq_fill(t, w, 4, x, 4, n);
+                for (size_t si = 0; si < sizeof steps / sizeof steps[0]; si++)
+                    for (int R = 1; R <= 4; R *= 2)
+                        for (int C = 1; C <= 4; C *= 2) {
+                            gh_tile_fn f = gh_tile_avx2(t, R, C);
+                            assert_non_null(f);
+                            check_tile_vs_ref(t, "avx2", f, R, C, w, x, n, steps[si]);
+                        }
+                /* the traits' vec_dot (the 1x1 tile) too */
+                for (int r = 0; r < 4; r++)
+                    for (int c = 0; c < 4; c++) {
+                        float s, sr;
+                        tt->vec_dot(n, &s, w + (size_t)r * wrow, x + (size_t)c * xrow);
+                        tt->vec_dot_ref(n, &sr, w + (size_t)r * wrow, x + (size_t)c * xrow);
+                        assert_int_equal(f2u(s), f2u(sr));
+                    }
+                free(w); free(x);
+            }
 }
 
 /* The AVX-512 tiles must give the very bits of the AVX2 tile of the same shape
@@ -593,6 +707,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_vs_ref),
         cmocka_unit_test(test_matmul_determinism),
         cmocka_unit_test(test_q80_tiles_match_ref),
+        cmocka_unit_test(test_kquant_tiles_match_ref),
         cmocka_unit_test(test_avx512_tiles_match_avx2),
         cmocka_unit_test(test_dot_axpy),
         cmocka_unit_test(test_traits_table),
