@@ -3,7 +3,8 @@
  *
  * For every type there is a plain scalar `_ref` implementation (the definition)
  * and, where the CPU has it, a SIMD one (AVX2/FMA, in kernels_avx2.c; AVX-512
- * tiles for batched products in kernels_avx512.c). Tests hold
+ * tiles for batched products in kernels_avx512.c; AMX tile-unit products for
+ * quantized batches in kernels_amx.c and kquants_amx.c). Tests hold
  * the two together. Quantized weight types take their activations quantized to
  * a companion type (`vec_dot_type`: Q8_0 for Q4_0/Q8_0, Q8_K for the K-quants),
  * as ggml does, so the inner loop is an integer dot product.

@@ -32,6 +32,8 @@
  * it, or without the CPU bits, gh_cpu_has_amx() is false and nothing here
  * runs. Compiled with -mamx-tile -mamx-int8 and the AVX-512 flags.
  */
+#define GH_AMX_KERNEL_FILE
+#include "kernels/amx.h"
 #include "kernels/simd_x86.h"
 
 #include <pthread.h>
@@ -118,15 +120,8 @@ void gh_amx_pack(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *pac
 #define TB0 4
 #define TB1 5
 
-typedef struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} __attribute__((packed, aligned(64))) tile_config;
-
-/* A constant in memory, not a stack object: GCC 12 does not see that
- * ldtilecfg reads the whole 64 bytes and drops stores to a local config. */
-static const tile_config g_cfg = {
+/* constant memory: see gh_tile_config in amx.h */
+static const gh_tile_config g_cfg = {
     .palette = 1,
     /* C0, C1: 16 x 16 int32; A0, A1: 16 rows x 32 int8; B0, B1: 8 x (16 x 4) int8 */
     .colsb = {[TC0] = 64, [TC1] = 64, [TA0] = 32, [TA1] = 32, [TB0] = 64, [TB1] = 64},
@@ -207,6 +202,7 @@ static void amx_rows(bool q4, float *y, const void *pack, const char *W, size_t 
                 if (q4) {
                     q4_unpack16(w, wrow, i, u0);
                     q4_unpack16(w, wrow, i + 1, u1);
+                    GH_COMPILER_BARRIER(); /* the tile loads read u0, u1 */
                     _tile_loadd(TA0, u0, 32);
                     _tile_loadd(TA1, u1, 32);
                     _tile_dpbusd(TC0, TA0, TB0);
@@ -228,6 +224,7 @@ static void amx_rows(bool q4, float *y, const void *pack, const char *W, size_t 
                 _tile_loadd(TB0, pg + (size_t)i * PACK_BLOCK, 64);
                 if (q4) {
                     q4_unpack16(w, wrow, i, u0);
+                    GH_COMPILER_BARRIER();
                     _tile_loadd(TA0, u0, 32);
                     _tile_dpbusd(TC0, TA0, TB0);
                 } else {

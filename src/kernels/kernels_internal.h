@@ -169,18 +169,4 @@ bool gh_kernels_use_avx512(void);
 /* The AVX-512 tile for (R, C), or NULL (no such shape for that type). */
 gh_tile_fn gh_tile_avx512(gh_type t, int R, int C);
 
-/* ---- AMX (kernels_amx.c): Q8_0/Q4_0 weights x many Q8_0 activation rows,
- * the reference's bits (see the file). Call only when gh_kernels_use_amx(). ---- */
-/* CPU has AMX-TILE/INT8 (and AVX-512), the OS enabled it and granted this process the tile state. */
-bool gh_cpu_has_amx(void);
-/* True when the dispatcher chose AMX too (GH_SIMD unset or "amx"). */
-bool gh_kernels_use_amx(void);
-/* Bytes of packed activations for B rows of n_in elements. */
-size_t gh_amx_pack_size(int64_t n_in, int64_t B);
-/* Packs blocks [i0, i1) of B Q8_0 activation rows (xrow bytes apart) into `pack`. */
-void gh_amx_pack(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *pack, int64_t i0, int64_t i1);
-/* y rows [o0, o1) (a multiple of 16 rows) for all B activation rows. */
-void gh_amx_matmul_rows(gh_type wtype, float *y, const void *pack, const void *W, size_t wrow, int64_t n_in,
-                        int64_t n_out, int64_t B, int64_t o0, int64_t o1);
-
 #endif

@@ -50,7 +50,8 @@
  * Compiled with -mamx-tile -mamx-int8 and the AVX-512 flags (the Makefile's
  * %_amx.o rule); call only when gh_cpu_has_amx() (kernels_amx.c) is true.
  */
-#include "kernels/kquants_amx.h"
+#define GH_AMX_KERNEL_FILE
+#include "kernels/amx.h"
 #include "kernels/simd_x86.h"
 
 /* Packed activations, bytes per (group, super-block). */
@@ -105,24 +106,15 @@ void gh_amx_kq_pack(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *
 #define TB0 6 /* B, even chunks */
 #define TB1 7 /* B, odd chunks */
 
-typedef struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} __attribute__((packed, aligned(64))) tile_config;
-
 /* A constant in memory, not a stack object: GCC 12 does not see that
  * ldtilecfg reads the whole 64 bytes and drops stores to a local config.
  * All tiles 16 rows x 64 bytes (C: 16 int32, A: 64 bytes of K, B: 16 x 4). */
-static const tile_config g_cfg = {
+static const gh_tile_config g_cfg = {
     .palette = 1,
     .colsb = {64, 64, 64, 64, 64, 64, 64, 64},
     .rows = {16, 16, 16, 16, 16, 16, 16, 16},
 };
 
-/* The tile intrinsics are asm statements that do not tell the compiler they
- * read memory: this keeps the vector stores of the A bytes before them. */
-#define COMPILER_BARRIER() __asm__ volatile("" ::: "memory")
 
 /* Scratch of one gh_amx_kq_matmul_rows call (~26 KiB, on its stack). For
  * super-block i: A bytes written in iteration i - 1, read in i; products
@@ -380,7 +372,7 @@ ALWAYS_INLINE void kq_rows(const bool q6, float *y, const uint8_t *pack, const c
                     else combine_q4k(acc, c, wb->d[p & 3], wb->dmin[p & 3], pg + (size_t)p * PK_SB);
                 }
                 if (i >= 0 && i < nsb) { /* tile products of super-block i */
-                    COMPILER_BARRIER();
+                    GH_COMPILER_BARRIER();
                     const uint8_t(*a1)[256] = (const uint8_t(*)[256])wb->a1[i & 1];
                     const uint8_t(*a2)[256] = (const uint8_t(*)[256])wb->a2[i & 1];
                     tile_products(q6, a1, a2, wb->am[i & 1], pg + (size_t)i * PK_SB);

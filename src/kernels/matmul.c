@@ -18,10 +18,11 @@
  *      with the activation slice copied to an L1-friendly buffer:
  *      f32 activation rows are 4 bytes an element, too big to stream from L2
  *      at FMA speed.
- *   4. Q8_0/Q4_0 weights with B >= AMX_MIN_B on a CPU with AMX: the
- *      activations are also packed into AMX tile order (after another
- *      barrier) and kernels_amx.c computes 16-row groups with the tile unit;
- *      rows past the last whole group take the tiles of step 2.
+ *   4. quantized weights (Q8_0, Q4_0, Q4_K, Q6_K) with B >= AMX_MIN_B on a
+ *      CPU with AMX: the activations are also packed into AMX tile order
+ *      (after another barrier) and kernels_amx.c / kquants_amx.c compute
+ *      16-row groups with the tile unit; rows past the last whole group take
+ *      the tiles of step 2.
  * Tiles (R x C, from kernels_avx2.c, or kernels_avx512.c for R x 4 where the
  * CPU has AVX-512 VNNI: the same bits) only interleave independent per-pair
  * chains, and the AMX products keep the reference's per-block order, so
@@ -30,6 +31,7 @@
  * Without AVX2 (or with GH_SIMD=scalar) each pair runs the _ref vec_dot, which
  * makes gh_matmul bitwise equal to gh_matmul_ref.
  */
+#include "kernels/amx.h"
 #include "kernels/kernels_internal.h"
 
 #include <math.h>
@@ -41,13 +43,23 @@ static size_t row_bytes(const gh_type_traits *t, int64_t n) {
     return (size_t)(n / t->blck_size) * t->type_size;
 }
 
-/* AMX takes Q8_0/Q4_0 products from this many activation rows on (below,
- * padding the 16-row tiles wastes more than the tile unit gains). */
+/* AMX takes quantized products from this many activation rows on: measured
+ * on a 5632 x 2048 Q8_0/Q4_0 matrix, 1 thread, AMX (16 rows padded) against
+ * the AVX-512 tiles: B = 4 1.53 vs 1.99 ms, B = 8 1.53 vs 2.77 ms; below 4
+ * the product is memory-bound and gh_matmul keeps its contiguous-range path. */
 #ifndef AMX_MIN_B
-#define AMX_MIN_B 8
+#define AMX_MIN_B 4
 #endif
-static bool use_amx(gh_type wtype, int64_t B) {
-    return B >= AMX_MIN_B && (wtype == GH_TYPE_Q8_0 || wtype == GH_TYPE_Q4_0) && gh_kernels_use_amx();
+static bool is_kquant(gh_type t) { return t == GH_TYPE_Q4_K || t == GH_TYPE_Q6_K; }
+static bool use_amx(gh_type wtype, int64_t B, int64_t n_in) {
+    const gh_type_traits *t = gh_get_type_traits(wtype);
+    /* the kernels gather a block's 16 row scales with 32-bit offsets */
+    const bool fits = t && 15 * (int64_t)row_bytes(t, n_in) < INT32_MAX;
+    return B >= AMX_MIN_B && fits && (wtype == GH_TYPE_Q8_0 || wtype == GH_TYPE_Q4_0 || is_kquant(wtype)) &&
+           gh_kernels_use_amx();
+}
+static size_t amx_pack_size(gh_type wtype, int64_t n_in, int64_t B) {
+    return is_kquant(wtype) ? gh_amx_kq_pack_size(n_in, B) : gh_amx_pack_size(n_in, B);
 }
 
 size_t gh_matmul_wsize(gh_type wtype, int64_t n_in, int64_t B) {
@@ -55,7 +67,7 @@ size_t gh_matmul_wsize(gh_type wtype, int64_t n_in, int64_t B) {
     if (!t || t->vec_dot_type == GH_TYPE_F32 || B <= 0) return 0;
     size_t q = (size_t)B * row_bytes(gh_get_type_traits(t->vec_dot_type), n_in);
     /* AMX: the packed activations follow, 64-byte aligned */
-    return use_amx(wtype, B) ? q + 64 + gh_amx_pack_size(n_in, B) : q;
+    return use_amx(wtype, B, n_in) ? q + 64 + amx_pack_size(wtype, n_in, B) : q;
 }
 
 /* The tile for (R, C): AVX-512 where `t512` (the type has AVX-512 tiles and
@@ -233,10 +245,10 @@ void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n
     const int64_t macs = n_in * n_out * B, per_thread = (int64_t)1 << 18;
     if (macs / per_thread < n_threads) n_threads = macs / per_thread > 1 ? (int)(macs / per_thread) : 1;
 
-    /* AMX (kernels_amx.c) for Q8_0/Q4_0 with many activation rows: 16-row
+    /* AMX (amx.h) for quantized weights and many activation rows: 16-row
      * groups from packed activations; rows past the last whole group take the
      * AVX2 tiles below (the same bits) */
-    const bool amx = simd && n_out >= 16 && use_amx(wtype, B);
+    const bool amx = simd && n_out >= 16 && use_amx(wtype, B, n_in);
     void *pack = amx ? (void *)(((uintptr_t)wdata + (size_t)B * xrow + 63) & ~(uintptr_t)63) : NULL;
     const int64_t rmul = amx ? 16 : 4;
 
@@ -256,8 +268,9 @@ void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n
 #pragma omp barrier
         }
         if (amx) {
-            const int64_t nb = n_in / 32;
-            gh_amx_pack(wdata, xrow, n_in, B, pack, nb * ith / nt, nb * (ith + 1) / nt);
+            const int64_t nb = n_in / tt->blck_size, i0 = nb * ith / nt, i1 = nb * (ith + 1) / nt;
+            if (is_kquant(wtype)) gh_amx_kq_pack(wdata, xrow, n_in, B, pack, i0, i1);
+            else gh_amx_pack(wdata, xrow, n_in, B, pack, i0, i1);
 #pragma omp barrier
         }
         if (B < KBLOCK_MIN_B) {
@@ -278,7 +291,8 @@ void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n
                 int64_t o0 = k * chunk, o1 = o0 + chunk < n_out ? o0 + chunk : n_out;
                 if (amx) {
                     const int64_t om = o0 + (o1 - o0) / 16 * 16;
-                    if (om > o0) gh_amx_matmul_rows(wtype, y, pack, W, wrow, n_in, n_out, B, o0, om);
+                    if (om > o0 && is_kquant(wtype)) gh_amx_kq_matmul_rows(wtype, y, pack, W, wrow, n_in, n_out, B, o0, om);
+                    else if (om > o0) gh_amx_matmul_rows(wtype, y, pack, W, wrow, n_in, n_out, B, o0, om);
                     o0 = om;
                 }
                 if (o1 > o0) matmul_rows(y, xq, vt, xrow, W, wrow, wtype, tt, n_in, n_out, B, o0, o1, simd);

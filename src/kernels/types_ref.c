@@ -21,6 +21,7 @@
  * sub-block cannot do much better: the range is ~4 sigma, so a step is ~0.27
  * sigma; Q4_K's gain over Q4_0 is larger on real, skewed weight rows.)
  */
+#include "kernels/amx.h"
 #include "kernels/kernels_internal.h"
 
 #include <math.h>

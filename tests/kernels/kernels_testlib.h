@@ -4,6 +4,7 @@
 #define GH_KERNELS_TESTLIB_H
 
 #include "testutil.h"
+#include "kernels/amx.h"
 #include "kernels/kernels.h"
 
 #include <math.h>
@@ -17,6 +18,20 @@ static inline uint64_t kt_u64(void) {
     kt_state ^= kt_state >> 12; kt_state ^= kt_state << 25; kt_state ^= kt_state >> 27;
     return kt_state * 0x2545F4914F6CDD1Dull;
 }
+/* a float's bits, for bitwise comparisons with readable messages */
+static inline uint32_t f2u(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+/* Whether the AMX products run here; says so in the test log when not. */
+static inline bool kt_have_amx(void) {
+    if (gh_kernels_use_amx()) return true;
+    print_message("(no AMX on this CPU, or GH_SIMD chose otherwise: nothing to compare)\n");
+    return false;
+}
+
 static inline float kt_unif(void) { return (float)((kt_u64() >> 40) + 0.5) / 16777216.0f; }
 static inline float kt_gauss(void) {
     float u = kt_unif(), v = kt_unif();

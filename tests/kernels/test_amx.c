@@ -1,23 +1,12 @@
-/* The AMX products (kernels_amx.c) must give the reference kernels' bits for
- * Q8_0 and Q4_0 weights: through gh_matmul (which takes AMX for B >= 8 where
- * the CPU has it), and directly from hand-made blocks with the extreme codes
- * the quantizers never produce (-128 activations, zero scales). On a CPU
+/* The AMX products must give the reference kernels' bits: through gh_matmul
+ * (which takes AMX for B >= 4 where the CPU has it) for Q8_0, Q4_0, Q4_K and
+ * Q6_K, and (kernels_amx.c) directly from hand-made Q8_0/Q4_0 blocks with the
+ * extreme codes the quantizers never produce (-128 activations, zero scales);
+ * test_amx_kquants.c does the latter for the K-quants. On a CPU
  * without AMX (or GH_SIMD set below "amx") there is nothing to compare and
  * the tests say so. */
 #include "kernels_testlib.h"
 #include "kernels/kernels_internal.h"
-
-static bool have_amx(void) {
-    if (gh_kernels_use_amx()) return true;
-    print_message("(no AMX on this CPU, or GH_SIMD chose otherwise: nothing to compare)\n");
-    return false;
-}
-
-static uint32_t f2u(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
 
 static void check_vs_ref(gh_type t, int64_t n_in, int64_t n_out, int64_t B, int threads) {
     void *w = kt_weights(t, n_out, n_in);
@@ -37,23 +26,24 @@ static void check_vs_ref(gh_type t, int64_t n_in, int64_t n_out, int64_t B, int 
 
 static void test_amx_matmul_is_ref(void **state) {
     (void)state;
-    if (!have_amx()) return;
+    if (!kt_have_amx()) return;
     kt_seed(41);
-    const gh_type types[] = {GH_TYPE_Q8_0, GH_TYPE_Q4_0};
-    const int64_t n_ins[] = {544, 512, 32}; /* 17 blocks (an odd last block), 16, 1 */
-    const int64_t n_outs[] = {16, 37, 96};  /* whole groups, groups + AVX2 rows */
-    const int64_t Bs[] = {8, 16, 17, 40};   /* padded groups, one, one + 1 row, three */
-    for (int k = 0; k < 2; k++)
-        for (int a = 0; a < 3; a++)
+    const gh_type types[] = {GH_TYPE_Q8_0, GH_TYPE_Q4_0, GH_TYPE_Q4_K, GH_TYPE_Q6_K};
+    /* 17 blocks (an odd last block), 16, 1; the K-quants: 3 super-blocks, 1 */
+    const int64_t n_ins[2][3] = {{544, 512, 32}, {768, 256, 0}};
+    const int64_t n_outs[] = {16, 37, 96}; /* whole groups, groups + AVX2 rows */
+    const int64_t Bs[] = {4, 16, 17, 40};  /* a padded group, one, one + 1 row, three */
+    for (int k = 0; k < 4; k++)
+        for (int a = 0; a < 3 && n_ins[k >= 2][a]; a++)
             for (int b = 0; b < 3; b++)
-                for (int c = 0; c < 4; c++) check_vs_ref(types[k], n_ins[a], n_outs[b], Bs[c], 1 + (c & 1));
+                for (int c = 0; c < 4; c++) check_vs_ref(types[k], n_ins[k >= 2][a], n_outs[b], Bs[c], 1 + (c & 1));
 }
 
 /* Hand-made blocks: Q8_0 weights of -128 and 127, activations of -128 and
  * 127, zero scales; gh_amx_matmul_rows against vec_dot_ref pair by pair. */
 static void test_amx_extremes(void **state) {
     (void)state;
-    if (!have_amx()) return;
+    if (!kt_have_amx()) return;
     kt_seed(43);
     const int64_t n_in = 96, nb = 3, n_out = 32, B = 19;
     for (int q4 = 0; q4 < 2; q4++) {

@@ -7,19 +7,6 @@
  * there is nothing to compare and the tests say so. */
 #include "kernels_testlib.h"
 #include "kernels/kernels_internal.h"
-#include "kernels/kquants_amx.h"
-
-static bool have_amx(void) {
-    if (gh_cpu_has_amx()) return true;
-    print_message("(no AMX on this CPU: nothing to compare)\n");
-    return false;
-}
-
-static uint32_t f2u(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
 
 static void *pack_alloc(int64_t n_in, int64_t B) {
     size_t n = (gh_amx_kq_pack_size(n_in, B) + 63) / 64 * 64;
@@ -71,7 +58,7 @@ static void *kt_q8_K_rows(int64_t n_in, int64_t B) {
 
 static void test_amx_kquants_quantized(void **state) {
     (void)state;
-    if (!have_amx()) return;
+    if (!kt_have_amx()) return;
     kt_seed(61);
     const gh_type types[] = {GH_TYPE_Q4_K, GH_TYPE_Q6_K};
     const int64_t n_ins[] = {256, 768, 2048};
@@ -149,7 +136,7 @@ static void *extreme_weights(gh_type t, int64_t nsb, int64_t n_out) {
 
 static void test_amx_kquants_extremes(void **state) {
     (void)state;
-    if (!have_amx()) return;
+    if (!kt_have_amx()) return;
     kt_seed(67);
     const int64_t n_in = 768, nsb = 3, n_out = 32, B = 19;
     const size_t xrow = (size_t)nsb * sizeof(blk_q8_K);

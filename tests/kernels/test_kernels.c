@@ -5,7 +5,6 @@
 #include "kernels_testlib.h"
 #include "kernels/kernels_internal.h"
 
-static uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 
 /* ---- fp16 / bf16 ---- */

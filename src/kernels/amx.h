@@ -1,0 +1,72 @@
+/* amx.h — what the AMX (Intel tile unit) kernel files share with the
+ * dispatcher and gh_matmul: the CPU/OS check, the tile configuration layout,
+ * and the products themselves (kernels_amx.c: Q8_0/Q4_0 weights x Q8_0
+ * activations; kquants_amx.c: Q4_K/Q6_K weights x Q8_K activations). Both
+ * give the reference kernels' bits for every (weight row, activation row)
+ * pair, so gh_matmul may use them for any batch without breaking kernels.h's
+ * determinism contract.
+ *
+ * Use, per product: pack the quantized activation rows once (threads may
+ * split the blocks), then compute row ranges of 16 (threads may split them).
+ * Call nothing here unless gh_kernels_use_amx() (types_ref.c) is true. */
+#ifndef GH_AMX_H
+#define GH_AMX_H
+
+#include "kernels/kernels.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* CPU has AMX-TILE/INT8 (and AVX-512), the OS enabled it and granted this
+ * process the tile state (arch_prctl). */
+bool gh_cpu_has_amx(void);
+/* True when the dispatcher chose AMX too (GH_SIMD unset or "amx"). */
+bool gh_kernels_use_amx(void);
+
+/* ---- Q8_0 / Q4_0 (kernels_amx.c) ---- */
+/* Bytes of packed activations for B rows of n_in elements. */
+size_t gh_amx_pack_size(int64_t n_in, int64_t B);
+/* Packs blocks [i0, i1) of B Q8_0 activation rows (xrow bytes apart) into `pack`. */
+void gh_amx_pack(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *pack, int64_t i0, int64_t i1);
+/* y rows [o0, o1) (a multiple of 16 rows) for all B activation rows. */
+void gh_amx_matmul_rows(gh_type wtype, float *y, const void *pack, const void *W, size_t wrow, int64_t n_in,
+                        int64_t n_out, int64_t B, int64_t o0, int64_t o1);
+
+/* ---- Q4_K / Q6_K (kquants_amx.c) ---- */
+/* Bytes of packed activations for B rows of n_in elements (n_in a multiple
+ * of 256). The pack needs no particular alignment; 64 bytes is best. */
+size_t gh_amx_kq_pack_size(int64_t n_in, int64_t B);
+
+/* Packs super-blocks [i0, i1) of B Q8_K activation rows (row b at
+ * xq + b*xrow bytes) into `pack`, for every 16-row group (the rows of the
+ * last group past B are zero). Calls on disjoint [i0, i1) may run at once;
+ * together they must cover [0, n_in/256) before gh_amx_kq_matmul_rows. */
+void gh_amx_kq_pack(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *pack, int64_t i0, int64_t i1);
+
+/* y[b*n_out + o] for o in [o0, o1) and b < B: the product of weight row o
+ * (wtype GH_TYPE_Q4_K or GH_TYPE_Q6_K, at W + o*wrow bytes) with activation
+ * row b, bitwise what the reference vec_dot gives for that pair. o1 - o0 must
+ * be a multiple of 16 and 15*wrow must fit in an int (gathers); other types
+ * do nothing. Uses ~26 KiB of the calling thread's stack. */
+void gh_amx_kq_matmul_rows(gh_type wtype, float *y, const void *pack, const void *W, size_t wrow, int64_t n_in,
+                           int64_t n_out, int64_t B, int64_t o0, int64_t o1);
+
+
+/* ---- for the two kernel files only ---- */
+#ifdef GH_AMX_KERNEL_FILE
+/* ldtilecfg's 64-byte operand (palette 1). Keep configurations in static
+ * const memory: GCC 12's _tile_loadconfig tells the compiler it reads only
+ * 8 bytes, so stores to a stack copy may be dropped. */
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} __attribute__((packed, aligned(64))) gh_tile_config;
+
+/* GCC 12's tile loads are asm statements that do not tell the compiler they
+ * read memory: put this between vector stores of a buffer and the tile load
+ * that reads it, or the stores may be moved past it or dropped. */
+#define GH_COMPILER_BARRIER() __asm__ volatile("" ::: "memory")
+#endif
+
+#endif
