@@ -92,6 +92,12 @@ typedef struct gh_ctx_params {
     int32_t n_ctx;    /* positions per sequence (default: min(n_ctx_train, 2048)) */
     int32_t n_seq;    /* sequences held at once (default 1) */
     int32_t n_batch;  /* most tokens per forward pass; longer batches are split (default 256) */
+    /* The context serves captured hidden states only (default false): each
+     * forward pass stops after the deepest captured layer (the KV cache holds
+     * only the layers up to it) and no logits are computed, so want_logits
+     * must be NULL or all zero. The captured states are bitwise those of a
+     * full pass: later layers cannot change earlier ones. */
+    bool hidden_only;
 } gh_ctx_params;
 
 gh_ctx_params gh_ctx_default_params(void);

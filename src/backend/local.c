@@ -336,6 +336,7 @@ static gh_status local_hidden_compute(void *impl, const char *text, const int32_
     memcpy(h->layers, layers, (size_t)n_layers * sizeof *layers);
     gh_ctx_params cp = gh_ctx_default_params();
     cp.n_ctx = e;
+    cp.hidden_only = true; /* no layer past the deepest asked for, no logits */
     if ((s = gh_ctx_init(L->m, &cp, &ctx))) goto done;
     if ((s = gh_ctx_set_capture(ctx, layers, n_layers))) goto done;
     /* positions after the span cannot influence it (causal): run up to e */
@@ -420,6 +421,7 @@ static gh_status decoder_final(local *L, const int32_t *tokens, int32_t n, float
     if (n > I->n_ctx_train) return gh_error(GH_ERR_LIMIT, "the text has %d tokens; the model's context is %d", n, I->n_ctx_train);
     gh_ctx_params cp = gh_ctx_default_params();
     cp.n_ctx = n;
+    cp.hidden_only = true;
     gh_ctx *ctx = NULL;
     int32_t *sq = calloc((size_t)n, sizeof *sq);
     uint8_t *want = calloc((size_t)n, 1); /* no logits: only the captured states */

@@ -371,6 +371,7 @@ const char *gh_model_sha256(gh_model *m) {
 struct gh_ctx {
     gh_model *m;
     int32_t n_ctx, n_seq, n_batch;
+    bool hidden_only;             /* see gh_ctx_params */
     int64_t kv_dim;
     int32_t *seq_len;             /* [n_seq] */
     float *k_cache, *v_cache;     /* [n_seq][n_layer][n_ctx][kv_dim] */
@@ -422,6 +423,7 @@ gh_status gh_ctx_init(gh_model *m, const gh_ctx_params *p, gh_ctx **out) {
     c->n_ctx = d.n_ctx;
     c->n_seq = d.n_seq;
     c->n_batch = d.n_batch;
+    c->hidden_only = d.hidden_only;
     c->kv_dim = (int64_t)I->head_dim * I->n_head_kv;
     size_t kv = (size_t)c->n_seq * I->n_layer * c->n_ctx * c->kv_dim;
     const size_t B = (size_t)c->n_batch, E = (size_t)I->n_embd, Q = (size_t)I->head_dim * I->n_head;
@@ -602,7 +604,13 @@ static void forward_chunk(gh_ctx *c, const int32_t *tokens, const int32_t *seq, 
         et->to_float((const uint8_t *)m->tok_embd.data + (size_t)tokens[t] * m->tok_embd.row_bytes, c->x + t * E, E);
     capture(c, 0, c->x, first, T);
     const int nth = m->n_threads > 0 ? m->n_threads : 1;
-    for (int32_t l = 0; l < I->n_layer; l++) {
+    /* a hidden-states-only context stops after the deepest captured layer */
+    int32_t n_run = I->n_layer;
+    if (c->hidden_only) {
+        n_run = 0;
+        for (int32_t k = 0; k < c->n_cap; k++) n_run = c->cap_layers[k] > n_run ? c->cap_layers[k] : n_run;
+    }
+    for (int32_t l = 0; l < n_run; l++) {
         const gh_layer *L = &m->layers[l];
         for (int32_t t = 0; t < T; t++) rmsnorm(c->xb + t * E, c->x + t * E, L->attn_norm, E, I->norm_eps);
         matmul(c, c->q, c->xb, &L->wq, T);
@@ -638,6 +646,7 @@ static void forward_chunk(gh_ctx *c, const int32_t *tokens, const int32_t *seq, 
         for (int64_t i = 0; i < T * E; i++) c->x[i] += c->xb[i];
         capture(c, l + 1, c->x, first, T);
     }
+    if (c->hidden_only) return;
     /* logits for the tokens that asked: gather their rows, norm, project */
     int32_t R = 0;
     for (int32_t t = 0; t < T; t++) {
@@ -690,8 +699,13 @@ gh_status gh_ctx_decode(gh_ctx *c, int32_t n, const int32_t *tokens, const int32
         c->out_cap = n;
     }
     int32_t rows = 0;
+    if (c->hidden_only)
+        for (int32_t i = 0; i < n && want_logits; i++)
+            if (want_logits[i])
+                return gh_error(GH_ERR_INVALID_ARG, "batch index %d asks for logits from a context made for hidden "
+                                "states only", i);
     for (int32_t i = 0; i < n; i++) {
-        bool w = want_logits ? want_logits[i] != 0 : i == n - 1;
+        bool w = c->hidden_only ? false : want_logits ? want_logits[i] != 0 : i == n - 1;
         c->logit_row[i] = w ? rows++ : -1;
     }
     if (rows > c->logits_cap_rows) {

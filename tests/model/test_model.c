@@ -89,6 +89,38 @@ static void test_multi_sequence_batch(void **state) {
     gh_model_free(m);
 }
 
+/* A hidden-states-only context stops after the deepest captured layer and
+ * computes no logits; the states it captures are bitwise a full pass's. */
+static void test_hidden_only(void **state) {
+    (void)state;
+    gh_model *m = load(tu_stories_gguf(), 2);
+    const gh_model_info *I = gh_model_get_info(m);
+    gh_ctx *full, *part;
+    gh_ctx_params cp = gh_ctx_default_params();
+    assert_ok(gh_ctx_init(m, &cp, &full));
+    cp.hidden_only = true;
+    assert_ok(gh_ctx_init(m, &cp, &part));
+    int32_t layers[2] = {1, I->n_layer / 2};
+    assert_ok(gh_ctx_set_capture(full, layers, 2));
+    assert_ok(gh_ctx_set_capture(part, layers, 2));
+    int32_t toks[6] = {1, 291, 376, 407, 263, 289}, seq[6] = {0};
+    for (int half = 0; half < 2; half++) { /* two calls: the second reads the first's KV cache */
+        assert_ok(gh_ctx_decode(full, 3, toks + 3 * half, seq, NULL));
+        assert_ok(gh_ctx_decode(part, 3, toks + 3 * half, seq, NULL));
+        for (int k = 0; k < 2; k++)
+            for (int t = 0; t < 3; t++)
+                assert_memory_equal(gh_ctx_hidden(full, k, t), gh_ctx_hidden(part, k, t), (size_t)I->n_embd * 4);
+        assert_non_null(gh_ctx_logits(full, 2));
+        assert_null(gh_ctx_logits(part, 2));
+    }
+    uint8_t want[1] = {1};
+    assert_int_equal(gh_ctx_decode(part, 1, toks, seq, want), GH_ERR_INVALID_ARG);
+    assert_contains(gh_last_error(), "hidden states only");
+    gh_ctx_free(full);
+    gh_ctx_free(part);
+    gh_model_free(m);
+}
+
 static void test_hidden_capture(void **state) {
     (void)state;
     gh_model *m = load(tu_stories_gguf(), 2);
@@ -290,6 +322,7 @@ int main(void) {
         cmocka_unit_test(test_bitwise_independent_of_batch_and_threads),
         cmocka_unit_test(test_multi_sequence_batch),
         cmocka_unit_test(test_hidden_capture),
+        cmocka_unit_test(test_hidden_only),
         cmocka_unit_test(test_decode_errors),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_convert_errors),
