@@ -67,6 +67,14 @@ typedef struct {
  * read memory: put this between vector stores of a buffer and the tile load
  * that reads it, or the stores may be moved past it or dropped. */
 #define GH_COMPILER_BARRIER() __asm__ volatile("" ::: "memory")
+
+#include <immintrin.h>
+/* Byte offsets of 16 consecutive weight rows wrow bytes apart, for gathering
+ * a block's 16 row scales (15*wrow must fit in an int32). */
+static inline __attribute__((always_inline)) __m512i gh_amx_row_offsets(size_t wrow) {
+    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                              _mm512_set1_epi32((int)wrow));
+}
 #endif
 
 #endif

@@ -128,8 +128,6 @@ static const gh_tile_config g_cfg = {
     .rows = {[TC0] = 16, [TC1] = 16, [TA0] = 16, [TA1] = 16, [TB0] = 8, [TB1] = 8},
 };
 
-static void config_tiles(void) { _tile_loadconfig(&g_cfg); }
-
 /* Widens 16 rows' Q4_0 block i to 16 x 32 code bytes (element j < 16 is the
  * low nibble of qs[j], j + 16 the high one). */
 ALWAYS_INLINE void q4_unpack16(const char *w, size_t wb, int64_t i, uint8_t out[16][32]) {
@@ -144,9 +142,8 @@ ALWAYS_INLINE void q4_unpack16(const char *w, size_t wb, int64_t i, uint8_t out[
 
 /* The 16 weight scales of block i of rows w, w + wb, ..., as floats. */
 ALWAYS_INLINE __m512 wscales16(const char *w, size_t wb, int64_t i, size_t bsize) {
-    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                           _mm512_set1_epi32((int)wb));
-    __m512i v = _mm512_i32gather_epi32(idx, w + (size_t)i * bsize, 1); /* d is the block's first 2 bytes */
+    /* d is the block's first 2 bytes */
+    __m512i v = _mm512_i32gather_epi32(gh_amx_row_offsets(wb), w + (size_t)i * bsize, 1);
     return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
 }
 
@@ -180,7 +177,7 @@ static void amx_rows(bool q4, float *y, const void *pack, const char *W, size_t 
     int32_t c0[16][16] __attribute__((aligned(64))), c1[16][16] __attribute__((aligned(64)));
     uint8_t u0[16][32] __attribute__((aligned(64))), u1[16][32] __attribute__((aligned(64)));
     float out[16][16] __attribute__((aligned(64)));
-    config_tiles();
+    _tile_loadconfig(&g_cfg);
     for (int64_t o = o0; o < o1; o += 16) {
         const char *w = W + (size_t)o * wrow;
         for (int64_t g = 0; g < G; g++) {

@@ -106,15 +106,13 @@ void gh_amx_kq_pack(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *
 #define TB0 6 /* B, even chunks */
 #define TB1 7 /* B, odd chunks */
 
-/* A constant in memory, not a stack object: GCC 12 does not see that
- * ldtilecfg reads the whole 64 bytes and drops stores to a local config.
- * All tiles 16 rows x 64 bytes (C: 16 int32, A: 64 bytes of K, B: 16 x 4). */
+/* Constant memory (see gh_tile_config in amx.h). All tiles 16 rows x 64
+ * bytes (C: 16 int32, A: 64 bytes of K, B: 16 x 4). */
 static const gh_tile_config g_cfg = {
     .palette = 1,
     .colsb = {64, 64, 64, 64, 64, 64, 64, 64},
     .rows = {16, 16, 16, 16, 16, 16, 16, 16},
 };
-
 
 /* Scratch of one gh_amx_kq_matmul_rows call (~26 KiB, on its stack). For
  * super-block i: A bytes written in iteration i - 1, read in i; products
@@ -127,11 +125,6 @@ typedef struct {
     float d[4][16], dmin[4][16];            /* fp16 d, dmin of the 16 rows as floats */
 } __attribute__((aligned(64))) work_buf;
 
-/* Row offsets (bytes) of 16 consecutive weight rows, for gathers. */
-ALWAYS_INLINE __m512i row_offsets(size_t wrow) {
-    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                              _mm512_set1_epi32((int)wrow));
-}
 
 /* Prefetches super-block i of 16 rows (of the next 16 rows once i runs past
  * the row end, if there are such rows). */
@@ -163,7 +156,7 @@ ALWAYS_INLINE void unpack_q4k(const char *w, size_t wrow, int64_t i, uint8_t a1[
                               uint8_t *am, float *d, float *dmin) {
     /* scales and mins of the 16 rows at once (lanes = rows), decoded as in
      * q4k_scale_min from the packed words a, b, c (bytes 0-3, 4-7, 8-11) */
-    const __m512i idx = row_offsets(wrow);
+    const __m512i idx = gh_amx_row_offsets(wrow);
     const char *base = w + (size_t)i * sizeof(blk_q4_K);
     const __m512i dd = _mm512_i32gather_epi32(idx, base, 1); /* d | dmin << 16 */
     const __m512i a = _mm512_i32gather_epi32(idx, base + 4, 1);
@@ -268,7 +261,7 @@ ALWAYS_INLINE void unpack_q6k(const char *w, size_t wrow, int64_t i, uint8_t a1[
     }
     /* d is the block's last 2 bytes: gather the word ending there */
     const __m512i dd =
-        _mm512_i32gather_epi32(row_offsets(wrow), w + (size_t)i * sizeof(blk_q6_K) + offsetof(blk_q6_K, d) - 2, 1);
+        _mm512_i32gather_epi32(gh_amx_row_offsets(wrow), w + (size_t)i * sizeof(blk_q6_K) + offsetof(blk_q6_K, d) - 2, 1);
     _mm512_store_ps(d, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16))));
 }
 

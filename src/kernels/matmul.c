@@ -6,8 +6,9 @@
  *      vec_dot_type (Q8_0 / Q8_K) into the scratch `wdata` (rows split over
  *      the threads), then a barrier;
  *   2. output rows are split into one contiguous range per thread (B < 4,
- *      memory-bound) or chunks of ~256 KiB of weights handed out dynamically
- *      (B >= 4); a thread walks its rows in groups of R weight rows and, for
+ *      memory-bound) or chunks of ~256 KiB of weights (~1 MiB with AMX)
+ *      handed out dynamically (B >= 4); a thread walks its rows in groups of
+ *      R weight rows and, for
  *      each group,
  *      over all activation rows in tiles of C — so a group's weights are read
  *      from memory once and then stay in L1/L2 while all B activations pass.
@@ -23,9 +24,10 @@
  *      (after another barrier) and kernels_amx.c / kquants_amx.c compute
  *      16-row groups with the tile unit; rows past the last whole group take
  *      the tiles of step 2.
- * Tiles (R x C, from kernels_avx2.c, or kernels_avx512.c for R x 4 where the
- * CPU has AVX-512 VNNI: the same bits) only interleave independent per-pair
- * chains, and the AMX products keep the reference's per-block order, so
+ * Tiles (R x C, from kernels_avx2.c, or kernels_avx512.c for R x 4 and R x 8
+ * where the CPU has AVX-512 VNNI: the same bits) only interleave independent
+ * per-pair chains, and the quantized tiles and AMX products all keep the
+ * reference's per-block order, so
  * y[b][o] is bitwise the same for every B, thread count and tile shape
  * (kernels.h's determinism contract; tests/kernels check it).
  * Without AVX2 (or with GH_SIMD=scalar) each pair runs the _ref vec_dot, which
@@ -58,8 +60,19 @@ static bool use_amx(gh_type wtype, int64_t B, int64_t n_in) {
     return B >= AMX_MIN_B && fits && (wtype == GH_TYPE_Q8_0 || wtype == GH_TYPE_Q4_0 || is_kquant(wtype)) &&
            gh_kernels_use_amx();
 }
+/* The AMX entry points of the weight type's kernel file (amx.h). */
 static size_t amx_pack_size(gh_type wtype, int64_t n_in, int64_t B) {
     return is_kquant(wtype) ? gh_amx_kq_pack_size(n_in, B) : gh_amx_pack_size(n_in, B);
+}
+static void amx_pack(gh_type wtype, const void *xq, size_t xrow, int64_t n_in, int64_t B, void *pack, int64_t i0,
+                     int64_t i1) {
+    if (is_kquant(wtype)) gh_amx_kq_pack(xq, xrow, n_in, B, pack, i0, i1);
+    else gh_amx_pack(xq, xrow, n_in, B, pack, i0, i1);
+}
+static void amx_rows(gh_type wtype, float *y, const void *pack, const void *W, size_t wrow, int64_t n_in,
+                     int64_t n_out, int64_t B, int64_t o0, int64_t o1) {
+    if (is_kquant(wtype)) gh_amx_kq_matmul_rows(wtype, y, pack, W, wrow, n_in, n_out, B, o0, o1);
+    else gh_amx_matmul_rows(wtype, y, pack, W, wrow, n_in, n_out, B, o0, o1);
 }
 
 size_t gh_matmul_wsize(gh_type wtype, int64_t n_in, int64_t B) {
@@ -270,9 +283,8 @@ void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n
 #pragma omp barrier
         }
         if (amx) {
-            const int64_t nb = n_in / tt->blck_size, i0 = nb * ith / nt, i1 = nb * (ith + 1) / nt;
-            if (is_kquant(wtype)) gh_amx_kq_pack(wdata, xrow, n_in, B, pack, i0, i1);
-            else gh_amx_pack(wdata, xrow, n_in, B, pack, i0, i1);
+            const int64_t nb = n_in / tt->blck_size;
+            amx_pack(wtype, wdata, xrow, n_in, B, pack, nb * ith / nt, nb * (ith + 1) / nt);
 #pragma omp barrier
         }
         if (B < KBLOCK_MIN_B) {
@@ -293,8 +305,7 @@ void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n
                 int64_t o0 = k * chunk, o1 = o0 + chunk < n_out ? o0 + chunk : n_out;
                 if (amx) {
                     const int64_t om = o0 + (o1 - o0) / 16 * 16;
-                    if (om > o0 && is_kquant(wtype)) gh_amx_kq_matmul_rows(wtype, y, pack, W, wrow, n_in, n_out, B, o0, om);
-                    else if (om > o0) gh_amx_matmul_rows(wtype, y, pack, W, wrow, n_in, n_out, B, o0, om);
+                    if (om > o0) amx_rows(wtype, y, pack, W, wrow, n_in, n_out, B, o0, om);
                     o0 = om;
                 }
                 if (o1 > o0) matmul_rows(y, xq, vt, xrow, W, wrow, wtype, tt, n_in, n_out, B, o0, o1, simd);

@@ -682,6 +682,11 @@ gh_status gh_ctx_decode(gh_ctx *c, int32_t n, const int32_t *tokens, const int32
             free(len);
             return gh_error(GH_ERR_LIMIT, "sequence %d is full: the context holds %d positions", seq[i], c->n_ctx);
         }
+        if (c->hidden_only && want_logits && want_logits[i]) {
+            free(len);
+            return gh_error(GH_ERR_INVALID_ARG, "batch index %d asks for logits from a context made for hidden "
+                            "states only", i);
+        }
         len[seq[i]]++;
     }
     free(len);
@@ -699,11 +704,6 @@ gh_status gh_ctx_decode(gh_ctx *c, int32_t n, const int32_t *tokens, const int32
         c->out_cap = n;
     }
     int32_t rows = 0;
-    if (c->hidden_only)
-        for (int32_t i = 0; i < n && want_logits; i++)
-            if (want_logits[i])
-                return gh_error(GH_ERR_INVALID_ARG, "batch index %d asks for logits from a context made for hidden "
-                                "states only", i);
     for (int32_t i = 0; i < n; i++) {
         bool w = c->hidden_only ? false : want_logits ? want_logits[i] != 0 : i == n - 1;
         c->logit_row[i] = w ? rows++ : -1;

@@ -5,7 +5,7 @@
 
 #include "testutil.h"
 #include "kernels/amx.h"
-#include "kernels/kernels.h"
+#include "kernels/kernels_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -64,6 +64,16 @@ static inline void *kt_weights(gh_type t, int64_t n_out, int64_t n_in) {
     }
     free(tmp);
     return w;
+}
+
+/* A Q8_K block's bsums from its codes, as every quantizer writes them (for
+ * blocks whose codes a test set by hand). */
+static inline void kt_q8_K_set_bsums(blk_q8_K *b) {
+    for (int j = 0; j < QK_K / 16; j++) {
+        int s = 0;
+        for (int k = 0; k < 16; k++) s += b->qs[16 * j + k];
+        b->bsums[j] = (int16_t)s;
+    }
 }
 
 /* A multiple of the type's block size that the tests use as row length;

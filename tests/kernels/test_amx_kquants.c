@@ -91,11 +91,9 @@ static void *extreme_acts(int64_t nsb, int64_t B, bool raw_bsums) {
             if (b % 3 == 0) memset(bx->qs, b % 2 ? 0x80 : 0x7F, sizeof bx->qs);
             if (b == 4 && i == 1) /* halves of opposite extremes */
                 for (int k = 0; k < QK_K; k++) bx->qs[k] = (int8_t)(k % 32 < 16 ? -128 : 127);
-            for (int j = 0; j < QK_K / 16; j++) {
-                int s = 0;
-                for (int k = 0; k < 16; k++) s += bx->qs[16 * j + k];
-                bx->bsums[j] = raw_bsums ? (int16_t)kt_u64() : (int16_t)s;
-            }
+            kt_q8_K_set_bsums(bx);
+            if (raw_bsums)
+                for (int j = 0; j < QK_K / 16; j++) bx->bsums[j] = (int16_t)kt_u64();
             bx->d = b == 5 ? 0.0f : 0.01f * (float)(1 + (b * 3 + i) % 5) * (b % 2 ? -1.0f : 1.0f);
         }
     return x;

@@ -529,11 +529,7 @@ static void kq_fill(gh_type t, char *w, int rows, char *x, int cols, int64_t n) 
             b->d = kq_rand_xd();
             for (int j = 0; j < 256; j++)
                 b->qs[j] = (int8_t)(special == 0 ? -128 : special == 1 ? 127 : (int)(kt_u64() % 256) - 128);
-            for (int j = 0; j < 16; j++) {
-                int s = 0;
-                for (int k = 0; k < 16; k++) s += b->qs[16 * j + k];
-                b->bsums[j] = (int16_t)s;
-            }
+            kt_q8_K_set_bsums(b);
         }
     }
     free(xf);
