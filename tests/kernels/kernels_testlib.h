@@ -83,4 +83,62 @@ static inline int64_t kt_n_in(gh_type t) {
     return bs == 1 ? 517 : bs == 32 ? 544 : 768;
 }
 
+/* gh_matmul against gh_matmul_ref within a tolerance relative to the row's
+ * magnitude. */
+static inline void kt_check_matmul(gh_type t, int64_t n_out, int64_t B, int n_threads) {
+    const int64_t n_in = kt_n_in(t);
+    void *w = kt_weights(t, n_out, n_in);
+    float *x = kt_gauss_vec(B * n_in, 1.0f);
+    float *y = malloc((size_t)(B * n_out) * 4), *yr = malloc((size_t)(B * n_out) * 4);
+    size_t ws = gh_matmul_wsize(t, n_in, B);
+    void *wd = ws ? malloc(ws) : NULL;
+    gh_matmul(y, x, w, t, n_in, n_out, B, wd, n_threads);
+    gh_matmul_ref(yr, x, w, t, n_in, n_out, B);
+    /* tolerance relative to the row's magnitude (|w|.|x| ~ n_in * 0.8) */
+    for (int64_t i = 0; i < B * n_out; i++)
+        if (!(fabsf(y[i] - yr[i]) <= 3e-5f * (float)n_in))
+            fail_msg("%s n_out=%lld B=%lld: y[%lld] = %.7g, ref %.7g", gh_get_type_traits(t)->name,
+                     (long long)n_out, (long long)B, (long long)i, y[i], yr[i]);
+    free(w); free(x); free(y); free(yr); free(wd);
+}
+
+/* gh_matmul's rows must be bitwise equal whatever B, thread count, row range
+ * and tile (kernels.h's determinism contract): sub-problems of a B = 67
+ * product, and the type's vec_dot, against the whole. */
+static inline void kt_matmul_determinism(gh_type t) {
+    const int64_t n_out = 37, B = 67, n_in = kt_n_in(t);
+    const size_t rb = kt_row_bytes(t, n_in);
+    char *w = kt_weights(t, n_out, n_in);
+    float *x = kt_gauss_vec(B * n_in, 1.0f);
+    float *full = malloc((size_t)(B * n_out) * 4), *y = malloc((size_t)(B * n_out) * 4);
+    void *wd = malloc(gh_matmul_wsize(t, n_in, B) + 1);
+    gh_matmul(full, x, w, t, n_in, n_out, B, wd, 2);
+    /* (b0, nb, o0, no, threads) sub-problems */
+    const int64_t cases[][5] = {
+        {0, 1, 0, 37, 1}, {5, 1, 0, 37, 2}, {66, 1, 3, 30, 2}, {0, 16, 0, 37, 1},
+        {3, 16, 1, 36, 2}, {10, 2, 0, 37, 2}, {20, 3, 5, 1, 1}, {1, 5, 2, 33, 2},
+        {0, 67, 0, 37, 1}, {7, 60, 9, 11, 2},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int64_t b0 = cases[c][0], nb = cases[c][1], o0 = cases[c][2], no = cases[c][3];
+        gh_matmul(y, x + b0 * n_in, w + (size_t)o0 * rb, t, n_in, no, nb, wd, (int)cases[c][4]);
+        for (int64_t b = 0; b < nb; b++)
+            if (memcmp(y + b * no, full + (b0 + b) * n_out + o0, (size_t)no * 4) != 0)
+                fail_msg("%s: case %zu row %lld differs from the B=67 result", gh_get_type_traits(t)->name, c,
+                         (long long)b);
+    }
+    /* vec_dot (the 1x1 kernel) gives the same bits too */
+    const gh_type_traits *tt = gh_get_type_traits(t);
+    const void *xq = tt->vec_dot_type == GH_TYPE_F32 ? (const void *)x : wd;
+    size_t xrb = kt_row_bytes(tt->vec_dot_type, n_in);
+    gh_matmul(full, x, w, t, n_in, n_out, B, wd, 1); /* refill wd with all B rows */
+    for (int64_t b = 0; b < B; b += 11)
+        for (int64_t o = 0; o < n_out; o += 5) {
+            float s;
+            tt->vec_dot(n_in, &s, w + (size_t)o * rb, (const char *)xq + (size_t)b * xrb);
+            assert_int_equal(f2u(s), f2u(full[b * n_out + o]));
+        }
+    free(w); free(x); free(full); free(y); free(wd);
+}
+
 #endif

@@ -291,23 +291,6 @@ static void test_vec_dot_simd_vs_ref(void **state) {
 
 /* ---- gh_matmul ---- */
 
-static void check_matmul(gh_type t, int64_t n_out, int64_t B, int n_threads) {
-    const int64_t n_in = kt_n_in(t);
-    void *w = kt_weights(t, n_out, n_in);
-    float *x = kt_gauss_vec(B * n_in, 1.0f);
-    float *y = malloc((size_t)(B * n_out) * 4), *yr = malloc((size_t)(B * n_out) * 4);
-    size_t ws = gh_matmul_wsize(t, n_in, B);
-    void *wd = ws ? malloc(ws) : NULL;
-    gh_matmul(y, x, w, t, n_in, n_out, B, wd, n_threads);
-    gh_matmul_ref(yr, x, w, t, n_in, n_out, B);
-    /* tolerance relative to the row's magnitude (|w|.|x| ~ n_in * 0.8) */
-    for (int64_t i = 0; i < B * n_out; i++)
-        if (!(fabsf(y[i] - yr[i]) <= 3e-5f * (float)n_in))
-            fail_msg("%s n_out=%lld B=%lld: y[%lld] = %.7g, ref %.7g", gh_get_type_traits(t)->name,
-                     (long long)n_out, (long long)B, (long long)i, y[i], yr[i]);
-    free(w); free(x); free(y); free(yr); free(wd);
-}
-
 static void test_matmul_vs_ref(void **state) {
     (void)state;
     kt_seed(9);
@@ -315,50 +298,14 @@ static void test_matmul_vs_ref(void **state) {
     const int64_t Bs[] = {1, 2, 3, 16, 67};
     for (size_t k = 0; k < KT_N_WTYPES; k++)
         for (size_t i = 0; i < 3; i++)
-            for (size_t j = 0; j < 5; j++) check_matmul(kt_weight_types[k], n_outs[i], Bs[j], 2);
+            for (size_t j = 0; j < 5; j++) kt_check_matmul(kt_weight_types[k], n_outs[i], Bs[j], 2);
 }
 
 /* y rows must be bitwise equal whatever B, thread count, row range, tile. */
 static void test_matmul_determinism(void **state) {
     (void)state;
     kt_seed(13);
-    const int64_t n_out = 37, B = 67;
-    for (size_t k = 0; k < KT_N_WTYPES; k++) {
-        gh_type t = kt_weight_types[k];
-        const int64_t n_in = kt_n_in(t);
-        const size_t rb = kt_row_bytes(t, n_in);
-        char *w = kt_weights(t, n_out, n_in);
-        float *x = kt_gauss_vec(B * n_in, 1.0f);
-        float *full = malloc((size_t)(B * n_out) * 4), *y = malloc((size_t)(B * n_out) * 4);
-        void *wd = malloc(gh_matmul_wsize(t, n_in, B) + 1);
-        gh_matmul(full, x, w, t, n_in, n_out, B, wd, 2);
-        /* (b0, nb, o0, no, threads) sub-problems */
-        const int64_t cases[][5] = {
-            {0, 1, 0, 37, 1}, {5, 1, 0, 37, 2}, {66, 1, 3, 30, 2}, {0, 16, 0, 37, 1},
-            {3, 16, 1, 36, 2}, {10, 2, 0, 37, 2}, {20, 3, 5, 1, 1}, {1, 5, 2, 33, 2},
-            {0, 67, 0, 37, 1}, {7, 60, 9, 11, 2},
-        };
-        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-            int64_t b0 = cases[c][0], nb = cases[c][1], o0 = cases[c][2], no = cases[c][3];
-            gh_matmul(y, x + b0 * n_in, w + (size_t)o0 * rb, t, n_in, no, nb, wd, (int)cases[c][4]);
-            for (int64_t b = 0; b < nb; b++)
-                if (memcmp(y + b * no, full + (b0 + b) * n_out + o0, (size_t)no * 4) != 0)
-                    fail_msg("%s: case %zu row %lld differs from the B=67 result", gh_get_type_traits(t)->name, c,
-                             (long long)b);
-        }
-        /* vec_dot (the 1x1 kernel) gives the same bits too */
-        const gh_type_traits *tt = gh_get_type_traits(t);
-        const void *xq = tt->vec_dot_type == GH_TYPE_F32 ? (const void *)x : wd;
-        size_t xrb = kt_row_bytes(tt->vec_dot_type, n_in);
-        gh_matmul(full, x, w, t, n_in, n_out, B, wd, 1); /* refill wd with all B rows */
-        for (int64_t b = 0; b < B; b += 11)
-            for (int64_t o = 0; o < n_out; o += 5) {
-                float s;
-                tt->vec_dot(n_in, &s, w + (size_t)o * rb, (const char *)xq + (size_t)b * xrb);
-                assert_int_equal(f2u(s), f2u(full[b * n_out + o]));
-            }
-        free(w); free(x); free(full); free(y); free(wd);
-    }
+    for (size_t k = 0; k < KT_N_WTYPES; k++) kt_matmul_determinism(kt_weight_types[k]);
 }
 
 /* Q8_0/Q4_0 weight blocks and Q8_0 activation blocks with random codes and
@@ -574,6 +521,66 @@ static void test_kquant_tiles_match_ref(void **state) {
             }
 }
 
+/* The pair-packed float tiles (gh_ptile_fn) must give the AVX2 tiles' bits
+ * pair by pair, for every shape, with a tail (n % 8), an odd column count
+ * (the padding column dropped) and f16/bf16 subnormal and extreme weights.
+ * The packing is built here from the layout kernels_internal.h documents. */
+static void test_pair_tiles_match_avx2(void **state) {
+    (void)state;
+    if (!gh_kernels_use_avx512()) {
+        print_message("(this CPU has no AVX-512 VNNI, or GH_SIMD chose otherwise: nothing to compare)\n");
+        return;
+    }
+    kt_seed(31);
+    const gh_type types[] = {GH_TYPE_F32, GH_TYPE_F16, GH_TYPE_BF16};
+    for (size_t k = 0; k < 3; k++) {
+        const gh_type t = types[k];
+        const int64_t lens[] = {8, 13, 64, 1029};
+        for (size_t li = 0; li < 4; li++) {
+            const int64_t n = lens[li], n8 = n / 8, ps = n8 * 16 + 16;
+            const size_t wrow = kt_row_bytes(t, n);
+            char *w = kt_weights(t, 4, n);
+            if (t != GH_TYPE_F32) { /* a subnormal, the largest finite and a negative zero */
+                uint16_t *h = (uint16_t *)w;
+                h[1] = 0x0001; h[wrow / 2 + 2] = t == GH_TYPE_F16 ? 0x7bff : 0x7f7f; h[2 * wrow / 2 + 3] = 0x8000;
+            }
+            float *x = kt_gauss_vec(8 * n, 1.0f);
+            float *xp = aligned_alloc(64, (size_t)(4 * ps) * 4);
+            for (int p = 0; p < 4; p++)
+                for (int64_t s = 0; s < n8; s++)
+                    for (int j = 0; j < 8; j++) {
+                        xp[p * ps + 16 * s + j] = x[2 * p * n + 8 * s + j];
+                        xp[p * ps + 16 * s + 8 + j] = x[(2 * p + 1) * n + 8 * s + j];
+                    }
+            for (int R = 1; R <= 4; R++)
+                for (int P = 1; P <= 4; P *= 2)
+                    for (int nc = 2 * P - 1; nc <= 2 * P; nc++) {
+                        gh_ptile_fn f = gh_ptile_avx512(t, R, P);
+                        assert_non_null(f);
+                        float y[32], y2[32];
+                        for (int i = 0; i < 32; i++) y[i] = -7.0f;
+                        f(n, w, wrow, xp, (size_t)ps, x, (size_t)n * 4, y, 4, nc);
+                        for (int c = 0; c < 8; c++) /* the 1x1 AVX2 tile is the type's vec_dot */
+                            for (int r = 0; r < 4; r++)
+                                gh_tile_avx2(t, 1, 1)(n, w + r * wrow, wrow, x + c * n, (size_t)n * 4, y2 + c * 4 + r, 4,
+                                                      NULL, 0, GH_TILE_FIRST | GH_TILE_LAST);
+                        for (int c = 0; c < 8; c++)
+                            for (int r = 0; r < 4; r++) {
+                                const bool in = c < nc && r < R;
+                                if (in && f2u(y[c * 4 + r]) != f2u(y2[c * 4 + r]))
+                                    fail_msg("%s n=%lld %dx%d nc=%d pair (%d, %d): pair tile %.9g, avx2 %.9g",
+                                             gh_get_type_traits(t)->name, (long long)n, R, P, nc, r, c, y[c * 4 + r],
+                                             y2[c * 4 + r]);
+                                if (!in && y[c * 4 + r] != -7.0f) /* outside the tile: untouched */
+                                    fail_msg("%s %dx%d nc=%d wrote y at (%d, %d)", gh_get_type_traits(t)->name, R, P,
+                                             nc, r, c);
+                            }
+                    }
+            free(w); free(x); free(xp);
+        }
+    }
+}
+
 /* The AVX-512 tiles must give the very bits of the AVX2 tile of the same shape
  * (kernels_avx512.c), whole-row and in k-chunks, so gh_matmul can mix them. */
 static void test_avx512_tiles_match_avx2(void **state) {
@@ -674,7 +681,9 @@ static void test_traits_table(void **state) {
     assert_int_equal(gh_get_type_traits(GH_TYPE_Q6_K)->type_size, 210);
     assert_int_equal(gh_get_type_traits(GH_TYPE_Q4_0)->vec_dot_type, GH_TYPE_Q8_0);
     assert_int_equal(gh_get_type_traits(GH_TYPE_F16)->vec_dot_type, GH_TYPE_F32);
-    assert_int_equal(gh_matmul_wsize(GH_TYPE_F32, 512, 8), 0);
+    /* float weights need scratch only for the pair-packed activations (AVX-512, B >= 4) */
+    assert_int_equal(gh_matmul_wsize(GH_TYPE_F32, 512, 3), 0);
+    assert_int_equal(gh_matmul_wsize(GH_TYPE_F32, 512, 7), gh_kernels_use_avx512() ? 4 * (64 * 16 + 16) * 4 + 64 : 0);
     assert_int_equal(gh_matmul_wsize(GH_TYPE_Q4_K, 512, 3), 3 * 2 * 292);
     const char *simd = gh_kernels_simd_name();
     assert_true(strcmp(simd, "amx") == 0 || strcmp(simd, "avx512") == 0 || strcmp(simd, "avx2") == 0 ||
@@ -704,6 +713,7 @@ int main(void) {
         cmocka_unit_test(test_q80_tiles_match_ref),
         cmocka_unit_test(test_kquant_tiles_match_ref),
         cmocka_unit_test(test_avx512_tiles_match_avx2),
+        cmocka_unit_test(test_pair_tiles_match_avx2),
         cmocka_unit_test(test_dot_axpy),
         cmocka_unit_test(test_traits_table),
         cmocka_unit_test(test_bandwidth_probe),
