@@ -18,7 +18,7 @@ LDFLAGS := -fopenmp $(SAN)
 # Files compiled with extra ISA flags; their code is only called after a CPUID check.
 SIMD_FLAGS := -mavx2 -mfma -mf16c
 SIMD512_FLAGS := $(SIMD_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
-AMX_FLAGS := $(SIMD512_FLAGS) -mamx-tile -mamx-int8
+AMX_FLAGS := $(SIMD512_FLAGS) -mavx512vbmi -mamx-tile -mamx-int8
 
 LIB_SRC  := $(shell find src -name '*.c' | sort)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
