@@ -52,6 +52,16 @@ static void test_bitwise_independent_of_batch_and_threads(void **state) {
     assert_memory_equal(a, b, 40 * 512 * sizeof(float));
     assert_memory_equal(a, c, 40 * 512 * sizeof(float));
     free(a); free(b); free(c);
+    /* a batch big enough (T * n_ff >= 2^15) that the element-wise steps
+     * between the matmuls are split over the threads too */
+    int32_t more[256];
+    for (int i = 0; i < 256; i++) more[i] = i == 0 ? 1 : (11 * i * i + 5) % 512;
+    a = logits_of(m1, more, 256, 256);
+    b = logits_of(m2, more, 256, 256);
+    c = logits_of(m2, more, 256, 7);
+    assert_memory_equal(a, b, 256 * 512 * sizeof(float));
+    assert_memory_equal(a, c, 256 * 512 * sizeof(float));
+    free(a); free(b); free(c);
     gh_model_free(m1);
     gh_model_free(m2);
 }
