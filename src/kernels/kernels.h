@@ -62,6 +62,16 @@ size_t gh_matmul_wsize(gh_type wtype, int64_t n_in, int64_t B);
 void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n_in,
                int64_t n_out, int64_t B, void *wdata, int n_threads);
 
+/* Several products of the same activations with matrices of one type and
+ * n_in: ys[k][b*n_outs[k] + o] = sum_i Ws[k][o][i] * x[b*n_in + i] for
+ * k < n_mat (at most GH_MATMUL_MULTI_MAX). Bitwise what n_mat gh_matmul calls
+ * give, but the activations are converted (and packed) once, in one parallel
+ * region whose threads share out the rows of all the matrices: a layer's
+ * q/k/v or gate/up projections. wdata as for gh_matmul. */
+#define GH_MATMUL_MULTI_MAX 4
+void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const int64_t *n_outs, gh_type wtype,
+                     const float *x, int64_t n_in, int64_t B, void *wdata, int n_threads);
+
 /* The same product computed with the _ref kernels only, one (o, b) at a time. */
 void gh_matmul_ref(float *y, const float *x, const void *W, gh_type wtype, int64_t n_in,
                    int64_t n_out, int64_t B);

@@ -1,6 +1,10 @@
 /* matmul.c — y[B, n_out] = x[B, n_in] . W[n_out, n_in]^T, the product every
  * linear layer runs on, and its one-pair-at-a-time reference.
  *
+ * gh_matmul is gh_matmul_multi with one matrix; with several (a layer's q/k/v
+ * or gate/up, same type and input) steps 1 and the packing run once and the
+ * chunks of step 2 cover the rows of all the matrices in one parallel region.
+ *
  * Plan of gh_matmul:
  *   1. the B activation rows are converted once to the weight type's
  *      vec_dot_type (Q8_0 / Q8_K) into the scratch `wdata` (rows split over
@@ -40,6 +44,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 /* Bytes of one row of n elements of a type (n a multiple of the block size). */
@@ -300,41 +305,53 @@ static void pair_rows(float *y, const float *x, const float *xp, const void *W, 
     }
 }
 
-void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n_in,
-               int64_t n_out, int64_t B, void *wdata, int n_threads) {
+void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const int64_t *n_outs, gh_type wtype,
+                     const float *x, int64_t n_in, int64_t B, void *wdata, int n_threads) {
     const gh_type_traits *tt = gh_get_type_traits(wtype);
-    if (!tt || !tt->vec_dot || B <= 0 || n_out <= 0) return;
+    if (!tt || !tt->vec_dot || B <= 0 || n_mat <= 0 || n_mat > GH_MATMUL_MULTI_MAX) return;
     const gh_type_traits *vt = gh_get_type_traits(tt->vec_dot_type);
     const bool convert = tt->vec_dot_type != GH_TYPE_F32;
     const size_t wrow = row_bytes(tt, n_in), xrow = row_bytes(vt, n_in);
     const void *xq = convert ? wdata : (const void *)x;
     const bool simd = gh_kernels_use_avx2();
+    int64_t n_out_all = 0, n_out_min = INT64_MAX;
+    for (int k = 0; k < n_mat; k++) {
+        if (n_outs[k] < 0) return;
+        n_out_all += n_outs[k];
+        if (n_outs[k] < n_out_min) n_out_min = n_outs[k];
+    }
+    if (n_out_all <= 0) return;
     if (n_threads < 1) n_threads = 1;
-    if (n_threads > n_out) n_threads = (int)n_out;
+    if (n_threads > n_out_all) n_threads = (int)n_out_all;
     /* Small products (tiny models, a single short row) cost less than waking
      * threads, and far less than waiting at a barrier for a thread the OS has
      * descheduled on a busy machine: give each thread at least ~256K MACs. */
-    const int64_t macs = n_in * n_out * B, per_thread = (int64_t)1 << 18;
+    const int64_t macs = n_in * n_out_all * B, per_thread = (int64_t)1 << 18;
     if (macs / per_thread < n_threads) n_threads = macs / per_thread > 1 ? (int)(macs / per_thread) : 1;
 
     /* AMX (amx.h) for quantized weights and many activation rows: 16-row
      * groups from packed activations; rows past the last whole group take the
      * AVX2 tiles below (the same bits) */
-    const bool amx = simd && n_out >= 16 && use_amx(wtype, B, n_in);
+    const bool amx = simd && n_out_min >= 16 && use_amx(wtype, B, n_in);
     void *pack = amx ? (void *)(((uintptr_t)wdata + (size_t)B * xrow + 63) & ~(uintptr_t)63) : NULL;
     const int64_t rmul = amx ? 16 : 4;
-    /* float weights, AVX-512, B >= 4: pair-packed activations after the AMX pack */
+    /* float weights, AVX-512, B >= 4: pair-packed activations */
     const bool pairs = simd && !convert && use_pairs(wtype, B);
     float *xp = pairs ? (float *)(((uintptr_t)wdata + 63) & ~(uintptr_t)63) : NULL;
 
     /* For B >= 4: chunks of ~256 KiB of weights (1 MiB with AMX: longer row
      * streams measured 4 % faster for q4_0 at N = 16; a smaller 64 KiB was
-     * slower), at least 4 per thread, a multiple of 4 rows (16 with AMX) so
-     * tiles stay whole. */
-    int64_t chunk = (int64_t)(((amx ? 1024u : 256u) << 10) / (wrow ? wrow : 1));
-    if (chunk > n_out / (4 * n_threads)) chunk = n_out / (4 * n_threads);
-    chunk = chunk < rmul ? rmul : chunk - chunk % rmul;
-    const int64_t n_chunks = (n_out + chunk - 1) / chunk;
+     * slower), at least 4 per thread and matrix, a multiple of 4 rows (16
+     * with AMX) so tiles stay whole. The chunks of all matrices form one list. */
+    int64_t chunk[GH_MATMUL_MULTI_MAX], first[GH_MATMUL_MULTI_MAX + 1];
+    first[0] = 0;
+    for (int k = 0; k < n_mat; k++) {
+        int64_t ck = (int64_t)(((amx ? 1024u : 256u) << 10) / (wrow ? wrow : 1));
+        if (ck > n_outs[k] / (4 * n_threads)) ck = n_outs[k] / (4 * n_threads);
+        chunk[k] = ck < rmul ? rmul : ck - ck % rmul;
+        first[k + 1] = first[k] + (n_outs[k] + chunk[k] - 1) / chunk[k];
+    }
+    const int64_t n_chunks = first[n_mat];
 
 #pragma omp parallel num_threads(n_threads) if (n_threads > 1)
     {
@@ -355,21 +372,30 @@ void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n
 #pragma omp barrier
         }
         if (B < KBLOCK_MIN_B) {
-            /* memory-bound decode: one contiguous range per thread, boundaries
-             * rounded to a multiple of 4 rows so tiles stay whole (long
-             * uninterrupted streams: measured ~10% faster than chunks at B = 1) */
-            int64_t o0 = (n_out * ith / nt) & ~(int64_t)3, o1 = (n_out * (ith + 1) / nt) & ~(int64_t)3;
-            if (ith == 0) o0 = 0;
-            if (ith == nt - 1) o1 = n_out;
-            if (o1 > o0) matmul_rows(y, xq, vt, xrow, W, wrow, wtype, tt, n_in, n_out, B, o0, o1, simd);
+            /* memory-bound decode: one contiguous range per thread and matrix,
+             * boundaries rounded to a multiple of 4 rows so tiles stay whole
+             * (long uninterrupted streams: measured ~10% faster than chunks at
+             * B = 1) */
+            for (int k = 0; k < n_mat; k++) {
+                const int64_t n_out = n_outs[k];
+                int64_t o0 = (n_out * ith / nt) & ~(int64_t)3, o1 = (n_out * (ith + 1) / nt) & ~(int64_t)3;
+                if (ith == 0) o0 = 0;
+                if (ith == nt - 1) o1 = n_out;
+                if (o1 > o0) matmul_rows(ys[k], xq, vt, xrow, Ws[k], wrow, wtype, tt, n_in, n_out, B, o0, o1, simd);
+            }
         } else {
             /* compute-bound batches: chunks of rows handed out dynamically, so
              * a thread the OS deschedules (a shared machine) holds up the
              * others by one chunk at most; no result depends on who computes
              * a row */
 #pragma omp for schedule(dynamic, 1) nowait
-            for (int64_t k = 0; k < n_chunks; k++) {
-                int64_t o0 = k * chunk, o1 = o0 + chunk < n_out ? o0 + chunk : n_out;
+            for (int64_t q = 0; q < n_chunks; q++) {
+                int k = 0;
+                while (q >= first[k + 1]) k++;
+                const int64_t n_out = n_outs[k];
+                float *y = ys[k];
+                const void *W = Ws[k];
+                int64_t o0 = (q - first[k]) * chunk[k], o1 = o0 + chunk[k] < n_out ? o0 + chunk[k] : n_out;
                 if (amx) {
                     const int64_t om = o0 + (o1 - o0) / 16 * 16;
                     if (om > o0) amx_rows(wtype, y, pack, W, wrow, n_in, n_out, B, o0, om);
@@ -380,6 +406,11 @@ void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n
             }
         }
     }
+}
+
+void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n_in,
+               int64_t n_out, int64_t B, void *wdata, int n_threads) {
+    gh_matmul_multi(1, &y, &W, &n_out, wtype, x, n_in, B, wdata, n_threads);
 }
 
 void gh_matmul_ref(float *y, const float *x, const void *W, gh_type wtype, int64_t n_in,

@@ -561,6 +561,22 @@ static void matmul(gh_ctx *c, float *y, const float *x, const gh_weight *w, int6
     gh_matmul(y, x, w->data, w->type, w->n_in, w->n_out, B, c->wdata, c->m->n_threads);
 }
 
+/* Products of one input with two or three matrices (q/k/v, gate/up): one
+ * gh_matmul_multi when they share a type (the input is converted once), else
+ * one gh_matmul each (mixed-type files, e.g. a Q6_K v among Q4_K). */
+static void matmul_n(gh_ctx *c, int n, float *const *ys, const float *x, const gh_weight *const *ws, int64_t B) {
+    bool same = true;
+    for (int k = 1; k < n; k++) same = same && ws[k]->type == ws[0]->type && ws[k]->n_in == ws[0]->n_in;
+    if (!same) {
+        for (int k = 0; k < n; k++) matmul(c, ys[k], x, ws[k], B);
+        return;
+    }
+    const void *W[GH_MATMUL_MULTI_MAX];
+    int64_t n_out[GH_MATMUL_MULTI_MAX];
+    for (int k = 0; k < n; k++) { W[k] = ws[k]->data; n_out[k] = ws[k]->n_out; }
+    gh_matmul_multi(n, ys, W, n_out, ws[0]->type, x, ws[0]->n_in, B, c->wdata, c->m->n_threads);
+}
+
 static void capture(gh_ctx *c, int32_t layer, const float *x, int32_t first, int32_t T) {
     const int64_t E = c->m->info.n_embd;
     for (int32_t k = 0; k < c->n_cap; k++)
@@ -619,9 +635,11 @@ static void forward_chunk(gh_ctx *c, const int32_t *tokens, const int32_t *seq, 
         const gh_layer *L = &m->layers[l];
 #pragma omp parallel for num_threads(nth) schedule(static) if (ew_par)
         for (int32_t t = 0; t < T; t++) rmsnorm(c->xb + t * E, c->x + t * E, L->attn_norm, E, I->norm_eps);
-        matmul(c, c->q, c->xb, &L->wq, T);
-        matmul(c, c->k, c->xb, &L->wk, T);
-        matmul(c, c->v, c->xb, &L->wv, T);
+        {
+            float *const ys[3] = {c->q, c->k, c->v};
+            const gh_weight *const ws[3] = {&L->wq, &L->wk, &L->wv};
+            matmul_n(c, 3, ys, c->xb, ws, T);
+        }
         add_bias(c->q, L->bq, T, Q);
         add_bias(c->k, L->bk, T, KV);
         add_bias(c->v, L->bv, T, KV);
@@ -645,8 +663,11 @@ static void forward_chunk(gh_ctx *c, const int32_t *tokens, const int32_t *seq, 
             for (int64_t i = t * E; i < (t + 1) * E; i++) c->x[i] += c->xb[i];
             rmsnorm(c->xb + t * E, c->x + t * E, L->ffn_norm, E, I->norm_eps);
         }
-        matmul(c, c->hb, c->xb, &L->w_gate, T);
-        matmul(c, c->hb2, c->xb, &L->w_up, T);
+        {
+            float *const ys[2] = {c->hb, c->hb2};
+            const gh_weight *const ws[2] = {&L->w_gate, &L->w_up};
+            matmul_n(c, 2, ys, c->xb, ws, T);
+        }
 #pragma omp parallel for num_threads(nth) schedule(static) if (ew_par)
         for (int64_t i = 0; i < T * F; i++) {
             float g = c->hb[i];

@@ -308,6 +308,42 @@ static void test_matmul_determinism(void **state) {
     for (size_t k = 0; k < KT_N_WTYPES; k++) kt_matmul_determinism(kt_weight_types[k]);
 }
 
+/* gh_matmul_multi gives each matrix the bits of its own gh_matmul call, for
+ * every type, batch (memory-bound, tiles, AMX, pair-packed) and thread count,
+ * with matrices of different heights (one below AMX's 16 rows). */
+static void test_matmul_multi(void **state) {
+    (void)state;
+    kt_seed(43);
+    const int64_t n_outs[3][3] = {{37, 16, 48}, {64, 32, 32}, {5, 40, 19}};
+    const int64_t Bs[] = {1, 3, 16, 67};
+    for (size_t k = 0; k < KT_N_WTYPES; k++) {
+        const gh_type t = kt_weight_types[k];
+        const int64_t n_in = kt_n_in(t);
+        for (size_t si = 0; si < 3; si++)
+            for (size_t bi = 0; bi < 4; bi++)
+                for (int th = 1; th <= 2; th++) {
+                    const int64_t B = Bs[bi], *no = n_outs[si];
+                    void *w[3];
+                    float *y[3], *ym[3];
+                    for (int m = 0; m < 3; m++) {
+                        w[m] = kt_weights(t, no[m], n_in);
+                        y[m] = malloc((size_t)(B * no[m]) * 4);
+                        ym[m] = malloc((size_t)(B * no[m]) * 4);
+                    }
+                    float *x = kt_gauss_vec(B * n_in, 1.0f);
+                    void *wd = malloc(gh_matmul_wsize(t, n_in, B) + 1);
+                    for (int m = 0; m < 3; m++) gh_matmul(y[m], x, w[m], t, n_in, no[m], B, wd, th);
+                    gh_matmul_multi(3, ym, (const void *const *)w, no, t, x, n_in, B, wd, th);
+                    for (int m = 0; m < 3; m++)
+                        if (memcmp(y[m], ym[m], (size_t)(B * no[m]) * 4) != 0)
+                            fail_msg("%s B=%lld threads=%d set %zu: matrix %d differs from its own gh_matmul",
+                                     gh_get_type_traits(t)->name, (long long)B, th, si, m);
+                    for (int m = 0; m < 3; m++) { free(w[m]); free(y[m]); free(ym[m]); }
+                    free(x); free(wd);
+                }
+    }
+}
+
 /* Q8_0/Q4_0 weight blocks and Q8_0 activation blocks with random codes and
  * scales, and the extremes: weight -128 (Q8_0) or code 0 (Q4_0's -8), activation
  * -127/127 (and -128 against Q4_0 weights; a Q8_0 quantizer never makes
@@ -710,6 +746,7 @@ int main(void) {
         cmocka_unit_test(test_vec_dot_simd_vs_ref),
         cmocka_unit_test(test_matmul_vs_ref),
         cmocka_unit_test(test_matmul_determinism),
+        cmocka_unit_test(test_matmul_multi),
         cmocka_unit_test(test_q80_tiles_match_ref),
         cmocka_unit_test(test_kquant_tiles_match_ref),
         cmocka_unit_test(test_avx512_tiles_match_avx2),
