@@ -1,5 +1,6 @@
-/* tokenize.c — `goodhart tokenize -m MODEL [--no-bos] [--ids] [--parse-special] [TEXT]`.
- * Without TEXT the text is stdin, byte for byte (no trailing newline stripped). */
+/* tokenize.c — `goodhart tokenize -m MODEL [--no-bos] [--ids] [--parse-special] [[--] TEXT]`.
+ * Without TEXT the text is stdin, byte for byte (no trailing newline stripped);
+ * after `--` the next argument is the text even if it starts with '-'. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,8 +8,9 @@
 #include "goodhart/model.h"
 
 static const char *usage_text =
-    "usage: goodhart tokenize -m MODEL.gguf [--no-bos] [--ids] [--parse-special] [TEXT]\n"
-    "Without TEXT, reads stdin byte for byte. --ids prints the ids on one line,\n"
+    "usage: goodhart tokenize -m MODEL.gguf [--no-bos] [--ids] [--parse-special] [[--] TEXT]\n"
+    "Without TEXT, reads stdin byte for byte; after --, TEXT may start with '-'.\n"
+    "--ids prints the ids on one line,\n"
     "separated by single spaces; otherwise one line per token: id, tab, the\n"
     "vocabulary entry as a JSON string.\n";
 
@@ -16,6 +18,11 @@ int cmd_tokenize(int argc, char **argv) {
     const char *model = NULL, *text = NULL, *v;
     bool bos = true, ids_only = false, special = false, missing = false;
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) { /* the text follows, even one starting with '-' */
+            if (i + 1 < argc && !text) text = argv[++i];
+            if (i + 1 < argc || (i + 1 == argc && !text)) return cli_usage_error("tokenize", "'--' must be followed by exactly one text");
+            break;
+        }
         if (cli_flag(argv[i], "-h", "--help")) { fputs(usage_text, stdout); return 0; }
         else if (cli_opt(argv, &i, argc, "-m", "--model", &v, &missing)) model = v;
         else if (cli_opt(argv, &i, argc, "-t", "--threads", &v, &missing)) (void)v;

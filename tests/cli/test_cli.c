@@ -55,6 +55,23 @@ static void test_tokenize_stdin_bytes(void **state) {
     a = tu_cli(&st, "tokenize -m %s 'dog'", tu_stories_gguf());
     assert_contains(a, "1\t\"<s>\"\n");
     free(a);
+    /* after --, a text may start with '-'; without it that is an unknown option */
+    a = tu_cli(&st, "tokenize -m %s --ids --no-bos -- '-dog'", tu_stories_gguf());
+    assert_int_equal(st, 0);
+    snprintf(cmd, sizeof cmd, "printf '%%s' '-dog' | %s tokenize -m %s --ids --no-bos", tu_bin(), tu_stories_gguf());
+    b = tu_run(cmd, &st);
+    assert_int_equal(st, 0);
+    assert_true(strlen(b) > 1);
+    assert_string_equal(a, b); /* the same ids as the text read from stdin */
+    free(a); free(b);
+    a = tu_cli(&st, "tokenize -m %s --ids '-dog'", tu_stories_gguf());
+    assert_int_equal(st, 2);
+    assert_contains(a, "unknown option '-dog'");
+    free(a);
+    a = tu_cli(&st, "tokenize -m %s -- a b", tu_stories_gguf());
+    assert_int_equal(st, 2);
+    assert_contains(a, "exactly one text");
+    free(a);
 }
 
 static void test_logprob_json(void **state) {
