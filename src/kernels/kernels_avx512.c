@@ -1,11 +1,10 @@
 /* kernels_avx512.c — AVX-512 (F, BW, VL, DQ, VNNI) tiles for batched products:
- * R weight rows x 4 or 8 activation rows for F32, F16, BF16, Q8_0 and Q4_0
- * weights.
+ * R weight rows x 4 or 8 activation rows for Q8_0 and Q4_0 weights, and the
+ * pair-packed tiles for F32, F16 and BF16 weights (gh_ptile_fn).
  *
  * These tiles give the same bits as the AVX2 tiles in kernels_avx2.c, so
- * gh_matmul may use them for some tiles (B >= 4, four activation rows at a
- * time) and AVX2 ones for the rest without breaking the determinism contract
- * (kernels.h):
+ * gh_matmul may use them for some tiles (B >= 4) and AVX2 ones for the rest
+ * without breaking the determinism contract (kernels.h):
  *
  *   float types: a 512-bit register holds the 8-lane accumulators of TWO
  *                pairs, (r, c) in the low half and (r, c+1) in the high half,
@@ -42,21 +41,6 @@ bool gh_cpu_has_avx512(void) {
 #endif
 }
 
-/* Accumulators: P = C/2 column pairs; acc[r][p] holds pairs (r, 2p) and
- * (r, 2p+1), which sit side by side in A (8 floats each), so one 512-bit load
- * or store moves both. */
-#define ACC512_INIT(R, P)                                                                      \
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int p = 0; p < P; p++) acc[r][p] =         \
-        (mode & GH_TILE_FIRST) ? _mm512_setzero_ps() : _mm512_loadu_ps(A + (size_t)r * as + 16 * p)
-#define ACC512_SAVE(R, P)                                                                      \
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int p = 0; p < P; p++)                     \
-        _mm512_storeu_ps(A + (size_t)r * as + 16 * p, acc[r][p])
-
-/* [a[0..8] | b[0..8]] */
-ALWAYS_INLINE __m512 load_pair_f32(const float *a, const float *b) {
-    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(a)), _mm256_loadu_ps(b), 1);
-}
-
 ALWAYS_INLINE __m256 half_of(__m512 v, int h) {
     return h ? _mm512_extractf32x8_ps(v, 1) : _mm512_castps512_ps256(v);
 }
@@ -80,37 +64,14 @@ ALWAYS_INLINE float welem(int kind, const void *row, int64_t j) {
     }
 }
 
-/* F32 (kind 0), F16 (1) or BF16 (2) weights x F32 activations, R x 2P. */
-ALWAYS_INLINE void tile_float512(const int kind, const int R, const int P, TILE_PARAMS) {
-    __m512 acc[4][4];
-    ACC512_INIT(R, P);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m512 wv[4];
-        UNROLL for (int r = 0; r < R; r++)
-            wv[r] = kind == 0 ? wstep_f32(WROW(float, r) + i)
-                  : kind == 1 ? wstep_f16(WROW(uint16_t, r) + i) : wstep_bf16(WROW(uint16_t, r) + i);
-        UNROLL for (int p = 0; p < P; p++) {
-            __m512 xv = load_pair_f32(XROW(float, 2 * p) + i, XROW(float, 2 * p + 1) + i);
-            UNROLL for (int r = 0; r < R; r++) acc[r][p] = _mm512_fmadd_ps(wv[r], xv, acc[r][p]);
-        }
-    }
-    if (!(mode & GH_TILE_LAST)) { ACC512_SAVE(R, P); return; }
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < 2 * P; c++) {
-        float s = hsum8(half_of(acc[r][c / 2], c & 1));
-        for (int64_t j = i; j < n; j++) s += welem(kind, WROW(char, r), j) * XROW(float, c)[j];
-        y[(size_t)c * ys + r] = s;
-    }
-}
-
 #define UNROLL8 _Pragma("GCC unroll 8")
 
 /* ---- Pair-packed float tiles (gh_ptile_fn, kernels_internal.h) ----
- * The same lanes as tile_float512, but the activations come pair-packed
- * (gh_matmul packs them once per product): step s of pair p is the 16 floats
- * [x[2p][8s..8s+8) | x[2p+1][8s..8s+8)], one aligned 64-byte load, where
- * load_pair_f32 costs two loads and an insert whose port-5 uop competes with
- * the FMAs. Whole rows only (no k-chunks), so no accumulator buffer either.
+ * The activations come pair-packed (gh_matmul packs them once per product):
+ * step s of pair p is the 16 floats [x[2p][8s..8s+8) | x[2p+1][8s..8s+8)],
+ * one aligned 64-byte load, where reading two activation rows in place costs
+ * two loads and an insert whose port-5 uop competes with the FMAs (the R x 4
+ * and R x 8 float tiles this file had before, which these replaced). Whole rows only (no k-chunks), so no accumulator buffer either.
  * Per step: R weight steps (f32: a broadcast load; f16/bf16: a load and a
  * conversion), P pair loads, R*P FMAs. `nc` (<= 2P) columns are stored; a
  * padding column (odd B) is computed and dropped.
@@ -289,22 +250,13 @@ ALWAYS_INLINE void tile_q80_like512(const int R, const int P, const bool q4, TIL
     TILE512_INST(NAME, 2, C, BODY(2, C / 2, n, w, wb, x, xb, y, ys, A, as, mode))                    \
     TILE512_INST(NAME, 4, C, BODY(4, C / 2, n, w, wb, x, xb, y, ys, A, as, mode))
 
-#define F32_BODY(R, P, ...) tile_float512(0, R, P, __VA_ARGS__)
-#define F16_BODY(R, P, ...) tile_float512(1, R, P, __VA_ARGS__)
-#define BF16_BODY(R, P, ...) tile_float512(2, R, P, __VA_ARGS__)
 #define Q8_0_BODY(R, P, ...) tile_q80_like512(R, P, false, __VA_ARGS__)
 #define Q4_0_BODY(R, P, ...) tile_q80_like512(R, P, true, __VA_ARGS__)
-TILE512_ROWS(f32, 4, F32_BODY) TILE512_ROWS(f32, 8, F32_BODY)
-TILE512_ROWS(f16, 4, F16_BODY) TILE512_ROWS(f16, 8, F16_BODY)
-TILE512_ROWS(bf16, 4, BF16_BODY) TILE512_ROWS(bf16, 8, BF16_BODY)
 TILE512_ROWS(q8_0, 4, Q8_0_BODY) TILE512_ROWS(q8_0, 8, Q8_0_BODY)
 TILE512_ROWS(q4_0, 4, Q4_0_BODY) TILE512_ROWS(q4_0, 8, Q4_0_BODY)
 
 #define TILE512_TABLE(NAME, C) {NAME##_1x##C, NAME##_2x##C, NAME##_4x##C}
-static const gh_tile_fn tiles512[5][2][3] = {
-    {TILE512_TABLE(f32, 4), TILE512_TABLE(f32, 8)},
-    {TILE512_TABLE(f16, 4), TILE512_TABLE(f16, 8)},
-    {TILE512_TABLE(bf16, 4), TILE512_TABLE(bf16, 8)},
+static const gh_tile_fn tiles512[2][2][3] = {
     {TILE512_TABLE(q8_0, 4), TILE512_TABLE(q8_0, 8)},
     {TILE512_TABLE(q4_0, 4), TILE512_TABLE(q4_0, 8)},
 };
@@ -314,11 +266,8 @@ gh_tile_fn gh_tile_avx512(gh_type t, int R, int C) {
     int ci = C == 4 ? 0 : C == 8 ? 1 : -1;
     if (ri < 0 || ci < 0) return NULL;
     switch (t) {
-    case GH_TYPE_F32: return tiles512[0][ci][ri];
-    case GH_TYPE_F16: return tiles512[1][ci][ri];
-    case GH_TYPE_BF16: return tiles512[2][ci][ri];
-    case GH_TYPE_Q8_0: return tiles512[3][ci][ri];
-    case GH_TYPE_Q4_0: return tiles512[4][ci][ri];
+    case GH_TYPE_Q8_0: return tiles512[0][ci][ri];
+    case GH_TYPE_Q4_0: return tiles512[1][ci][ri];
     default: return NULL;
     }
 }

@@ -159,8 +159,9 @@ typedef void (*gh_tile_fn)(int64_t n, const void *w, size_t wb, const void *x, s
 /* The AVX2 tile kernel for (R, C), or NULL if that type has none. */
 gh_tile_fn gh_tile_avx2(gh_type t, int R, int C);
 
-/* ---- AVX-512 tiles (kernels_avx512.c): R x 4 and R x 8 for F32/F16/BF16/Q8_0/Q4_0,
- * bit-identical to the AVX2 tiles (pair by pair). Call only when
+/* ---- AVX-512 tiles (kernels_avx512.c): R x 4 and R x 8 for Q8_0/Q4_0, and
+ * the pair-packed float tiles below, bit-identical to the AVX2 tiles (pair by
+ * pair). Call only when
  * gh_kernels_use_avx512() is true. ---- */
 bool gh_cpu_has_avx512(void);
 /* True when the dispatcher chose AVX-512 tiles too (CPU has AVX-512 F/BW/VL/DQ
