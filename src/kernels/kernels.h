@@ -87,6 +87,19 @@ double gh_measure_read_bandwidth(int n_threads, size_t bytes, int reps);
 float gh_dot_f32(const float *a, const float *b, int64_t n);
 void gh_axpy_f32(float *y, float a, const float *x, int64_t n);
 
+/* Attention of G query heads that share one key/value head (grouped-query
+ * attention) over n cached positions. For g < G, with q_g = q + g*hd,
+ * k_p = k + p*kv_stride, v_p = v + p*kv_stride and out_g = out + g*hd:
+ *     s_p = gh_dot_f32(q_g, k_p, hd) * scale,   w_p = expf(s_p - max_p s_p),
+ *     out_g = sum_p (w_p / sum_p w_p) v_p, accumulated as gh_axpy_f32 calls
+ *     from zero in position order.
+ * Bitwise that loop (gh_attend_f32_ref), with fewer loads, stores and calls.
+ * scores: scratch of G*n floats. */
+void gh_attend_f32(float *out, const float *q, int32_t G, const float *k, const float *v, size_t kv_stride,
+                   int32_t n, int32_t hd, float scale, float *scores);
+void gh_attend_f32_ref(float *out, const float *q, int32_t G, const float *k, const float *v, size_t kv_stride,
+                       int32_t n, int32_t hd, float scale, float *scores);
+
 /* fp16 / bf16 scalar conversions (IEEE round-to-nearest-even). */
 float gh_fp16_to_fp32(uint16_t h);
 uint16_t gh_fp32_to_fp16(float f);

@@ -34,6 +34,8 @@
  */
 #include "kernels/simd_x86.h"
 
+#include <math.h>
+
 bool gh_cpu_has_avx2(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
@@ -173,7 +175,10 @@ void gh_q8_K_from_float_avx2(const float *x, void *y, int64_t n) {
 /* ------------------------------------------------------------------------ */
 /* small f32 helpers (not bound by the determinism contract)                */
 
-float gh_dot_f32_avx2(const float *a, const float *b, int64_t n) {
+/* dot(a, b) over n floats in gh_dot_f32_avx2's order: four 8-lane chains over
+ * 32-element steps, an 8-element remainder into the first, one hsum8, then the
+ * scalar tail. gh_attend_f32_avx2 inlines it so its scores keep these bits. */
+ALWAYS_INLINE float dot_f32(const float *a, const float *b, int64_t n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
@@ -188,12 +193,79 @@ float gh_dot_f32_avx2(const float *a, const float *b, int64_t n) {
     return s;
 }
 
+float gh_dot_f32_avx2(const float *a, const float *b, int64_t n) { return dot_f32(a, b, n); }
+
 void gh_axpy_f32_avx2(float *y, float a, const float *x, int64_t n) {
     __m256 av = _mm256_set1_ps(a);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
     for (; i < n; i++) y[i] += a * x[i];
+}
+
+/* gh_attend_f32 (kernels.h) with AVX2: the same operations as the per-head
+ * loop of gh_dot_f32_avx2, expf and gh_axpy_f32_avx2, so the same bits, but
+ *   - scores: positions outer, the G heads inner, so each key row is read
+ *     from the cache once per group (hd = 64: held in 8 registers) and no
+ *     call is paid per (head, position);
+ *   - values: each 64-float block of a head's output stays in registers over
+ *     all positions, where the axpy loop loaded and stored it per position
+ *     (its fma(w_p, v_p, o) per element, in position order, is what runs). */
+void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const float *k, const float *v, size_t kv_stride,
+                        int32_t n, int32_t hd, float scale, float *scores) {
+    for (int32_t p = 0; p < n; p++) {
+        const float *kp = k + (size_t)p * kv_stride;
+        if (hd == 64) { /* dot_f32's order: chains j and j + 4 of register j */
+            __m256 kr[8];
+            UNROLL8 for (int j = 0; j < 8; j++) kr[j] = _mm256_loadu_ps(kp + 8 * j);
+            for (int32_t g = 0; g < G; g++) {
+                const float *qg = q + (size_t)g * 64;
+                __m256 s[4];
+                UNROLL8 for (int j = 0; j < 4; j++) s[j] = _mm256_fmadd_ps(_mm256_loadu_ps(qg + 8 * j), kr[j], _mm256_setzero_ps());
+                UNROLL8 for (int j = 0; j < 4; j++) s[j] = _mm256_fmadd_ps(_mm256_loadu_ps(qg + 32 + 8 * j), kr[4 + j], s[j]);
+                scores[(size_t)g * n + p] = hsum8(_mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]))) * scale;
+            }
+        } else {
+            for (int32_t g = 0; g < G; g++) scores[(size_t)g * n + p] = dot_f32(q + (size_t)g * hd, kp, hd) * scale;
+        }
+    }
+    for (int32_t g = 0; g < G; g++) {
+        float *w = scores + (size_t)g * n, mx = -INFINITY, sum = 0.0f;
+        for (int32_t p = 0; p < n; p++)
+            if (w[p] > mx) mx = w[p];
+        for (int32_t p = 0; p < n; p++) {
+            w[p] = expf(w[p] - mx);
+            sum += w[p];
+        }
+        for (int32_t p = 0; p < n; p++) w[p] = w[p] / sum;
+        float *o = out + (size_t)g * hd;
+        int32_t i = 0;
+        for (; i + 8 <= hd; i += 64) { /* up to 8 vectors of o at a time */
+            const int nv = hd - i >= 64 ? 8 : (hd - i) / 8;
+            __m256 acc[8];
+            UNROLL8 for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
+            if (nv == 8) {
+                for (int32_t p = 0; p < n; p++) {
+                    const __m256 a = _mm256_set1_ps(w[p]);
+                    const float *vp = v + (size_t)p * kv_stride + i;
+                    UNROLL8 for (int j = 0; j < 8; j++) acc[j] = _mm256_fmadd_ps(a, _mm256_loadu_ps(vp + 8 * j), acc[j]);
+                }
+            } else {
+                for (int32_t p = 0; p < n; p++) {
+                    const __m256 a = _mm256_set1_ps(w[p]);
+                    const float *vp = v + (size_t)p * kv_stride + i;
+                    for (int j = 0; j < nv; j++) acc[j] = _mm256_fmadd_ps(a, _mm256_loadu_ps(vp + 8 * j), acc[j]);
+                }
+            }
+            for (int j = 0; j < nv; j++) _mm256_storeu_ps(o + i + 8 * j, acc[j]);
+            if (nv < 8) { i += 8 * nv; break; }
+        }
+        for (; i < hd; i++) { /* the axpy's scalar tail: mul, then add */
+            float y = 0.0f;
+            for (int32_t p = 0; p < n; p++) y += w[p] * v[(size_t)p * kv_stride + i];
+            o[i] = y;
+        }
+    }
 }
 
 /* Streaming read for the bandwidth probe: 8 independent accumulators. */

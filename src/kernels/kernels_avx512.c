@@ -64,7 +64,6 @@ ALWAYS_INLINE float welem(int kind, const void *row, int64_t j) {
     }
 }
 
-#define UNROLL8 _Pragma("GCC unroll 8")
 
 /* ---- Pair-packed float tiles (gh_ptile_fn, kernels_internal.h) ----
  * The activations come pair-packed (gh_matmul packs them once per product):

@@ -136,6 +136,8 @@ void gh_vec_dot_q4_K_avx2(int64_t n, float *s, const void *x, const void *y);
 void gh_vec_dot_q6_K_avx2(int64_t n, float *s, const void *x, const void *y);
 float gh_dot_f32_avx2(const float *a, const float *b, int64_t n);
 void gh_axpy_f32_avx2(float *y, float a, const float *x, int64_t n);
+void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const float *k, const float *v, size_t kv_stride,
+                        int32_t n, int32_t hd, float scale, float *scores);
 double gh_sum_f32_avx2(const float *x, int64_t n);
 /* The same sum, reading the four quarters of x as interleaved streams. */
 double gh_sum4_f32_avx2(const float *x, int64_t n);

@@ -36,5 +36,6 @@ ALWAYS_INLINE __m256 bf16x8_load(const uint16_t *p) {
 #define WROW(T, r) ((const T *)((const char *)w + (size_t)(r) * wb))
 #define XROW(T, c) ((const T *)((const char *)x + (size_t)(c) * xb))
 #define UNROLL _Pragma("GCC unroll 4")
+#define UNROLL8 _Pragma("GCC unroll 8")
 
 #endif

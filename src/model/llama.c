@@ -378,8 +378,9 @@ struct gh_ctx {
     float *rope_cos, *rope_sin;   /* [n_ctx][n_rot/2] */
     /* activations of one forward pass of up to n_batch tokens */
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2; /* [n_batch][...] */
-    float *scores;                /* [scores_nth][n_ctx] */
+    float *scores;                /* [scores_nth][scores_len]: per thread, a group's scores */
     int32_t scores_nth;
+    size_t scores_len;            /* (n_head / n_head_kv) * n_ctx */
     int32_t *pos;                 /* [n_batch] */
     void *wdata;
     size_t wsize;
@@ -441,7 +442,8 @@ gh_status gh_ctx_init(gh_model *m, const gh_ctx_params *p, gh_ctx **out) {
     c->hb = falloc(B * (size_t)I->n_ff);
     c->hb2 = falloc(B * (size_t)I->n_ff);
     c->scores_nth = m->n_threads > 0 ? m->n_threads : 1;
-    c->scores = falloc((size_t)c->scores_nth * (size_t)c->n_ctx);
+    c->scores_len = (size_t)(I->n_head / I->n_head_kv) * (size_t)c->n_ctx;
+    c->scores = falloc((size_t)c->scores_nth * c->scores_len);
     c->pos = malloc(B * sizeof *c->pos);
     size_t ws = 0, w1;
     const gh_layer *L0 = &m->layers[0];
@@ -584,30 +586,16 @@ static void capture(gh_ctx *c, int32_t layer, const float *x, int32_t first, int
             memcpy(c->hidden + ((size_t)k * c->n_out + first) * E, x, (size_t)T * E * sizeof(float));
 }
 
-/* Attention for token t of the chunk, head h: reads its sequence's cache up to
- * and including its own position. */
-static void attend(gh_ctx *c, int32_t l, int32_t t, int32_t h, int32_t seq, float *scores) {
+/* Attention for token t of the chunk, query heads h0 .. h0 + gw - 1 (they
+ * share one key/value head): reads its sequence's cache up to and including
+ * its own position. */
+static void attend(gh_ctx *c, int32_t l, int32_t t, int32_t h0, int32_t gw, int32_t seq, float *scores) {
     const gh_model_info *I = &c->m->info;
-    const int32_t hd = I->head_dim, pos = c->pos[t];
-    const int32_t kvh = h / (I->n_head / I->n_head_kv);
-    const float *q = c->q + ((size_t)t * I->n_head + h) * hd;
-    const float *kc = c->k_cache + kv_off(c, seq, l, 0) + (size_t)kvh * hd;
-    const float *vc = c->v_cache + kv_off(c, seq, l, 0) + (size_t)kvh * hd;
-    const float scale = 1.0f / sqrtf((float)hd);
-    float mx = -INFINITY;
-    for (int32_t p = 0; p <= pos; p++) {
-        float s = gh_dot_f32(q, kc + (size_t)p * c->kv_dim, hd) * scale;
-        scores[p] = s;
-        if (s > mx) mx = s;
-    }
-    float sum = 0.0f;
-    for (int32_t p = 0; p <= pos; p++) {
-        scores[p] = expf(scores[p] - mx);
-        sum += scores[p];
-    }
-    float *o = c->att + ((size_t)t * I->n_head + h) * hd;
-    memset(o, 0, (size_t)hd * sizeof *o);
-    for (int32_t p = 0; p <= pos; p++) gh_axpy_f32(o, scores[p] / sum, vc + (size_t)p * c->kv_dim, hd);
+    const int32_t hd = I->head_dim, kvh = h0 / (I->n_head / I->n_head_kv);
+    const size_t qh = (size_t)t * I->n_head + (size_t)h0;
+    gh_attend_f32(c->att + qh * hd, c->q + qh * hd, gw, c->k_cache + kv_off(c, seq, l, 0) + (size_t)kvh * hd,
+                  c->v_cache + kv_off(c, seq, l, 0) + (size_t)kvh * hd, (size_t)c->kv_dim, c->pos[t] + 1, hd,
+                  1.0f / sqrtf((float)hd), scores);
 }
 
 /* One forward pass over T <= n_batch tokens (positions already checked). */
@@ -649,13 +637,18 @@ static void forward_chunk(gh_ctx *c, const int32_t *tokens, const int32_t *seq, 
             memcpy(c->k_cache + kv_off(c, seq[t], l, c->pos[t]), c->k + t * KV, (size_t)KV * sizeof(float));
             memcpy(c->v_cache + kv_off(c, seq[t], l, c->pos[t]), c->v + t * KV, (size_t)KV * sizeof(float));
         }
-        const int64_t work = (int64_t)T * I->n_head;
-        /* attention over short contexts of a small model: one thread (see gh_matmul) */
-        const bool par = work > 1 && work * (int64_t)I->n_embd / I->n_head * (c->pos[T - 1] + 1) > ((int64_t)1 << 17);
+        /* one work item per (token, key/value head), which reads the keys
+         * and values once for the query heads sharing them; per (token,
+         * head) when that would leave threads idle (a head's result is the
+         * same either way). Short contexts of a small model: one thread (see
+         * gh_matmul). */
+        const int32_t G = I->n_head / I->n_head_kv, gw = (int64_t)T * I->n_head_kv >= 2 * nth ? G : 1;
+        const int64_t work = (int64_t)T * (I->n_head / gw);
+        const bool par = work > 1 && (int64_t)T * I->n_head * I->head_dim * (c->pos[T - 1] + 1) > ((int64_t)1 << 17);
 #pragma omp parallel for num_threads(nth) schedule(static) if (par)
         for (int64_t w = 0; w < work; w++) {
-            int32_t t = (int32_t)(w / I->n_head), h = (int32_t)(w % I->n_head);
-            attend(c, l, t, h, seq[t], c->scores + (size_t)omp_get_thread_num() * c->n_ctx);
+            const int32_t t = (int32_t)(w / (I->n_head / gw)), h0 = (int32_t)(w % (I->n_head / gw)) * gw;
+            attend(c, l, t, h0, gw, seq[t], c->scores + (size_t)omp_get_thread_num() * c->scores_len);
         }
         matmul(c, c->xb, c->att, &L->wo, T);
 #pragma omp parallel for num_threads(nth) schedule(static) if (ew_par)
