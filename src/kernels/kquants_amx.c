@@ -19,8 +19,14 @@
  *   Q4_K: sc = 16*sh + sl (sl 0..15, sh 0..3); A1 = sl*q <= 225 and
  *         A2 = sh*q <= 45 (u8, TDPBUSD): isum = C1 + 16*C2. The mins term
  *         imin = sum_j m_j*(bsums[2j] + bsums[2j+1]) uses x's bsums, as the
- *         reference does: mins (u8) times their low bytes (u8, TDPBUUD) plus
- *         256 x times their high bytes (s8, TDPBUSD).
+ *         reference does, on the vector unit: per weight row four VPDPWSSD
+ *         of its mins as 16-bit pairs (broadcast) with the 16 activation
+ *         rows' sub-block sums as 16-bit pairs (exact int32). A quantizer's
+ *         sums are within +-4096; for blocks whose bsums (read as given,
+ *         like the reference) give a sum past int16, the pack sets a flag
+ *         and the sums are also kept as int32 for a scalar path.
+ *         As tile products (bsums split into bytes) they cost two more tile
+ *         stores per super-block, which hold everything else back.
  *   Q6_K: v = scales_j*(q - 32) in -4064..4096 as int16; A1 = its low byte
  *         (u8, TDPBUSD), A2 = its high byte (s8, TDPBSSD): isum = C1 + 256*C2.
  * The byte products come from VPMULLW on the codes taken two per 16-bit
@@ -37,8 +43,9 @@
  * Layout of the packed activations (gh_amx_kq_pack), per 16-row group and
  * super-block: the codes as four 16 x 64-byte B tiles in AMX's VNNI order
  * (tile row k of chunk t holds bytes 64t + 4k .. +3 of each of the 16 rows),
- * the 16 x.d, then the low and the high bytes of bsums as two 16-row B tiles
- * of which only rows 0-3 are non-zero. Weights are read in place; for each
+ * the 16 x.d, then the sub-block sums bsums[2j] + bsums[2j+1] as 16-bit
+ * pairs (j = 2u, 2u + 1) in four vectors of 16 lanes. Weights are read in
+ * place; for each
  * super-block the A bytes of 16 rows are computed into a small buffer.
  *
  * Pipelining: iteration i of a 16-row block computes the A bytes of
@@ -57,16 +64,14 @@
 /* Packed activations, bytes per (group, super-block). */
 #define PK_CODES 0                 /* 4 B tiles: 16 rows x 64 bytes */
 #define PK_D 4096                  /* 16 x.d */
-#define PK_BL (PK_D + 64)          /* bsums low bytes: 16 x 64, rows 4-15 zero */
-#define PK_BH (PK_BL + 1024)       /* bsums high bytes: likewise */
-#define PK_SB (PK_BH + 1024)
+#define PK_BS (PK_D + 64)          /* sub-block sums: 4 x 16 lanes of int16 pairs */
+#define PK_BS32 (PK_BS + 256)      /* the same as int32 [8][16], for blocks with PK_WIDE set */
+#define PK_WIDE (PK_BS32 + 512)    /* int32: some sum does not fit int16 */
+#define PK_SB (PK_WIDE + 64)
 
 size_t gh_amx_kq_pack_size(int64_t n_in, int64_t B) {
     return (size_t)((B + 15) / 16) * (size_t)(n_in / QK_K) * PK_SB;
 }
-
-/* K position k (0..15) of the mins product pairs min k % 8 with bsums[BSUM_AT(k)]. */
-#define BSUM_AT(k) (2 * ((k) % 8) + (k) / 8)
 
 void gh_amx_kq_pack(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *pack, int64_t i0, int64_t i1) {
     const int64_t nsb = n_in / QK_K, G = (B + 15) / 16;
@@ -74,24 +79,29 @@ void gh_amx_kq_pack(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *
         for (int64_t i = i0; i < i1; i++) {
             uint8_t *p = (uint8_t *)pack + (size_t)(g * nsb + i) * PK_SB;
             float *dx = (float *)(p + PK_D);
-            memset(p + PK_BL, 0, PK_SB - PK_BL);
+            int16_t *bs = (int16_t *)(p + PK_BS);      /* [u][s][2] */
+            int32_t *bs32 = (int32_t *)(p + PK_BS32);  /* [j][s] */
+            int32_t wide = 0;
             for (int s = 0; s < 16; s++) {
                 const int64_t b = g * 16 + s;
                 if (b >= B) { /* padding rows: zero codes and scale */
                     for (int k = 0; k < 64; k++) memset(p + PK_CODES + 64 * k + 4 * s, 0, 4);
                     dx[s] = 0;
+                    for (int j = 0; j < 8; j++) bs[32 * (j / 2) + 2 * s + j % 2] = 0, bs32[16 * j + s] = 0;
                     continue;
                 }
                 const blk_q8_K *x = (const blk_q8_K *)((const char *)xq + (size_t)b * xrow) + i;
                 /* the 64 VNNI rows of the four chunks follow each other */
                 for (int k = 0; k < 64; k++) memcpy(p + PK_CODES + 64 * k + 4 * s, x->qs + 4 * k, 4);
                 dx[s] = x->d;
-                for (int k = 0; k < 16; k++) {
-                    const int v = x->bsums[BSUM_AT(k)];
-                    p[PK_BL + 64 * (k / 4) + 4 * s + k % 4] = (uint8_t)(v & 0xFF);
-                    p[PK_BH + 64 * (k / 4) + 4 * s + k % 4] = (uint8_t)((v - (v & 0xFF)) / 256);
+                for (int j = 0; j < 8; j++) {
+                    const int32_t v = (int32_t)x->bsums[2 * j] + x->bsums[2 * j + 1];
+                    wide |= v < INT16_MIN || v > INT16_MAX;
+                    bs[32 * (j / 2) + 2 * s + j % 2] = (int16_t)(wide ? 0 : v);
+                    bs32[16 * j + s] = v;
                 }
             }
+            *(int32_t *)(p + PK_WIDE) = wide;
         }
 }
 
@@ -99,8 +109,6 @@ void gh_amx_kq_pack(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *
  * names). */
 #define TC0 0 /* C1 */
 #define TC1 1 /* C2 */
-#define TC2 2 /* Q4_K mins, low bytes */
-#define TC3 3 /* Q4_K mins, high bytes */
 #define TA0 4 /* A1 */
 #define TA1 5 /* A2 */
 #define TB0 6 /* B, even chunks */
@@ -114,15 +122,15 @@ static const gh_tile_config g_cfg = {
     .rows = {16, 16, 16, 16, 16, 16, 16, 16},
 };
 
-/* Scratch of one gh_amx_kq_matmul_rows call (~26 KiB, on its stack). For
+/* Scratch of one gh_amx_kq_matmul_rows call (~22 KiB, on its stack). For
  * super-block i: A bytes written in iteration i - 1, read in i; products
- * stored in i + 1, read in i + 2; d, dmin written in i - 1, read in i + 2:
- * two, two and four slots. */
+ * stored in i + 1, read in i + 2; d, dmin, mins written in i - 1, read in
+ * i + 2: two, two and four slots. */
 typedef struct {
     uint8_t a1[2][16][256], a2[2][16][256]; /* A1, A2 of 16 rows */
-    uint8_t am[2][256 + 64];                /* Q4_K mins A tile (16-byte rows), zero tail */
-    int32_t c[2][4][16][16];                /* C tiles: c[slot][C][r][s] */
+    int32_t c[2][2][16][16];                /* C tiles: c[slot][C][r][s] */
     float d[4][16], dmin[4][16];            /* fp16 d, dmin of the 16 rows as floats */
+    int32_t mins[4][16][4];                 /* Q4_K: row r's mins m_2u | m_2u+1 << 16 */
 } __attribute__((aligned(64))) work_buf;
 
 
@@ -151,9 +159,9 @@ ALWAYS_INLINE __m512i bcast16_pattern(int lo, int hi) {
 }
 
 /* Q4_K super-block i of rows w .. w + 15*wrow: A1, A2 (element order), the
- * mins A tile, d, dmin. */
+ * mins as 16-bit pairs, d, dmin. */
 ALWAYS_INLINE void unpack_q4k(const char *w, size_t wrow, int64_t i, uint8_t a1[16][256], uint8_t a2[16][256],
-                              uint8_t *am, float *d, float *dmin) {
+                              int32_t mins[16][4], float *d, float *dmin) {
     /* scales and mins of the 16 rows at once (lanes = rows), decoded as in
      * q4k_scale_min from the packed words a, b, c (bytes 0-3, 4-7, 8-11) */
     const __m512i idx = gh_amx_row_offsets(wrow);
@@ -196,14 +204,12 @@ ALWAYS_INLINE void unpack_q4k(const char *w, size_t wrow, int64_t i, uint8_t a1[
             _mm512_store_si512(a2[r] + 64 * t, _mm512_mullo_epi16(q, _mm512_shuffle_epi8(vh, pat)));
         }
     }
-    /* mins A tile: row r = bytes m0..m7, m0..m7 (K position k has min k % 8,
-     * see BSUM_AT), i.e. dwords m03, m47, m03, m47 of row r; rows 16 bytes
-     * apart (the tile reads 64 bytes a row: the rest meets zero B rows) */
-    _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
-        const __m512i sel = _mm512_setr_epi32(4 * q, 16 + 4 * q, 4 * q, 16 + 4 * q, 4 * q + 1, 17 + 4 * q, 4 * q + 1,
-                                              17 + 4 * q, 4 * q + 2, 18 + 4 * q, 4 * q + 2, 18 + 4 * q, 4 * q + 3,
-                                              19 + 4 * q, 4 * q + 3, 19 + 4 * q);
-        _mm512_store_si512(am + 64 * q, _mm512_permutex2var_epi32(m03, sel, m47));
+    /* mins: row r's bytes m0..m7 (dwords m03, m47 of lane r) widened to
+     * 16 bits, four rows per vector */
+    _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++) {
+        const __m512i m8 = _mm512_permutex2var_epi32(m03, h ? hi_rows : lo_rows, m47); /* rows 8h .. 8h+7 */
+        _mm512_store_si512(mins[8 * h], _mm512_cvtepu8_epi16(_mm512_castsi512_si256(m8)));
+        _mm512_store_si512(mins[8 * h + 4], _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(m8, 1)));
     }
     _mm512_store_ps(d, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd)));
     _mm512_store_ps(dmin, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16))));
@@ -265,9 +271,8 @@ ALWAYS_INLINE void unpack_q6k(const char *w, size_t wrow, int64_t i, uint8_t a1[
     _mm512_store_ps(d, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16))));
 }
 
-/* The tile products of one super-block into C registers 0-3 (Q6_K: 0-1):
- * C1 += A1 . B and C2 += A2 . B over the four 64-element chunks (A2 is s8
- * for Q6_K), then Q4_K's mins: u8 . u8 low bytes, u8 . s8 high bytes. */
+/* The tile products of one super-block into C registers 0-1: C1 += A1 . B
+ * and C2 += A2 . B over the four 64-element chunks (A2 is s8 for Q6_K). */
 #define CHUNK(t, TB)                                        \
     do {                                                    \
         _tile_loadd(TB, px + PK_CODES + 1024 * (t), 64);    \
@@ -278,50 +283,53 @@ ALWAYS_INLINE void unpack_q6k(const char *w, size_t wrow, int64_t i, uint8_t a1[
         else _tile_dpbusd(TC1, TA1, TB);                    \
     } while (0)
 
-ALWAYS_INLINE void tile_products(bool q6, const uint8_t a1[16][256], const uint8_t a2[16][256], const uint8_t *am,
-                                 const uint8_t *px) {
+ALWAYS_INLINE void tile_products(bool q6, const uint8_t a1[16][256], const uint8_t a2[16][256], const uint8_t *px) {
     _tile_zero(TC0);
     _tile_zero(TC1);
     CHUNK(0, TB0);
     CHUNK(1, TB1);
     CHUNK(2, TB0);
     CHUNK(3, TB1);
-    if (!q6) {
-        _tile_zero(TC2);
-        _tile_zero(TC3);
-        _tile_loadd(TA0, am, 16);
-        _tile_loadd(TB0, px + PK_BL, 64);
-        _tile_loadd(TB1, px + PK_BH, 64);
-        _tile_dpbuud(TC2, TA0, TB0);
-        _tile_dpbusd(TC3, TA0, TB1);
-    }
 }
 
 /* The products' results (issued one iteration before, so done by now). */
-ALWAYS_INLINE void store_products(bool q6, int32_t c[4][16][16]) {
+ALWAYS_INLINE void store_products(int32_t c[2][16][16]) {
     _tile_stored(TC0, c[0], 64);
     _tile_stored(TC1, c[1], 64);
-    if (!q6) {
-        _tile_stored(TC2, c[2], 64);
-        _tile_stored(TC3, c[3], 64);
+}
+
+/* imin of one weight row (mins as in work_buf) for the 16 activation rows
+ * from int32 sums [8][16]: the path for blocks with PK_WIDE set. */
+static __m512i mins_wide(const int32_t mins[4], const int32_t *bs32) {
+    int32_t im[16] __attribute__((aligned(64)));
+    for (int s = 0; s < 16; s++) {
+        int32_t t = 0;
+        for (int j = 0; j < 8; j++) t += (mins[j / 2] >> (16 * (j % 2)) & 0xFFFF) * bs32[16 * j + s];
+        im[s] = t;
     }
+    return _mm512_load_si512(im);
 }
 
 /* acc[r] (lanes = activation rows) += row r's contribution of a super-block,
  * from its products c, in the reference's float operations. */
-ALWAYS_INLINE void combine_q4k(__m512 acc[16], const int32_t c[4][16][16], const float *d, const float *dmin,
-                               const uint8_t *px) {
+ALWAYS_INLINE void combine_q4k(__m512 acc[16], const int32_t c[2][16][16], const float *d, const float *dmin,
+                               const int32_t mins[16][4], const uint8_t *px) {
     const __m512 xd = _mm512_loadu_ps((const float *)(px + PK_D));
+    __m512i bs[4];
+    _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) bs[u] = _mm512_load_si512(px + PK_BS + 64 * u);
+    const int32_t wide = *(const int32_t *)(px + PK_WIDE);
     _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) {
         const __m512i is = _mm512_add_epi32(_mm512_load_si512(c[0][r]), _mm512_slli_epi32(_mm512_load_si512(c[1][r]), 4));
-        const __m512i im = _mm512_add_epi32(_mm512_load_si512(c[2][r]), _mm512_slli_epi32(_mm512_load_si512(c[3][r]), 8));
+        __m512i im = _mm512_setzero_si512();
+        _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) im = _mm512_dpwssd_epi32(im, _mm512_set1_epi32(mins[r][u]), bs[u]);
+        if (__builtin_expect(wide, 0)) im = mins_wide(mins[r], (const int32_t *)(px + PK_BS32));
         const __m512 t1 = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(d[r]), xd), _mm512_cvtepi32_ps(is));
         const __m512 t2 = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(dmin[r]), xd), _mm512_cvtepi32_ps(im));
         acc[r] = _mm512_add_ps(acc[r], _mm512_sub_ps(t1, t2));
     }
 }
 
-ALWAYS_INLINE void combine_q6k(__m512 acc[16], const int32_t c[4][16][16], const float *d, const uint8_t *px) {
+ALWAYS_INLINE void combine_q6k(__m512 acc[16], const int32_t c[2][16][16], const float *d, const uint8_t *px) {
     const __m512 xd = _mm512_loadu_ps((const float *)(px + PK_D));
     _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) {
         const __m512i is = _mm512_add_epi32(_mm512_load_si512(c[0][r]), _mm512_slli_epi32(_mm512_load_si512(c[1][r]), 8));
@@ -340,7 +348,6 @@ ALWAYS_INLINE void kq_rows(const bool q6, float *y, const uint8_t *pack, const c
     const int64_t G = (B + 15) / 16;
     const size_t bsz = q6 ? sizeof(blk_q6_K) : sizeof(blk_q4_K);
     float out[16][16] __attribute__((aligned(64)));
-    memset(wb->am, 0, sizeof wb->am);
     _tile_loadconfig(&g_cfg);
     for (int64_t o = o0; o < o1; o += 16) {
         const char *w = W + (size_t)o * wrow;
@@ -354,21 +361,22 @@ ALWAYS_INLINE void kq_rows(const bool q6, float *y, const uint8_t *pack, const c
                 if (n < nsb) {
                     if (g == 0) prefetch_sb(w, wrow, n + KQ_PF, nsb, more, bsz);
                     if (q6) unpack_q6k(w, wrow, n, wb->a1[n & 1], wb->a2[n & 1], wb->d[n & 3]);
-                    else unpack_q4k(w, wrow, n, wb->a1[n & 1], wb->a2[n & 1], wb->am[n & 1], wb->d[n & 3],
+                    else unpack_q4k(w, wrow, n, wb->a1[n & 1], wb->a2[n & 1], wb->mins[n & 3], wb->d[n & 3],
                                     wb->dmin[n & 3]);
                 }
-                if (i >= 1 && i <= nsb) store_products(q6, wb->c[(i - 1) & 1]); /* of super-block i - 1 */
+                if (i >= 1 && i <= nsb) store_products(wb->c[(i - 1) & 1]); /* of super-block i - 1 */
                 if (i >= 2) { /* combine super-block i - 2 */
                     const int64_t p = i - 2;
                     const int32_t(*c)[16][16] = (const int32_t(*)[16][16])wb->c[p & 1];
                     if (q6) combine_q6k(acc, c, wb->d[p & 3], pg + (size_t)p * PK_SB);
-                    else combine_q4k(acc, c, wb->d[p & 3], wb->dmin[p & 3], pg + (size_t)p * PK_SB);
+                    else combine_q4k(acc, c, wb->d[p & 3], wb->dmin[p & 3], (const int32_t(*)[4])wb->mins[p & 3],
+                                     pg + (size_t)p * PK_SB);
                 }
                 if (i >= 0 && i < nsb) { /* tile products of super-block i */
                     GH_COMPILER_BARRIER();
                     const uint8_t(*a1)[256] = (const uint8_t(*)[256])wb->a1[i & 1];
                     const uint8_t(*a2)[256] = (const uint8_t(*)[256])wb->a2[i & 1];
-                    tile_products(q6, a1, a2, wb->am[i & 1], pg + (size_t)i * PK_SB);
+                    tile_products(q6, a1, a2, pg + (size_t)i * PK_SB);
                 }
             }
             /* acc[r] lane s is y[16g + s][o + r] */
