@@ -87,6 +87,12 @@ double gh_measure_read_bandwidth(int n_threads, size_t bytes, int reps);
 float gh_dot_f32(const float *a, const float *b, int64_t n);
 void gh_axpy_f32(float *y, float a, const float *x, int64_t n);
 
+/* SwiGLU's gate in place: g[i] = g[i] / (1 + expf(-g[i])) * u[i], the float
+ * operations of that C expression and the C library's expf, so bitwise the
+ * scalar loop (gh_swiglu_f32_ref) on every path. */
+void gh_swiglu_f32(float *g, const float *u, int64_t n);
+void gh_swiglu_f32_ref(float *g, const float *u, int64_t n);
+
 /* Attention of G query heads that share one key/value head (grouped-query
  * attention) over n cached positions. For g < G, with q_g = q + g*hd,
  * k_p = k + p*kv_stride, v_p = v + p*kv_stride and out_g = out + g*hd:

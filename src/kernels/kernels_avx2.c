@@ -203,6 +203,116 @@ void gh_axpy_f32_avx2(float *y, float a, const float *x, int64_t n) {
     for (; i < n; i++) y[i] += a * x[i];
 }
 
+/* ---- expf, 8 at a time, with the C library's bits ----
+ * The forward pass calls expf for every SwiGLU gate and every attention
+ * weight; one call costs about as much as a 200-element dot product. Results
+ * must not depend on the SIMD path, so this is glibc's expf (since 2.28; the
+ * __expf_fma variant it picks on every CPU with AVX2 and FMA), the same
+ * operations on 4 doubles a register:
+ *     z = fma(N/ln2, x, 2^52 * 1.5)   k = bits(z)   kd = z - 2^52 * 1.5
+ *     r = fma(N/ln2, x, -kd)          s = tab[k % 32] + (k << 47), as a double
+ *     y = fma(fma(r, C0, C1), r*r, fma(r, C2, 1)) * s,   rounded to float
+ * with N = 32, tab[i] = bits(2^(i/32)) - (i << 47) and the library's
+ * polynomial coefficients. Inputs whose top 12 bits pass 0x42a (|x| >= 88,
+ * inf, NaN) take the library call itself, as the library's own slow path
+ * would. The table is
+ * built at start-up and the whole function checked against the library's
+ * expf (gh_expf_avx2_init); where they differ (another C library), the
+ * callers keep calling expf. */
+static uint64_t g_exp2_tab[32];
+static bool g_expf_ok;
+
+#define EXPF_INVLN2N 0x1.71547652b82fep+5 /* 32 / ln 2 */
+#define EXPF_SHIFT 0x1.8p+52
+#define EXPF_C0 0x1.c6af84b912394p-20 /* 0x1.c6af84b912394p-5 / 32^3 */
+#define EXPF_C1 0x1.ebfce50fac4f3p-13 /* 0x1.ebfce50fac4f3p-3 / 32^2 */
+#define EXPF_C2 0x1.62e42ff0c52d6p-6  /* 0x1.62e42ff0c52d6p-1 / 32 */
+
+ALWAYS_INLINE __m128 expf4_fast(__m128 x) {
+    const __m256d xd = _mm256_cvtps_pd(x);
+    const __m256d inv = _mm256_set1_pd(EXPF_INVLN2N), shift = _mm256_set1_pd(EXPF_SHIFT);
+    const __m256d z = _mm256_fmadd_pd(inv, xd, shift);
+    const __m256i k = _mm256_castpd_si256(z);
+    const __m256d kd = _mm256_sub_pd(z, shift);
+    const __m256d r = _mm256_fmsub_pd(inv, xd, kd);
+    __m256i t = _mm256_i64gather_epi64((const long long *)g_exp2_tab, _mm256_and_si256(k, _mm256_set1_epi64x(31)), 8);
+    t = _mm256_add_epi64(t, _mm256_slli_epi64(k, 47));
+    const __m256d p = _mm256_fmadd_pd(r, _mm256_set1_pd(EXPF_C0), _mm256_set1_pd(EXPF_C1));
+    const __m256d r2 = _mm256_mul_pd(r, r);
+    __m256d y = _mm256_fmadd_pd(r, _mm256_set1_pd(EXPF_C2), _mm256_set1_pd(1.0));
+    y = _mm256_fmadd_pd(p, r2, y);
+    return _mm256_cvtpd_ps(_mm256_mul_pd(y, _mm256_castsi256_pd(t)));
+}
+
+/* expf of 8 floats; lanes outside the fast range call the library. */
+ALWAYS_INLINE __m256 expf8(__m256 x) {
+    const __m256i top = _mm256_and_si256(_mm256_srli_epi32(_mm256_castps_si256(x), 20), _mm256_set1_epi32(0x7FF));
+    const int slow = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(top, _mm256_set1_epi32(0x42A))));
+    __m256 y = _mm256_set_m128(expf4_fast(_mm256_extractf128_ps(x, 1)), expf4_fast(_mm256_castps256_ps128(x)));
+    if (__builtin_expect(slow != 0, 0)) {
+        float xs[8], ys[8];
+        _mm256_storeu_ps(xs, x);
+        _mm256_storeu_ps(ys, y);
+        for (int j = 0; j < 8; j++)
+            if (slow >> j & 1) ys[j] = expf(xs[j]);
+        y = _mm256_loadu_ps(ys);
+    }
+    return y;
+}
+
+bool gh_expf_avx2_ok(void) { return g_expf_ok; }
+
+void gh_expf_f32_avx2(float *y, const float *x, int64_t n) {
+    int64_t i = 0;
+    if (g_expf_ok)
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, expf8(_mm256_loadu_ps(x + i)));
+    for (; i < n; i++) y[i] = expf(x[i]);
+}
+
+bool gh_expf_avx2_init(void) {
+    for (int i = 0; i < 32; i++) {
+        const double v = (double)exp2l((long double)i / 32.0L);
+        uint64_t u;
+        memcpy(&u, &v, 8);
+        g_exp2_tab[i] = u - ((uint64_t)i << 47);
+    }
+    /* every table entry, both signs, both ends of the fast range, and the
+     * special inputs, against the library */
+    g_expf_ok = true;
+    float x[4096], y[4096];
+    uint32_t s = 12345;
+    for (int i = 0; i < 4096; i++) {
+        s = s * 1664525u + 1013904223u;
+        const float u = (float)(s >> 8) / 16777216.0f;
+        x[i] = i < 8 ? (float[]){0.0f, -0.0f, 88.0f, -88.0f, 88.7f, -103.9f, INFINITY, NAN}[i]
+                     : (u * 2.0f - 1.0f) * (i % 4 == 0 ? 104.0f : i % 4 == 1 ? 10.0f : 1.0f);
+    }
+    gh_expf_f32_avx2(y, x, 4096);
+    for (int i = 0; i < 4096; i++) {
+        const float e = expf(x[i]);
+        if (memcmp(&e, &y[i], 4) != 0) {
+            g_expf_ok = false;
+            break;
+        }
+    }
+    return g_expf_ok;
+}
+
+/* gh_swiglu_f32 with AVX2: the reference's float operations, 8 lanes at a
+ * time, and expf8 for the library's expf. */
+void gh_swiglu_f32_avx2(float *g, const float *u, int64_t n) {
+    int64_t i = 0;
+    if (g_expf_ok) {
+        const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+        for (; i + 8 <= n; i += 8) {
+            const __m256 x = _mm256_loadu_ps(g + i);
+            const __m256 e = expf8(_mm256_xor_ps(x, sign));
+            _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_div_ps(x, _mm256_add_ps(one, e)), _mm256_loadu_ps(u + i)));
+        }
+    }
+    for (; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
 /* gh_attend_f32 (kernels.h) with AVX2: the same operations as the per-head
  * loop of gh_dot_f32_avx2, expf and gh_axpy_f32_avx2, so the same bits, but
  *   - scores: positions outer, the G heads inner, so each key row is read
@@ -233,10 +343,12 @@ void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const float *k, c
         float *w = scores + (size_t)g * n, mx = -INFINITY, sum = 0.0f;
         for (int32_t p = 0; p < n; p++)
             if (w[p] > mx) mx = w[p];
-        for (int32_t p = 0; p < n; p++) {
-            w[p] = expf(w[p] - mx);
-            sum += w[p];
-        }
+        int32_t p = 0;
+        if (g_expf_ok) /* the same differences and expf, 8 at a time */
+            for (const __m256 m = _mm256_set1_ps(mx); p + 8 <= n; p += 8)
+                _mm256_storeu_ps(w + p, expf8(_mm256_sub_ps(_mm256_loadu_ps(w + p), m)));
+        for (; p < n; p++) w[p] = expf(w[p] - mx);
+        for (p = 0; p < n; p++) sum += w[p];
         for (int32_t p = 0; p < n; p++) w[p] = w[p] / sum;
         float *o = out + (size_t)g * hd;
         int32_t i = 0;

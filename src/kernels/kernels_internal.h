@@ -26,6 +26,10 @@
 #include <assert.h>
 #include <string.h>
 
+/* y[i] = expf(x[i]) with the C library's bits, SIMD where it was checked to
+ * match (kernels_avx2.c); for tests. */
+void gh_expf_f32(float *y, const float *x, int64_t n);
+
 #define QK8_0 32
 #define QK4_0 32
 #define QK_K 256
@@ -136,6 +140,10 @@ void gh_vec_dot_q4_K_avx2(int64_t n, float *s, const void *x, const void *y);
 void gh_vec_dot_q6_K_avx2(int64_t n, float *s, const void *x, const void *y);
 float gh_dot_f32_avx2(const float *a, const float *b, int64_t n);
 void gh_axpy_f32_avx2(float *y, float a, const float *x, int64_t n);
+bool gh_expf_avx2_init(void);
+bool gh_expf_avx2_ok(void);
+void gh_expf_f32_avx2(float *y, const float *x, int64_t n);
+void gh_swiglu_f32_avx2(float *g, const float *u, int64_t n);
 void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const float *k, const float *v, size_t kv_stride,
                         int32_t n, int32_t hd, float scale, float *scores);
 double gh_sum_f32_avx2(const float *x, int64_t n);

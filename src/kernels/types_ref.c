@@ -529,6 +529,7 @@ static void traits_init(void) {
     if (force_scalar || !gh_cpu_has_avx2()) return;
     g_simd = "avx2";
     g_avx2 = true;
+    gh_expf_avx2_init(); /* expf's SIMD form, where it matches the C library's */
     if (!(env && strcmp(env, "avx2") == 0) && gh_cpu_has_avx512()) {
         g_simd = "avx512";
         g_avx512 = true;
@@ -593,6 +594,22 @@ void gh_axpy_f32(float *y, float a, const float *x, int64_t n) {
     pthread_once(&g_once, traits_init);
     if (g_avx2) { gh_axpy_f32_avx2(y, a, x, n); return; }
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+void gh_swiglu_f32_ref(float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+void gh_swiglu_f32(float *g, const float *u, int64_t n) {
+    pthread_once(&g_once, traits_init);
+    if (g_avx2) gh_swiglu_f32_avx2(g, u, n);
+    else gh_swiglu_f32_ref(g, u, n);
+}
+
+void gh_expf_f32(float *y, const float *x, int64_t n) {
+    pthread_once(&g_once, traits_init);
+    if (g_avx2) { gh_expf_f32_avx2(y, x, n); return; }
+    for (int64_t i = 0; i < n; i++) y[i] = expf(x[i]);
 }
 
 void gh_attend_f32_ref(float *out, const float *q, int32_t G, const float *k, const float *v, size_t kv_stride,

@@ -662,10 +662,7 @@ static void forward_chunk(gh_ctx *c, const int32_t *tokens, const int32_t *seq, 
             matmul_n(c, 2, ys, c->xb, ws, T);
         }
 #pragma omp parallel for num_threads(nth) schedule(static) if (ew_par)
-        for (int64_t i = 0; i < T * F; i++) {
-            float g = c->hb[i];
-            c->hb[i] = g / (1.0f + expf(-g)) * c->hb2[i];
-        }
+        for (int32_t t = 0; t < T; t++) gh_swiglu_f32(c->hb + t * F, c->hb2 + t * F, F);
         matmul(c, c->xb, c->hb, &L->w_down, T);
 #pragma omp parallel for num_threads(nth) schedule(static) if (ew_par)
         for (int64_t i = 0; i < T * E; i++) c->x[i] += c->xb[i];

@@ -705,6 +705,61 @@ static void test_dot_axpy(void **state) {
     }
 }
 
+/* The SIMD expf (kernels_avx2.c) is the C library's, bit for bit: a sweep
+ * over float bit patterns (every 1021st: all signs, exponents, table slots,
+ * the edges of the fast range, subnormals, inf, NaN) against expf. With
+ * glibc and AVX2 the SIMD form must be the one in use. */
+static void test_expf_matches_libm(void **state) {
+    (void)state;
+#ifdef __GLIBC__
+    if (gh_kernels_use_avx2()) assert_true(gh_expf_avx2_ok());
+#endif
+    enum { CH = 4096 };
+    float *x = malloc(CH * 4), *y = malloc(CH * 4);
+    /* the only two floats (of all 2^32) where r = x*32/ln2 - k rounded twice
+     * instead of fused changes the result */
+    const float hard[2] = {0x1.04845ep+5f, -0x1.f8cbb2p+5f};
+    gh_expf_f32(y, hard, 2);
+    for (int i = 0; i < 2; i++) assert_true(y[i] == expf(hard[i]));
+    float h8[8] = {0x1.04845ep+5f, -0x1.f8cbb2p+5f, 1, 2, 3, 4, 5, 6};
+    gh_expf_f32(y, h8, 8); /* through the 8-lane path too */
+    for (int i = 0; i < 8; i++) assert_true(y[i] == expf(h8[i]));
+    uint64_t u = 0;
+    while (u < ((uint64_t)1 << 32)) {
+        int n = 0;
+        for (; n < CH && u < ((uint64_t)1 << 32); n++, u += 1021) {
+            uint32_t b = (uint32_t)u;
+            memcpy(&x[n], &b, 4);
+        }
+        gh_expf_f32(y, x, n);
+        for (int i = 0; i < n; i++) {
+            const float e = expf(x[i]);
+            if (memcmp(&e, &y[i], 4) != 0) fail_msg("expf(%a): simd %a, libm %a", (double)x[i], (double)y[i], (double)e);
+        }
+    }
+    free(x); free(y);
+}
+
+/* gh_swiglu_f32 is bitwise its scalar expression, for ordinary gates, the
+ * special and edge values, and lengths with and without a vector tail. */
+static void test_swiglu_matches_ref(void **state) {
+    (void)state;
+    kt_seed(31);
+    const float sp[] = {0.0f, -0.0f, 1e-45f, -1e-45f, 1.17549435e-38f, 87.9f, -87.9f, 88.0f, -88.0f, 88.72f, -88.72f,
+                        89.0f, -89.0f, 103.9f, -103.9f, 104.0f, -104.0f, INFINITY, -INFINITY, NAN, 3.4e38f, -3.4e38f};
+    const size_t ns = sizeof sp / sizeof sp[0];
+    for (int64_t n = 0; n < 1100; n = n < 40 ? n + 1 : n + 531) {
+        float *g = kt_gauss_vec(n + 1, n % 3 == 0 ? 30.0f : 3.0f), *u = kt_gauss_vec(n + 1, 1.0f);
+        for (int64_t i = 0; i < n; i += 5) g[i] = sp[(size_t)(i / 5 + n) % ns];
+        float *r = malloc((size_t)(n + 1) * 4);
+        memcpy(r, g, (size_t)(n + 1) * 4);
+        gh_swiglu_f32(g, u, n);
+        gh_swiglu_f32_ref(r, u, n);
+        assert_memory_equal(g, r, (size_t)(n + 1) * 4); /* and nothing written past n */
+        free(g); free(u); free(r);
+    }
+}
+
 /* gh_attend_f32 holds the bits of the per-head loop it replaced
  * (gh_attend_f32_ref: gh_dot_f32, expf, gh_axpy_f32), for the head sizes with
  * a register path (64) and the generic ones (tails of 8-blocks and of single
@@ -800,6 +855,8 @@ int main(void) {
         cmocka_unit_test(test_pair_tiles_match_avx2),
         cmocka_unit_test(test_dot_axpy),
         cmocka_unit_test(test_attend_matches_ref),
+        cmocka_unit_test(test_expf_matches_libm),
+        cmocka_unit_test(test_swiglu_matches_ref),
         cmocka_unit_test(test_traits_table),
         cmocka_unit_test(test_bandwidth_probe),
     };
