@@ -180,7 +180,7 @@ bool gh_kernels_use_avx512(void);
 /* The AVX-512 tile for (R, C), or NULL (no such shape for that type). */
 gh_tile_fn gh_tile_avx512(gh_type t, int R, int C);
 
-/* A pair-packed float tile (F32/F16/BF16 weights, B >= 4, AVX-512): pairs
+/* A pair-packed float tile (F32 weights, B >= 4, AVX-512): pairs
  * (r, c) for r < R, c < nc <= 2P over whole rows of n elements, bitwise the
  * same as the tiles above. xp holds the P column pairs ps floats apart, each
  * as n/8 steps of 16 floats [x[2p][8s..8s+8) | x[2p+1][8s..8s+8)], 64-byte
@@ -189,5 +189,17 @@ typedef void (*gh_ptile_fn)(int64_t n, const void *w, size_t wb, const float *xp
                             size_t xb, float *y, size_t ys, int nc);
 /* The pair-packed tile for (R, P), or NULL. */
 gh_ptile_fn gh_ptile_avx512(gh_type t, int R, int P);
+
+/* A row-pair tile (F16/BF16 weights, B >= 4, AVX-512): pairs (r, c) for
+ * r < nr <= 2*RP (rows wb bytes apart) and c < C (activation rows xs floats
+ * apart) over whole rows of n elements, bitwise the same as the tiles above;
+ * one 512-bit accumulator holds rows 2q and 2q + 1 of a column (see
+ * kernels_avx512.c). Rows past nr are not read. */
+typedef void (*gh_rptile_fn)(int64_t n, const void *w, size_t wb, int nr, const float *x, size_t xs, float *y,
+                             size_t ys);
+#define GH_RPTILE_RP_MAX 3
+#define GH_RPTILE_C_MAX 8
+/* The row-pair tile for (RP row pairs, C columns), or NULL. */
+gh_rptile_fn gh_rptile_avx512(gh_type t, int RP, int C);
 
 #endif

@@ -20,7 +20,8 @@
  *      rows), the activations are taken in chunks of ~1 MiB and the weights
  *      are re-read once per chunk.
  *   3. float weights and B >= 4: with AVX-512 the activations are copied once
- *      into column pairs (pack_pairs) and pair_rows runs the pair-packed
+ *      into column pairs (pack_pairs, F32) or padded rows (pack_rows, F16
+ *      and BF16) and pair_rows / rpair_rows run the pair-packed or row-pair
  *      tiles over whole rows; with AVX2 only, the loops are blocked further
  *      (see PANEL), with the activation slice copied to an L1-friendly buffer:
  *      f32 activation rows are 4 bytes an element, too big to stream from L2
@@ -89,6 +90,16 @@ static void amx_rows(gh_type wtype, float *y, const void *pack, const void *W, s
 static bool use_pairs(gh_type wtype, int64_t B) {
     return B >= 4 && gh_kernels_use_avx512() && gh_ptile_avx512(wtype, 1, 1) != NULL;
 }
+/* F16/BF16 weights, AVX-512 and B >= 4: row-pair tiles (gh_rptile_fn) on a
+ * copy of the activations with rows n_in + 16 floats apart, so that rows of
+ * a power-of-two length do not fall on the same L1 sets. */
+static bool use_rpairs(gh_type wtype, int64_t B) {
+    return B >= 4 && gh_kernels_use_avx512() && gh_rptile_avx512(wtype, 1, 1) != NULL;
+}
+static size_t rp_stride(int64_t n_in) { return (size_t)n_in + 16; }
+static void pack_rows(const float *x, int64_t n_in, float *xr, int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; b++) memcpy(xr + (size_t)b * rp_stride(n_in), x + b * n_in, (size_t)n_in * 4);
+}
 static size_t pair_stride(int64_t n_in) { return (size_t)(n_in / 8) * 16 + 16; }
 static void pack_pairs(const float *x, int64_t n_in, int64_t B, float *xp, int64_t p0, int64_t p1) {
     const size_t ps = pair_stride(n_in);
@@ -107,7 +118,9 @@ size_t gh_matmul_wsize(gh_type wtype, int64_t n_in, int64_t B) {
     const gh_type_traits *t = gh_get_type_traits(wtype);
     if (!t || B <= 0) return 0;
     if (t->vec_dot_type == GH_TYPE_F32)
-        return use_pairs(wtype, B) ? (size_t)((B + 1) / 2) * pair_stride(n_in) * 4 + 64 : 0;
+        return use_pairs(wtype, B)    ? (size_t)((B + 1) / 2) * pair_stride(n_in) * 4 + 64
+               : use_rpairs(wtype, B) ? (size_t)B * rp_stride(n_in) * 4 + 64
+                                      : 0;
     size_t q = (size_t)B * row_bytes(gh_get_type_traits(t->vec_dot_type), n_in);
     /* AMX: the packed activations follow, 64-byte aligned */
     return use_amx(wtype, B, n_in) ? q + 64 + amx_pack_size(wtype, n_in, B) : q;
@@ -305,6 +318,32 @@ static void pair_rows(float *y, const float *x, const float *xp, const void *W, 
     }
 }
 
+/* Output rows [o0, o1) for all B activation rows from the padded rows xr:
+ * row groups of up to 2 * GH_RPTILE_RP_MAX, each over all activation rows in
+ * tiles of up to GH_RPTILE_C_MAX, so a group's weights come from memory once
+ * and from L1/L2 for the other tiles. */
+static void rpair_rows(float *y, const float *xr, const void *W, size_t wrow, gh_type wtype, int64_t n_in,
+                       int64_t n_out, int64_t B, int64_t o0, int64_t o1) {
+    const size_t xs = rp_stride(n_in);
+    /* many activation rows (prompts): chunks of ~1 MiB, which stay in L2
+     * while the rows pass; the weights are re-read per chunk */
+    int64_t bc = (int64_t)((1u << 20) / (xs * 4));
+    bc = bc < GH_RPTILE_C_MAX ? GH_RPTILE_C_MAX : bc - bc % GH_RPTILE_C_MAX;
+    for (int64_t b0 = 0; b0 < B; b0 += bc) {
+        const int64_t b1 = b0 + bc < B ? b0 + bc : B;
+        for (int64_t o = o0; o < o1;) {
+            const int nr = o1 - o < 2 * GH_RPTILE_RP_MAX ? (int)(o1 - o) : 2 * GH_RPTILE_RP_MAX;
+            for (int64_t b = b0; b < b1;) {
+                const int c = b1 - b < GH_RPTILE_C_MAX ? (int)(b1 - b) : GH_RPTILE_C_MAX;
+                gh_rptile_avx512(wtype, (nr + 1) / 2, c)(n_in, (const char *)W + (size_t)o * wrow, wrow, nr,
+                                                         xr + (size_t)b * xs, xs, y + b * n_out + o, (size_t)n_out);
+                b += c;
+            }
+            o += nr;
+        }
+    }
+}
+
 void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const int64_t *n_outs, gh_type wtype,
                      const float *x, int64_t n_in, int64_t B, void *wdata, int n_threads) {
     const gh_type_traits *tt = gh_get_type_traits(wtype);
@@ -337,7 +376,9 @@ void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const i
     const int64_t rmul = amx ? 16 : 4;
     /* float weights, AVX-512, B >= 4: pair-packed activations */
     const bool pairs = simd && !convert && use_pairs(wtype, B);
-    float *xp = pairs ? (float *)(((uintptr_t)wdata + 63) & ~(uintptr_t)63) : NULL;
+    /* F16/BF16 weights, AVX-512, B >= 4: padded activation rows */
+    const bool rpairs = simd && !convert && use_rpairs(wtype, B);
+    float *xp = pairs || rpairs ? (float *)(((uintptr_t)wdata + 63) & ~(uintptr_t)63) : NULL;
 
     /* For B >= 4: chunks of ~256 KiB of weights (1 MiB with AMX: longer row
      * streams measured 4 % faster for q4_0 at N = 16; a smaller 64 KiB was
@@ -364,6 +405,10 @@ void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const i
         if (pairs) {
             const int64_t np = (B + 1) / 2;
             pack_pairs(x, n_in, B, xp, np * ith / nt, np * (ith + 1) / nt);
+#pragma omp barrier
+        }
+        if (rpairs) {
+            pack_rows(x, n_in, xp, B * ith / nt, B * (ith + 1) / nt);
 #pragma omp barrier
         }
         if (amx) {
@@ -402,6 +447,7 @@ void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const i
                     o0 = om;
                 }
                 if (pairs) pair_rows(y, x, xp, W, wrow, wtype, n_in, n_out, B, o0, o1);
+                else if (rpairs) rpair_rows(y, xp, W, wrow, wtype, n_in, n_out, B, o0, o1);
                 else if (o1 > o0) matmul_rows(y, xq, vt, xrow, W, wrow, wtype, tt, n_in, n_out, B, o0, o1, simd);
             }
         }

@@ -564,26 +564,23 @@ static void test_kquant_tiles_match_ref(void **state) {
             }
 }
 
-/* The pair-packed float tiles (gh_ptile_fn) must give the AVX2 tiles' bits
- * pair by pair, for every shape, with a tail (n % 8), an odd column count
- * (the padding column dropped) and f16/bf16 subnormal and extreme weights.
- * The packing is built here from the layout kernels_internal.h documents. */
+/* The pair-packed float tiles (gh_ptile_fn, F32) must give the AVX2 tiles'
+ * bits pair by pair, for every shape, with a tail (n % 8) and an odd column
+ * count (the padding column dropped). The packing is built here from the
+ * layout kernels_internal.h documents. */
 static void test_pair_tiles_match_avx2(void **state) {
     (void)state;
     if (!have_avx512_tiles()) return;
     kt_seed(31);
-    const gh_type types[] = {GH_TYPE_F32, GH_TYPE_F16, GH_TYPE_BF16};
-    for (size_t k = 0; k < 3; k++) {
+    assert_null(gh_ptile_avx512(GH_TYPE_F16, 4, 4)); /* 16-bit floats take the row-pair tiles */
+    const gh_type types[] = {GH_TYPE_F32};
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
         const gh_type t = types[k];
         const int64_t lens[] = {8, 13, 64, 1029};
         for (size_t li = 0; li < 4; li++) {
             const int64_t n = lens[li], n8 = n / 8, ps = n8 * 16 + 16;
             const size_t wrow = kt_row_bytes(t, n);
             char *w = kt_weights(t, 4, n);
-            if (t != GH_TYPE_F32) { /* a subnormal, the largest finite and a negative zero */
-                uint16_t *h = (uint16_t *)w;
-                h[1] = 0x0001; h[wrow / 2 + 2] = t == GH_TYPE_F16 ? 0x7bff : 0x7f7f; h[2 * wrow / 2 + 3] = 0x8000;
-            }
             float *x = kt_gauss_vec(8 * n, 1.0f);
             float *xp = aligned_alloc(64, (size_t)(4 * ps) * 4);
             for (int p = 0; p < 4; p++)
@@ -617,6 +614,60 @@ static void test_pair_tiles_match_avx2(void **state) {
                             }
                     }
             free(w); free(x); free(xp);
+        }
+    }
+}
+
+/* The row-pair tiles (gh_rptile_fn, F16/BF16) must give the AVX2 tiles'
+ * bits pair by pair for every shape (1-3 row pairs, 1-8 columns), an odd row
+ * count (the last row read twice, stored once), a tail (n % 8) and subnormal,
+ * extreme and negative-zero weights; they write nothing outside the tile and
+ * read no row past nr (the weights hold exactly nr rows: ASan's run checks). */
+static void test_rpair_tiles_match_avx2(void **state) {
+    (void)state;
+    if (!have_avx512_tiles()) return;
+    kt_seed(37);
+    assert_null(gh_rptile_avx512(GH_TYPE_F32, 1, 1));
+    const gh_type types[] = {GH_TYPE_F16, GH_TYPE_BF16};
+    for (size_t k = 0; k < 2; k++) {
+        const gh_type t = types[k];
+        const int64_t lens[] = {8, 13, 64, 1029};
+        for (size_t li = 0; li < 4; li++) {
+            const int64_t n = lens[li];
+            const size_t wrow = kt_row_bytes(t, n), xs = (size_t)n + 5;
+            float *x = kt_gauss_vec(8 * (int64_t)xs, 1.0f);
+            for (int RP = 1; RP <= GH_RPTILE_RP_MAX; RP++)
+                for (int nr = 2 * RP - 1; nr <= 2 * RP; nr++) {
+                    char *w = kt_weights(t, nr, n);
+                    uint16_t *h = (uint16_t *)w; /* a subnormal, the largest finite, a negative zero */
+                    h[1] = 0x0001;
+                    h[(nr - 1) * wrow / 2 + 2] = t == GH_TYPE_F16 ? 0x7bff : 0x7f7f;
+                    h[(nr / 2) * wrow / 2 + 3] = 0x8000;
+                    for (int C = 1; C <= GH_RPTILE_C_MAX; C++) {
+                        gh_rptile_fn f = gh_rptile_avx512(t, RP, C);
+                        assert_non_null(f);
+                        float y[8 * 8], y2[8 * 8];
+                        for (int i = 0; i < 64; i++) y[i] = -7.0f;
+                        f(n, w, wrow, nr, x, xs, y, 8);
+                        for (int c = 0; c < C; c++) /* the 1x1 AVX2 tile is the type's vec_dot */
+                            for (int r = 0; r < nr; r++)
+                                gh_tile_avx2(t, 1, 1)(n, w + r * wrow, wrow, x + (size_t)c * xs, xs * 4, y2 + c * 8 + r,
+                                                      8, NULL, 0, GH_TILE_FIRST | GH_TILE_LAST);
+                        for (int c = 0; c < 8; c++)
+                            for (int r = 0; r < 8; r++) {
+                                const bool in = c < C && r < nr;
+                                if (in && f2u(y[c * 8 + r]) != f2u(y2[c * 8 + r]))
+                                    fail_msg("%s n=%lld rp=%d nr=%d C=%d pair (%d, %d): row-pair tile %.9g, avx2 %.9g",
+                                             gh_get_type_traits(t)->name, (long long)n, RP, nr, C, r, c, y[c * 8 + r],
+                                             y2[c * 8 + r]);
+                                if (!in && y[c * 8 + r] != -7.0f)
+                                    fail_msg("%s rp=%d nr=%d C=%d wrote y at (%d, %d)", gh_get_type_traits(t)->name, RP,
+                                             nr, C, r, c);
+                            }
+                    }
+                    free(w);
+                }
+            free(x);
         }
     }
 }
@@ -853,6 +904,7 @@ int main(void) {
         cmocka_unit_test(test_kquant_tiles_match_ref),
         cmocka_unit_test(test_avx512_tiles_match_avx2),
         cmocka_unit_test(test_pair_tiles_match_avx2),
+        cmocka_unit_test(test_rpair_tiles_match_avx2),
         cmocka_unit_test(test_dot_axpy),
         cmocka_unit_test(test_attend_matches_ref),
         cmocka_unit_test(test_expf_matches_libm),
