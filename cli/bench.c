@@ -11,9 +11,11 @@
 #include "kernels/kernels.h"
 
 static const char *usage_text =
-    "usage: goodhart bench -m MODEL [-t THREADS] [--pp N] [--tg N] [--batches 1,4,16] [--reps R] [--json]\n"
+    "usage: goodhart bench -m MODEL [-t THREADS] [--pp N] [--tg N] [--ctx P] [--batches 1,4,16] [--reps R] [--json]\n"
     "  --pp N        prompt tokens processed in one batch (default 128)\n"
     "  --tg N        tokens generated per sequence (default 32)\n"
+    "  --ctx P       tokens of the prompt the decoded sequences share (default 16;\n"
+    "                longer prompts make each step's attention longer)\n"
     "  --batches L   sequences decoded together (default 1,4,16)\n"
     "  --reps R      repetitions; medians are reported (default 3)\n"
     "  --bw-mib M    buffer for the bandwidth probe in MiB (default 512)\n";
@@ -55,19 +57,24 @@ static gh_status time_prompt(gh_model *m, int32_t pp, double *sec) {
 }
 
 /* Seconds to generate `tg` tokens in each of `n` sequences that share a prompt
- * of 16 tokens, one decode call per step with one token per sequence. */
-static gh_status time_decode(gh_model *m, int32_t n, int32_t tg, double *sec) {
-    const int32_t P = 16;
+ * of P tokens (processed first, untimed), one decode call per step with one
+ * token per sequence. */
+static gh_status time_decode(gh_model *m, int32_t n, int32_t P, int32_t tg, double *sec) {
     gh_ctx *c;
     gh_ctx_params cp = gh_ctx_default_params();
     cp.n_ctx = P + tg;
     cp.n_seq = n;
+    cp.n_batch = P > n ? P : n;
     gh_status s = gh_ctx_init(m, &cp, &c);
     if (s) return s;
     const int32_t V = gh_model_get_info(m)->n_vocab;
-    int32_t tok[16], seq0[16] = {0};
+    int32_t *tok = malloc((size_t)P * sizeof *tok), *seq0 = calloc((size_t)P, sizeof *seq0);
+    if (!tok || !seq0) { free(tok); free(seq0); gh_ctx_free(c); return gh_error(GH_ERR_NOMEM, "bench: prompt of %d tokens", P); }
     for (int32_t i = 0; i < P; i++) tok[i] = (int32_t)((3 + 104729u * (unsigned)i) % (unsigned)V);
-    if ((s = gh_ctx_decode(c, P, tok, seq0, NULL))) { gh_ctx_free(c); return s; }
+    s = gh_ctx_decode(c, P, tok, seq0, NULL);
+    free(tok);
+    free(seq0);
+    if (s) { gh_ctx_free(c); return s; }
     for (int32_t j = 1; j < n; j++) gh_ctx_seq_copy(c, 0, j);
     int32_t *bt = malloc((size_t)n * sizeof *bt), *bs = malloc((size_t)n * sizeof *bs);
     uint8_t *want = malloc((size_t)n);
@@ -87,7 +94,7 @@ static gh_status time_decode(gh_model *m, int32_t n, int32_t tg, double *sec) {
 
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *v, *batches = "1,4,16";
-    long long threads = 0, pp = 128, tg = 32, reps = 3, bw_mib = 512;
+    long long threads = 0, pp = 128, tg = 32, ctx = 16, reps = 3, bw_mib = 512;
     bool json = false, missing = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -99,6 +106,8 @@ int cmd_bench(int argc, char **argv) {
             if (!missing && !cli_parse_int(v, 1, 1 << 16, &pp)) return cli_usage_error("bench", "--pp needs a token count, got '%s'", v);
         } else if (cli_opt(argv, &i, argc, NULL, "--tg", &v, &missing)) {
             if (!missing && !cli_parse_int(v, 1, 1 << 16, &tg)) return cli_usage_error("bench", "--tg needs a token count, got '%s'", v);
+        } else if (cli_opt(argv, &i, argc, NULL, "--ctx", &v, &missing)) {
+            if (!missing && !cli_parse_int(v, 1, 1 << 20, &ctx)) return cli_usage_error("bench", "--ctx needs a token count >= 1, got '%s'", v);
         } else if (cli_opt(argv, &i, argc, NULL, "--reps", &v, &missing)) {
             if (!missing && !cli_parse_int(v, 1, 100, &reps)) return cli_usage_error("bench", "--reps needs a count in [1, 100], got '%s'", v);
         } else if (cli_opt(argv, &i, argc, NULL, "--bw-mib", &v, &missing)) {
@@ -126,7 +135,12 @@ int cmd_bench(int argc, char **argv) {
     if (gh_model_load(model, &mp, &m) != GH_OK) return cli_fail("bench");
     const gh_model_info *I = gh_model_get_info(m);
     if (pp > I->n_ctx_train) pp = I->n_ctx_train;
-    if (tg + 16 > I->n_ctx_train) tg = I->n_ctx_train - 16;
+    if (ctx >= I->n_ctx_train) {
+        gh_model_free(m);
+        return cli_usage_error("bench", "--ctx %lld leaves no room to decode: the model's context is %d tokens", ctx,
+                               (int)I->n_ctx_train);
+    }
+    if (tg + ctx > I->n_ctx_train) tg = I->n_ctx_train - ctx;
     const int nt = gh_model_n_threads(m);
     double bw = gh_measure_read_bandwidth(nt, (size_t)bw_mib << 20, 5) * 1e9; /* bytes/s */
     double *t = malloc((size_t)reps * sizeof *t), tmp;
@@ -135,7 +149,7 @@ int cmd_bench(int argc, char **argv) {
     for (long long r = 0; r < reps && !s; r++) s = time_prompt(m, (int32_t)pp, &t[r]);
     if (!s) pp_sec = median(t, (int)reps);
     for (int b = 0; b < nb && !s; b++) {
-        for (long long r = 0; r < reps && !s; r++) s = time_decode(m, bl[b], (int32_t)tg, &t[r]);
+        for (long long r = 0; r < reps && !s; r++) s = time_decode(m, bl[b], (int32_t)ctx, (int32_t)tg, &t[r]);
         if (!s) tg_rate[b] = (double)bl[b] * (double)tg / median(t, (int)reps);
     }
     free(t);
@@ -148,9 +162,10 @@ int cmd_bench(int argc, char **argv) {
         printf("{\"model\":");
         cli_json_string(stdout, model, strlen(model));
         printf(",\"weight_type\":\"%s\",\"n_params\":%lld,\"step_bytes\":%.0f,\"threads\":%d,\"simd\":\"%s\","
-               "\"bandwidth_gbs\":%.3f,\"pp_tokens\":%lld,\"pp_tok_s\":%.3f,\"tg_tokens\":%lld,\"decode\":[",
+               "\"bandwidth_gbs\":%.3f,\"pp_tokens\":%lld,\"pp_tok_s\":%.3f,\"tg_tokens\":%lld,\"ctx_tokens\":%lld,"
+               "\"decode\":[",
                gh_type_name(I->wtype), (long long)I->n_params, step_bytes, nt, gh_kernels_simd_name(),
-               bw / 1e9, pp, pp_rate, tg);
+               bw / 1e9, pp, pp_rate, tg, ctx);
         for (int b = 0; b < nb; b++) {
             double steps = tg_rate[b] / bl[b];
             printf("%s{\"n\":%d,\"tok_s\":%.3f,\"steps_s\":%.3f,\"bw_fraction\":%.4f%s", b ? "," : "", bl[b], tg_rate[b],
@@ -166,6 +181,7 @@ int cmd_bench(int argc, char **argv) {
         printf("bandwidth    %.2f GB/s (streaming read, measured now)\n", bw / 1e9);
         printf("limit        %.2f tokens/s at batch 1 (bandwidth / bytes per step)\n", bw / step_bytes);
         printf("prompt       %lld tokens: %.2f tokens/s\n", pp, pp_rate);
+        printf("decode       %lld tokens per sequence after a shared prompt of %lld tokens\n", tg, ctx);
         for (int b = 0; b < nb; b++) {
             double steps = tg_rate[b] / bl[b];
             printf("decode N=%-3d %.2f tokens/s (%.2f steps/s, %.2f of the bandwidth limit per step",

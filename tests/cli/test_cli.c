@@ -110,6 +110,21 @@ static void test_info_convert_make_model(void **state) {
     assert_contains(out, "\"bandwidth_gbs\":");
     assert_contains(out, "\"decode\":[{\"n\":1,");
     assert_contains(out, "\"speedup_vs_1\":");
+    assert_contains(out, "\"ctx_tokens\":16,");
+    free(out);
+    /* decode after a longer shared prompt; one that fills the context is refused */
+    out = tu_cli(&st, "bench -m %s --pp 8 --tg 2 --ctx 40 --batches 2 --reps 1 --bw-mib 16 -t 1", tu_tmp("tiny-q4.gguf"));
+    assert_int_equal(st, 0);
+    assert_contains(out, "decode       2 tokens per sequence after a shared prompt of 40 tokens");
+    assert_contains(out, "decode N=2 ");
+    free(out);
+    out = tu_cli(&st, "bench -m %s --ctx 100000 --reps 1 --bw-mib 16 -t 1", tu_tmp("tiny-q4.gguf"));
+    assert_int_equal(st, 2);
+    assert_contains(out, "--ctx 100000 leaves no room to decode: the model's context is");
+    free(out);
+    out = tu_cli(&st, "bench -m %s --ctx 0", tu_tmp("tiny-q4.gguf"));
+    assert_int_equal(st, 2);
+    assert_contains(out, "--ctx needs a token count >= 1, got '0'");
     free(out);
 }
 
