@@ -313,43 +313,102 @@ void gh_swiglu_f32_avx2(float *g, const float *u, int64_t n) {
     for (; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+/* Sums of 8 vectors, t[j] reduced exactly as hsum8(t[j]) (the same pairs in
+ * the same order: halves, then lanes 0+2 and 1+3, then those two), returned
+ * as one vector: lane j = hsum8(t[j]). */
+ALWAYS_INLINE __m256 hsum8x8(const __m256 t[8]) {
+    __m256 a[4], b[2];
+    UNROLL for (int i = 0; i < 4; i++) /* [t[2i] | t[2i+1]]: halves added */
+        a[i] = _mm256_add_ps(_mm256_permute2f128_ps(t[2 * i], t[2 * i + 1], 0x20),
+                             _mm256_permute2f128_ps(t[2 * i], t[2 * i + 1], 0x31));
+    UNROLL for (int i = 0; i < 2; i++) /* per 128-bit lane: (l0+l2, l1+l3) of two vectors */
+        b[i] = _mm256_add_ps(_mm256_shuffle_ps(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm256_shuffle_ps(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    /* lanes [t0 t2 t4 t6 | t1 t3 t5 t7] */
+    const __m256 c = _mm256_add_ps(_mm256_shuffle_ps(b[0], b[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                   _mm256_shuffle_ps(b[0], b[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm256_permutevar8x32_ps(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
 /* gh_attend_f32 (kernels.h) with AVX2: the same operations as the per-head
  * loop of gh_dot_f32_avx2, expf and gh_axpy_f32_avx2, so the same bits, but
  *   - scores: positions outer, the G heads inner, so each key row is read
- *     from the cache once per group (hd = 64: held in 8 registers) and no
- *     call is paid per (head, position);
+ *     from the cache once per group (hd = 64: held in 8 registers; 8 heads'
+ *     dot products reduced together by hsum8x8) and no call is paid per
+ *     (head, position); they are stored position-major, [p][g], so that
+ *   - the softmax runs for 8 heads at once per vector (max, expf, the sum in
+ *     position order in each lane, the divisions), where the per-head loop's
+ *     sum was one latency-bound add per position;
  *   - values: each 64-float block of a head's output stays in registers over
  *     all positions, where the axpy loop loaded and stored it per position
  *     (its fma(w_p, v_p, o) per element, in position order, is what runs). */
 void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const float *k, const float *v, size_t kv_stride,
                         int32_t n, int32_t hd, float scale, float *scores) {
+    const int32_t G8 = G / 8 * 8; /* heads taken 8 to a vector; the rest one by one */
     for (int32_t p = 0; p < n; p++) {
         const float *kp = k + (size_t)p * kv_stride;
+        float *sp = scores + (size_t)p * G;
+        int32_t g = 0;
         if (hd == 64) { /* dot_f32's order: chains j and j + 4 of register j */
             __m256 kr[8];
             UNROLL8 for (int j = 0; j < 8; j++) kr[j] = _mm256_loadu_ps(kp + 8 * j);
-            for (int32_t g = 0; g < G; g++) {
+            for (; g < G; g++) {
                 const float *qg = q + (size_t)g * 64;
                 __m256 s[4];
                 UNROLL8 for (int j = 0; j < 4; j++) s[j] = _mm256_fmadd_ps(_mm256_loadu_ps(qg + 8 * j), kr[j], _mm256_setzero_ps());
                 UNROLL8 for (int j = 0; j < 4; j++) s[j] = _mm256_fmadd_ps(_mm256_loadu_ps(qg + 32 + 8 * j), kr[4 + j], s[j]);
-                scores[(size_t)g * n + p] = hsum8(_mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]))) * scale;
+                const __m256 t = _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
+                if (g < G8) { /* 8 heads' t, then one reduction */
+                    __m256 t8[8];
+                    t8[0] = t;
+                    for (int h = 1; h < 8; h++) {
+                        const float *qh = q + (size_t)(g + h) * 64;
+                        UNROLL8 for (int j = 0; j < 4; j++) s[j] = _mm256_fmadd_ps(_mm256_loadu_ps(qh + 8 * j), kr[j], _mm256_setzero_ps());
+                        UNROLL8 for (int j = 0; j < 4; j++) s[j] = _mm256_fmadd_ps(_mm256_loadu_ps(qh + 32 + 8 * j), kr[4 + j], s[j]);
+                        t8[h] = _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
+                    }
+                    _mm256_storeu_ps(sp + g, _mm256_mul_ps(hsum8x8(t8), _mm256_set1_ps(scale)));
+                    g += 7;
+                } else {
+                    sp[g] = hsum8(t) * scale;
+                }
             }
         } else {
-            for (int32_t g = 0; g < G; g++) scores[(size_t)g * n + p] = dot_f32(q + (size_t)g * hd, kp, hd) * scale;
+            for (; g < G; g++) sp[g] = dot_f32(q + (size_t)g * hd, kp, hd) * scale;
         }
     }
-    for (int32_t g = 0; g < G; g++) {
-        float *w = scores + (size_t)g * n, mx = -INFINITY, sum = 0.0f;
+    /* softmax weights w[p][g] = expf(s - max) / sum, per head in position order */
+    for (int32_t g = 0; g < G8; g += 8) {
+        __m256 mx = _mm256_set1_ps(-INFINITY), sum = _mm256_setzero_ps();
+        for (int32_t p = 0; p < n; p++) mx = _mm256_max_ps(_mm256_loadu_ps(scores + (size_t)p * G + g), mx); /* if (s > mx) mx = s */
+        for (int32_t p = 0; p < n; p++) {
+            float *sp = scores + (size_t)p * G + g;
+            const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(sp), mx);
+            __m256 e;
+            if (g_expf_ok) e = expf8(d);
+            else {
+                float t[8];
+                _mm256_storeu_ps(t, d);
+                for (int j = 0; j < 8; j++) t[j] = expf(t[j]);
+                e = _mm256_loadu_ps(t);
+            }
+            _mm256_storeu_ps(sp, e);
+            sum = _mm256_add_ps(sum, e);
+        }
+        for (int32_t p = 0; p < n; p++) {
+            float *sp = scores + (size_t)p * G + g;
+            _mm256_storeu_ps(sp, _mm256_div_ps(_mm256_loadu_ps(sp), sum));
+        }
+    }
+    for (int32_t g = G8; g < G; g++) {
+        float mx = -INFINITY, sum = 0.0f;
         for (int32_t p = 0; p < n; p++)
-            if (w[p] > mx) mx = w[p];
-        int32_t p = 0;
-        if (g_expf_ok) /* the same differences and expf, 8 at a time */
-            for (const __m256 m = _mm256_set1_ps(mx); p + 8 <= n; p += 8)
-                _mm256_storeu_ps(w + p, expf8(_mm256_sub_ps(_mm256_loadu_ps(w + p), m)));
-        for (; p < n; p++) w[p] = expf(w[p] - mx);
-        for (p = 0; p < n; p++) sum += w[p];
-        for (int32_t p = 0; p < n; p++) w[p] = w[p] / sum;
+            if (scores[(size_t)p * G + g] > mx) mx = scores[(size_t)p * G + g];
+        for (int32_t p = 0; p < n; p++) sum += (scores[(size_t)p * G + g] = expf(scores[(size_t)p * G + g] - mx));
+        for (int32_t p = 0; p < n; p++) scores[(size_t)p * G + g] = scores[(size_t)p * G + g] / sum;
+    }
+    for (int32_t g = 0; g < G; g++) {
+        const float *w = scores + g; /* w[p * G]: head g's weight of position p */
         float *o = out + (size_t)g * hd;
         int32_t i = 0;
         for (; i + 8 <= hd; i += 64) { /* up to 8 vectors of o at a time */
@@ -358,13 +417,13 @@ void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const float *k, c
             UNROLL8 for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
             if (nv == 8) {
                 for (int32_t p = 0; p < n; p++) {
-                    const __m256 a = _mm256_set1_ps(w[p]);
+                    const __m256 a = _mm256_set1_ps(w[(size_t)p * G]);
                     const float *vp = v + (size_t)p * kv_stride + i;
                     UNROLL8 for (int j = 0; j < 8; j++) acc[j] = _mm256_fmadd_ps(a, _mm256_loadu_ps(vp + 8 * j), acc[j]);
                 }
             } else {
                 for (int32_t p = 0; p < n; p++) {
-                    const __m256 a = _mm256_set1_ps(w[p]);
+                    const __m256 a = _mm256_set1_ps(w[(size_t)p * G]);
                     const float *vp = v + (size_t)p * kv_stride + i;
                     for (int j = 0; j < nv; j++) acc[j] = _mm256_fmadd_ps(a, _mm256_loadu_ps(vp + 8 * j), acc[j]);
                 }
@@ -374,7 +433,7 @@ void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const float *k, c
         }
         for (; i < hd; i++) { /* the axpy's scalar tail: mul, then add */
             float y = 0.0f;
-            for (int32_t p = 0; p < n; p++) y += w[p] * v[(size_t)p * kv_stride + i];
+            for (int32_t p = 0; p < n; p++) y += w[(size_t)p * G] * v[(size_t)p * kv_stride + i];
             o[i] = y;
         }
     }
