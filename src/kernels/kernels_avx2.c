@@ -339,15 +339,29 @@ ALWAYS_INLINE __m256 hsum8x8(const __m256 t[8]) {
  *   - the softmax runs for 8 heads at once per vector (max, expf, the sum in
  *     position order in each lane, the divisions), where the per-head loop's
  *     sum was one latency-bound add per position;
- *   - values: each 64-float block of a head's output stays in registers over
- *     all positions, where the axpy loop loaded and stored it per position
- *     (its fma(w_p, v_p, o) per element, in position order, is what runs). */
+ *   - values: 16-float blocks of 4 heads' outputs stay in registers over all
+ *     positions (other shapes: 64-float blocks of one head), where the axpy
+ *     loop loaded and stored them per position and read each value row once
+ *     per head (its fma(w_p, v_p, o) per element, in position order, is what
+ *     runs). */
+#ifndef ATT_PF
+#define ATT_PF 8
+#endif
 void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const float *k, const float *v, size_t kv_stride,
                         int32_t n, int32_t hd, float scale, float *scores) {
     const int32_t G8 = G / 8 * 8; /* heads taken 8 to a vector; the rest one by one */
     for (int32_t p = 0; p < n; p++) {
         const float *kp = k + (size_t)p * kv_stride;
         float *sp = scores + (size_t)p * G;
+        /* this group's cache rows are often cold (another sequence, another
+         * layer) and one row's floats are only a few lines at a large stride,
+         * which the hardware prefetchers follow slowly: fetch the key row
+         * ATT_PF positions on, and this position's value row for the pass
+         * below */
+        for (int32_t b = 0; b < hd; b += 16) {
+            if (p + ATT_PF < n) _mm_prefetch((const char *)(kp + (size_t)ATT_PF * kv_stride + b), _MM_HINT_T0);
+            _mm_prefetch((const char *)(v + (size_t)p * kv_stride + b), _MM_HINT_T1);
+        }
         int32_t g = 0;
         if (hd == 64) { /* dot_f32's order: chains j and j + 4 of register j */
             __m256 kr[8];
@@ -407,7 +421,29 @@ void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const float *k, c
         for (int32_t p = 0; p < n; p++) sum += (scores[(size_t)p * G + g] = expf(scores[(size_t)p * G + g] - mx));
         for (int32_t p = 0; p < n; p++) scores[(size_t)p * G + g] = scores[(size_t)p * G + g] / sum;
     }
-    for (int32_t g = 0; g < G; g++) {
+    /* outputs: 4 heads x 16 floats (8 accumulators) a pass, so that each
+     * value row is read twice in all instead of once per head */
+    int32_t g0 = 0;
+    if (hd % 16 == 0)
+        for (; g0 + 4 <= G; g0 += 4)
+            for (int32_t i = 0; i < hd; i += 16) {
+                __m256 acc[4][2];
+                UNROLL for (int h = 0; h < 4; h++) acc[h][0] = acc[h][1] = _mm256_setzero_ps();
+                for (int32_t p = 0; p < n; p++) {
+                    const float *vp = v + (size_t)p * kv_stride + i, *wp = scores + (size_t)p * G + g0;
+                    const __m256 v0 = _mm256_loadu_ps(vp), v1 = _mm256_loadu_ps(vp + 8);
+                    UNROLL for (int h = 0; h < 4; h++) {
+                        const __m256 a = _mm256_broadcast_ss(wp + h);
+                        acc[h][0] = _mm256_fmadd_ps(a, v0, acc[h][0]);
+                        acc[h][1] = _mm256_fmadd_ps(a, v1, acc[h][1]);
+                    }
+                }
+                UNROLL for (int h = 0; h < 4; h++) {
+                    _mm256_storeu_ps(out + (size_t)(g0 + h) * hd + i, acc[h][0]);
+                    _mm256_storeu_ps(out + (size_t)(g0 + h) * hd + i + 8, acc[h][1]);
+                }
+            }
+    for (int32_t g = g0; g < G; g++) {
         const float *w = scores + g; /* w[p * G]: head g's weight of position p */
         float *o = out + (size_t)g * hd;
         int32_t i = 0;
