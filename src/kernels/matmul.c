@@ -373,17 +373,20 @@ void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const i
      * AVX2 tiles below (the same bits) */
     const bool amx = simd && n_out_min >= 16 && use_amx(wtype, B, n_in);
     void *pack = amx ? (void *)(((uintptr_t)wdata + (size_t)B * xrow + 63) & ~(uintptr_t)63) : NULL;
-    const int64_t rmul = amx ? 16 : 4;
     /* float weights, AVX-512, B >= 4: pair-packed activations */
     const bool pairs = simd && !convert && use_pairs(wtype, B);
     /* F16/BF16 weights, AVX-512, B >= 4: padded activation rows */
     const bool rpairs = simd && !convert && use_rpairs(wtype, B);
+    /* chunks of whole tiles: 16-row AMX groups, 6-row row-pair tiles (with
+     * multiples of 4 rows, chunks ended in 2- or 4-row tiles: 7 % of an f16
+     * N = 16 step's samples; whole ones measured 1-2 % faster), 4-row tiles */
+    const int64_t rmul = amx ? 16 : rpairs ? 2 * GH_RPTILE_RP_MAX : 4;
     float *xp = pairs || rpairs ? (float *)(((uintptr_t)wdata + 63) & ~(uintptr_t)63) : NULL;
 
     /* For B >= 4: chunks of ~256 KiB of weights (1 MiB with AMX: longer row
      * streams measured 4 % faster for q4_0 at N = 16; a smaller 64 KiB was
-     * slower), at least 4 per thread and matrix, a multiple of 4 rows (16
-     * with AMX) so tiles stay whole. The chunks of all matrices form one list. */
+     * slower), at least 4 per thread and matrix, a multiple of rmul rows so
+     * tiles stay whole. The chunks of all matrices form one list. */
     int64_t chunk[GH_MATMUL_MULTI_MAX], first[GH_MATMUL_MULTI_MAX + 1];
     first[0] = 0;
     for (int k = 0; k < n_mat; k++) {
