@@ -136,9 +136,10 @@ int cmd_bench(int argc, char **argv) {
     const gh_model_info *I = gh_model_get_info(m);
     if (pp > I->n_ctx_train) pp = I->n_ctx_train;
     if (ctx >= I->n_ctx_train) {
+        const int n_ctx_train = (int)I->n_ctx_train; /* I is the model's: read it before the free */
         gh_model_free(m);
         return cli_usage_error("bench", "--ctx %lld leaves no room to decode: the model's context is %d tokens", ctx,
-                               (int)I->n_ctx_train);
+                               n_ctx_train);
     }
     if (tg + ctx > I->n_ctx_train) tg = I->n_ctx_train - ctx;
     const int nt = gh_model_n_threads(m);
