@@ -21,7 +21,8 @@
  * product by gh_amx_pack: for each group of 16 rows and each block i, the
  * 8 x 64-byte "B" tile in AMX's VNNI order (tile row k holds, for each of the
  * 16 activation rows, its bytes 4k..4k+3 of the block), then the 16 scales
- * d_x as floats. Missing rows of the last group are zero. Weights are read
+ * d_x as floats. Missing rows of the last group are zero (B <= 8 packs
+ * several blocks per tile instead: "Narrow batches" below). Weights are read
  * in place: a Q8_0 block's 32 quants of 16 consecutive rows form the "A"
  * tile directly (row stride = the weight row's bytes); Q4_0's nibbles are
  * first widened to 16 x 32 signed bytes q - 8 (q4_unpack16), so both types
@@ -77,12 +78,25 @@ bool gh_cpu_has_amx(void) {
     return g_amx_ok;
 }
 
+static void narrow_pack(const void *xq, size_t xrow, int64_t nb, int64_t B, void *pack, int64_t i0, int64_t i1);
+static int narrow_cols(int64_t B);
+static size_t narrow_slot_bytes(int S);
+#define NARROW_MAX_B 8
+
 size_t gh_amx_pack_size(int64_t n_in, int64_t B) {
+    if (B <= NARROW_MAX_B) {
+        const int S = narrow_cols(B);
+        return (size_t)((n_in / 32 + 16 / S - 1) / (16 / S)) * narrow_slot_bytes(S);
+    }
     return (size_t)((B + 15) / 16) * (size_t)(n_in / 32) * PACK_BLOCK;
 }
 
 /* Packs block range [i0, i1) of every group (threads split the blocks). */
 void gh_amx_pack(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *pack, int64_t i0, int64_t i1) {
+    if (B <= NARROW_MAX_B) {
+        narrow_pack(xq, xrow, n_in / 32, B, pack, i0, i1);
+        return;
+    }
     const int64_t nb = n_in / 32, G = (B + 15) / 16;
     for (int64_t g = 0; g < G; g++)
         for (int64_t i = i0; i < i1; i++) {
@@ -252,7 +266,148 @@ static void amx_rows(bool q4, float *y, const void *pack, const char *W, size_t 
     _tile_release();
 }
 
+/* ---- Narrow batches (B <= 8): several blocks per result tile ----
+ * With B <= 8 a 16 x 16 result tile would hold only B useful columns, yet
+ * each block still pays a tile store and a 16-lane float step per row. So
+ * the columns are shared out: with S = 4 (B <= 4) or 8 (B <= 8) columns a
+ * block, NB = 16/S consecutive blocks ("a slot") go into one tile, block j
+ * of the slot in columns jS .. jS+S-1 (its B tile is zero elsewhere, so the
+ * tile products of the slot's blocks can accumulate into one C). One tile
+ * store then serves NB blocks, and the float step runs on all 16 lanes: per
+ * weight row, s = d_w * d_x and s * (float)isum for the NB blocks at once
+ * (independent), then the adds into the row's S-lane sum one block after
+ * the other, in block order: the reference's operations in its order.
+ * Layout per slot: NB B tiles of 512 bytes, then 16 floats d_x (lane jS + s:
+ * block j, activation row s; 0 for rows past B). A last slot with fewer
+ * blocks leaves the missing blocks' tiles unused. */
+static int narrow_cols(int64_t B) { return B <= 4 ? 4 : 8; }
+static size_t narrow_slot_bytes(int S) { return (size_t)(16 / S) * PACK_TILE + 16 * 4; }
+
+static void narrow_pack(const void *xq, size_t xrow, int64_t nb, int64_t B, void *pack, int64_t i0, int64_t i1) {
+    const int S = narrow_cols(B), NB = 16 / S;
+    for (int64_t i = i0; i < i1; i++) {
+        const int j = (int)(i % NB);
+        uint8_t *slot = (uint8_t *)pack + (size_t)(i / NB) * narrow_slot_bytes(S);
+        uint8_t *t = slot + (size_t)j * PACK_TILE;
+        float *dx = (float *)(slot + (size_t)NB * PACK_TILE);
+        memset(t, 0, PACK_TILE);
+        for (int s = 0; s < S; s++) {
+            if (s >= B) { dx[j * S + s] = 0; continue; }
+            const blk_q8_0 *x = (const blk_q8_0 *)((const char *)xq + (size_t)s * xrow) + i;
+            for (int k = 0; k < 8; k++) memcpy(t + k * 64 + (j * S + s) * 4, x->qs + 4 * k, 4);
+            dx[j * S + s] = h2f(x->d);
+        }
+        if (i == nb - 1) /* a last slot's missing blocks: zero scales (never added) */
+            for (int l = (j + 1) * S; l < 16; l++) dx[l] = 0;
+    }
+}
+
+/* Rows [o0, o1) for B <= 8 activation rows from the narrow pack. */
+ALWAYS_INLINE void narrow_rows(const bool q4, const int S, float *y, const void *pack, const char *W, size_t wrow,
+                               int64_t n_in, int64_t n_out, int64_t B, int64_t o0, int64_t o1) {
+    const int NB = 16 / S;
+    const int64_t nb = n_in / 32, nq = (nb + NB - 1) / NB;
+    const size_t bsize = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0), sb = narrow_slot_bytes(S);
+    int32_t c[16][16] __attribute__((aligned(64)));
+    int8_t u[4][16][32] __attribute__((aligned(64)));
+    float dwt[64] __attribute__((aligned(64))); /* row r's blocks at dwt[NB*r ..] */
+    float out[16][8] __attribute__((aligned(64)));
+    /* scale gather offsets: gather g covers rows (16/NB)g .., lane L = row
+     * (16/NB)g + L/NB, block L%NB of the slot */
+    __m512i goff[4];
+    for (int g = 0; g < NB; g++) {
+        int32_t off[16];
+        for (int L = 0; L < 16; L++) off[L] = (int32_t)((size_t)((16 / NB) * g + L / NB) * wrow + (size_t)(L % NB) * bsize);
+        goff[g] = _mm512_loadu_si512(off);
+    }
+    /* lane l of a row's 16 takes block l / S of the slot */
+    const __m512i bidx = S == 4 ? _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3)
+                                : _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    _tile_loadconfig(&g_cfg);
+    for (int64_t o = o0; o < o1; o += 16) {
+        const char *w = W + (size_t)o * wrow;
+        __m256 acc[16];
+        for (int r = 0; r < 16; r++) acc[r] = _mm256_setzero_ps();
+        for (int64_t q = 0; q < nq; q++) {
+            const int64_t i0 = q * NB;
+            const int nbq = nb - i0 < NB ? (int)(nb - i0) : NB;
+            const uint8_t *slot = (const uint8_t *)pack + (size_t)q * sb;
+            _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) { /* the weights PF blocks on */
+                const char *pf = w + (size_t)r * wrow + (size_t)(i0 + PF) * bsize;
+                for (size_t off = 0; off < (size_t)NB * bsize; off += 64) _mm_prefetch(pf + off, _MM_HINT_T0);
+                _mm_prefetch(pf + (size_t)NB * bsize - 1, _MM_HINT_T0);
+            }
+            _tile_zero(TC0);
+            for (int j = 0; j < nbq; j++) {
+                const int64_t i = i0 + j;
+                if (q4) {
+                    q4_unpack16(w, wrow, i, u[j]);
+                    GH_COMPILER_BARRIER();
+                }
+                if (j & 1) {
+                    if (q4) _tile_loadd(TA1, u[j], 32);
+                    else _tile_loadd(TA1, w + (size_t)i * bsize + 2, (long)wrow);
+                    _tile_loadd(TB1, slot + (size_t)j * PACK_TILE, 64);
+                    _tile_dpbssd(TC0, TA1, TB1);
+                } else {
+                    if (q4) _tile_loadd(TA0, u[j], 32);
+                    else _tile_loadd(TA0, w + (size_t)i * bsize + 2, (long)wrow);
+                    _tile_loadd(TB0, slot + (size_t)j * PACK_TILE, 64);
+                    _tile_dpbssd(TC0, TA0, TB0);
+                }
+            }
+            /* the slot's weight scales (d is a block's first 2 bytes), row r's
+             * NB blocks side by side; a last slot's missing blocks read 0 */
+            const __mmask16 have = (__mmask16)((NB == 4 ? 0x1111 : 0x5555) * ((1 << nbq) - 1));
+            for (int g = 0; g < NB; g++) {
+                const __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), have, goff[g],
+                                                              w + (size_t)i0 * bsize, 1);
+                _mm512_store_ps(dwt + 16 * g, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v)));
+            }
+            _tile_stored(TC0, c, 64);
+            const __m512 dx = _mm512_loadu_ps((const float *)(slot + (size_t)NB * PACK_TILE));
+            _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) {
+                const __m128 d4 = NB == 4 ? _mm_load_ps(dwt + 4 * r) : _mm_castpd_ps(_mm_load_sd((const double *)(dwt + 2 * r)));
+                const __m512 dwv = _mm512_permutexvar_ps(bidx, _mm512_castps128_ps512(d4));
+                const __m512 t = _mm512_mul_ps(_mm512_mul_ps(dwv, dx), _mm512_cvtepi32_ps(_mm512_load_si512(c[r])));
+                if (S == 8) {
+                    acc[r] = _mm256_add_ps(acc[r], _mm512_castps512_ps256(t));
+                    if (nbq > 1) acc[r] = _mm256_add_ps(acc[r], _mm512_extractf32x8_ps(t, 1));
+                } else {
+                    __m128 a = _mm256_castps256_ps128(acc[r]);
+                    a = _mm_add_ps(a, _mm512_castps512_ps128(t));
+                    if (nbq > 1) a = _mm_add_ps(a, _mm512_extractf32x4_ps(t, 1));
+                    if (nbq > 2) a = _mm_add_ps(a, _mm512_extractf32x4_ps(t, 2));
+                    if (nbq > 3) a = _mm_add_ps(a, _mm512_extractf32x4_ps(t, 3));
+                    acc[r] = _mm256_castps128_ps256(a);
+                }
+            }
+        }
+        for (int r = 0; r < 16; r++) _mm256_store_ps(out[r], acc[r]);
+        for (int64_t s = 0; s < B; s++)
+            for (int r = 0; r < 16; r++) y[(size_t)s * (size_t)n_out + (size_t)(o + r)] = out[r][s];
+    }
+    _tile_release();
+}
+
+#define NARROW_INST(NAME, Q4, S)                                                                                \
+    static void NAME(float *y, const void *pack, const char *W, size_t wrow, int64_t n_in, int64_t n_out, int64_t B, \
+                     int64_t o0, int64_t o1) {                                                                     \
+        narrow_rows(Q4, S, y, pack, W, wrow, n_in, n_out, B, o0, o1);                                             \
+    }
+NARROW_INST(narrow_q8_4, false, 4)
+NARROW_INST(narrow_q8_8, false, 8)
+NARROW_INST(narrow_q4_4, true, 4)
+NARROW_INST(narrow_q4_8, true, 8)
+
 void gh_amx_matmul_rows(gh_type wtype, float *y, const void *pack, const void *W, size_t wrow, int64_t n_in,
                         int64_t n_out, int64_t B, int64_t o0, int64_t o1) {
-    amx_rows(wtype == GH_TYPE_Q4_0, y, pack, W, wrow, n_in, n_out, B, o0, o1);
+    const bool q4 = wtype == GH_TYPE_Q4_0;
+    if (B <= NARROW_MAX_B) {
+        const bool four = narrow_cols(B) == 4;
+        (q4 ? (four ? narrow_q4_4 : narrow_q4_8) : (four ? narrow_q8_4 : narrow_q8_8))(y, pack, W, wrow, n_in, n_out, B,
+                                                                                      o0, o1);
+        return;
+    }
+    amx_rows(q4, y, pack, W, wrow, n_in, n_out, B, o0, o1);
 }

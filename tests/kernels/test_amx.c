@@ -32,21 +32,27 @@ static void test_amx_matmul_is_ref(void **state) {
     /* 17 blocks (an odd last block), 16, 1; the K-quants: 3 super-blocks, 1 */
     const int64_t n_ins[2][3] = {{544, 512, 32}, {768, 256, 0}};
     const int64_t n_outs[] = {16, 37, 96}; /* whole groups, groups + AVX2 rows */
-    const int64_t Bs[] = {4, 16, 17, 40};  /* a padded group, one, one + 1 row, three */
+    /* narrow tiles (Q8_0/Q4_0, B <= 8: 4 blocks of 4 or 2 blocks of 8
+     * columns a tile; 17 blocks leave a last slot of 1), a padded group,
+     * one, one + 1 row, three */
+    const int64_t Bs[] = {4, 5, 8, 16, 17, 40};
     for (int k = 0; k < 4; k++)
         for (int a = 0; a < 3 && n_ins[k >= 2][a]; a++)
             for (int b = 0; b < 3; b++)
-                for (int c = 0; c < 4; c++) check_vs_ref(types[k], n_ins[k >= 2][a], n_outs[b], Bs[c], 1 + (c & 1));
+                for (int c = 0; c < 6; c++) check_vs_ref(types[k], n_ins[k >= 2][a], n_outs[b], Bs[c], 1 + (c & 1));
 }
 
 /* Hand-made blocks: Q8_0 weights of -128 and 127, activations of -128 and
- * 127, zero scales; gh_amx_matmul_rows against vec_dot_ref pair by pair. */
+ * 127, zero scales; gh_amx_matmul_rows against vec_dot_ref pair by pair, for
+ * 19 activation rows and the narrow layouts (7, 3; 3 blocks: a partial slot). */
 static void test_amx_extremes(void **state) {
     (void)state;
     if (!kt_have_amx()) return;
     kt_seed(43);
-    const int64_t n_in = 96, nb = 3, n_out = 32, B = 19;
+    const int64_t n_in = 96, nb = 3, n_out = 32, Bs[] = {19, 7, 3}; /* wide tiles, narrow of 8 and of 4 columns */
+    for (int bi = 0; bi < 3; bi++)
     for (int q4 = 0; q4 < 2; q4++) {
+        const int64_t B = Bs[bi];
         const gh_type t = q4 ? GH_TYPE_Q4_0 : GH_TYPE_Q8_0;
         const size_t wrow = (size_t)nb * (q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0)), xrow = (size_t)nb * sizeof(blk_q8_0);
         uint8_t *w = malloc(wrow * n_out), *xq = malloc(xrow * B);
