@@ -63,13 +63,15 @@ static void test_amx_kquants_quantized(void **state) {
     const gh_type types[] = {GH_TYPE_Q4_K, GH_TYPE_Q6_K};
     const int64_t n_ins[] = {256, 768, 2048};
     const int64_t n_outs[] = {16, 48};
-    const int64_t Bs[] = {1, 8, 16, 19}; /* padded group, one, one + a padded one */
+    /* padded groups of 1, 4, 5 and 8 rows (the batches N = 4 and 8 decode
+     * with), a whole group, one + a padded one */
+    const int64_t Bs[] = {1, 4, 5, 8, 16, 19};
     for (int k = 0; k < 2; k++)
         for (int a = 0; a < 3; a++)
             for (int c = 0; c < 2; c++) {
                 const int64_t n_in = n_ins[a], n_out = n_outs[c];
                 void *w = kt_weights(types[k], n_out, n_in);
-                for (int d = 0; d < 4; d++) {
+                for (int d = 0; d < 6; d++) {
                     void *xq = kt_q8_K_rows(n_in, Bs[d]);
                     check_pairs(types[k], w, kt_row_bytes(types[k], n_in), xq,
                                 (size_t)(n_in / QK_K) * sizeof(blk_q8_K), n_in, n_out, Bs[d], "quantized");
@@ -136,9 +138,11 @@ static void test_amx_kquants_extremes(void **state) {
     (void)state;
     if (!kt_have_amx()) return;
     kt_seed(67);
-    const int64_t n_in = 768, nsb = 3, n_out = 32, B = 19;
+    const int64_t n_in = 768, nsb = 3, n_out = 32, Bs[] = {19, 7, 3}; /* one group + 3 rows, padded groups */
     const size_t xrow = (size_t)nsb * sizeof(blk_q8_K);
+    for (int bi = 0; bi < 3; bi++)
     for (int raw = 0; raw < 2; raw++) {
+        const int64_t B = Bs[bi];
         void *xq = extreme_acts(nsb, B, raw);
         void *w4 = extreme_weights(GH_TYPE_Q4_K, nsb, n_out);
         check_pairs(GH_TYPE_Q4_K, w4, (size_t)nsb * sizeof(blk_q4_K), xq, xrow, n_in, n_out, B,
