@@ -672,8 +672,9 @@ static void test_rpair_tiles_match_avx2(void **state) {
     }
 }
 
-/* The Q8_0/Q4_0 AVX-512 tiles must give the very bits of the AVX2 tile of the
- * same shape (kernels_avx512.c), whole-row and in k-chunks, so gh_matmul can
+/* The Q8_0/Q4_0 AVX-512 tiles (R x 4, R x 8 and the batch-1 4 x 1) must give
+ * the very bits of the AVX2 tile of the same shape (kernels_avx512.c),
+ * whole-row and in k-chunks, so gh_matmul can
  * mix them (the float types' pair-packed tiles: test_pair_tiles_match_avx2). */
 static void test_avx512_tiles_match_avx2(void **state) {
     (void)state;
@@ -732,6 +733,28 @@ static void test_avx512_tiles_match_avx2(void **state) {
                             assert_int_equal(f2u(yc[c * 4 + r]), f2u(y2[c * 4 + r]));
                         }
                 }
+            { /* the 4 x 1 (batch-1) tile, two blocks a register: whole rows (one
+               * block: the odd-block path), and in k-chunks of 3 blocks + rest */
+                gh_tile_fn f2 = gh_tile_avx2(t, 4, 1), f5 = gh_tile_avx512(t, 4, 1);
+                assert_non_null(f5);
+                float y2[4], y5[4], y2c[4], y5c[4], A2[4 * 8], A5[4 * 8];
+                f2(n, w, wrow, x, xb, y2, 1, NULL, 0, both);
+                f5(n, w, wrow, x, xb, y5, 1, NULL, 0, both);
+                for (int r = 0; r < 4; r++)
+                    if (f2u(y2[r]) != f2u(y5[r]))
+                        fail_msg("%s n=%lld 4x1 row %d: avx512 %.9g, avx2 %.9g", tt->name, (long long)n, r, y5[r], y2[r]);
+                if (n >= 128) {
+                    const size_t wo = 3 * tt->type_size, xo = 3 * sizeof(blk_q8_0);
+                    f2(96, w, wrow, x, xb, NULL, 1, A2, 8, GH_TILE_FIRST);
+                    f2(n - 96, w + wo, wrow, x + xo, xb, y2c, 1, A2, 8, GH_TILE_LAST);
+                    f5(96, w, wrow, x, xb, NULL, 1, A5, 8, GH_TILE_FIRST);
+                    f5(n - 96, w + wo, wrow, x + xo, xb, y5c, 1, A5, 8, GH_TILE_LAST);
+                    for (int r = 0; r < 4; r++) {
+                        assert_int_equal(f2u(y5c[r]), f2u(y2c[r]));
+                        assert_int_equal(f2u(y2c[r]), f2u(y2[r]));
+                    }
+                }
+            }
             free(w); free(xf); free(xq);
         }
     }
