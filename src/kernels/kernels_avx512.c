@@ -49,23 +49,10 @@ ALWAYS_INLINE __m256 half_of(__m512 v, int h) {
     return h ? _mm512_extractf32x8_ps(v, 1) : _mm512_castps512_ps256(v);
 }
 
-/* The 8 weights of row r at element i, in both halves, per float type. */
-ALWAYS_INLINE __m512 wstep_f32(const float *p) { return _mm512_broadcast_f32x8(_mm256_loadu_ps(p)); }
-ALWAYS_INLINE __m512 wstep_f16(const uint16_t *p) {
-    return _mm512_cvtph_ps(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)p)));
-}
-ALWAYS_INLINE __m512 wstep_bf16(const uint16_t *p) {
-    __m512i v = _mm512_cvtepu16_epi32(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)p)));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-}
-
-/* One float element of a weight row, as the AVX2 tail reads it. */
-ALWAYS_INLINE float welem(int kind, const void *row, int64_t j) {
-    switch (kind) {
-    case 0: return ((const float *)row)[j];
-    case 1: return h2f(((const uint16_t *)row)[j]);
-    default: return gh_bf16_to_fp32(((const uint16_t *)row)[j]);
-    }
+/* One element of an F16 (kind 1) or BF16 (kind 2) weight row, as the AVX2
+ * tail reads it. */
+ALWAYS_INLINE float welem16(int kind, const uint16_t *row, int64_t j) {
+    return kind == 1 ? h2f(row[j]) : gh_bf16_to_fp32(row[j]);
 }
 
 
@@ -75,8 +62,8 @@ ALWAYS_INLINE float welem(int kind, const void *row, int64_t j) {
  * one aligned 64-byte load, where reading two activation rows in place costs
  * two loads and an insert whose port-5 uop competes with the FMAs (the R x 4
  * and R x 8 float tiles this file had before, which these replaced). Whole rows only (no k-chunks), so no accumulator buffer either.
- * Per step: R weight steps (f32: a broadcast load; f16/bf16: a load and a
- * conversion), P pair loads, R*P FMAs. `nc` (<= 2P) columns are stored; a
+ * Per step: R weight steps (a broadcast load each), P pair loads, R*P FMAs.
+ * (F16/BF16 take the row-pair tiles below, which convert once for two rows.) `nc` (<= 2P) columns are stored; a
  * padding column (odd B) is computed and dropped.
  * The weight rows are also prefetched PTILE_AHEAD bytes ahead: R rows read
  * side by side with the FMAs in between kept the hardware prefetcher from
@@ -84,20 +71,16 @@ ALWAYS_INLINE float welem(int kind, const void *row, int64_t j) {
  * 2 threads: f32 2.54 -> 2.28 ms, f16 1.92 -> 1.66-1.75 ms with 512-1024;
  * 4096 was no better than none). */
 #define PTILE_AHEAD 768
-ALWAYS_INLINE void ptile_float512(const int kind, const int R, const int P, int64_t n, const void *w, size_t wb,
-                                  const float *xp, size_t ps, const void *x, size_t xb, float *y, size_t ys,
-                                  int nc) {
+ALWAYS_INLINE void ptile_f32_512(const int R, const int P, int64_t n, const void *w, size_t wb, const float *xp,
+                                 size_t ps, const void *x, size_t xb, float *y, size_t ys, int nc) {
     __m512 acc[8][8];
     UNROLL8 for (int r = 0; r < R; r++) UNROLL8 for (int p = 0; p < P; p++) acc[r][p] = _mm512_setzero_ps();
     const int64_t n8 = n / 8;
-    const int esz = kind == 0 ? 4 : 2;
     for (int64_t s = 0; s < n8; s++) {
         __m512 wv[8];
-        if (((8 * s * esz) & 63) == 0) /* a line per row, PTILE_AHEAD bytes ahead */
-            UNROLL8 for (int r = 0; r < R; r++) __builtin_prefetch(WROW(char, r) + 8 * s * esz + PTILE_AHEAD, 0, 3);
-        UNROLL8 for (int r = 0; r < R; r++)
-            wv[r] = kind == 0 ? wstep_f32(WROW(float, r) + 8 * s)
-                  : kind == 1 ? wstep_f16(WROW(uint16_t, r) + 8 * s) : wstep_bf16(WROW(uint16_t, r) + 8 * s);
+        if (((32 * s) & 63) == 0) /* a line per row, PTILE_AHEAD bytes ahead */
+            UNROLL8 for (int r = 0; r < R; r++) __builtin_prefetch(WROW(char, r) + 32 * s + PTILE_AHEAD, 0, 3);
+        UNROLL8 for (int r = 0; r < R; r++) wv[r] = _mm512_broadcast_f32x8(_mm256_loadu_ps(WROW(float, r) + 8 * s));
         UNROLL8 for (int p = 0; p < P; p++) {
             const __m512 xv = _mm512_load_ps(xp + (size_t)p * ps + 16 * s);
             UNROLL8 for (int r = 0; r < R; r++) acc[r][p] = _mm512_fmadd_ps(wv[r], xv, acc[r][p]);
@@ -105,18 +88,18 @@ ALWAYS_INLINE void ptile_float512(const int kind, const int R, const int P, int6
     }
     for (int r = 0; r < R; r++) for (int c = 0; c < nc; c++) {
         float s = hsum8(half_of(acc[r][c / 2], c & 1));
-        for (int64_t j = 8 * n8; j < n; j++) s += welem(kind, WROW(char, r), j) * XROW(float, c)[j];
+        for (int64_t j = 8 * n8; j < n; j++) s += WROW(float, r)[j] * XROW(float, c)[j];
         y[(size_t)c * ys + r] = s;
     }
 }
 
-#define PTILE_INST(NAME, KIND, R, P)                                                                  \
-    static void NAME##_p##R##x##P(int64_t n, const void *w, size_t wb, const float *xp, size_t ps,   \
-                                  const void *x, size_t xb, float *y, size_t ys, int nc) {                \
-        ptile_float512(KIND, R, P, n, w, wb, xp, ps, x, xb, y, ys, nc);                              \
+#define PTILE_INST(R, P)                                                                                      \
+    static void f32_p##R##x##P(int64_t n, const void *w, size_t wb, const float *xp, size_t ps, const void *x,  \
+                               size_t xb, float *y, size_t ys, int nc) {                                      \
+        ptile_f32_512(R, P, n, w, wb, xp, ps, x, xb, y, ys, nc);                                              \
     }
-#define PTILE_ROWS(NAME, KIND, R) PTILE_INST(NAME, KIND, R, 1) PTILE_INST(NAME, KIND, R, 2) PTILE_INST(NAME, KIND, R, 4)
-PTILE_ROWS(f32, 0, 1) PTILE_ROWS(f32, 0, 2) PTILE_ROWS(f32, 0, 3) PTILE_ROWS(f32, 0, 4)
+#define PTILE_ROWS(R) PTILE_INST(R, 1) PTILE_INST(R, 2) PTILE_INST(R, 4)
+PTILE_ROWS(1) PTILE_ROWS(2) PTILE_ROWS(3) PTILE_ROWS(4)
 #define PTILE_ROW(R) {f32_p##R##x1, f32_p##R##x2, f32_p##R##x4}
 static const gh_ptile_fn ptiles512[4][3] = {PTILE_ROW(1), PTILE_ROW(2), PTILE_ROW(3), PTILE_ROW(4)};
 
@@ -165,7 +148,7 @@ ALWAYS_INLINE void rptile16(const int kind, const int RP, const int C, int64_t n
         for (int c = 0; c < C; c++)
             for (int h = 0; h < 2 && 2 * q + h < nr; h++) {
                 float sum = hsum8(half_of(acc[q][c], h));
-                for (int64_t j = 8 * n8; j < n; j++) sum += welem(kind, row[2 * q + h], j) * x[(size_t)c * xs + (size_t)j];
+                for (int64_t j = 8 * n8; j < n; j++) sum += welem16(kind, row[2 * q + h], j) * x[(size_t)c * xs + (size_t)j];
                 y[(size_t)c * ys + (size_t)(2 * q + h)] = sum;
             }
 }
