@@ -347,6 +347,14 @@ ALWAYS_INLINE __m256 hsum8x8(const __m256 t[8]) {
 #ifndef ATT_PF
 #define ATT_PF 8
 #endif
+/* dot_f32(a, k, 64) before its hsum8, with k's 64 floats in kr: chains j
+ * and j + 4 in register j, added as dot_f32 adds them. */
+ALWAYS_INLINE __m256 dot64_lanes(const float *a, const __m256 kr[8]) {
+    __m256 s[4];
+    UNROLL for (int j = 0; j < 4; j++) s[j] = _mm256_fmadd_ps(_mm256_loadu_ps(a + 8 * j), kr[j], _mm256_setzero_ps());
+    UNROLL for (int j = 0; j < 4; j++) s[j] = _mm256_fmadd_ps(_mm256_loadu_ps(a + 32 + 8 * j), kr[4 + j], s[j]);
+    return _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
+}
 void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const float *k, const float *v, size_t kv_stride,
                         int32_t n, int32_t hd, float scale, float *scores) {
     const int32_t G8 = G / 8 * 8; /* heads taken 8 to a vector; the rest one by one */
@@ -363,30 +371,15 @@ void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const float *k, c
             _mm_prefetch((const char *)(v + (size_t)p * kv_stride + b), _MM_HINT_T1);
         }
         int32_t g = 0;
-        if (hd == 64) { /* dot_f32's order: chains j and j + 4 of register j */
+        if (hd == 64) {
             __m256 kr[8];
             UNROLL8 for (int j = 0; j < 8; j++) kr[j] = _mm256_loadu_ps(kp + 8 * j);
-            for (; g < G; g++) {
-                const float *qg = q + (size_t)g * 64;
-                __m256 s[4];
-                UNROLL8 for (int j = 0; j < 4; j++) s[j] = _mm256_fmadd_ps(_mm256_loadu_ps(qg + 8 * j), kr[j], _mm256_setzero_ps());
-                UNROLL8 for (int j = 0; j < 4; j++) s[j] = _mm256_fmadd_ps(_mm256_loadu_ps(qg + 32 + 8 * j), kr[4 + j], s[j]);
-                const __m256 t = _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
-                if (g < G8) { /* 8 heads' t, then one reduction */
-                    __m256 t8[8];
-                    t8[0] = t;
-                    for (int h = 1; h < 8; h++) {
-                        const float *qh = q + (size_t)(g + h) * 64;
-                        UNROLL8 for (int j = 0; j < 4; j++) s[j] = _mm256_fmadd_ps(_mm256_loadu_ps(qh + 8 * j), kr[j], _mm256_setzero_ps());
-                        UNROLL8 for (int j = 0; j < 4; j++) s[j] = _mm256_fmadd_ps(_mm256_loadu_ps(qh + 32 + 8 * j), kr[4 + j], s[j]);
-                        t8[h] = _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
-                    }
-                    _mm256_storeu_ps(sp + g, _mm256_mul_ps(hsum8x8(t8), _mm256_set1_ps(scale)));
-                    g += 7;
-                } else {
-                    sp[g] = hsum8(t) * scale;
-                }
+            for (; g < G8; g += 8) { /* 8 heads, then one reduction */
+                __m256 t8[8];
+                for (int h = 0; h < 8; h++) t8[h] = dot64_lanes(q + (size_t)(g + h) * 64, kr);
+                _mm256_storeu_ps(sp + g, _mm256_mul_ps(hsum8x8(t8), _mm256_set1_ps(scale)));
             }
+            for (; g < G; g++) sp[g] = hsum8(dot64_lanes(q + (size_t)g * 64, kr)) * scale;
         } else {
             for (; g < G; g++) sp[g] = dot_f32(q + (size_t)g * hd, kp, hd) * scale;
         }
