@@ -195,13 +195,19 @@ ALWAYS_INLINE void float_step(__m512 acc[16], const int32_t c[16][16], const uin
 #endif
 
 /* Rows [o0, o1) of y (o1 - o0 a multiple of 16) for all B activation rows,
- * from the packed activations. */
+ * from the packed activations, two blocks a step, software-pipelined as in
+ * kquants_amx.c: step s widens the Q4_0 nibbles of pair s + 1, stores the
+ * tile products of pair s - 1 (issued one step before, so done), runs the
+ * float steps of pair s - 2 (stored one step before: no vector load right
+ * after the tile store it reads) and issues the tile products of pair s.
+ * The float steps still run in block order, so the bits are unchanged.
+ * Measured (1.1B q4_0, B = 16, 2 threads): see docs/speed.md, session 7. */
 static void amx_rows(bool q4, float *y, const void *pack, const char *W, size_t wrow, int64_t n_in, int64_t n_out,
                      int64_t B, int64_t o0, int64_t o1) {
-    const int64_t nb = n_in / 32, G = (B + 15) / 16;
+    const int64_t nb = n_in / 32, np = nb / 2, G = (B + 15) / 16;
     const size_t bsize = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0);
-    int32_t c0[16][16] __attribute__((aligned(64))), c1[16][16] __attribute__((aligned(64)));
-    int8_t u0[16][32] __attribute__((aligned(64))), u1[16][32] __attribute__((aligned(64)));
+    int32_t c[2][2][16][16] __attribute__((aligned(64))); /* [pair & 1][block of the pair] */
+    int8_t u[2][2][16][32] __attribute__((aligned(64)));
     float out[16][16] __attribute__((aligned(64)));
     _tile_loadconfig(&g_cfg);
     for (int64_t o = o0; o < o1; o += 16) {
@@ -210,52 +216,63 @@ static void amx_rows(bool q4, float *y, const void *pack, const char *W, size_t 
             const uint8_t *pg = (const uint8_t *)pack + (size_t)(g * nb) * PACK_BLOCK;
             __m512 acc[16];
             for (int r = 0; r < 16; r++) acc[r] = _mm512_setzero_ps();
-            int64_t i = 0;
-            for (; i + 2 <= nb; i += 2) {
-                if (g == 0) /* the weights PF blocks on (the 2 blocks of a step span at most 2 lines) */
-                    _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) {
-                        const char *pf = w + (size_t)r * wrow + (size_t)(i + PF) * bsize;
-                        _mm_prefetch(pf, _MM_HINT_T0);
-                        if (!q4) _mm_prefetch(pf + 64, _MM_HINT_T0);
+            for (int64_t s = -1; s <= np + 1; s++) {
+                const int64_t n = s + 1; /* widen pair n */
+                if (n < np) {
+                    if (g == 0) /* the weights PF blocks on (2 blocks span at most 2 lines) */
+                        _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) {
+                            const char *pf = w + (size_t)r * wrow + (size_t)(2 * n + PF) * bsize;
+                            _mm_prefetch(pf, _MM_HINT_T0);
+                            if (!q4) _mm_prefetch(pf + 64, _MM_HINT_T0);
+                        }
+                    if (q4) {
+                        q4_unpack16(w, wrow, 2 * n, u[n & 1][0]);
+                        q4_unpack16(w, wrow, 2 * n + 1, u[n & 1][1]);
                     }
-                _tile_zero(TC0);
-                _tile_zero(TC1);
-                _tile_loadd(TB0, pg + (size_t)i * PACK_BLOCK, 64);
-                _tile_loadd(TB1, pg + (size_t)(i + 1) * PACK_BLOCK, 64);
-                if (q4) {
-                    q4_unpack16(w, wrow, i, u0);
-                    q4_unpack16(w, wrow, i + 1, u1);
-                    GH_COMPILER_BARRIER(); /* the tile loads read u0, u1 */
-                    _tile_loadd(TA0, u0, 32);
-                    _tile_loadd(TA1, u1, 32);
-                    _tile_dpbssd(TC0, TA0, TB0);
-                    _tile_dpbssd(TC1, TA1, TB1);
-                } else {
-                    _tile_loadd(TA0, w + (size_t)i * bsize + 2, (long)wrow);
-                    _tile_loadd(TA1, w + (size_t)(i + 1) * bsize + 2, (long)wrow);
+                }
+                if (s >= 1 && s <= np) { /* store pair s - 1 */
+                    _tile_stored(TC0, c[(s - 1) & 1][0], 64);
+                    _tile_stored(TC1, c[(s - 1) & 1][1], 64);
+                }
+                if (s >= 2) { /* float steps of pair s - 2, in block order */
+                    const int64_t i = 2 * (s - 2);
+                    float_step(acc, (const int32_t(*)[16])c[s & 1][0], pg + (size_t)i * PACK_BLOCK,
+                               wscales16(w, wrow, i, bsize));
+                    float_step(acc, (const int32_t(*)[16])c[s & 1][1], pg + (size_t)(i + 1) * PACK_BLOCK,
+                               wscales16(w, wrow, i + 1, bsize));
+                }
+                if (s >= 0 && s < np) { /* tile products of pair s */
+                    const int64_t i = 2 * s;
+                    GH_COMPILER_BARRIER(); /* the tile loads read u */
+                    _tile_zero(TC0);
+                    _tile_zero(TC1);
+                    _tile_loadd(TB0, pg + (size_t)i * PACK_BLOCK, 64);
+                    _tile_loadd(TB1, pg + (size_t)(i + 1) * PACK_BLOCK, 64);
+                    if (q4) {
+                        _tile_loadd(TA0, u[s & 1][0], 32);
+                        _tile_loadd(TA1, u[s & 1][1], 32);
+                    } else {
+                        _tile_loadd(TA0, w + (size_t)i * bsize + 2, (long)wrow);
+                        _tile_loadd(TA1, w + (size_t)(i + 1) * bsize + 2, (long)wrow);
+                    }
                     _tile_dpbssd(TC0, TA0, TB0);
                     _tile_dpbssd(TC1, TA1, TB1);
                 }
-                _tile_stored(TC0, c0, 64);
-                _tile_stored(TC1, c1, 64);
-                float_step(acc, (const int32_t(*)[16])c0, pg + (size_t)i * PACK_BLOCK, wscales16(w, wrow, i, bsize));
-                float_step(acc, (const int32_t(*)[16])c1, pg + (size_t)(i + 1) * PACK_BLOCK,
-                           wscales16(w, wrow, i + 1, bsize));
             }
-            if (i < nb) { /* an odd last block */
+            if (nb & 1) { /* an odd last block, after the pipeline has drained */
+                const int64_t i = nb - 1;
                 _tile_zero(TC0);
                 _tile_loadd(TB0, pg + (size_t)i * PACK_BLOCK, 64);
                 if (q4) {
-                    q4_unpack16(w, wrow, i, u0);
+                    q4_unpack16(w, wrow, i, u[0][0]);
                     GH_COMPILER_BARRIER();
-                    _tile_loadd(TA0, u0, 32);
-                    _tile_dpbssd(TC0, TA0, TB0);
+                    _tile_loadd(TA0, u[0][0], 32);
                 } else {
                     _tile_loadd(TA0, w + (size_t)i * bsize + 2, (long)wrow);
-                    _tile_dpbssd(TC0, TA0, TB0);
                 }
-                _tile_stored(TC0, c0, 64);
-                float_step(acc, (const int32_t(*)[16])c0, pg + (size_t)i * PACK_BLOCK, wscales16(w, wrow, i, bsize));
+                _tile_dpbssd(TC0, TA0, TB0);
+                _tile_stored(TC0, c[0][0], 64);
+                float_step(acc, (const int32_t(*)[16])c[0][0], pg + (size_t)i * PACK_BLOCK, wscales16(w, wrow, i, bsize));
             }
             /* acc[r] lane s is y[16g + s][o + r] */
             for (int r = 0; r < 16; r++) _mm512_store_ps(out[r], acc[r]);

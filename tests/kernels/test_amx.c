@@ -29,15 +29,17 @@ static void test_amx_matmul_is_ref(void **state) {
     if (!kt_have_amx()) return;
     kt_seed(41);
     const gh_type types[] = {GH_TYPE_Q8_0, GH_TYPE_Q4_0, GH_TYPE_Q4_K, GH_TYPE_Q6_K};
-    /* 17 blocks (an odd last block), 16, 1; the K-quants: 3 super-blocks, 1 */
-    const int64_t n_ins[2][3] = {{544, 512, 32}, {768, 256, 0}};
+    /* 17 blocks (an odd last block after 8 pipelined pairs), 16, 1, 2 (one
+     * pair: the pipeline's fill and drain only); the K-quants: 3
+     * super-blocks, 1 */
+    const int64_t n_ins[2][4] = {{544, 512, 32, 64}, {768, 256, 0, 0}};
     const int64_t n_outs[] = {16, 37, 96}; /* whole groups, groups + AVX2 rows */
     /* narrow tiles (Q8_0/Q4_0, B <= 8: 4 blocks of 4 or 2 blocks of 8
      * columns a tile; 17 blocks leave a last slot of 1), a padded group,
      * one, one + 1 row, three */
     const int64_t Bs[] = {4, 5, 8, 16, 17, 40};
     for (int k = 0; k < 4; k++)
-        for (int a = 0; a < 3 && n_ins[k >= 2][a]; a++)
+        for (int a = 0; a < 4 && n_ins[k >= 2][a]; a++)
             for (int b = 0; b < 3; b++)
                 for (int c = 0; c < 6; c++) check_vs_ref(types[k], n_ins[k >= 2][a], n_outs[b], Bs[c], 1 + (c & 1));
 }
