@@ -18,15 +18,21 @@
  * give, whatever B or the thread count (kernels.h's contract).
  *
  * Layout. Activations (already quantized to Q8_0 rows) are packed once per
- * product by gh_amx_pack: for each group of 16 rows and each block i, the
- * 8 x 64-byte "B" tile in AMX's VNNI order (tile row k holds, for each of the
- * 16 activation rows, its bytes 4k..4k+3 of the block), then the 16 scales
- * d_x as floats. Missing rows of the last group are zero (B <= 8 packs
- * several blocks per tile instead: "Narrow batches" below). Weights are read
- * in place: a Q8_0 block's 32 quants of 16 consecutive rows form the "A"
- * tile directly (row stride = the weight row's bytes); Q4_0's nibbles are
- * first widened to 16 x 32 signed bytes q - 8 (q4_unpack16), so both types
- * take TDPBSSD and its int32 is the reference's integer as it stands.
+ * product by gh_amx_pack: for each group of 16 rows and each block i, a
+ * 512-byte tile of their codes, then the 16 scales d_x as floats. Missing
+ * rows of the last group are zero (B <= 8 packs several blocks per tile
+ * instead: "Narrow batches" below).
+ *   Q8_0: the activations are the 8 x 64-byte "B" tile in AMX's VNNI order
+ *   (tile row k holds, for each of the 16 activation rows, its bytes
+ *   4k..4k+3 of the block). Weights are read in place: a block's 32 quants
+ *   of 16 consecutive rows form the "A" tile directly (row stride = the
+ *   weight row's bytes).
+ *   Q4_0: the roles swap (see "Q4_0, B > 8" below): the activations are the
+ *   A tile as they stand, and the nibbles are widened to q - 8 straight into
+ *   the VNNI order of a B tile, so that the float step gets the 16 weight
+ *   scales as one vector.
+ * Both types take TDPBSSD, and its int32 is the reference's integer as it
+ * stands.
  *
  * Linux hands out AMX state only on request (arch_prctl XCOMP_PERM); without
  * it, or without the CPU bits, gh_cpu_has_amx() is false and nothing here
@@ -92,11 +98,14 @@ size_t gh_amx_pack_size(int64_t n_in, int64_t B) {
 }
 
 /* Packs block range [i0, i1) of every group (threads split the blocks). */
-void gh_amx_pack(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *pack, int64_t i0, int64_t i1) {
+void gh_amx_pack(gh_type wtype, const void *xq, size_t xrow, int64_t n_in, int64_t B, void *pack, int64_t i0,
+                 int64_t i1) {
     if (B <= NARROW_MAX_B) {
         narrow_pack(xq, xrow, n_in / 32, B, pack, i0, i1);
         return;
     }
+    /* Q4_0: the A tile (row s = activation row s's 32 codes); Q8_0: the B tile */
+    const bool rows = wtype == GH_TYPE_Q4_0;
     const int64_t nb = n_in / 32, G = (B + 15) / 16;
     for (int64_t g = 0; g < G; g++)
         for (int64_t i = i0; i < i1; i++) {
@@ -104,14 +113,16 @@ void gh_amx_pack(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *pac
             float *dx = (float *)(p + PACK_TILE);
             for (int s = 0; s < 16; s++) {
                 const int64_t b = g * 16 + s;
-                if (b >= B) {
-                    for (int k = 0; k < 8; k++) memset(p + k * 64 + s * 4, 0, 4);
-                    dx[s] = 0;
-                    continue;
+                const blk_q8_0 *x = b < B ? (const blk_q8_0 *)((const char *)xq + (size_t)b * xrow) + i : NULL;
+                if (rows) {
+                    if (x) memcpy(p + s * 32, x->qs, 32);
+                    else memset(p + s * 32, 0, 32);
+                } else {
+                    for (int k = 0; k < 8; k++)
+                        if (x) memcpy(p + k * 64 + s * 4, x->qs + 4 * k, 4);
+                        else memset(p + k * 64 + s * 4, 0, 4);
                 }
-                const blk_q8_0 *x = (const blk_q8_0 *)((const char *)xq + (size_t)b * xrow) + i;
-                for (int k = 0; k < 8; k++) memcpy(p + k * 64 + s * 4, x->qs + 4 * k, 4);
-                dx[s] = h2f(x->d);
+                dx[s] = x ? h2f(x->d) : 0;
             }
         }
 }
@@ -134,6 +145,28 @@ static const gh_tile_config g_cfg = {
     .rows = {[TC0] = 16, [TC1] = 16, [TA0] = 16, [TA1] = 16, [TB0] = 8, [TB1] = 8},
 };
 
+/* VPERMB table: byte index b (its low 6 bits) -> (b & 15) - 8, a Q4_0 code
+ * as the signed weight it stands for. */
+ALWAYS_INLINE __m512i q4_lut(void) {
+    return _mm512_sub_epi8(
+        _mm512_and_si512(_mm512_set_epi8(63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45,
+                                         44, 43, 42, 41, 40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26,
+                                         25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6,
+                                         5, 4, 3, 2, 1, 0),
+                         _mm512_set1_epi8(15)),
+        _mm512_set1_epi8(8));
+}
+
+/* 16 rows' qs of Q4_0 block i, rows 4q .. 4q + 3 in the four 128-bit lanes. */
+ALWAYS_INLINE __m512i q4_rows4(const char *w, size_t wb, int64_t i, int q) {
+#define Q4ROW(r) _mm_loadu_si128((const __m128i *)((const blk_q4_0 *)(w + (size_t)(r) * wb) + i)->qs)
+    return _mm512_inserti32x4(
+        _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(Q4ROW(4 * q)), Q4ROW(4 * q + 1), 1),
+                           Q4ROW(4 * q + 2), 2),
+        Q4ROW(4 * q + 3), 3);
+#undef Q4ROW
+}
+
 /* Widens 16 rows' Q4_0 block i to 16 x 32 signed bytes q - 8 (element j < 16
  * is the low nibble of qs[j], j + 16 the high one), four rows a register:
  * vpermb with a table maps a byte's low 6 bits to (bits & 15) - 8, and one
@@ -145,27 +178,16 @@ static const gh_tile_config g_cfg = {
  * loads then wait for the tile store), and splitting each block by K into
  * low and high halves (no permutes, but two tile products per block). */
 ALWAYS_INLINE void q4_unpack16(const char *w, size_t wb, int64_t i, int8_t out[16][32]) {
-    const __m512i lut = _mm512_sub_epi8(
-        _mm512_and_si512(_mm512_set_epi8(63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45,
-                                         44, 43, 42, 41, 40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26,
-                                         25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6,
-                                         5, 4, 3, 2, 1, 0),
-                         _mm512_set1_epi8(15)),
-        _mm512_set1_epi8(8));
+    const __m512i lut = q4_lut();
     /* qwords of [lo rows r..r+3 | hi rows r..r+3] -> rows r, r+1 and r+2, r+3 as [lo | hi] */
     const __m512i i01 = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11), i23 = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
-#define Q4ROW(r) _mm_loadu_si128((const __m128i *)((const blk_q4_0 *)(w + (size_t)(r) * wb) + i)->qs)
     for (int q = 0; q < 4; q++) {
-        const __m512i v = _mm512_inserti32x4(
-            _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(Q4ROW(4 * q)), Q4ROW(4 * q + 1), 1),
-                               Q4ROW(4 * q + 2), 2),
-            Q4ROW(4 * q + 3), 3);
+        const __m512i v = q4_rows4(w, wb, i, q);
         const __m512i lo = _mm512_permutexvar_epi8(v, lut);
         const __m512i hi = _mm512_permutexvar_epi8(_mm512_srli_epi16(v, 4), lut);
         _mm512_store_si512(out[4 * q], _mm512_permutex2var_epi64(lo, i01, hi));
         _mm512_store_si512(out[4 * q + 2], _mm512_permutex2var_epi64(lo, i23, hi));
     }
-#undef Q4ROW
 }
 
 /* The 16 weight scales of block i of rows w, w + wb, ..., as floats. */
@@ -194,6 +216,54 @@ ALWAYS_INLINE void float_step(__m512 acc[16], const int32_t c[16][16], const uin
 #define PF 12
 #endif
 
+/* ---- Q4_0, B > 8: weights as the B tile ----
+ * Here the roles swap: the activations are the A tile (16 rows x 32 codes,
+ * as packed) and block i of 16 weight rows, widened to q - 8, is the B tile
+ * in VNNI order (tile row k: for each weight row n its elements 4k..4k+3).
+ * The result tile is then c[s][r] (activation row s, weight row r), so the
+ * float step keeps one vector per activation row with lanes = weight rows:
+ * the 16 weight scales d_w are one vector as gathered, and d_x[s] comes by a
+ * broadcast from memory inside the multiply. With the A-side layout each of
+ * the 16 rows took a shuffle to broadcast its d_w, and GCC spilled the
+ * accumulators to hold the shuffle indices.
+ * Element e of a Q4_0 block is the low nibble of qs[e] (e < 16) or the high
+ * nibble of qs[e - 16], so tile rows k and k + 4 (k < 4) are the low and the
+ * high nibbles of dword k of the 16 rows' qs: a 16 x 4 dword transpose of
+ * the raw codes (8 VPERMT2D), then the VPERMB table of q4_unpack16. */
+ALWAYS_INLINE void q4_unpack16_vnni(const char *w, size_t wb, int64_t i, int8_t out[8][64]) {
+    const __m512i lut = q4_lut();
+    /* step 1, on rows 4q .. 4q+7 (v[q]: rows 4q .. 4q+3, 4 dwords each;
+     * v[q+1] the next 4): dwords k = 0, 1 (lo) or 2, 3 (hi) of the 8 rows,
+     * position 8(k - k0) + row */
+    const __m512i s1lo = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+    const __m512i s1hi = _mm512_add_epi32(s1lo, _mm512_set1_epi32(2));
+    /* step 2: rows 0-7 from the first source, 8-15 from the second; dword
+     * k0 (positions 0-7) or k0 + 1 (8-15) of step 1 */
+    const __m512i s2a = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+    const __m512i s2b = _mm512_add_epi32(s2a, _mm512_set1_epi32(8));
+    __m512i v[4];
+    _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) v[q] = q4_rows4(w, wb, i, q);
+    const __m512i a01 = _mm512_permutex2var_epi32(v[0], s1lo, v[1]), b01 = _mm512_permutex2var_epi32(v[0], s1hi, v[1]);
+    const __m512i a23 = _mm512_permutex2var_epi32(v[2], s1lo, v[3]), b23 = _mm512_permutex2var_epi32(v[2], s1hi, v[3]);
+    const __m512i R[4] = {_mm512_permutex2var_epi32(a01, s2a, a23), _mm512_permutex2var_epi32(a01, s2b, a23),
+                          _mm512_permutex2var_epi32(b01, s2a, b23), _mm512_permutex2var_epi32(b01, s2b, b23)};
+    _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
+        _mm512_store_si512(out[k], _mm512_permutexvar_epi8(R[k], lut));
+        _mm512_store_si512(out[k + 4], _mm512_permutexvar_epi8(_mm512_srli_epi16(R[k], 4), lut));
+    }
+}
+
+/* acc[s] (lanes = the 16 weight rows) += block i's contribution for
+ * activation row s, in the reference's three steps: (d_w * d_x) is the same
+ * product either way round; c[s][r] holds the tile's int32 results. */
+ALWAYS_INLINE void float_step_t(__m512 acc[16], const int32_t c[16][16], const uint8_t *pk, __m512 dw) {
+    const float *dx = (const float *)(pk + PACK_TILE);
+    _Pragma("GCC unroll 16") for (int s = 0; s < 16; s++) {
+        const __m512 t = _mm512_mul_ps(dw, _mm512_set1_ps(dx[s]));
+        acc[s] = _mm512_add_ps(acc[s], _mm512_mul_ps(t, _mm512_cvtepi32_ps(_mm512_load_si512(c[s]))));
+    }
+}
+
 /* Rows [o0, o1) of y (o1 - o0 a multiple of 16) for all B activation rows,
  * from the packed activations, two blocks a step, software-pipelined as in
  * kquants_amx.c: step s widens the Q4_0 nibbles of pair s + 1, stores the
@@ -201,13 +271,14 @@ ALWAYS_INLINE void float_step(__m512 acc[16], const int32_t c[16][16], const uin
  * float steps of pair s - 2 (stored one step before: no vector load right
  * after the tile store it reads) and issues the tile products of pair s.
  * The float steps still run in block order, so the bits are unchanged.
- * Measured (1.1B q4_0, B = 16, 2 threads): see docs/speed.md, session 7. */
-static void amx_rows(bool q4, float *y, const void *pack, const char *W, size_t wrow, int64_t n_in, int64_t n_out,
-                     int64_t B, int64_t o0, int64_t o1) {
+ * Q8_0 takes the A-side weights (float_step), Q4_0 the B-side ones
+ * (float_step_t). */
+ALWAYS_INLINE void wide_rows(const bool q4, float *y, const void *pack, const char *W, size_t wrow, int64_t n_in,
+                             int64_t n_out, int64_t B, int64_t o0, int64_t o1) {
     const int64_t nb = n_in / 32, np = nb / 2, G = (B + 15) / 16;
     const size_t bsize = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0);
     int32_t c[2][2][16][16] __attribute__((aligned(64))); /* [pair & 1][block of the pair] */
-    int8_t u[2][2][16][32] __attribute__((aligned(64)));
+    int8_t u[2][2][8][64] __attribute__((aligned(64)));   /* Q4_0: B tiles of [pair & 1][block] */
     float out[16][16] __attribute__((aligned(64)));
     _tile_loadconfig(&g_cfg);
     for (int64_t o = o0; o < o1; o += 16) {
@@ -215,7 +286,7 @@ static void amx_rows(bool q4, float *y, const void *pack, const char *W, size_t 
         for (int64_t g = 0; g < G; g++) {
             const uint8_t *pg = (const uint8_t *)pack + (size_t)(g * nb) * PACK_BLOCK;
             __m512 acc[16];
-            for (int r = 0; r < 16; r++) acc[r] = _mm512_setzero_ps();
+            _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) acc[r] = _mm512_setzero_ps();
             for (int64_t s = -1; s <= np + 1; s++) {
                 const int64_t n = s + 1; /* widen pair n */
                 if (n < np) {
@@ -226,32 +297,35 @@ static void amx_rows(bool q4, float *y, const void *pack, const char *W, size_t 
                             if (!q4) _mm_prefetch(pf + 64, _MM_HINT_T0);
                         }
                     if (q4) {
-                        q4_unpack16(w, wrow, 2 * n, u[n & 1][0]);
-                        q4_unpack16(w, wrow, 2 * n + 1, u[n & 1][1]);
+                        q4_unpack16_vnni(w, wrow, 2 * n, u[n & 1][0]);
+                        q4_unpack16_vnni(w, wrow, 2 * n + 1, u[n & 1][1]);
                     }
                 }
                 if (s >= 1 && s <= np) { /* store pair s - 1 */
                     _tile_stored(TC0, c[(s - 1) & 1][0], 64);
                     _tile_stored(TC1, c[(s - 1) & 1][1], 64);
                 }
-                if (s >= 2) { /* float steps of pair s - 2, in block order */
-                    const int64_t i = 2 * (s - 2);
-                    float_step(acc, (const int32_t(*)[16])c[s & 1][0], pg + (size_t)i * PACK_BLOCK,
-                               wscales16(w, wrow, i, bsize));
-                    float_step(acc, (const int32_t(*)[16])c[s & 1][1], pg + (size_t)(i + 1) * PACK_BLOCK,
-                               wscales16(w, wrow, i + 1, bsize));
-                }
+                if (s >= 2) /* float steps of pair s - 2, in block order */
+                    for (int j = 0; j < 2; j++) {
+                        const int64_t i = 2 * (s - 2) + j;
+                        const int32_t(*cj)[16] = (const int32_t(*)[16])c[s & 1][j];
+                        const uint8_t *pk = pg + (size_t)i * PACK_BLOCK;
+                        if (q4) float_step_t(acc, cj, pk, wscales16(w, wrow, i, bsize));
+                        else float_step(acc, cj, pk, wscales16(w, wrow, i, bsize));
+                    }
                 if (s >= 0 && s < np) { /* tile products of pair s */
                     const int64_t i = 2 * s;
                     GH_COMPILER_BARRIER(); /* the tile loads read u */
                     _tile_zero(TC0);
                     _tile_zero(TC1);
-                    _tile_loadd(TB0, pg + (size_t)i * PACK_BLOCK, 64);
-                    _tile_loadd(TB1, pg + (size_t)(i + 1) * PACK_BLOCK, 64);
                     if (q4) {
-                        _tile_loadd(TA0, u[s & 1][0], 32);
-                        _tile_loadd(TA1, u[s & 1][1], 32);
+                        _tile_loadd(TA0, pg + (size_t)i * PACK_BLOCK, 32);
+                        _tile_loadd(TA1, pg + (size_t)(i + 1) * PACK_BLOCK, 32);
+                        _tile_loadd(TB0, u[s & 1][0], 64);
+                        _tile_loadd(TB1, u[s & 1][1], 64);
                     } else {
+                        _tile_loadd(TB0, pg + (size_t)i * PACK_BLOCK, 64);
+                        _tile_loadd(TB1, pg + (size_t)(i + 1) * PACK_BLOCK, 64);
                         _tile_loadd(TA0, w + (size_t)i * bsize + 2, (long)wrow);
                         _tile_loadd(TA1, w + (size_t)(i + 1) * bsize + 2, (long)wrow);
                     }
@@ -261,26 +335,42 @@ static void amx_rows(bool q4, float *y, const void *pack, const char *W, size_t 
             }
             if (nb & 1) { /* an odd last block, after the pipeline has drained */
                 const int64_t i = nb - 1;
+                const uint8_t *pk = pg + (size_t)i * PACK_BLOCK;
                 _tile_zero(TC0);
-                _tile_loadd(TB0, pg + (size_t)i * PACK_BLOCK, 64);
                 if (q4) {
-                    q4_unpack16(w, wrow, i, u[0][0]);
+                    q4_unpack16_vnni(w, wrow, i, u[0][0]);
                     GH_COMPILER_BARRIER();
-                    _tile_loadd(TA0, u[0][0], 32);
+                    _tile_loadd(TA0, pk, 32);
+                    _tile_loadd(TB0, u[0][0], 64);
                 } else {
+                    _tile_loadd(TB0, pk, 64);
                     _tile_loadd(TA0, w + (size_t)i * bsize + 2, (long)wrow);
                 }
                 _tile_dpbssd(TC0, TA0, TB0);
                 _tile_stored(TC0, c[0][0], 64);
-                float_step(acc, (const int32_t(*)[16])c[0][0], pg + (size_t)i * PACK_BLOCK, wscales16(w, wrow, i, bsize));
+                if (q4) float_step_t(acc, (const int32_t(*)[16])c[0][0], pk, wscales16(w, wrow, i, bsize));
+                else float_step(acc, (const int32_t(*)[16])c[0][0], pk, wscales16(w, wrow, i, bsize));
             }
-            /* acc[r] lane s is y[16g + s][o + r] */
-            for (int r = 0; r < 16; r++) _mm512_store_ps(out[r], acc[r]);
-            for (int s = 0; s < 16 && g * 16 + s < B; s++)
-                for (int r = 0; r < 16; r++) y[(size_t)(g * 16 + s) * (size_t)n_out + (size_t)(o + r)] = out[r][s];
+            if (q4) { /* acc[s] is y[16g + s][o .. o + 15] */
+                _Pragma("GCC unroll 16") for (int s = 0; s < 16; s++)
+                    if (g * 16 + s < B) _mm512_storeu_ps(y + (size_t)(g * 16 + s) * (size_t)n_out + (size_t)o, acc[s]);
+            } else { /* acc[r] lane s is y[16g + s][o + r] */
+                _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) _mm512_store_ps(out[r], acc[r]);
+                for (int s = 0; s < 16 && g * 16 + s < B; s++)
+                    for (int r = 0; r < 16; r++) y[(size_t)(g * 16 + s) * (size_t)n_out + (size_t)(o + r)] = out[r][s];
+            }
         }
     }
     _tile_release();
+}
+
+static void wide_rows_q8(float *y, const void *pack, const char *W, size_t wrow, int64_t n_in, int64_t n_out,
+                         int64_t B, int64_t o0, int64_t o1) {
+    wide_rows(false, y, pack, W, wrow, n_in, n_out, B, o0, o1);
+}
+static void wide_rows_q4(float *y, const void *pack, const char *W, size_t wrow, int64_t n_in, int64_t n_out,
+                         int64_t B, int64_t o0, int64_t o1) {
+    wide_rows(true, y, pack, W, wrow, n_in, n_out, B, o0, o1);
 }
 
 /* ---- Narrow batches (B <= 8): several blocks per result tile ----
@@ -426,5 +516,6 @@ void gh_amx_matmul_rows(gh_type wtype, float *y, const void *pack, const void *W
                                                                                       o0, o1);
         return;
     }
-    amx_rows(q4, y, pack, W, wrow, n_in, n_out, B, o0, o1);
+    if (q4) wide_rows_q4(y, pack, W, wrow, n_in, n_out, B, o0, o1);
+    else wide_rows_q8(y, pack, W, wrow, n_in, n_out, B, o0, o1);
 }
