@@ -122,17 +122,16 @@ gh_ptile_fn gh_ptile_avx512(gh_type t, int R, int P) {
  * is 9 uops per 24 FMAs instead of 8 per 16. Measured (2048 x 5616 and
  * 5632 x 2040 f16, B = 16, 2 threads, against the 4 x 4-pair tile): 8-12 %
  * faster; 2 x 8, 2 x 12, 4 x 6, 3 x 6 and 2 x 6 were slower than 3 x 8. */
-#define RPTILE_AHEAD 768
 ALWAYS_INLINE void rptile16(const int kind, const int RP, const int C, int64_t n, const void *w, size_t wb, int nr,
-                            const float *x, size_t xs, float *y, size_t ys) {
+                            const float *x, size_t xs, float *y, size_t ys, const char *pf, int npf) {
     const uint16_t *row[6];
     UNROLL8 for (int r = 0; r < 2 * RP; r++) row[r] = WROW(uint16_t, r < nr ? r : nr - 1);
     __m512 acc[3][8];
     UNROLL8 for (int q = 0; q < RP; q++) UNROLL8 for (int c = 0; c < C; c++) acc[q][c] = _mm512_setzero_ps();
     const int64_t n8 = n / 8;
     for (int64_t s = 0; s < n8; s++) {
-        if ((s & 3) == 0) /* a line per row, RPTILE_AHEAD bytes ahead */
-            UNROLL8 for (int r = 0; r < 2 * RP; r++) __builtin_prefetch((const char *)(row[r] + 8 * s) + RPTILE_AHEAD, 0, 3);
+        if ((s & 3) == 0) /* a line per prefetched row */
+            for (int r = 0; r < npf; r++) __builtin_prefetch(pf + (size_t)r * wb + 16 * s, 0, 3);
         __m512 wv[3];
         UNROLL8 for (int q = 0; q < RP; q++) {
             const __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(row[2 * q] + 8 * s))),
@@ -155,8 +154,8 @@ ALWAYS_INLINE void rptile16(const int kind, const int RP, const int C, int64_t n
 
 #define RPTILE_INST(NAME, KIND, RP, C)                                                                              \
     static void NAME##_rp##RP##x##C(int64_t n, const void *w, size_t wb, int nr, const float *x, size_t xs, float *y, \
-                                    size_t ys) {                                                                    \
-        rptile16(KIND, RP, C, n, w, wb, nr, x, xs, y, ys);                                                         \
+                                    size_t ys, const char *pf, int npf) {                                           \
+        rptile16(KIND, RP, C, n, w, wb, nr, x, xs, y, ys, pf, npf);                                                \
     }
 #define RPTILE_ROWS(NAME, KIND, RP)                                                                                \
     RPTILE_INST(NAME, KIND, RP, 1) RPTILE_INST(NAME, KIND, RP, 2) RPTILE_INST(NAME, KIND, RP, 3)                   \

@@ -194,11 +194,15 @@ gh_ptile_fn gh_ptile_avx512(gh_type t, int R, int P);
  * r < nr <= 2*RP (rows wb bytes apart) and c < C (activation rows xs floats
  * apart) over whole rows of n elements, bitwise the same as the tiles above;
  * one 512-bit accumulator holds rows 2q and 2q + 1 of a column (see
- * kernels_avx512.c). Rows past nr are not read. */
+ * kernels_avx512.c). Rows past nr are not read. Along the way it prefetches
+ * npf rows from pf (wb bytes apart), at the byte offset of its own step:
+ * its own rows some way ahead, or rows of the next group (matmul.c). */
 typedef void (*gh_rptile_fn)(int64_t n, const void *w, size_t wb, int nr, const float *x, size_t xs, float *y,
-                             size_t ys);
+                             size_t ys, const char *pf, int npf);
 #define GH_RPTILE_RP_MAX 3
 #define GH_RPTILE_C_MAX 8
+/* Bytes ahead of its own step at which a tile prefetches its own rows. */
+#define GH_RPTILE_AHEAD 768
 /* The row-pair tile for (RP row pairs, C columns), or NULL. */
 gh_rptile_fn gh_rptile_avx512(gh_type t, int RP, int C);
 

@@ -331,12 +331,32 @@ static void rpair_rows(float *y, const float *xr, const void *W, size_t wrow, gh
     bc = bc < GH_RPTILE_C_MAX ? GH_RPTILE_C_MAX : bc - bc % GH_RPTILE_C_MAX;
     for (int64_t b0 = 0; b0 < B; b0 += bc) {
         const int64_t b1 = b0 + bc < B ? b0 + bc : B;
+        const int64_t T = (b1 - b0 + GH_RPTILE_C_MAX - 1) / GH_RPTILE_C_MAX; /* tiles per row group */
         for (int64_t o = o0; o < o1;) {
             const int nr = o1 - o < 2 * GH_RPTILE_RP_MAX ? (int)(o1 - o) : 2 * GH_RPTILE_RP_MAX;
-            for (int64_t b = b0; b < b1;) {
+            const char *wo = (const char *)W + (size_t)o * wrow;
+            /* Prefetching: with one tile a group, each tile its own rows
+             * ahead. With T > 1 the later tiles read the rows from L2 and
+             * memory would idle while they run, so the group's tiles share
+             * out the next group's rows instead (tile t rows [6t/T,
+             * 6(t+1)/T)); only the first group of the range, not fetched
+             * before, has its first tile prefetch its own rows. */
+            const int64_t nn = o1 - (o + nr) < 2 * GH_RPTILE_RP_MAX ? o1 - (o + nr) : 2 * GH_RPTILE_RP_MAX;
+            const bool own = T == 1 || (o == o0 && b0 == 0);
+            for (int64_t t = 0, b = b0; b < b1; t++) {
                 const int c = b1 - b < GH_RPTILE_C_MAX ? (int)(b1 - b) : GH_RPTILE_C_MAX;
-                gh_rptile_avx512(wtype, (nr + 1) / 2, c)(n_in, (const char *)W + (size_t)o * wrow, wrow, nr,
-                                                         xr + (size_t)b * xs, xs, y + b * n_out + o, (size_t)n_out);
+                const char *pf;
+                int npf;
+                if (own && t == 0) {
+                    pf = wo + GH_RPTILE_AHEAD;
+                    npf = nr;
+                } else { /* this tile's share of the next group's rows */
+                    const int64_t t0 = own ? 1 : 0, ts = T - t0, r0 = nn * (t - t0) / ts, r1 = nn * (t - t0 + 1) / ts;
+                    pf = wo + (size_t)(nr + r0) * wrow;
+                    npf = (int)(r1 - r0);
+                }
+                gh_rptile_avx512(wtype, (nr + 1) / 2, c)(n_in, wo, wrow, nr, xr + (size_t)b * xs, xs, y + b * n_out + o,
+                                                         (size_t)n_out, pf, npf);
                 b += c;
             }
             o += nr;

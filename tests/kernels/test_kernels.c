@@ -648,7 +648,7 @@ static void test_rpair_tiles_match_avx2(void **state) {
                         assert_non_null(f);
                         float y[8 * 8], y2[8 * 8];
                         for (int i = 0; i < 64; i++) y[i] = -7.0f;
-                        f(n, w, wrow, nr, x, xs, y, 8);
+                        f(n, w, wrow, nr, x, xs, y, 8, w, nr);
                         for (int c = 0; c < C; c++) /* the 1x1 AVX2 tile is the type's vec_dot */
                             for (int r = 0; r < nr; r++)
                                 gh_tile_avx2(t, 1, 1)(n, w + r * wrow, wrow, x + (size_t)c * xs, xs * 4, y2 + c * 8 + r,
