@@ -84,7 +84,8 @@ bool gh_cpu_has_amx(void) {
     return g_amx_ok;
 }
 
-static void narrow_pack(const void *xq, size_t xrow, int64_t nb, int64_t B, void *pack, int64_t i0, int64_t i1);
+static void narrow_pack(bool rows, const void *xq, size_t xrow, int64_t nb, int64_t B, void *pack, int64_t i0,
+                        int64_t i1);
 static int narrow_cols(int64_t B);
 static size_t narrow_slot_bytes(int S);
 #define NARROW_MAX_B 8
@@ -101,7 +102,7 @@ size_t gh_amx_pack_size(int64_t n_in, int64_t B) {
 void gh_amx_pack(gh_type wtype, const void *xq, size_t xrow, int64_t n_in, int64_t B, void *pack, int64_t i0,
                  int64_t i1) {
     if (B <= NARROW_MAX_B) {
-        narrow_pack(xq, xrow, n_in / 32, B, pack, i0, i1);
+        narrow_pack(wtype == GH_TYPE_Q4_0, xq, xrow, n_in / 32, B, pack, i0, i1);
         return;
     }
     /* Q4_0: the A tile (row s = activation row s's 32 codes); Q8_0: the B tile */
@@ -167,29 +168,6 @@ ALWAYS_INLINE __m512i q4_rows4(const char *w, size_t wb, int64_t i, int q) {
 #undef Q4ROW
 }
 
-/* Widens 16 rows' Q4_0 block i to 16 x 32 signed bytes q - 8 (element j < 16
- * is the low nibble of qs[j], j + 16 the high one), four rows a register:
- * vpermb with a table maps a byte's low 6 bits to (bits & 15) - 8, and one
- * vpermt2q per two rows puts row r's low and high halves side by side.
- * Measured against 16 rows one at a time with 128-bit and/shift (and an
- * unsigned product minus 8*sum(x) in the float step): 5632 x 1024, B = 16,
- * one thread, three interleaved runs, 0.49-0.53 ms against 0.53-0.56 ms.
- * Tried and slower: gathering the rows with a strided tile load (the vector
- * loads then wait for the tile store), and splitting each block by K into
- * low and high halves (no permutes, but two tile products per block). */
-ALWAYS_INLINE void q4_unpack16(const char *w, size_t wb, int64_t i, int8_t out[16][32]) {
-    const __m512i lut = q4_lut();
-    /* qwords of [lo rows r..r+3 | hi rows r..r+3] -> rows r, r+1 and r+2, r+3 as [lo | hi] */
-    const __m512i i01 = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11), i23 = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
-    for (int q = 0; q < 4; q++) {
-        const __m512i v = q4_rows4(w, wb, i, q);
-        const __m512i lo = _mm512_permutexvar_epi8(v, lut);
-        const __m512i hi = _mm512_permutexvar_epi8(_mm512_srli_epi16(v, 4), lut);
-        _mm512_store_si512(out[4 * q], _mm512_permutex2var_epi64(lo, i01, hi));
-        _mm512_store_si512(out[4 * q + 2], _mm512_permutex2var_epi64(lo, i23, hi));
-    }
-}
-
 /* The 16 weight scales of block i of rows w, w + wb, ..., as floats. */
 ALWAYS_INLINE __m512 wscales16(const char *w, size_t wb, int64_t i, size_t bsize) {
     /* d is the block's first 2 bytes */
@@ -229,7 +207,10 @@ ALWAYS_INLINE void float_step(__m512 acc[16], const int32_t c[16][16], const uin
  * Element e of a Q4_0 block is the low nibble of qs[e] (e < 16) or the high
  * nibble of qs[e - 16], so tile rows k and k + 4 (k < 4) are the low and the
  * high nibbles of dword k of the 16 rows' qs: a 16 x 4 dword transpose of
- * the raw codes (8 VPERMT2D), then the VPERMB table of q4_unpack16. */
+ * the raw codes (8 VPERMT2D), then VPERMB with q4_lut. (Before, on the A
+ * side, the nibbles were widened four rows a register with the same table,
+ * which beat 128-bit and/shift per row by ~8 %; gathering the rows with a
+ * strided tile load, or two tile products a block split by K, were slower.) */
 ALWAYS_INLINE void q4_unpack16_vnni(const char *w, size_t wb, int64_t i, int8_t out[8][64]) {
     const __m512i lut = q4_lut();
     /* step 1, on rows 4q .. 4q+7 (v[q]: rows 4q .. 4q+3, 4 dwords each;
@@ -384,13 +365,16 @@ static void wide_rows_q4(float *y, const void *pack, const char *W, size_t wrow,
  * weight row, s = d_w * d_x and s * (float)isum for the NB blocks at once
  * (independent), then the adds into the row's S-lane sum one block after
  * the other, in block order: the reference's operations in its order.
- * Layout per slot: NB B tiles of 512 bytes, then 16 floats d_x (lane jS + s:
- * block j, activation row s; 0 for rows past B). A last slot with fewer
- * blocks leaves the missing blocks' tiles unused. */
+ * (That is Q8_0's form; Q4_0 swaps the roles as for B > 8, see
+ * narrow_rows_q4.) Layout per slot: NB tiles of 512 bytes (Q8_0: B tiles;
+ * Q4_0: A tiles, block j's activations in rows jS .. jS+S-1), then 16
+ * floats d_x (lane jS + s: block j, activation row s; 0 for rows past B).
+ * A last slot with fewer blocks leaves the missing blocks' tiles unused. */
 static int narrow_cols(int64_t B) { return B <= 4 ? 4 : 8; }
 static size_t narrow_slot_bytes(int S) { return (size_t)(16 / S) * PACK_TILE + 16 * 4; }
 
-static void narrow_pack(const void *xq, size_t xrow, int64_t nb, int64_t B, void *pack, int64_t i0, int64_t i1) {
+static void narrow_pack(bool rows, const void *xq, size_t xrow, int64_t nb, int64_t B, void *pack, int64_t i0,
+                        int64_t i1) {
     const int S = narrow_cols(B), NB = 16 / S;
     for (int64_t i = i0; i < i1; i++) {
         const int j = (int)(i % NB);
@@ -401,7 +385,9 @@ static void narrow_pack(const void *xq, size_t xrow, int64_t nb, int64_t B, void
         for (int s = 0; s < S; s++) {
             if (s >= B) { dx[j * S + s] = 0; continue; }
             const blk_q8_0 *x = (const blk_q8_0 *)((const char *)xq + (size_t)s * xrow) + i;
-            for (int k = 0; k < 8; k++) memcpy(t + k * 64 + (j * S + s) * 4, x->qs + 4 * k, 4);
+            if (rows) memcpy(t + (j * S + s) * 32, x->qs, 32); /* Q4_0: an A tile, row jS + s */
+            else
+                for (int k = 0; k < 8; k++) memcpy(t + k * 64 + (j * S + s) * 4, x->qs + 4 * k, 4);
             dx[j * S + s] = h2f(x->d);
         }
         if (i == nb - 1) /* a last slot's missing blocks: zero scales (never added) */
@@ -409,14 +395,13 @@ static void narrow_pack(const void *xq, size_t xrow, int64_t nb, int64_t B, void
     }
 }
 
-/* Rows [o0, o1) for B <= 8 activation rows from the narrow pack. */
-ALWAYS_INLINE void narrow_rows(const bool q4, const int S, float *y, const void *pack, const char *W, size_t wrow,
-                               int64_t n_in, int64_t n_out, int64_t B, int64_t o0, int64_t o1) {
+/* Q8_0 rows [o0, o1) for B <= 8 activation rows from the narrow pack. */
+ALWAYS_INLINE void narrow_rows(const int S, float *y, const void *pack, const char *W, size_t wrow, int64_t n_in,
+                               int64_t n_out, int64_t B, int64_t o0, int64_t o1) {
     const int NB = 16 / S;
     const int64_t nb = n_in / 32, nq = (nb + NB - 1) / NB;
-    const size_t bsize = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0), sb = narrow_slot_bytes(S);
+    const size_t bsize = sizeof(blk_q8_0), sb = narrow_slot_bytes(S);
     int32_t c[16][16] __attribute__((aligned(64)));
-    int8_t u[4][16][32] __attribute__((aligned(64)));
     float dwt[64] __attribute__((aligned(64))); /* row r's blocks at dwt[NB*r ..] */
     float out[16][8] __attribute__((aligned(64)));
     /* scale gather offsets: gather g covers rows (16/NB)g .., lane L = row
@@ -447,18 +432,12 @@ ALWAYS_INLINE void narrow_rows(const bool q4, const int S, float *y, const void 
             _tile_zero(TC0);
             for (int j = 0; j < nbq; j++) {
                 const int64_t i = i0 + j;
-                if (q4) {
-                    q4_unpack16(w, wrow, i, u[j]);
-                    GH_COMPILER_BARRIER();
-                }
                 if (j & 1) {
-                    if (q4) _tile_loadd(TA1, u[j], 32);
-                    else _tile_loadd(TA1, w + (size_t)i * bsize + 2, (long)wrow);
+                    _tile_loadd(TA1, w + (size_t)i * bsize + 2, (long)wrow);
                     _tile_loadd(TB1, slot + (size_t)j * PACK_TILE, 64);
                     _tile_dpbssd(TC0, TA1, TB1);
                 } else {
-                    if (q4) _tile_loadd(TA0, u[j], 32);
-                    else _tile_loadd(TA0, w + (size_t)i * bsize + 2, (long)wrow);
+                    _tile_loadd(TA0, w + (size_t)i * bsize + 2, (long)wrow);
                     _tile_loadd(TB0, slot + (size_t)j * PACK_TILE, 64);
                     _tile_dpbssd(TC0, TA0, TB0);
                 }
@@ -497,15 +476,88 @@ ALWAYS_INLINE void narrow_rows(const bool q4, const int S, float *y, const void 
     _tile_release();
 }
 
-#define NARROW_INST(NAME, Q4, S)                                                                                \
+
+/* Q4_0 with B <= 8: the slots of narrow_rows with the roles of wide_rows_q4
+ * (weights as the B tile, widened into VNNI order; block j's activations as
+ * an A tile whose rows jS .. jS+S-1 hold them and the rest zero), so the
+ * result row jS + s is (block j, activation row s) over the 16 weight rows
+ * and the float step is one 16-lane vector per activation row and block,
+ * d_w as gathered: in block order per row, the reference's operations.
+ * Pipelined as wide_rows: step q widens slot q + 1, stores the product of
+ * slot q - 1, runs the float steps of slot q - 2, issues slot q. */
+ALWAYS_INLINE void narrow_rows_q4(const int S, float *y, const void *pack, const char *W, size_t wrow, int64_t n_in,
+                                  int64_t n_out, int64_t B, int64_t o0, int64_t o1) {
+    const int NB = 16 / S;
+    const int64_t nb = n_in / 32, nq = (nb + NB - 1) / NB;
+    const size_t bsize = sizeof(blk_q4_0), sb = narrow_slot_bytes(S);
+    int32_t c[2][16][16] __attribute__((aligned(64)));
+    int8_t u[2][4][8][64] __attribute__((aligned(64)));
+    _tile_loadconfig(&g_cfg);
+    for (int64_t o = o0; o < o1; o += 16) {
+        const char *w = W + (size_t)o * wrow;
+        __m512 acc[8];
+        _Pragma("GCC unroll 8") for (int a = 0; a < S; a++) acc[a] = _mm512_setzero_ps();
+        for (int64_t q = -1; q <= nq + 1; q++) {
+            const int64_t n = q + 1; /* widen slot n */
+            if (n < nq) {
+                const int64_t i0 = n * NB;
+                const int nbn = nb - i0 < NB ? (int)(nb - i0) : NB;
+                _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) { /* the weights PF blocks on */
+                    const char *pf = w + (size_t)r * wrow + (size_t)(i0 + PF) * bsize;
+                    for (size_t off = 0; off < (size_t)NB * bsize; off += 64) _mm_prefetch(pf + off, _MM_HINT_T0);
+                    _mm_prefetch(pf + (size_t)NB * bsize - 1, _MM_HINT_T0);
+                }
+                for (int j = 0; j < nbn; j++) q4_unpack16_vnni(w, wrow, i0 + j, u[n & 1][j]);
+            }
+            if (q >= 1 && q <= nq) _tile_stored(TC0, c[(q - 1) & 1], 64); /* slot q - 1 */
+            if (q >= 2) { /* float steps of slot q - 2, in block order */
+                const int64_t p = q - 2, i0 = p * NB;
+                const int nbp = nb - i0 < NB ? (int)(nb - i0) : NB;
+                const float *dx = (const float *)((const uint8_t *)pack + (size_t)p * sb + (size_t)NB * PACK_TILE);
+                for (int j = 0; j < nbp; j++) {
+                    const __m512 dw = wscales16(w, wrow, i0 + j, bsize);
+                    _Pragma("GCC unroll 8") for (int a = 0; a < S; a++) {
+                        const __m512 t = _mm512_mul_ps(dw, _mm512_set1_ps(dx[j * S + a]));
+                        acc[a] = _mm512_add_ps(
+                            acc[a], _mm512_mul_ps(t, _mm512_cvtepi32_ps(_mm512_load_si512(c[p & 1][j * S + a]))));
+                    }
+                }
+            }
+            if (q >= 0 && q < nq) { /* tile products of slot q */
+                const int64_t i0 = q * NB;
+                const int nbq = nb - i0 < NB ? (int)(nb - i0) : NB;
+                const uint8_t *slot = (const uint8_t *)pack + (size_t)q * sb;
+                GH_COMPILER_BARRIER(); /* the tile loads read u */
+                _tile_zero(TC0);
+                for (int j = 0; j < nbq; j++) {
+                    if (j & 1) {
+                        _tile_loadd(TA1, slot + (size_t)j * PACK_TILE, 32);
+                        _tile_loadd(TB1, u[q & 1][j], 64);
+                        _tile_dpbssd(TC0, TA1, TB1);
+                    } else {
+                        _tile_loadd(TA0, slot + (size_t)j * PACK_TILE, 32);
+                        _tile_loadd(TB0, u[q & 1][j], 64);
+                        _tile_dpbssd(TC0, TA0, TB0);
+                    }
+                }
+            }
+        }
+        /* acc[a] is y[a][o .. o + 15] */
+        _Pragma("GCC unroll 8") for (int a = 0; a < S; a++)
+            if (a < B) _mm512_storeu_ps(y + (size_t)a * (size_t)n_out + (size_t)o, acc[a]);
+    }
+    _tile_release();
+}
+
+#define NARROW_INST(NAME, FN, S)                                                                                \
     static void NAME(float *y, const void *pack, const char *W, size_t wrow, int64_t n_in, int64_t n_out, int64_t B, \
                      int64_t o0, int64_t o1) {                                                                     \
-        narrow_rows(Q4, S, y, pack, W, wrow, n_in, n_out, B, o0, o1);                                             \
+        FN(S, y, pack, W, wrow, n_in, n_out, B, o0, o1);                                                           \
     }
-NARROW_INST(narrow_q8_4, false, 4)
-NARROW_INST(narrow_q8_8, false, 8)
-NARROW_INST(narrow_q4_4, true, 4)
-NARROW_INST(narrow_q4_8, true, 8)
+NARROW_INST(narrow_q8_4, narrow_rows, 4)
+NARROW_INST(narrow_q8_8, narrow_rows, 8)
+NARROW_INST(narrow_q4_4, narrow_rows_q4, 4)
+NARROW_INST(narrow_q4_8, narrow_rows_q4, 8)
 
 void gh_amx_matmul_rows(gh_type wtype, float *y, const void *pack, const void *W, size_t wrow, int64_t n_in,
                         int64_t n_out, int64_t B, int64_t o0, int64_t o1) {
