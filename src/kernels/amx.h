@@ -26,10 +26,8 @@ bool gh_kernels_use_amx(void);
 /* ---- Q8_0 / Q4_0 (kernels_amx.c) ---- */
 /* Bytes of packed activations for B rows of n_in elements. */
 size_t gh_amx_pack_size(int64_t n_in, int64_t B);
-/* Packs blocks [i0, i1) of B Q8_0 activation rows (xrow bytes apart) into
- * `pack`, laid out for weights of type wtype (GH_TYPE_Q8_0 or GH_TYPE_Q4_0). */
-void gh_amx_pack(gh_type wtype, const void *xq, size_t xrow, int64_t n_in, int64_t B, void *pack, int64_t i0,
-                 int64_t i1);
+/* Packs blocks [i0, i1) of B Q8_0 activation rows (xrow bytes apart) into `pack`. */
+void gh_amx_pack(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *pack, int64_t i0, int64_t i1);
 /* y rows [o0, o1) (a multiple of 16 rows) for all B activation rows. */
 void gh_amx_matmul_rows(gh_type wtype, float *y, const void *pack, const void *W, size_t wrow, int64_t n_in,
                         int64_t n_out, int64_t B, int64_t o0, int64_t o1);

@@ -11,28 +11,28 @@
  * (weight row, activation row) pair and block i in order,
  *     sum = sum + (d_w[i] * d_x[i]) * (float)isum_i
  * with isum_i the exact int32 block dot product and three separately rounded
- * f32 operations. A tile product gives isum_i exactly for 16 rows x 16
- * activation rows; the float step then runs with one 16-lane vector per
- * weight row (lanes = activation rows), in block order, with the same three
- * operations. So y[b][o] is bitwise what the AVX2 tiles and the reference
- * give, whatever B or the thread count (kernels.h's contract).
+ * f32 operations. A tile product gives isum_i exactly for 16 weight rows x
+ * 16 activation rows; the float step then runs with one 16-lane vector per
+ * activation row (lanes = weight rows), in block order, with the same three
+ * operations (d_w * d_x is the same product either way round). So y[b][o]
+ * is bitwise what the AVX2 tiles and the reference give, whatever B or the
+ * thread count (kernels.h's contract).
  *
  * Layout. Activations (already quantized to Q8_0 rows) are packed once per
- * product by gh_amx_pack: for each group of 16 rows and each block i, a
- * 512-byte tile of their codes, then the 16 scales d_x as floats. Missing
- * rows of the last group are zero (B <= 8 packs several blocks per tile
- * instead: "Narrow batches" below).
- *   Q8_0: the activations are the 8 x 64-byte "B" tile in AMX's VNNI order
- *   (tile row k holds, for each of the 16 activation rows, its bytes
- *   4k..4k+3 of the block). Weights are read in place: a block's 32 quants
- *   of 16 consecutive rows form the "A" tile directly (row stride = the
- *   weight row's bytes).
- *   Q4_0: the roles swap (see "Q4_0, B > 8" below): the activations are the
- *   A tile as they stand, and the nibbles are widened to q - 8 straight into
- *   the VNNI order of a B tile, so that the float step gets the 16 weight
- *   scales as one vector.
- * Both types take TDPBSSD, and its int32 is the reference's integer as it
- * stands.
+ * product by gh_amx_pack: for each group of 16 rows and each block i, the
+ * "A" tile of 16 rows x 32 codes as they stand, then the 16 scales d_x as
+ * floats; missing rows of the last group are zero (B <= 8 packs several
+ * blocks per tile instead: "Narrow batches" below). Each block of 16 weight
+ * rows becomes a "B" tile in AMX's VNNI order (tile row k holds, for each
+ * weight row n, its elements 4k..4k+3): Q8_0's codes by a dword transpose,
+ * Q4_0's nibbles widened to q - 8 on the way. Both take TDPBSSD, and its
+ * int32 is the reference's integer as it stands. The result tile is then
+ * c[activation row][weight row], so the 16 weight scales d_w of a block are
+ * one vector as gathered, and d_x comes by a broadcast inside the multiply.
+ * (With the weights as A tiles, Q8_0's read in place, each weight row's d_w
+ * took a shuffle to broadcast and GCC spilled the accumulators to hold the
+ * shuffle indices: q4_0 at N = 16 was 5-10 % slower; Q8_0 gained nothing
+ * from reading in place, 4-10 % in one-thread products in L2.)
  *
  * Linux hands out AMX state only on request (arch_prctl XCOMP_PERM); without
  * it, or without the CPU bits, gh_cpu_has_amx() is false and nothing here
@@ -84,8 +84,7 @@ bool gh_cpu_has_amx(void) {
     return g_amx_ok;
 }
 
-static void narrow_pack(bool rows, const void *xq, size_t xrow, int64_t nb, int64_t B, void *pack, int64_t i0,
-                        int64_t i1);
+static void narrow_pack(const void *xq, size_t xrow, int64_t nb, int64_t B, void *pack, int64_t i0, int64_t i1);
 static int narrow_cols(int64_t B);
 static size_t narrow_slot_bytes(int S);
 #define NARROW_MAX_B 8
@@ -99,38 +98,29 @@ size_t gh_amx_pack_size(int64_t n_in, int64_t B) {
 }
 
 /* Packs block range [i0, i1) of every group (threads split the blocks). */
-void gh_amx_pack(gh_type wtype, const void *xq, size_t xrow, int64_t n_in, int64_t B, void *pack, int64_t i0,
-                 int64_t i1) {
+void gh_amx_pack(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *pack, int64_t i0, int64_t i1) {
     if (B <= NARROW_MAX_B) {
-        narrow_pack(wtype == GH_TYPE_Q4_0, xq, xrow, n_in / 32, B, pack, i0, i1);
+        narrow_pack(xq, xrow, n_in / 32, B, pack, i0, i1);
         return;
     }
-    /* Q4_0: the A tile (row s = activation row s's 32 codes); Q8_0: the B tile */
-    const bool rows = wtype == GH_TYPE_Q4_0;
     const int64_t nb = n_in / 32, G = (B + 15) / 16;
     for (int64_t g = 0; g < G; g++)
         for (int64_t i = i0; i < i1; i++) {
             uint8_t *p = (uint8_t *)pack + (size_t)(g * nb + i) * PACK_BLOCK;
             float *dx = (float *)(p + PACK_TILE);
-            for (int s = 0; s < 16; s++) {
+            for (int s = 0; s < 16; s++) { /* the A tile: row s = activation row s's 32 codes */
                 const int64_t b = g * 16 + s;
                 const blk_q8_0 *x = b < B ? (const blk_q8_0 *)((const char *)xq + (size_t)b * xrow) + i : NULL;
-                if (rows) {
-                    if (x) memcpy(p + s * 32, x->qs, 32);
-                    else memset(p + s * 32, 0, 32);
-                } else {
-                    for (int k = 0; k < 8; k++)
-                        if (x) memcpy(p + k * 64 + s * 4, x->qs + 4 * k, 4);
-                        else memset(p + k * 64 + s * 4, 0, 4);
-                }
+                if (x) memcpy(p + s * 32, x->qs, 32);
+                else memset(p + s * 32, 0, 32);
                 dx[s] = x ? h2f(x->d) : 0;
             }
         }
 }
 
-/* Tile registers: C0/C1 results of blocks i and i+1, A0/A1 their weights,
- * B0/B1 their activations (literal numbers: the intrinsics paste them into
- * the register names). */
+/* Tile registers: C0/C1 results of blocks i and i+1, A0/A1 their
+ * activations, B0/B1 their weights (literal numbers: the intrinsics paste
+ * them into the register names). */
 #define TC0 0
 #define TC1 1
 #define TA0 2
@@ -175,40 +165,17 @@ ALWAYS_INLINE __m512 wscales16(const char *w, size_t wb, int64_t i, size_t bsize
     return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
 }
 
-/* acc[r] (lanes = 16 activation rows) += block i's contribution, in the
- * reference's three steps; c holds the tile's int32 results. */
-ALWAYS_INLINE void float_step(__m512 acc[16], const int32_t c[16][16], const uint8_t *pk, __m512 dw) {
-    const __m512 dx = _mm512_loadu_ps((const float *)(pk + PACK_TILE));
-    float dws[16];
-    _mm512_storeu_ps(dws, dw);
-    /* fully unrolled, so acc[] stays in 16 zmm registers */
-    _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) {
-        const __m512i is = _mm512_loadu_si512(c[r]);
-        __m512 s = _mm512_mul_ps(_mm512_set1_ps(dws[r]), dx);
-        acc[r] = _mm512_add_ps(acc[r], _mm512_mul_ps(s, _mm512_cvtepi32_ps(is)));
-    }
-}
-
 /* weight prefetch distance in blocks */
 #ifndef PF
 #define PF 12
 #endif
 
-/* ---- Q4_0, B > 8: weights as the B tile ----
- * Here the roles swap: the activations are the A tile (16 rows x 32 codes,
- * as packed) and block i of 16 weight rows, widened to q - 8, is the B tile
- * in VNNI order (tile row k: for each weight row n its elements 4k..4k+3).
- * The result tile is then c[s][r] (activation row s, weight row r), so the
- * float step keeps one vector per activation row with lanes = weight rows:
- * the 16 weight scales d_w are one vector as gathered, and d_x[s] comes by a
- * broadcast from memory inside the multiply. With the A-side layout each of
- * the 16 rows took a shuffle to broadcast its d_w, and GCC spilled the
- * accumulators to hold the shuffle indices.
- * Element e of a Q4_0 block is the low nibble of qs[e] (e < 16) or the high
- * nibble of qs[e - 16], so tile rows k and k + 4 (k < 4) are the low and the
- * high nibbles of dword k of the 16 rows' qs: a 16 x 4 dword transpose of
- * the raw codes (8 VPERMT2D), then VPERMB with q4_lut. (Before, on the A
- * side, the nibbles were widened four rows a register with the same table,
+/* ---- Weights as B tiles ----
+ * Q4_0: element e of a block is the low nibble of qs[e] (e < 16) or the
+ * high nibble of qs[e - 16], so tile rows k and k + 4 (k < 4) are the low
+ * and the high nibbles of dword k of the 16 rows' qs: a 16 x 4 dword
+ * transpose of the raw codes (8 VPERMT2D), then VPERMB with q4_lut. (As A
+ * tiles the nibbles were widened four rows a register with the same table,
  * which beat 128-bit and/shift per row by ~8 %; gathering the rows with a
  * strided tile load, or two tile products a block split by K, were slower.) */
 ALWAYS_INLINE void q4_unpack16_vnni(const char *w, size_t wb, int64_t i, int8_t out[8][64]) {
@@ -234,10 +201,50 @@ ALWAYS_INLINE void q4_unpack16_vnni(const char *w, size_t wb, int64_t i, int8_t 
     }
 }
 
+/* Q8_0 block i of 16 rows as a B tile in VNNI order: tile row k is dword k
+ * of the 16 rows' 32 codes, a 16 x 8 dword transpose in three rounds of 8
+ * VPERMT2D on pairs of rows loaded side by side. */
+ALWAYS_INLINE void q8_unpack16_vnni(const char *w, size_t wb, int64_t i, int8_t out[8][64]) {
+    /* v[m] = [row 2m | row 2m + 1], dwords 0-7 each */
+    __m512i v[8];
+#define Q8ROW(r) _mm256_loadu_si256((const __m256i *)((const blk_q8_0 *)(w + (size_t)(r) * wb) + i)->qs)
+    _Pragma("GCC unroll 8") for (int m = 0; m < 8; m++)
+        v[m] = _mm512_inserti64x4(_mm512_castsi256_si512(Q8ROW(2 * m)), Q8ROW(2 * m + 1), 1);
+#undef Q8ROW
+    /* round 1: T[a][h] position 4kk + rl = row 4a + rl, dword 4h + kk */
+    const __m512i i1lo = _mm512_setr_epi32(0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27);
+    const __m512i i1hi = _mm512_add_epi32(i1lo, _mm512_set1_epi32(4));
+    __m512i T[4][2];
+    _Pragma("GCC unroll 4") for (int a = 0; a < 4; a++) {
+        T[a][0] = _mm512_permutex2var_epi32(v[2 * a], i1lo, v[2 * a + 1]);
+        T[a][1] = _mm512_permutex2var_epi32(v[2 * a], i1hi, v[2 * a + 1]);
+    }
+    /* round 2: U[b][h][g] position 8kk + rl = row 8b + rl, dword 4h + 2g + kk */
+    const __m512i i2a = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    const __m512i i2b = _mm512_add_epi32(i2a, _mm512_set1_epi32(8));
+    __m512i U[2][2][2];
+    _Pragma("GCC unroll 2") for (int b = 0; b < 2; b++) _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++) {
+        U[b][h][0] = _mm512_permutex2var_epi32(T[2 * b][h], i2a, T[2 * b + 1][h]);
+        U[b][h][1] = _mm512_permutex2var_epi32(T[2 * b][h], i2b, T[2 * b + 1][h]);
+    }
+    /* round 3: dword k = 4h + 2g + kk of rows 0-7 (first source), 8-15 */
+    const __m512i i3a = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+    const __m512i i3b = _mm512_add_epi32(i3a, _mm512_set1_epi32(8));
+    _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++) _Pragma("GCC unroll 2") for (int g = 0; g < 2; g++) {
+        _mm512_store_si512(out[4 * h + 2 * g], _mm512_permutex2var_epi32(U[0][h][g], i3a, U[1][h][g]));
+        _mm512_store_si512(out[4 * h + 2 * g + 1], _mm512_permutex2var_epi32(U[0][h][g], i3b, U[1][h][g]));
+    }
+}
+
+ALWAYS_INLINE void unpack16_vnni(const bool q4, const char *w, size_t wb, int64_t i, int8_t out[8][64]) {
+    if (q4) q4_unpack16_vnni(w, wb, i, out);
+    else q8_unpack16_vnni(w, wb, i, out);
+}
+
 /* acc[s] (lanes = the 16 weight rows) += block i's contribution for
- * activation row s, in the reference's three steps: (d_w * d_x) is the same
- * product either way round; c[s][r] holds the tile's int32 results. */
-ALWAYS_INLINE void float_step_t(__m512 acc[16], const int32_t c[16][16], const uint8_t *pk, __m512 dw) {
+ * activation row s, in the reference's three steps; c[s][r] holds the tile's
+ * int32 results. */
+ALWAYS_INLINE void float_step(__m512 acc[16], const int32_t c[16][16], const uint8_t *pk, __m512 dw) {
     const float *dx = (const float *)(pk + PACK_TILE);
     _Pragma("GCC unroll 16") for (int s = 0; s < 16; s++) {
         const __m512 t = _mm512_mul_ps(dw, _mm512_set1_ps(dx[s]));
@@ -247,20 +254,17 @@ ALWAYS_INLINE void float_step_t(__m512 acc[16], const int32_t c[16][16], const u
 
 /* Rows [o0, o1) of y (o1 - o0 a multiple of 16) for all B activation rows,
  * from the packed activations, two blocks a step, software-pipelined as in
- * kquants_amx.c: step s widens the Q4_0 nibbles of pair s + 1, stores the
- * tile products of pair s - 1 (issued one step before, so done), runs the
- * float steps of pair s - 2 (stored one step before: no vector load right
- * after the tile store it reads) and issues the tile products of pair s.
- * The float steps still run in block order, so the bits are unchanged.
- * Q8_0 takes the A-side weights (float_step), Q4_0 the B-side ones
- * (float_step_t). */
+ * kquants_amx.c: step s makes the B tiles of pair s + 1, stores the tile
+ * products of pair s - 1 (issued one step before, so done), runs the float
+ * steps of pair s - 2 (stored one step before: no vector load right after
+ * the tile store it reads) and issues the tile products of pair s. The
+ * float steps still run in block order, so the bits are unchanged. */
 ALWAYS_INLINE void wide_rows(const bool q4, float *y, const void *pack, const char *W, size_t wrow, int64_t n_in,
                              int64_t n_out, int64_t B, int64_t o0, int64_t o1) {
     const int64_t nb = n_in / 32, np = nb / 2, G = (B + 15) / 16;
     const size_t bsize = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0);
     int32_t c[2][2][16][16] __attribute__((aligned(64))); /* [pair & 1][block of the pair] */
-    int8_t u[2][2][8][64] __attribute__((aligned(64)));   /* Q4_0: B tiles of [pair & 1][block] */
-    float out[16][16] __attribute__((aligned(64)));
+    int8_t u[2][2][8][64] __attribute__((aligned(64)));   /* B tiles of [pair & 1][block] */
     _tile_loadconfig(&g_cfg);
     for (int64_t o = o0; o < o1; o += 16) {
         const char *w = W + (size_t)o * wrow;
@@ -277,10 +281,8 @@ ALWAYS_INLINE void wide_rows(const bool q4, float *y, const void *pack, const ch
                             _mm_prefetch(pf, _MM_HINT_T0);
                             if (!q4) _mm_prefetch(pf + 64, _MM_HINT_T0);
                         }
-                    if (q4) {
-                        q4_unpack16_vnni(w, wrow, 2 * n, u[n & 1][0]);
-                        q4_unpack16_vnni(w, wrow, 2 * n + 1, u[n & 1][1]);
-                    }
+                    unpack16_vnni(q4, w, wrow, 2 * n, u[n & 1][0]);
+                    unpack16_vnni(q4, w, wrow, 2 * n + 1, u[n & 1][1]);
                 }
                 if (s >= 1 && s <= np) { /* store pair s - 1 */
                     _tile_stored(TC0, c[(s - 1) & 1][0], 64);
@@ -291,25 +293,17 @@ ALWAYS_INLINE void wide_rows(const bool q4, float *y, const void *pack, const ch
                         const int64_t i = 2 * (s - 2) + j;
                         const int32_t(*cj)[16] = (const int32_t(*)[16])c[s & 1][j];
                         const uint8_t *pk = pg + (size_t)i * PACK_BLOCK;
-                        if (q4) float_step_t(acc, cj, pk, wscales16(w, wrow, i, bsize));
-                        else float_step(acc, cj, pk, wscales16(w, wrow, i, bsize));
+                        float_step(acc, cj, pk, wscales16(w, wrow, i, bsize));
                     }
                 if (s >= 0 && s < np) { /* tile products of pair s */
                     const int64_t i = 2 * s;
                     GH_COMPILER_BARRIER(); /* the tile loads read u */
                     _tile_zero(TC0);
                     _tile_zero(TC1);
-                    if (q4) {
-                        _tile_loadd(TA0, pg + (size_t)i * PACK_BLOCK, 32);
-                        _tile_loadd(TA1, pg + (size_t)(i + 1) * PACK_BLOCK, 32);
-                        _tile_loadd(TB0, u[s & 1][0], 64);
-                        _tile_loadd(TB1, u[s & 1][1], 64);
-                    } else {
-                        _tile_loadd(TB0, pg + (size_t)i * PACK_BLOCK, 64);
-                        _tile_loadd(TB1, pg + (size_t)(i + 1) * PACK_BLOCK, 64);
-                        _tile_loadd(TA0, w + (size_t)i * bsize + 2, (long)wrow);
-                        _tile_loadd(TA1, w + (size_t)(i + 1) * bsize + 2, (long)wrow);
-                    }
+                    _tile_loadd(TA0, pg + (size_t)i * PACK_BLOCK, 32);
+                    _tile_loadd(TA1, pg + (size_t)(i + 1) * PACK_BLOCK, 32);
+                    _tile_loadd(TB0, u[s & 1][0], 64);
+                    _tile_loadd(TB1, u[s & 1][1], 64);
                     _tile_dpbssd(TC0, TA0, TB0);
                     _tile_dpbssd(TC1, TA1, TB1);
                 }
@@ -318,28 +312,17 @@ ALWAYS_INLINE void wide_rows(const bool q4, float *y, const void *pack, const ch
                 const int64_t i = nb - 1;
                 const uint8_t *pk = pg + (size_t)i * PACK_BLOCK;
                 _tile_zero(TC0);
-                if (q4) {
-                    q4_unpack16_vnni(w, wrow, i, u[0][0]);
-                    GH_COMPILER_BARRIER();
-                    _tile_loadd(TA0, pk, 32);
-                    _tile_loadd(TB0, u[0][0], 64);
-                } else {
-                    _tile_loadd(TB0, pk, 64);
-                    _tile_loadd(TA0, w + (size_t)i * bsize + 2, (long)wrow);
-                }
+                unpack16_vnni(q4, w, wrow, i, u[0][0]);
+                GH_COMPILER_BARRIER();
+                _tile_loadd(TA0, pk, 32);
+                _tile_loadd(TB0, u[0][0], 64);
                 _tile_dpbssd(TC0, TA0, TB0);
                 _tile_stored(TC0, c[0][0], 64);
-                if (q4) float_step_t(acc, (const int32_t(*)[16])c[0][0], pk, wscales16(w, wrow, i, bsize));
-                else float_step(acc, (const int32_t(*)[16])c[0][0], pk, wscales16(w, wrow, i, bsize));
+                float_step(acc, (const int32_t(*)[16])c[0][0], pk, wscales16(w, wrow, i, bsize));
             }
-            if (q4) { /* acc[s] is y[16g + s][o .. o + 15] */
-                _Pragma("GCC unroll 16") for (int s = 0; s < 16; s++)
-                    if (g * 16 + s < B) _mm512_storeu_ps(y + (size_t)(g * 16 + s) * (size_t)n_out + (size_t)o, acc[s]);
-            } else { /* acc[r] lane s is y[16g + s][o + r] */
-                _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) _mm512_store_ps(out[r], acc[r]);
-                for (int s = 0; s < 16 && g * 16 + s < B; s++)
-                    for (int r = 0; r < 16; r++) y[(size_t)(g * 16 + s) * (size_t)n_out + (size_t)(o + r)] = out[r][s];
-            }
+            /* acc[s] is y[16g + s][o .. o + 15] */
+            _Pragma("GCC unroll 16") for (int s = 0; s < 16; s++)
+                if (g * 16 + s < B) _mm512_storeu_ps(y + (size_t)(g * 16 + s) * (size_t)n_out + (size_t)o, acc[s]);
         }
     }
     _tile_release();
@@ -355,26 +338,20 @@ static void wide_rows_q4(float *y, const void *pack, const char *W, size_t wrow,
 }
 
 /* ---- Narrow batches (B <= 8): several blocks per result tile ----
- * With B <= 8 a 16 x 16 result tile would hold only B useful columns, yet
- * each block still pays a tile store and a 16-lane float step per row. So
- * the columns are shared out: with S = 4 (B <= 4) or 8 (B <= 8) columns a
- * block, NB = 16/S consecutive blocks ("a slot") go into one tile, block j
- * of the slot in columns jS .. jS+S-1 (its B tile is zero elsewhere, so the
- * tile products of the slot's blocks can accumulate into one C). One tile
- * store then serves NB blocks, and the float step runs on all 16 lanes: per
- * weight row, s = d_w * d_x and s * (float)isum for the NB blocks at once
- * (independent), then the adds into the row's S-lane sum one block after
- * the other, in block order: the reference's operations in its order.
- * (That is Q8_0's form; Q4_0 swaps the roles as for B > 8, see
- * narrow_rows_q4.) Layout per slot: NB tiles of 512 bytes (Q8_0: B tiles;
- * Q4_0: A tiles, block j's activations in rows jS .. jS+S-1), then 16
- * floats d_x (lane jS + s: block j, activation row s; 0 for rows past B).
- * A last slot with fewer blocks leaves the missing blocks' tiles unused. */
+ * With B <= 8 a 16 x 16 result tile would hold only B useful rows, yet each
+ * block still pays a tile store and a float step per row. So the rows are
+ * shared out: with S = 4 (B <= 4) or 8 (B <= 8) rows a block, NB = 16/S
+ * consecutive blocks ("a slot") go into one tile, block j of the slot in
+ * result rows jS .. jS+S-1 (its A tile holds the activations there and is
+ * zero elsewhere, so the tile products of the slot's blocks can accumulate
+ * into one C). One tile store then serves NB blocks.
+ * Layout per slot: NB A tiles of 512 bytes, then 16 floats d_x (lane
+ * jS + s: block j, activation row s; 0 for rows past B). A last slot with
+ * fewer blocks leaves the missing blocks' tiles unused. */
 static int narrow_cols(int64_t B) { return B <= 4 ? 4 : 8; }
 static size_t narrow_slot_bytes(int S) { return (size_t)(16 / S) * PACK_TILE + 16 * 4; }
 
-static void narrow_pack(bool rows, const void *xq, size_t xrow, int64_t nb, int64_t B, void *pack, int64_t i0,
-                        int64_t i1) {
+static void narrow_pack(const void *xq, size_t xrow, int64_t nb, int64_t B, void *pack, int64_t i0, int64_t i1) {
     const int S = narrow_cols(B), NB = 16 / S;
     for (int64_t i = i0; i < i1; i++) {
         const int j = (int)(i % NB);
@@ -385,9 +362,7 @@ static void narrow_pack(bool rows, const void *xq, size_t xrow, int64_t nb, int6
         for (int s = 0; s < S; s++) {
             if (s >= B) { dx[j * S + s] = 0; continue; }
             const blk_q8_0 *x = (const blk_q8_0 *)((const char *)xq + (size_t)s * xrow) + i;
-            if (rows) memcpy(t + (j * S + s) * 32, x->qs, 32); /* Q4_0: an A tile, row jS + s */
-            else
-                for (int k = 0; k < 8; k++) memcpy(t + k * 64 + (j * S + s) * 4, x->qs + 4 * k, 4);
+            memcpy(t + (j * S + s) * 32, x->qs, 32); /* block j's A tile, row jS + s */
             dx[j * S + s] = h2f(x->d);
         }
         if (i == nb - 1) /* a last slot's missing blocks: zero scales (never added) */
@@ -395,101 +370,18 @@ static void narrow_pack(bool rows, const void *xq, size_t xrow, int64_t nb, int6
     }
 }
 
-/* Q8_0 rows [o0, o1) for B <= 8 activation rows from the narrow pack. */
-ALWAYS_INLINE void narrow_rows(const int S, float *y, const void *pack, const char *W, size_t wrow, int64_t n_in,
-                               int64_t n_out, int64_t B, int64_t o0, int64_t o1) {
+/* Rows [o0, o1) for B <= 8 activation rows from the narrow pack: result
+ * row jS + s is (block j of the slot, activation row s) over the 16 weight
+ * rows, so the float step is one 16-lane vector per (block, activation
+ * row), in block order per activation row: the reference's operations.
+ * Pipelined as wide_rows: step q makes the B tiles of slot q + 1, stores
+ * the product of slot q - 1, runs the float steps of slot q - 2, issues
+ * slot q. */
+ALWAYS_INLINE void narrow_rows(const bool q4, const int S, float *y, const void *pack, const char *W, size_t wrow,
+                               int64_t n_in, int64_t n_out, int64_t B, int64_t o0, int64_t o1) {
     const int NB = 16 / S;
     const int64_t nb = n_in / 32, nq = (nb + NB - 1) / NB;
-    const size_t bsize = sizeof(blk_q8_0), sb = narrow_slot_bytes(S);
-    int32_t c[16][16] __attribute__((aligned(64)));
-    float dwt[64] __attribute__((aligned(64))); /* row r's blocks at dwt[NB*r ..] */
-    float out[16][8] __attribute__((aligned(64)));
-    /* scale gather offsets: gather g covers rows (16/NB)g .., lane L = row
-     * (16/NB)g + L/NB, block L%NB of the slot */
-    __m512i goff[4];
-    for (int g = 0; g < NB; g++) {
-        int32_t off[16];
-        for (int L = 0; L < 16; L++) off[L] = (int32_t)((size_t)((16 / NB) * g + L / NB) * wrow + (size_t)(L % NB) * bsize);
-        goff[g] = _mm512_loadu_si512(off);
-    }
-    /* lane l of a row's 16 takes block l / S of the slot */
-    const __m512i bidx = S == 4 ? _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3)
-                                : _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    _tile_loadconfig(&g_cfg);
-    for (int64_t o = o0; o < o1; o += 16) {
-        const char *w = W + (size_t)o * wrow;
-        __m256 acc[16];
-        for (int r = 0; r < 16; r++) acc[r] = _mm256_setzero_ps();
-        for (int64_t q = 0; q < nq; q++) {
-            const int64_t i0 = q * NB;
-            const int nbq = nb - i0 < NB ? (int)(nb - i0) : NB;
-            const uint8_t *slot = (const uint8_t *)pack + (size_t)q * sb;
-            _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) { /* the weights PF blocks on */
-                const char *pf = w + (size_t)r * wrow + (size_t)(i0 + PF) * bsize;
-                for (size_t off = 0; off < (size_t)NB * bsize; off += 64) _mm_prefetch(pf + off, _MM_HINT_T0);
-                _mm_prefetch(pf + (size_t)NB * bsize - 1, _MM_HINT_T0);
-            }
-            _tile_zero(TC0);
-            for (int j = 0; j < nbq; j++) {
-                const int64_t i = i0 + j;
-                if (j & 1) {
-                    _tile_loadd(TA1, w + (size_t)i * bsize + 2, (long)wrow);
-                    _tile_loadd(TB1, slot + (size_t)j * PACK_TILE, 64);
-                    _tile_dpbssd(TC0, TA1, TB1);
-                } else {
-                    _tile_loadd(TA0, w + (size_t)i * bsize + 2, (long)wrow);
-                    _tile_loadd(TB0, slot + (size_t)j * PACK_TILE, 64);
-                    _tile_dpbssd(TC0, TA0, TB0);
-                }
-            }
-            /* the slot's weight scales (d is a block's first 2 bytes), row r's
-             * NB blocks side by side; a last slot's missing blocks read 0 */
-            const __mmask16 have = (__mmask16)((NB == 4 ? 0x1111 : 0x5555) * ((1 << nbq) - 1));
-            for (int g = 0; g < NB; g++) {
-                const __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), have, goff[g],
-                                                              w + (size_t)i0 * bsize, 1);
-                _mm512_store_ps(dwt + 16 * g, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v)));
-            }
-            _tile_stored(TC0, c, 64);
-            const __m512 dx = _mm512_loadu_ps((const float *)(slot + (size_t)NB * PACK_TILE));
-            _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) {
-                const __m128 d4 = NB == 4 ? _mm_load_ps(dwt + 4 * r) : _mm_castpd_ps(_mm_load_sd((const double *)(dwt + 2 * r)));
-                const __m512 dwv = _mm512_permutexvar_ps(bidx, _mm512_castps128_ps512(d4));
-                const __m512 t = _mm512_mul_ps(_mm512_mul_ps(dwv, dx), _mm512_cvtepi32_ps(_mm512_load_si512(c[r])));
-                if (S == 8) {
-                    acc[r] = _mm256_add_ps(acc[r], _mm512_castps512_ps256(t));
-                    if (nbq > 1) acc[r] = _mm256_add_ps(acc[r], _mm512_extractf32x8_ps(t, 1));
-                } else {
-                    __m128 a = _mm256_castps256_ps128(acc[r]);
-                    a = _mm_add_ps(a, _mm512_castps512_ps128(t));
-                    if (nbq > 1) a = _mm_add_ps(a, _mm512_extractf32x4_ps(t, 1));
-                    if (nbq > 2) a = _mm_add_ps(a, _mm512_extractf32x4_ps(t, 2));
-                    if (nbq > 3) a = _mm_add_ps(a, _mm512_extractf32x4_ps(t, 3));
-                    acc[r] = _mm256_castps128_ps256(a);
-                }
-            }
-        }
-        for (int r = 0; r < 16; r++) _mm256_store_ps(out[r], acc[r]);
-        for (int64_t s = 0; s < B; s++)
-            for (int r = 0; r < 16; r++) y[(size_t)s * (size_t)n_out + (size_t)(o + r)] = out[r][s];
-    }
-    _tile_release();
-}
-
-
-/* Q4_0 with B <= 8: the slots of narrow_rows with the roles of wide_rows_q4
- * (weights as the B tile, widened into VNNI order; block j's activations as
- * an A tile whose rows jS .. jS+S-1 hold them and the rest zero), so the
- * result row jS + s is (block j, activation row s) over the 16 weight rows
- * and the float step is one 16-lane vector per activation row and block,
- * d_w as gathered: in block order per row, the reference's operations.
- * Pipelined as wide_rows: step q widens slot q + 1, stores the product of
- * slot q - 1, runs the float steps of slot q - 2, issues slot q. */
-ALWAYS_INLINE void narrow_rows_q4(const int S, float *y, const void *pack, const char *W, size_t wrow, int64_t n_in,
-                                  int64_t n_out, int64_t B, int64_t o0, int64_t o1) {
-    const int NB = 16 / S;
-    const int64_t nb = n_in / 32, nq = (nb + NB - 1) / NB;
-    const size_t bsize = sizeof(blk_q4_0), sb = narrow_slot_bytes(S);
+    const size_t bsize = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0), sb = narrow_slot_bytes(S);
     int32_t c[2][16][16] __attribute__((aligned(64)));
     int8_t u[2][4][8][64] __attribute__((aligned(64)));
     _tile_loadconfig(&g_cfg);
@@ -507,7 +399,7 @@ ALWAYS_INLINE void narrow_rows_q4(const int S, float *y, const void *pack, const
                     for (size_t off = 0; off < (size_t)NB * bsize; off += 64) _mm_prefetch(pf + off, _MM_HINT_T0);
                     _mm_prefetch(pf + (size_t)NB * bsize - 1, _MM_HINT_T0);
                 }
-                for (int j = 0; j < nbn; j++) q4_unpack16_vnni(w, wrow, i0 + j, u[n & 1][j]);
+                for (int j = 0; j < nbn; j++) unpack16_vnni(q4, w, wrow, i0 + j, u[n & 1][j]);
             }
             if (q >= 1 && q <= nq) _tile_stored(TC0, c[(q - 1) & 1], 64); /* slot q - 1 */
             if (q >= 2) { /* float steps of slot q - 2, in block order */
@@ -549,15 +441,15 @@ ALWAYS_INLINE void narrow_rows_q4(const int S, float *y, const void *pack, const
     _tile_release();
 }
 
-#define NARROW_INST(NAME, FN, S)                                                                                \
+#define NARROW_INST(NAME, Q4, S)                                                                                \
     static void NAME(float *y, const void *pack, const char *W, size_t wrow, int64_t n_in, int64_t n_out, int64_t B, \
                      int64_t o0, int64_t o1) {                                                                     \
-        FN(S, y, pack, W, wrow, n_in, n_out, B, o0, o1);                                                           \
+        narrow_rows(Q4, S, y, pack, W, wrow, n_in, n_out, B, o0, o1);                                             \
     }
-NARROW_INST(narrow_q8_4, narrow_rows, 4)
-NARROW_INST(narrow_q8_8, narrow_rows, 8)
-NARROW_INST(narrow_q4_4, narrow_rows_q4, 4)
-NARROW_INST(narrow_q4_8, narrow_rows_q4, 8)
+NARROW_INST(narrow_q8_4, false, 4)
+NARROW_INST(narrow_q8_8, false, 8)
+NARROW_INST(narrow_q4_4, true, 4)
+NARROW_INST(narrow_q4_8, true, 8)
 
 void gh_amx_matmul_rows(gh_type wtype, float *y, const void *pack, const void *W, size_t wrow, int64_t n_in,
                         int64_t n_out, int64_t B, int64_t o0, int64_t o1) {

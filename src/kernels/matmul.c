@@ -75,7 +75,7 @@ static size_t amx_pack_size(gh_type wtype, int64_t n_in, int64_t B) {
 static void amx_pack(gh_type wtype, const void *xq, size_t xrow, int64_t n_in, int64_t B, void *pack, int64_t i0,
                      int64_t i1) {
     if (is_kquant(wtype)) gh_amx_kq_pack(xq, xrow, n_in, B, pack, i0, i1);
-    else gh_amx_pack(wtype, xq, xrow, n_in, B, pack, i0, i1);
+    else gh_amx_pack(xq, xrow, n_in, B, pack, i0, i1);
 }
 static void amx_rows(gh_type wtype, float *y, const void *pack, const void *W, size_t wrow, int64_t n_in,
                      int64_t n_out, int64_t B, int64_t o0, int64_t o1) {

@@ -79,7 +79,7 @@ static void test_amx_extremes(void **state) {
                 if (b % 3 == 0) memset(bx->qs, b % 2 ? 0x80 : 0x7F, sizeof bx->qs);
             }
         void *pack = aligned_alloc(64, (gh_amx_pack_size(n_in, B) + 63) / 64 * 64);
-        gh_amx_pack(t, xq, xrow, n_in, B, pack, 0, nb);
+        gh_amx_pack(xq, xrow, n_in, B, pack, 0, nb);
         float *y = malloc(sizeof(float) * (size_t)(B * n_out));
         gh_amx_matmul_rows(t, y, pack, w, wrow, n_in, n_out, B, 0, n_out);
         const gh_type_traits *tt = gh_get_type_traits(t);
