@@ -65,21 +65,21 @@ ALWAYS_INLINE float welem16(int kind, const uint16_t *row, int64_t j) {
  * Per step: R weight steps (a broadcast load each), P pair loads, R*P FMAs.
  * (F16/BF16 take the row-pair tiles below, which convert once for two rows.) `nc` (<= 2P) columns are stored; a
  * padding column (odd B) is computed and dropped.
- * The weight rows are also prefetched PTILE_AHEAD bytes ahead: R rows read
+ * The weight rows are also prefetched GH_PTILE_AHEAD bytes ahead: R rows read
  * side by side with the FMAs in between kept the hardware prefetcher from
  * reaching the ~14 GB/s one core can read (measured, 2048 x 5632 at B = 16,
  * 2 threads: f32 2.54 -> 2.28 ms, f16 1.92 -> 1.66-1.75 ms with 512-1024;
  * 4096 was no better than none). */
-#define PTILE_AHEAD 768
 ALWAYS_INLINE void ptile_f32_512(const int R, const int P, int64_t n, const void *w, size_t wb, const float *xp,
-                                 size_t ps, const void *x, size_t xb, float *y, size_t ys, int nc) {
+                                 size_t ps, const void *x, size_t xb, float *y, size_t ys, int nc, const char *pf,
+                                 int npf) {
     __m512 acc[8][8];
     UNROLL8 for (int r = 0; r < R; r++) UNROLL8 for (int p = 0; p < P; p++) acc[r][p] = _mm512_setzero_ps();
     const int64_t n8 = n / 8;
     for (int64_t s = 0; s < n8; s++) {
         __m512 wv[8];
-        if (((32 * s) & 63) == 0) /* a line per row, PTILE_AHEAD bytes ahead */
-            UNROLL8 for (int r = 0; r < R; r++) __builtin_prefetch(WROW(char, r) + 32 * s + PTILE_AHEAD, 0, 3);
+        if (((32 * s) & 63) == 0) /* a line per prefetched row */
+            for (int r = 0; r < npf; r++) __builtin_prefetch(pf + (size_t)r * wb + 32 * s, 0, 3);
         UNROLL8 for (int r = 0; r < R; r++) wv[r] = _mm512_broadcast_f32x8(_mm256_loadu_ps(WROW(float, r) + 8 * s));
         UNROLL8 for (int p = 0; p < P; p++) {
             const __m512 xv = _mm512_load_ps(xp + (size_t)p * ps + 16 * s);
@@ -95,8 +95,8 @@ ALWAYS_INLINE void ptile_f32_512(const int R, const int P, int64_t n, const void
 
 #define PTILE_INST(R, P)                                                                                      \
     static void f32_p##R##x##P(int64_t n, const void *w, size_t wb, const float *xp, size_t ps, const void *x,  \
-                               size_t xb, float *y, size_t ys, int nc) {                                      \
-        ptile_f32_512(R, P, n, w, wb, xp, ps, x, xb, y, ys, nc);                                              \
+                               size_t xb, float *y, size_t ys, int nc, const char *pf, int npf) {             \
+        ptile_f32_512(R, P, n, w, wb, xp, ps, x, xb, y, ys, nc, pf, npf);                                     \
     }
 #define PTILE_ROWS(R) PTILE_INST(R, 1) PTILE_INST(R, 2) PTILE_INST(R, 4)
 PTILE_ROWS(1) PTILE_ROWS(2) PTILE_ROWS(3) PTILE_ROWS(4)

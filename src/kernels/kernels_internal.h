@@ -184,9 +184,12 @@ gh_tile_fn gh_tile_avx512(gh_type t, int R, int C);
  * (r, c) for r < R, c < nc <= 2P over whole rows of n elements, bitwise the
  * same as the tiles above. xp holds the P column pairs ps floats apart, each
  * as n/8 steps of 16 floats [x[2p][8s..8s+8) | x[2p+1][8s..8s+8)], 64-byte
- * aligned; the n % 8 tail is read from the rows x (xb bytes apart). */
+ * aligned; the n % 8 tail is read from the rows x (xb bytes apart). Along
+ * the way it prefetches npf rows from pf (wb bytes apart), as gh_rptile_fn. */
 typedef void (*gh_ptile_fn)(int64_t n, const void *w, size_t wb, const float *xp, size_t ps, const void *x,
-                            size_t xb, float *y, size_t ys, int nc);
+                            size_t xb, float *y, size_t ys, int nc, const char *pf, int npf);
+/* Bytes ahead of its own step at which a pair-packed tile prefetches its own rows. */
+#define GH_PTILE_AHEAD 768
 /* The pair-packed tile for (R, P), or NULL. */
 gh_ptile_fn gh_ptile_avx512(gh_type t, int R, int P);
 

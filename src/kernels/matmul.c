@@ -293,6 +293,25 @@ static void matmul_rows(float *y, const void *xq, const gh_type_traits *vt, size
  * rows into short strided runs, measured no faster with the AVX-512 tiles. */
 #define PTILE_R 4
 #define PTILE_P 4
+/* Which rows the tile t of a row group's T column tiles prefetches, for
+ * the float tiles (gh_ptile_fn, gh_rptile_fn): with one tile a group, its
+ * own nr rows `ahead` bytes ahead. With T > 1 the later tiles read the rows
+ * from L2 and memory would idle while they ran, so the group's tiles share
+ * out the next group's nn rows (tile t rows [nn t/T, nn (t+1)/T)) instead;
+ * only a group not fetched before (`own`: the first of a range) has its
+ * first tile prefetch its own rows. */
+static const char *tile_prefetch(const char *wo, size_t wrow, int nr, int64_t nn, bool own, int64_t t, int64_t T,
+                                 size_t ahead, int *npf) {
+    own = own || T == 1;
+    if (own && t == 0) {
+        *npf = nr;
+        return wo + ahead;
+    }
+    const int64_t t0 = own ? 1 : 0, r0 = nn * (t - t0) / (T - t0), r1 = nn * (t - t0 + 1) / (T - t0);
+    *npf = (int)(r1 - r0);
+    return wo + (size_t)(nr + r0) * wrow;
+}
+
 static void pair_rows(float *y, const float *x, const float *xp, const void *W, size_t wrow, gh_type wtype,
                       int64_t n_in, int64_t n_out, int64_t B, int64_t o0, int64_t o1) {
     const size_t ps = pair_stride(n_in);
@@ -303,14 +322,20 @@ static void pair_rows(float *y, const float *x, const float *xp, const void *W, 
     pc = pc < PTILE_P ? PTILE_P : pc - pc % PTILE_P;
     for (int64_t p0 = 0; p0 < np; p0 += pc) {
         const int64_t p1 = p0 + pc < np ? p0 + pc : np;
+        int64_t T = 0; /* tiles per row group */
+        for (int64_t p = p0; p < p1; T++) p += p1 - p >= PTILE_P ? PTILE_P : p1 - p >= 2 ? 2 : 1;
         for (int64_t o = o0; o < o1;) {
             const int r = o1 - o < PTILE_R ? (int)(o1 - o) : PTILE_R;
-            for (int64_t p = p0; p < p1;) {
+            const char *wo = (const char *)W + (size_t)o * wrow;
+            const int64_t nn = o1 - (o + r) < PTILE_R ? o1 - (o + r) : PTILE_R;
+            for (int64_t t = 0, p = p0; p < p1; t++) {
                 const int pp = p1 - p >= PTILE_P ? PTILE_P : p1 - p >= 2 ? 2 : 1;
                 gh_ptile_fn f = gh_ptile_avx512(wtype, r, pp);
                 const int nc = B - 2 * p < 2 * pp ? (int)(B - 2 * p) : 2 * pp;
-                f(n_in, (const char *)W + (size_t)o * wrow, wrow, xp + (size_t)p * ps, ps, x + 2 * p * n_in,
-                  (size_t)n_in * 4, y + 2 * p * n_out + o, (size_t)n_out, nc);
+                int npf;
+                const char *pf = tile_prefetch(wo, wrow, r, nn, o == o0 && p0 == 0, t, T, GH_PTILE_AHEAD, &npf);
+                f(n_in, wo, wrow, xp + (size_t)p * ps, ps, x + 2 * p * n_in, (size_t)n_in * 4, y + 2 * p * n_out + o,
+                  (size_t)n_out, nc, pf, npf);
                 p += pp;
             }
             o += r;
@@ -335,26 +360,11 @@ static void rpair_rows(float *y, const float *xr, const void *W, size_t wrow, gh
         for (int64_t o = o0; o < o1;) {
             const int nr = o1 - o < 2 * GH_RPTILE_RP_MAX ? (int)(o1 - o) : 2 * GH_RPTILE_RP_MAX;
             const char *wo = (const char *)W + (size_t)o * wrow;
-            /* Prefetching: with one tile a group, each tile its own rows
-             * ahead. With T > 1 the later tiles read the rows from L2 and
-             * memory would idle while they run, so the group's tiles share
-             * out the next group's rows instead (tile t rows [6t/T,
-             * 6(t+1)/T)); only the first group of the range, not fetched
-             * before, has its first tile prefetch its own rows. */
             const int64_t nn = o1 - (o + nr) < 2 * GH_RPTILE_RP_MAX ? o1 - (o + nr) : 2 * GH_RPTILE_RP_MAX;
-            const bool own = T == 1 || (o == o0 && b0 == 0);
             for (int64_t t = 0, b = b0; b < b1; t++) {
                 const int c = b1 - b < GH_RPTILE_C_MAX ? (int)(b1 - b) : GH_RPTILE_C_MAX;
-                const char *pf;
                 int npf;
-                if (own && t == 0) {
-                    pf = wo + GH_RPTILE_AHEAD;
-                    npf = nr;
-                } else { /* this tile's share of the next group's rows */
-                    const int64_t t0 = own ? 1 : 0, ts = T - t0, r0 = nn * (t - t0) / ts, r1 = nn * (t - t0 + 1) / ts;
-                    pf = wo + (size_t)(nr + r0) * wrow;
-                    npf = (int)(r1 - r0);
-                }
+                const char *pf = tile_prefetch(wo, wrow, nr, nn, o == o0 && b0 == 0, t, T, GH_RPTILE_AHEAD, &npf);
                 gh_rptile_avx512(wtype, (nr + 1) / 2, c)(n_in, wo, wrow, nr, xr + (size_t)b * xs, xs, y + b * n_out + o,
                                                          (size_t)n_out, pf, npf);
                 b += c;

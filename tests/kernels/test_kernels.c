@@ -596,7 +596,7 @@ static void test_pair_tiles_match_avx2(void **state) {
                         assert_non_null(f);
                         float y[32], y2[32];
                         for (int i = 0; i < 32; i++) y[i] = -7.0f;
-                        f(n, w, wrow, xp, (size_t)ps, x, (size_t)n * 4, y, 4, nc);
+                        f(n, w, wrow, xp, (size_t)ps, x, (size_t)n * 4, y, 4, nc, w, R);
                         for (int c = 0; c < 8; c++) /* the 1x1 AVX2 tile is the type's vec_dot */
                             for (int r = 0; r < 4; r++)
                                 gh_tile_avx2(t, 1, 1)(n, w + r * wrow, wrow, x + c * n, (size_t)n * 4, y2 + c * 4 + r, 4,
