@@ -11,14 +11,16 @@
 #include "kernels/kernels.h"
 
 static const char *usage_text =
-    "usage: goodhart bench -m MODEL [-t THREADS] [--pp N] [--tg N] [--ctx P] [--batches 1,4,16] [--reps R] [--json]\n"
+    "usage: goodhart bench -m MODEL [-t THREADS] [--pp N] [--tg N] [--ctx P] [--batches 1,4,16] [--reps R] [--mmap] [--json]\n"
     "  --pp N        prompt tokens processed in one batch (default 128)\n"
     "  --tg N        tokens generated per sequence (default 32)\n"
     "  --ctx P       tokens of the prompt the decoded sequences share (default 16;\n"
     "                longer prompts make each step's attention longer)\n"
     "  --batches L   sequences decoded together (default 1,4,16)\n"
     "  --reps R      repetitions; medians are reported (default 3)\n"
-    "  --bw-mib M    buffer for the bandwidth probe in MiB (default 512)\n";
+    "  --bw-mib M    buffer for the bandwidth probe in MiB (default 512)\n"
+    "  --mmap        decode from the file mapped in place instead of a copy in\n"
+    "                memory with huge pages (the default; see gh_model_params)\n";
 
 static double now(void) {
     struct timespec ts;
@@ -95,7 +97,7 @@ static gh_status time_decode(gh_model *m, int32_t n, int32_t P, int32_t tg, doub
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *v, *batches = "1,4,16";
     long long threads = 0, pp = 128, tg = 32, ctx = 16, reps = 3, bw_mib = 512;
-    bool json = false, missing = false;
+    bool json = false, missing = false, use_mmap = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_flag(a, "-h", "--help")) { fputs(usage_text, stdout); return 0; }
@@ -114,6 +116,7 @@ int cmd_bench(int argc, char **argv) {
             if (!missing && !cli_parse_int(v, 16, 1 << 16, &bw_mib)) return cli_usage_error("bench", "--bw-mib needs a size in MiB >= 16, got '%s'", v);
         } else if (cli_opt(argv, &i, argc, NULL, "--batches", &v, &missing)) batches = v;
         else if (cli_flag(a, NULL, "--json")) json = true;
+        else if (cli_flag(a, NULL, "--mmap")) use_mmap = true;
         else return cli_usage_error("bench", "unknown option '%s'", a);
         if (missing) return cli_usage_error("bench", "option '%s' needs a value", a);
     }
@@ -131,6 +134,7 @@ int cmd_bench(int argc, char **argv) {
     }
     gh_model_params mp = gh_model_default_params();
     if (threads > 0) mp.n_threads = (int32_t)threads;
+    mp.use_mmap = use_mmap;
     gh_model *m;
     if (gh_model_load(model, &mp, &m) != GH_OK) return cli_fail("bench");
     const gh_model_info *I = gh_model_get_info(m);
@@ -164,9 +168,9 @@ int cmd_bench(int argc, char **argv) {
         cli_json_string(stdout, model, strlen(model));
         printf(",\"weight_type\":\"%s\",\"n_params\":%lld,\"step_bytes\":%.0f,\"threads\":%d,\"simd\":\"%s\","
                "\"bandwidth_gbs\":%.3f,\"pp_tokens\":%lld,\"pp_tok_s\":%.3f,\"tg_tokens\":%lld,\"ctx_tokens\":%lld,"
-               "\"decode\":[",
+               "\"weights\":\"%s\",\"decode\":[",
                gh_type_name(I->wtype), (long long)I->n_params, step_bytes, nt, gh_kernels_simd_name(),
-               bw / 1e9, pp, pp_rate, tg, ctx);
+               bw / 1e9, pp, pp_rate, tg, ctx, use_mmap ? "mmap" : "copy");
         for (int b = 0; b < nb; b++) {
             double steps = tg_rate[b] / bl[b];
             printf("%s{\"n\":%d,\"tok_s\":%.3f,\"steps_s\":%.3f,\"bw_fraction\":%.4f%s", b ? "," : "", bl[b], tg_rate[b],
@@ -178,7 +182,8 @@ int cmd_bench(int argc, char **argv) {
     } else {
         printf("model        %s (%s, %lld parameters, %.1f MiB read per decode step)\n", model,
                gh_type_name(I->wtype), (long long)I->n_params, step_bytes / (1 << 20));
-        printf("threads      %d, kernels %s\n", nt, gh_kernels_simd_name());
+        printf("threads      %d, kernels %s, weights %s\n", nt, gh_kernels_simd_name(),
+               use_mmap ? "mapped from the file" : "copied into memory (huge pages advised)");
         printf("bandwidth    %.2f GB/s (streaming read, measured now)\n", bw / 1e9);
         printf("limit        %.2f tokens/s at batch 1 (bandwidth / bytes per step)\n", bw / step_bytes);
         printf("prompt       %lld tokens: %.2f tokens/s\n", pp, pp_rate);

@@ -22,7 +22,9 @@ int cmd_info(int argc, char **argv) {
     }
     if (!model) return cli_usage_error("info", "no model given (-m MODEL)");
     gh_model *m;
-    if (gh_model_load(model, NULL, &m) != GH_OK) return cli_fail("info");
+    gh_model_params mp = gh_model_default_params();
+    mp.use_mmap = true; /* metadata only: no need to read the weights */
+    if (gh_model_load(model, &mp, &m) != GH_OK) return cli_fail("info");
     const gh_model_info *I = gh_model_get_info(m);
     const gh_tokenizer *tok = gh_model_tokenizer(m);
     const gh_gguf *g = gh_model_gguf(m);

@@ -44,7 +44,9 @@ int cmd_tokenize(int argc, char **argv) {
         text = buf;
     }
     gh_model *m;
-    if (gh_model_load(model, NULL, &m) != GH_OK) { free(buf); return cli_fail("tokenize"); }
+    gh_model_params mp = gh_model_default_params();
+    mp.use_mmap = true; /* the tokenizer only: no need to read the weights */
+    if (gh_model_load(model, &mp, &m) != GH_OK) { free(buf); return cli_fail("tokenize"); }
     const gh_tokenizer *tok = gh_model_tokenizer(m);
     int32_t *ids = NULL;
     size_t n = 0;

@@ -87,6 +87,11 @@ typedef struct gh_gguf gh_gguf;
 
 /* Opens and validates a GGUF file (mmap, read-only). */
 gh_status gh_gguf_open(const char *path, gh_gguf **out);
+/* The same, with the file read whole into private memory advised for
+ * transparent huge pages instead of mapped: faster to stream (decode reads
+ * every weight once per step), slower to open, not shared with other
+ * processes. Tensor data stay read-only. */
+gh_status gh_gguf_open_copy(const char *path, gh_gguf **out);
 /* Parses a GGUF image already in memory (not copied; must outlive the handle).
  * `name` is used in error messages. Used by the fuzzer and by tests. */
 gh_status gh_gguf_open_memory(const void *data, size_t size, const char *name, gh_gguf **out);

@@ -31,6 +31,11 @@ typedef struct gh_ctx gh_ctx;
 
 typedef struct gh_model_params {
     int32_t n_threads; /* default: number of online CPUs */
+    /* Map the file in place (fast to open, pages shared with other
+     * processes) instead of reading it into private memory with huge pages,
+     * which decodes up to ~20 % faster (gh_gguf_open_copy). Default false;
+     * worth setting for a look at the metadata or the tokenizer only. */
+    bool use_mmap;
 } gh_model_params;
 
 gh_model_params gh_model_default_params(void);

@@ -309,7 +309,8 @@ gh_status gh_model_load(const char *path, const gh_model_params *p, gh_model **o
     if (!m) return gh_error(GH_ERR_NOMEM, "out of memory");
     gh_model_params dp = gh_model_default_params();
     m->n_threads = p && p->n_threads > 0 ? p->n_threads : dp.n_threads;
-    gh_status s = gh_gguf_open(path, &m->gguf);
+    const bool use_mmap = p ? p->use_mmap : dp.use_mmap;
+    gh_status s = use_mmap ? gh_gguf_open(path, &m->gguf) : gh_gguf_open_copy(path, &m->gguf);
     if (s) { free(m); return s; } /* the reader's message already names the file */
     gh_str arch;
     if ((s = gh_gguf_get_str(m->gguf, "general.architecture", &arch))) goto fail;

@@ -111,6 +111,11 @@ static void test_info_convert_make_model(void **state) {
     assert_contains(out, "\"decode\":[{\"n\":1,");
     assert_contains(out, "\"speedup_vs_1\":");
     assert_contains(out, "\"ctx_tokens\":16,");
+    assert_contains(out, "\"weights\":\"copy\",");
+    free(out);
+    out = tu_cli(&st, "bench -m %s --pp 8 --tg 2 --batches 1 --reps 1 --bw-mib 16 --mmap --json -t 1", tu_tmp("tiny-q4.gguf"));
+    assert_int_equal(st, 0);
+    assert_contains(out, "\"weights\":\"mmap\",");
     free(out);
     /* decode after a longer shared prompt; one that fills the context is refused */
     out = tu_cli(&st, "bench -m %s --pp 8 --tg 2 --ctx 40 --batches 2 --reps 1 --bw-mib 16 -t 1", tu_tmp("tiny-q4.gguf"));

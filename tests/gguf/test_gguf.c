@@ -369,6 +369,16 @@ static void test_roundtrip_file(void **state) {
         assert_int_equal((uintptr_t)gh_gguf_tensor(g, i)->data % 32, 0);
     gh_gguf_free(g);
 
+    /* read into memory instead of mapped (gh_gguf_open_copy): the same
+     * values, data in a private read-only copy, not the file's pages */
+    assert_ok(gh_gguf_open_copy(path, &g));
+    assert_string_equal(gh_gguf_path(g), path);
+    assert_int_equal(gh_gguf_size(g), (uint64_t)st.st_size);
+    check_sample(g, bufs, 0, NULL);
+    for (int64_t i = 0; i < gh_gguf_n_tensors(g); i++)
+        assert_int_equal((uintptr_t)gh_gguf_tensor(g, i)->data % 32, 0);
+    gh_gguf_free(g);
+
     /* the same bytes through gh_gguf_open_memory: data points into our buffer */
     size_t len;
     uint8_t *bytes = (uint8_t *)tu_read_file(path, &len);
@@ -763,6 +773,14 @@ static void test_open_errors(void **state) {
     const char *text = tu_tmp("text.gguf");
     assert_int_equal(tu_write_file(text, "hello world, not a model at all", 31), 0);
     assert_err(gh_gguf_open(text, &g), GH_ERR_FORMAT, "text.gguf: bad magic 'hell'");
+    /* the same checks and messages when the file is read into memory */
+    assert_err(gh_gguf_open_copy(missing, &g), GH_ERR_IO, missing);
+    assert_contains(gh_last_error(), "No such file or directory");
+    assert_null(g);
+    assert_err(gh_gguf_open_copy(tu_tmpdir(), &g), GH_ERR_IO, "is not a regular file");
+    assert_err(gh_gguf_open_copy(empty, &g), GH_ERR_FORMAT, "empty.gguf: file is too small (0 bytes)");
+    assert_err(gh_gguf_open_copy(text, &g), GH_ERR_FORMAT, "text.gguf: bad magic 'hell'");
+    assert_null(g);
     assert_err(gh_gguf_open_memory(NULL, 5, "x", &g), GH_ERR_INVALID_ARG, "NULL data");
     assert_err(gh_gguf_open_memory(NULL, 0, NULL, &g), GH_ERR_FORMAT, "<memory>: file is too small");
 }

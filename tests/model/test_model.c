@@ -66,6 +66,27 @@ static void test_bitwise_independent_of_batch_and_threads(void **state) {
     gh_model_free(m2);
 }
 
+/* Weights read into memory (the default) or mapped in place: the same bits,
+ * and a mapped model's tensors point into the file's mapping. */
+static void test_mmap_or_copy_same_bits(void **state) {
+    (void)state;
+    gh_model_params p = gh_model_default_params();
+    assert_false(p.use_mmap);
+    p.n_threads = 2;
+    gh_model *mc = NULL, *mm = NULL;
+    assert_ok(gh_model_load(tu_stories_gguf(), &p, &mc));
+    p.use_mmap = true;
+    assert_ok(gh_model_load(tu_stories_gguf(), &p, &mm));
+    int32_t toks[24];
+    for (int i = 0; i < 24; i++) toks[i] = i == 0 ? 1 : (5 * i * i + 1) % 512;
+    float *a = logits_of(mc, toks, 24, 24), *b = logits_of(mm, toks, 24, 5);
+    assert_memory_equal(a, b, 24 * 512 * sizeof(float));
+    free(a);
+    free(b);
+    gh_model_free(mc);
+    gh_model_free(mm);
+}
+
 /* Several sequences decoded together give exactly what each gives alone. */
 static void test_multi_sequence_batch(void **state) {
     (void)state;
@@ -330,6 +351,7 @@ static void test_quantized_types_against_f32(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bitwise_independent_of_batch_and_threads),
+        cmocka_unit_test(test_mmap_or_copy_same_bits),
         cmocka_unit_test(test_multi_sequence_batch),
         cmocka_unit_test(test_hidden_capture),
         cmocka_unit_test(test_hidden_only),
