@@ -283,7 +283,7 @@ static int sl_run_load(const sl_opts *o, sl_result *res) {
     size_t n = 0;
     for (int i = 0; i < o->clients; i++) {
         n += cl[i].n_lat;
-        if (cl[i].errors && !res->errors) snprintf(res->first_error, sizeof res->first_error, "client %d: %s", i, cl[i].first_error);
+        if (cl[i].errors && !res->errors) snprintf(res->first_error, sizeof res->first_error, "client %d: %.200s", i, cl[i].first_error);
         res->errors += cl[i].errors;
         res->mismatches += cl[i].mismatches;
         res->completion_tokens += cl[i].completion_tokens;
