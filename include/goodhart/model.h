@@ -34,7 +34,9 @@ typedef struct gh_model_params {
     /* Map the file in place (fast to open, pages shared with other
      * processes) instead of reading it into private memory with huge pages,
      * which decodes up to ~20 % faster (gh_gguf_open_copy). Default false;
-     * worth setting for a look at the metadata or the tokenizer only. */
+     * worth setting for a look at the metadata or the tokenizer only. A file
+     * that would not fit in the available memory with 512 MiB to spare is
+     * mapped anyway. */
     bool use_mmap;
 } gh_model_params;
 
@@ -72,6 +74,7 @@ typedef struct gh_model_info {
     int32_t n_cls_out;      /* outputs of the classifier head cls.output.weight (0: none) */
     bool lm_head;           /* logits mean something: output.weight, or token_embd tied by design
                                (false for a classifier model stored without an LM head) */
+    bool mapped;            /* weights mapped from the file (use_mmap, or too big to copy) */
 } gh_model_info;
 
 /* llama.cpp's pooling types ({arch}.pooling_type). */

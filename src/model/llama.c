@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/hash.h"
@@ -303,14 +304,35 @@ gh_model_params gh_model_default_params(void) {
     return p;
 }
 
+bool gh_model_copy_fits(uint64_t file_bytes, uint64_t mem_available) {
+    const uint64_t slack = (uint64_t)512 << 20;
+    return mem_available == 0 || file_bytes + slack <= mem_available; /* unknown: copy */
+}
+
+/* MemAvailable from /proc/meminfo in bytes, 0 if it cannot be read. */
+static uint64_t mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+    fclose(f);
+    return (uint64_t)kb * 1024;
+}
+
 gh_status gh_model_load(const char *path, const gh_model_params *p, gh_model **out) {
     *out = NULL;
     gh_model *m = calloc(1, sizeof *m);
     if (!m) return gh_error(GH_ERR_NOMEM, "out of memory");
     gh_model_params dp = gh_model_default_params();
     m->n_threads = p && p->n_threads > 0 ? p->n_threads : dp.n_threads;
-    const bool use_mmap = p ? p->use_mmap : dp.use_mmap;
+    bool use_mmap = p ? p->use_mmap : dp.use_mmap;
+    struct stat st;
+    if (!use_mmap && stat(path, &st) == 0 && !gh_model_copy_fits((uint64_t)st.st_size, mem_available()))
+        use_mmap = true; /* too big to copy with room to spare: map it */
     gh_status s = use_mmap ? gh_gguf_open(path, &m->gguf) : gh_gguf_open_copy(path, &m->gguf);
+    m->info.mapped = use_mmap;
     if (s) { free(m); return s; } /* the reader's message already names the file */
     gh_str arch;
     if ((s = gh_gguf_get_str(m->gguf, "general.architecture", &arch))) goto fail;

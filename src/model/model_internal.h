@@ -24,6 +24,12 @@ gh_status gh_model_weight(gh_model *m, const char *name, int64_t n_in, int64_t n
 gh_status gh_model_vec(gh_model *m, const char *name, int64_t n, bool required, const float **out);
 const gh_gguf *gh_model_file(const gh_model *m);
 
+/* Whether gh_model_load reads a file of file_bytes into memory (rather than
+ * mapping it) when mem_available bytes (/proc/meminfo's MemAvailable; 0 if
+ * unknown) are free: only with room to spare (512 MiB), since a copy that
+ * does not fit is killed by the OOM killer where a mapping would page. */
+bool gh_model_copy_fits(uint64_t file_bytes, uint64_t mem_available);
+
 /* ---- bert.c ---- */
 typedef struct gh_bert gh_bert;
 /* Loads the encoder's weights; info's shape fields are already filled from

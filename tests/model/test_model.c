@@ -11,6 +11,7 @@
 #include "goodhart/convert.h"
 #include "goodhart/gguf.h"
 #include "goodhart/model.h"
+#include "model/model_internal.h"
 
 static gh_model *load(const char *path, int threads) {
     gh_model_params p = gh_model_default_params();
@@ -79,12 +80,21 @@ static void test_mmap_or_copy_same_bits(void **state) {
     assert_ok(gh_model_load(tu_stories_gguf(), &p, &mm));
     int32_t toks[24];
     for (int i = 0; i < 24; i++) toks[i] = i == 0 ? 1 : (5 * i * i + 1) % 512;
+    assert_false(gh_model_get_info(mc)->mapped);
+    assert_true(gh_model_get_info(mm)->mapped);
     float *a = logits_of(mc, toks, 24, 24), *b = logits_of(mm, toks, 24, 5);
     assert_memory_equal(a, b, 24 * 512 * sizeof(float));
     free(a);
     free(b);
     gh_model_free(mc);
     gh_model_free(mm);
+    /* the copy only where it fits with 512 MiB to spare; unknown memory: copy */
+    const uint64_t MiB = 1 << 20;
+    assert_true(gh_model_copy_fits(1000 * MiB, 2000 * MiB));
+    assert_true(gh_model_copy_fits(1000 * MiB, 1512 * MiB));
+    assert_false(gh_model_copy_fits(1000 * MiB, 1511 * MiB));
+    assert_false(gh_model_copy_fits(8000 * MiB, 4000 * MiB));
+    assert_true(gh_model_copy_fits(8000 * MiB, 0));
 }
 
 /* Several sequences decoded together give exactly what each gives alone. */
