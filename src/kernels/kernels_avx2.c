@@ -737,18 +737,6 @@ ALWAYS_INLINE void tile_q80_like(const int R, const int C, const bool q4, TILE_P
     pair_sums_store(R, C, mode, acc4, acc8, y, ys, A, as);
 }
 
-/* The 8 scales and 8 mins of a Q4_K block as bytes, from its 12 packed bytes
- * (see q4k_scale_min), with 32-bit word operations: words a, b, c are bytes
- * 0-3, 4-7, 8-11. out[0..1] = scales 0-3, 4-7; out[2..3] = mins 0-3, 4-7. */
-ALWAYS_INLINE void q4k_unpack_scales(const uint8_t *s, uint32_t out[4]) {
-    uint32_t a, b, c;
-    memcpy(&a, s, 4); memcpy(&b, s + 4, 4); memcpy(&c, s + 8, 4);
-    out[0] = a & 0x3F3F3F3Fu;
-    out[1] = (c & 0x0F0F0F0Fu) | ((a >> 2) & 0x30303030u);
-    out[2] = b & 0x3F3F3F3Fu;
-    out[3] = ((c >> 4) & 0x0F0F0F0Fu) | ((b >> 2) & 0x30303030u);
-}
-
 /* Q4_K weights x Q8_K activations, with the semantics of gh_vec_dot_q4_K_ref:
  * one float sum per pair (lane r + R*c, as in tile_q80_like), and per
  * super-block

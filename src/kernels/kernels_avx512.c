@@ -1,7 +1,8 @@
 /* kernels_avx512.c — AVX-512 (F, BW, VL, DQ, VNNI) tiles for batched products:
  * R weight rows x 4 or 8 activation rows for Q8_0 and Q4_0 weights, the
  * pair-packed tiles for F32 weights (gh_ptile_fn) and the row-pair tiles for
- * F16 and BF16 weights (gh_rptile_fn).
+ * F16 and BF16 weights (gh_rptile_fn); and 4 x 1 tiles for batch-1 decode of
+ * Q8_0, Q4_0 and Q4_K.
  *
  * These tiles give the same bits as the AVX2 tiles in kernels_avx2.c, so
  * gh_matmul may use them for some tiles (B >= 4) and AVX2 ones for the rest
@@ -308,6 +309,23 @@ static const gh_tile_fn tiles512[2][2][3] = {
     {TILE512_TABLE(q4_0, 4), TILE512_TABLE(q4_0, 8)},
 };
 
+/* The four row sums of a 4 x 1 tile: 0 on a row's first k-chunk, else
+ * A[r*as]; at the end to y on the row's last k-chunk, else back to A. */
+ALWAYS_INLINE __m128 r1_sums_load(int mode, const float *A, size_t as) {
+    float a0[4] = {0, 0, 0, 0};
+    if (!(mode & GH_TILE_FIRST))
+        UNROLL for (int r = 0; r < 4; r++) a0[r] = A[(size_t)r * as];
+    return _mm_loadu_ps(a0);
+}
+ALWAYS_INLINE void r1_sums_store(__m128 acc, int mode, float *y, float *A, size_t as) {
+    float a0[4];
+    _mm_storeu_ps(a0, acc);
+    UNROLL for (int r = 0; r < 4; r++) {
+        if (mode & GH_TILE_LAST) y[r] = a0[r];
+        else A[(size_t)r * as] = a0[r];
+    }
+}
+
 /* ---- Q8_0/Q4_0 R x 1 tiles: batch-1 decode ----
  * Batch-1 decode with the AVX2 4 x 1 tile measured ~0.5 of one core's read
  * bandwidth per core and scaled with the thread count: compute-bound in the
@@ -321,10 +339,7 @@ static const gh_tile_fn tiles512[2][2][3] = {
 ALWAYS_INLINE void tile_q80_r1_512(const bool q4, TILE_PARAMS) {
     enum { R = 4 };
     (void)ys; /* one column */
-    float a0[4] = {0, 0, 0, 0};
-    if (!(mode & GH_TILE_FIRST))
-        UNROLL for (int r = 0; r < R; r++) a0[r] = A[(size_t)r * as];
-    __m128 acc = _mm_loadu_ps(a0);
+    __m128 acc = r1_sums_load(mode, A, as);
     const size_t bsize = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0);
     const blk_q8_0 *xr = XROW(blk_q8_0, 0);
     const int64_t nb = n / 32;
@@ -379,17 +394,90 @@ ALWAYS_INLINE void tile_q80_r1_512(const bool q4, TILE_PARAMS) {
         acc = _mm_add_ps(acc, _mm256_castps256_ps128(t));
         if (i1 != ib) acc = _mm_add_ps(acc, _mm256_extractf128_ps(t, 1));
     }
-    _mm_storeu_ps(a0, acc);
-    UNROLL for (int r = 0; r < R; r++) {
-        if (mode & GH_TILE_LAST) y[r] = a0[r];
-        else A[(size_t)r * as] = a0[r];
-    }
+    r1_sums_store(acc, mode, y, A, as);
 }
 static void q8_0_4x1_512(TILE_PARAMS) { tile_q80_r1_512(false, n, w, wb, x, xb, y, ys, A, as, mode); }
 static void q4_0_4x1_512(TILE_PARAMS) { tile_q80_r1_512(true, n, w, wb, x, xb, y, ys, A, as, mode); }
 
+
+/* Batch 1, Q4_K: tile_q4_K(4, 1) of kernels_avx2.c with two weight rows a
+ * 512-bit register (the activation's 32 bytes broadcast to both halves):
+ * the same exact int32 isum and imin per row, formed by the same
+ * maddubs/madd steps on half the instructions, then the AVX2 tile's float
+ * step to the letter: s = [d_r*xd | dmin_r*xd], t = s*(float)[isum | imin],
+ * sum = sum + (t_lo - t_hi). */
+ALWAYS_INLINE void tile_q4k_r1_512(TILE_PARAMS) {
+    enum { R = 4 };
+    (void)ys; /* one column */
+    __m128 acc4 = r1_sums_load(mode, A, as);
+    const blk_q8_K *xr = XROW(blk_q8_K, 0);
+    const int64_t nb = n / QK_K;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    /* byte-shuffle patterns broadcasting int16 scale j to its half's 16 lanes */
+    const __m512i bc0 = _mm512_set1_epi16(0x0100), bc_step = _mm512_set1_epi16(0x0202);
+    /* lane_sums16's lanes [is0 is2 im0 im2 is1 is3 im1 im3] -> [is0..3 | im0..3] */
+    const __m512i order = _mm512_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int64_t ib = 0; ib < nb; ib++) {
+        UNROLL for (int r = 0; r < R; r++) /* the next row group, as the AVX2 decode tiles */
+            for (int o = 0; o < 3; o++)
+                _mm_prefetch(WROW(char, r) + (size_t)ib * sizeof(blk_q4_K) + 64 * o + (size_t)R * wb, _MM_HINT_T1);
+        /* per row pair h (rows 2h, 2h + 1): int16 scales, each row's 8 in
+         * both 128-bit lanes of its half; mins paired with the bsums */
+        __m512i sc16[2], mins[2], iv[2], mv[2];
+        UNROLL for (int h = 0; h < 2; h++) {
+            __m128i sm[2], mm[2];
+            UNROLL for (int e = 0; e < 2; e++) {
+                uint32_t u[4];
+                q4k_unpack_scales(WROW(blk_q4_K, 2 * h + e)[ib].scales, u);
+                sm[e] = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)u[1], (int)u[0]));
+                mm[e] = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, (int)u[3], (int)u[2]));
+            }
+            sc16[h] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(sm[0])),
+                                         _mm256_broadcastsi128_si256(sm[1]), 1);
+            mins[h] = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_set_m128i(_mm_unpackhi_epi16(mm[0], mm[0]), _mm_unpacklo_epi16(mm[0], mm[0]))),
+                _mm256_set_m128i(_mm_unpackhi_epi16(mm[1], mm[1]), _mm_unpacklo_epi16(mm[1], mm[1])), 1);
+            iv[h] = _mm512_setzero_si512();
+        }
+        __m512i pat = bc0;
+        for (int k = 0; k < 4; k++) {
+            const __m512i pat1 = _mm512_add_epi8(pat, bc_step);
+            const __m512i x0 = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(xr[ib].qs + 64 * k)));
+            const __m512i x1 = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(xr[ib].qs + 64 * k + 32)));
+            UNROLL for (int h = 0; h < 2; h++) {
+                const __m512i qv = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(WROW(blk_q4_K, 2 * h)[ib].qs + 32 * k))),
+                    _mm256_loadu_si256((const __m256i *)(WROW(blk_q4_K, 2 * h + 1)[ib].qs + 32 * k)), 1);
+                const __m512i lo = _mm512_and_si512(qv, m4);
+                const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(qv, 4), m4);
+                const __m512i p0 = _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x0), _mm512_shuffle_epi8(sc16[h], pat));
+                const __m512i p1 = _mm512_madd_epi16(_mm512_maddubs_epi16(hi, x1), _mm512_shuffle_epi8(sc16[h], pat1));
+                iv[h] = _mm512_add_epi32(iv[h], _mm512_add_epi32(p0, p1));
+            }
+            pat = _mm512_add_epi8(pat1, bc_step);
+        }
+        const __m512i bs = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)xr[ib].bsums));
+        UNROLL for (int h = 0; h < 2; h++) mv[h] = _mm512_madd_epi16(bs, mins[h]);
+        const __m512i z[8] = {iv[0], iv[1], mv[0], mv[1], _mm512_setzero_si512(), _mm512_setzero_si512(),
+                              _mm512_setzero_si512(), _mm512_setzero_si512()};
+        const __m256i sums = _mm512_castsi512_si256(_mm512_permutexvar_epi32(order, lane_sums16(z)));
+#define K4_WD(r) ((short)WROW(blk_q4_K, r)[ib].d)
+#define K4_WM(r) ((short)WROW(blk_q4_K, r)[ib].dmin)
+        const __m256 wsc = _mm256_cvtph_ps(
+            _mm_setr_epi16(K4_WD(0), K4_WD(1), K4_WD(2), K4_WD(3), K4_WM(0), K4_WM(1), K4_WM(2), K4_WM(3)));
+#undef K4_WD
+#undef K4_WM
+        const __m256 s = _mm256_mul_ps(wsc, _mm256_set1_ps(xr[ib].d));
+        const __m256 t = _mm256_mul_ps(s, _mm256_cvtepi32_ps(sums));
+        acc4 = _mm_add_ps(acc4, _mm_sub_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1)));
+    }
+    r1_sums_store(acc4, mode, y, A, as);
+}
+static void q4_K_4x1_512(TILE_PARAMS) { tile_q4k_r1_512(n, w, wb, x, xb, y, ys, A, as, mode); }
+
 gh_tile_fn gh_tile_avx512(gh_type t, int R, int C) {
-    if (R == 4 && C == 1) return t == GH_TYPE_Q8_0 ? q8_0_4x1_512 : t == GH_TYPE_Q4_0 ? q4_0_4x1_512 : NULL;
+    if (R == 4 && C == 1)
+        return t == GH_TYPE_Q8_0 ? q8_0_4x1_512 : t == GH_TYPE_Q4_0 ? q4_0_4x1_512 : t == GH_TYPE_Q4_K ? q4_K_4x1_512 : NULL;
     int ri = R == 1 ? 0 : R == 2 ? 1 : R == 4 ? 2 : -1;
     int ci = C == 4 ? 0 : C == 8 ? 1 : -1;
     if (ri < 0 || ci < 0) return NULL;

@@ -126,9 +126,10 @@ size_t gh_matmul_wsize(gh_type wtype, int64_t n_in, int64_t B) {
     return use_amx(wtype, B, n_in) ? q + 64 + amx_pack_size(wtype, n_in, B) : q;
 }
 
-/* The tile for (R, C): AVX-512 where `t512` (the type has AVX-512 tiles and
- * the dispatcher chose them) and that shape exists (C = 4 or 8), else AVX2.
- * Both give the same bits, so mixing them within a product is safe. */
+/* The tile for (R, C): AVX-512 where `t512` (the dispatcher chose AVX-512)
+ * and that shape exists for the type (R x 4, R x 8, and 4 x 1 for batch 1),
+ * else AVX2. Both give the same bits, so mixing them within a product is
+ * safe. */
 static gh_tile_fn pick_tile(gh_type t, int R, int C, bool t512) {
     gh_tile_fn f = t512 ? gh_tile_avx512(t, R, C) : NULL;
     return f ? f : gh_tile_avx2(t, R, C);
@@ -199,7 +200,7 @@ static void matmul_rows(float *y, const void *xq, const gh_type_traits *vt, size
     }
     int R, C;
     /* every type with AVX-512 tiles has all of R x {4, 8} */
-    const bool t512 = gh_kernels_use_avx512() && gh_tile_avx512(wtype, 4, 8) != NULL;
+    const bool use512 = gh_kernels_use_avx512(), t512 = use512 && gh_tile_avx512(wtype, 4, 8) != NULL;
     tile_shape(wtype, B, t512, &R, &C);
     if (!gh_tile_avx2(wtype, 1, 1)) { /* a type without SIMD tiles: pair by pair */
         for (int64_t o = o0; o < o1; o++)
@@ -221,7 +222,7 @@ static void matmul_rows(float *y, const void *xq, const gh_type_traits *vt, size
                 int r = fit(R, o1 - o);
                 for (int64_t b = b0; b < b1;) {
                     int c = fit(C, b1 - b);
-                    pick_tile(wtype, r, c, t512)(n_in, wp + (size_t)o * wrow, wrow, xp + (size_t)b * xrow, xrow,
+                    pick_tile(wtype, r, c, use512)(n_in, wp + (size_t)o * wrow, wrow, xp + (size_t)b * xrow, xrow,
                                               y + b * n_out + o, (size_t)n_out, NULL, 0, both);
                     b += c;
                 }
@@ -271,7 +272,7 @@ static void matmul_rows(float *y, const void *xq, const gh_type_traits *vt, size
                         }
                     for (int64_t b = b0; b < b1;) {
                         int c = fit(C, b1 - b);
-                        pick_tile(wtype, r, c, t512)(kn, wp + (size_t)o * wrow + wo, wrow,
+                        pick_tile(wtype, r, c, use512)(kn, wp + (size_t)o * wrow + wo, wrow,
                                                   xpack + (size_t)(b - b0) * pstride, pstride * 4, y + b * n_out + o,
                                                   (size_t)n_out, acc_buf + (size_t)(o - p0) * as + (size_t)(b - b0) * 8,
                                                   as, mode);

@@ -10,6 +10,7 @@
 #include "kernels/kernels_internal.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
@@ -27,6 +28,18 @@ ALWAYS_INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
 ALWAYS_INLINE __m256 bf16x8_load(const uint16_t *p) {
     __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
     return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+/* The 8 scales and 8 mins of a Q4_K block as bytes, from its 12 packed bytes
+ * (see q4k_scale_min), with 32-bit word operations: words a, b, c are bytes
+ * 0-3, 4-7, 8-11. out[0..1] = scales 0-3, 4-7; out[2..3] = mins 0-3, 4-7. */
+ALWAYS_INLINE void q4k_unpack_scales(const uint8_t *s, uint32_t out[4]) {
+    uint32_t a, b, c;
+    memcpy(&a, s, 4); memcpy(&b, s + 4, 4); memcpy(&c, s + 8, 4);
+    out[0] = a & 0x3F3F3F3Fu;
+    out[1] = (c & 0x0F0F0F0Fu) | ((a >> 2) & 0x30303030u);
+    out[2] = b & 0x3F3F3F3Fu;
+    out[3] = ((c >> 4) & 0x0F0F0F0Fu) | ((b >> 2) & 0x30303030u);
 }
 
 /* The tile micro-kernel signature (gh_tile_fn in kernels_internal.h) and row
