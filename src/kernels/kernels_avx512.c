@@ -2,7 +2,7 @@
  * R weight rows x 4 or 8 activation rows for Q8_0 and Q4_0 weights, the
  * pair-packed tiles for F32 weights (gh_ptile_fn) and the row-pair tiles for
  * F16 and BF16 weights (gh_rptile_fn); and 4 x 1 tiles for batch-1 decode of
- * Q8_0, Q4_0 and Q4_K.
+ * Q8_0, Q4_0, Q4_K and Q6_K.
  *
  * These tiles give the same bits as the AVX2 tiles in kernels_avx2.c, so
  * gh_matmul may use them for some tiles (B >= 4) and AVX2 ones for the rest
@@ -475,9 +475,85 @@ ALWAYS_INLINE void tile_q4k_r1_512(TILE_PARAMS) {
 }
 static void q4_K_4x1_512(TILE_PARAMS) { tile_q4k_r1_512(n, w, wb, x, xb, y, ys, A, as, mode); }
 
+/* Batch 1, Q6_K: tile_q6_K(4, 1) of kernels_avx2.c the same way: two rows a
+ * register, the exact isum per row (-32 * sum_j sc_j * bsums_j plus the
+ * scaled code products), then its float step, sum = sum + (d_r*xd)*isum. */
+ALWAYS_INLINE void tile_q6k_r1_512(TILE_PARAMS) {
+    enum { R = 4 };
+    (void)ys; /* one column */
+    __m128 acc4 = r1_sums_load(mode, A, as);
+    const blk_q8_K *xr = XROW(blk_q8_K, 0);
+    const int64_t nb = n / QK_K;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x03);
+    const __m512i m2h = _mm512_set1_epi8(0x30), m2m = _mm512_set1_epi8(0x0C);
+    /* per 256-bit half: int16 lane 0 (bytes 0,1) in its low 128 bits, lane 1 (bytes 2,3) in its high */
+    const __m512i bc0 = _mm512_broadcast_i64x4(_mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
+                                                                2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3));
+    const __m512i order = _mm512_setr_epi32(0, 4, 1, 5, 2, 3, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#define Q6ROWS(P, FIELD, OFF)                                                                                   \
+    _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(WROW(blk_q6_K, 2 * (P))[ib].FIELD + (OFF)))), \
+                       _mm256_loadu_si256((const __m256i *)(WROW(blk_q6_K, 2 * (P) + 1)[ib].FIELD + (OFF))), 1)
+    for (int64_t ib = 0; ib < nb; ib++) {
+        UNROLL for (int r = 0; r < R; r++) /* the next row group, as the AVX2 decode tiles */
+            for (int off = 0; off < (int)sizeof(blk_q6_K); off += 64)
+                _mm_prefetch(WROW(char, r) + (size_t)ib * sizeof(blk_q6_K) + off + (size_t)R * wb, _MM_HINT_T1);
+        __m512i iv[2];
+        const __m512i bs = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)xr[ib].bsums));
+        UNROLL for (int p = 0; p < 2; p++) {
+            const __m512i sc16 = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)WROW(blk_q6_K, 2 * p)[ib].scales))),
+                _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)WROW(blk_q6_K, 2 * p + 1)[ib].scales)), 1);
+            iv[p] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(_mm512_madd_epi16(bs, sc16), 5));
+        }
+        for (int h = 0; h < 2; h++) {
+            __m512i sch[2];
+            UNROLL for (int p = 0; p < 2; p++)
+                sch[p] = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_broadcastsi128_si256(
+                        _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(WROW(blk_q6_K, 2 * p)[ib].scales + 8 * h))))),
+                    _mm256_broadcastsi128_si256(
+                        _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(WROW(blk_q6_K, 2 * p + 1)[ib].scales + 8 * h)))),
+                    1);
+            UNROLL for (int k = 0; k < 4; k++) {
+                const __m512i xv = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(xr[ib].qs + 128 * h + 32 * k)));
+                const __m512i pat = _mm512_add_epi8(bc0, _mm512_set1_epi16((short)(0x0404 * k)));
+                UNROLL for (int p = 0; p < 2; p++) {
+                    const __m512i ql = Q6ROWS(p, ql, 64 * h + 32 * (k & 1)), qh = Q6ROWS(p, qh, 32 * h);
+                    const __m512i lo = (k & 2) ? _mm512_and_si512(_mm512_srli_epi16(ql, 4), m4) : _mm512_and_si512(ql, m4);
+                    __m512i hb;
+                    switch (k) {
+                    case 0: hb = _mm512_slli_epi16(_mm512_and_si512(qh, m2), 4); break;
+                    case 1: hb = _mm512_slli_epi16(_mm512_and_si512(qh, m2m), 2); break;
+                    case 2: hb = _mm512_and_si512(qh, m2h); break;
+                    default: hb = _mm512_and_si512(_mm512_srli_epi16(qh, 2), m2h); break;
+                    }
+                    const __m512i q = _mm512_or_si512(lo, hb);
+                    iv[p] = _mm512_add_epi32(iv[p], _mm512_madd_epi16(_mm512_maddubs_epi16(q, xv), _mm512_shuffle_epi8(sch[p], pat)));
+                }
+            }
+        }
+        const __m512i z[8] = {iv[0], iv[1], _mm512_setzero_si512(), _mm512_setzero_si512(),
+                              _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+        /* lane_sums16's lanes 0, 4, 1, 5 are rows 0, 1, 2, 3 */
+        const __m128i sums = _mm512_castsi512_si128(_mm512_permutexvar_epi32(order, lane_sums16(z)));
+#define K6_WD(r) ((short)WROW(blk_q6_K, r)[ib].d)
+        const __m256 wsc = _mm256_cvtph_ps(_mm_setr_epi16(K6_WD(0), K6_WD(1), K6_WD(2), K6_WD(3), 0, 0, 0, 0));
+#undef K6_WD
+        const __m256 s = _mm256_mul_ps(wsc, _mm256_set1_ps(xr[ib].d));
+        acc4 = _mm_add_ps(acc4, _mm_mul_ps(_mm256_castps256_ps128(s), _mm_cvtepi32_ps(sums)));
+    }
+#undef Q6ROWS
+    r1_sums_store(acc4, mode, y, A, as);
+}
+static void q6_K_4x1_512(TILE_PARAMS) { tile_q6k_r1_512(n, w, wb, x, xb, y, ys, A, as, mode); }
+
 gh_tile_fn gh_tile_avx512(gh_type t, int R, int C) {
     if (R == 4 && C == 1)
-        return t == GH_TYPE_Q8_0 ? q8_0_4x1_512 : t == GH_TYPE_Q4_0 ? q4_0_4x1_512 : t == GH_TYPE_Q4_K ? q4_K_4x1_512 : NULL;
+        return t == GH_TYPE_Q8_0   ? q8_0_4x1_512
+               : t == GH_TYPE_Q4_0 ? q4_0_4x1_512
+               : t == GH_TYPE_Q4_K ? q4_K_4x1_512
+               : t == GH_TYPE_Q6_K ? q6_K_4x1_512
+                                   : NULL;
     int ri = R == 1 ? 0 : R == 2 ? 1 : R == 4 ? 2 : -1;
     int ci = C == 4 ? 0 : C == 8 ? 1 : -1;
     if (ri < 0 || ci < 0) return NULL;

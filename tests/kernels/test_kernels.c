@@ -758,28 +758,39 @@ static void test_avx512_tiles_match_avx2(void **state) {
             free(w); free(xf); free(xq);
         }
     }
-    /* Q4_K's batch-1 AVX-512 tile (two rows a register): the AVX2 tile's bits
-     * for 1-4 super-blocks, whole rows and in k-chunks of one super-block +
-     * the rest, with the largest 6-bit scales and mins and extreme codes */
-    const gh_type_traits *kt = gh_get_type_traits(GH_TYPE_Q4_K), *kv = gh_get_type_traits(GH_TYPE_Q8_K);
-    for (int64_t n = 256; n <= 1024; n += 256) {
-        const size_t wrow = kt_row_bytes(GH_TYPE_Q4_K, n), xrow = kt_row_bytes(GH_TYPE_Q8_K, n);
-        char *w = kt_weights(GH_TYPE_Q4_K, 4, n);
+    /* the K-quants' batch-1 AVX-512 tiles (two rows a register): the AVX2
+     * tile's bits for 1-4 super-blocks, whole rows and in k-chunks of one
+     * super-block + the rest, with extreme scales and codes */
+    const gh_type_traits *kv = gh_get_type_traits(GH_TYPE_Q8_K);
+    for (int64_t m = 0; m < 8; m++) {
+        const gh_type t = m < 4 ? GH_TYPE_Q4_K : GH_TYPE_Q6_K;
+        const gh_type_traits *kt = gh_get_type_traits(t);
+        const int64_t n = 256 * (1 + m % 4);
+        const size_t wrow = kt_row_bytes(t, n), xrow = kt_row_bytes(GH_TYPE_Q8_K, n);
+        char *w = kt_weights(t, 4, n);
         float *xf = kt_gauss_vec(n, 1.0f);
         char *x = malloc(xrow);
         kv->from_float_ref(xf, x, n);
-        blk_q4_K *b0 = (blk_q4_K *)w;
-        memset(b0->scales, 0xFF, sizeof b0->scales); /* every scale and min 63 */
-        memset(b0->qs, 0xFF, 16);                    /* codes 15 */
+        if (t == GH_TYPE_Q4_K) {
+            blk_q4_K *b0 = (blk_q4_K *)w;
+            memset(b0->scales, 0xFF, sizeof b0->scales); /* every scale and min 63 */
+            memset(b0->qs, 0xFF, 16);                    /* codes 15 */
+        } else {
+            blk_q6_K *b0 = (blk_q6_K *)(w + wrow); /* row 1 */
+            b0->scales[0] = -128;
+            b0->scales[15] = 127;
+            memset(b0->ql, 0xFF, 16); /* codes 63 (q - 32 = 31) */
+            memset(b0->qh, 0xFF, 8);
+        }
         ((blk_q8_K *)x)->qs[0] = -128;
-        gh_tile_fn f2 = gh_tile_avx2(GH_TYPE_Q4_K, 4, 1), f5 = gh_tile_avx512(GH_TYPE_Q4_K, 4, 1);
+        gh_tile_fn f2 = gh_tile_avx2(t, 4, 1), f5 = gh_tile_avx512(t, 4, 1);
         assert_non_null(f5);
         float y2[4], y5[4], y2c[4], y5c[4], A2[4 * 8], A5[4 * 8];
         f2(n, w, wrow, x, xrow, y2, 1, NULL, 0, GH_TILE_FIRST | GH_TILE_LAST);
         f5(n, w, wrow, x, xrow, y5, 1, NULL, 0, GH_TILE_FIRST | GH_TILE_LAST);
         for (int r = 0; r < 4; r++)
             if (f2u(y2[r]) != f2u(y5[r]))
-                fail_msg("q4_K n=%lld 4x1 row %d: avx512 %.9g, avx2 %.9g", (long long)n, r, y5[r], y2[r]);
+                fail_msg("%s n=%lld 4x1 row %d: avx512 %.9g, avx2 %.9g", kt->name, (long long)n, r, y5[r], y2[r]);
         if (n > 256) {
             f2(256, w, wrow, x, xrow, NULL, 1, A2, 8, GH_TILE_FIRST);
             f2(n - 256, w + kt->type_size, wrow, x + kv->type_size, xrow, y2c, 1, A2, 8, GH_TILE_LAST);
