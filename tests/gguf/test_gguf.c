@@ -781,6 +781,15 @@ static void test_open_errors(void **state) {
     assert_err(gh_gguf_open_copy(empty, &g), GH_ERR_FORMAT, "empty.gguf: file is too small (0 bytes)");
     assert_err(gh_gguf_open_copy(text, &g), GH_ERR_FORMAT, "text.gguf: bad magic 'hell'");
     assert_null(g);
+    /* a file that gives fewer bytes than its size says (as one that shrinks
+     * while it is read would): sysfs files claim 4096 bytes and hold a line */
+    const char *sys = "/sys/kernel/mm/transparent_hugepage/hpage_pmd_size";
+    struct stat sst;
+    if (stat(sys, &sst) == 0 && S_ISREG(sst.st_mode) && sst.st_size == 4096) {
+        assert_err(gh_gguf_open_copy(sys, &g), GH_ERR_IO, "while being read (4096 expected)");
+        assert_contains(gh_last_error(), sys);
+        assert_null(g);
+    }
     assert_err(gh_gguf_open_memory(NULL, 5, "x", &g), GH_ERR_INVALID_ARG, "NULL data");
     assert_err(gh_gguf_open_memory(NULL, 0, NULL, &g), GH_ERR_FORMAT, "<memory>: file is too small");
 }
