@@ -558,6 +558,19 @@ gh_status gh_gguf_open_memory(const void *data, size_t size, const char *name, g
  * tokens/s, the copy 13.2-13.6 and 38.1; a freshly written file mapped in
  * place ~13.2). The copy costs a read of the file at load and memory that
  * other processes cannot share. */
+/* Reads len bytes of fd into m (pread in pieces of up to 1 GiB). */
+static gh_status read_whole(int fd, void *m, size_t len, const char *path) {
+    for (size_t done = 0; done < len;) {
+        const size_t want = len - done < ((size_t)1 << 30) ? len - done : (size_t)1 << 30;
+        const ssize_t n = pread(fd, (char *)m + done, want, (off_t)done);
+        if (n < 0) return gh_error(GH_ERR_IO, "cannot read '%s' at byte %zu: %s", path, done, strerror(errno));
+        if (n == 0)
+            return gh_error(GH_ERR_IO, "'%s' ended at byte %zu while being read (%zu expected)", path, done, len);
+        done += (size_t)n;
+    }
+    return GH_OK;
+}
+
 static gh_status open_file(const char *path, bool copy, gh_gguf **out) {
     if (!out) return gh_error(GH_ERR_INVALID_ARG, "gh_gguf_open: out is NULL");
     *out = NULL;
@@ -609,20 +622,15 @@ static gh_status open_file(const char *path, bool copy, gh_gguf **out) {
         g->map = m;
         g->map_len = len;
         g->base = m;
-        for (size_t done = 0; copy && done < len;) {
-            const size_t want = len - done < ((size_t)1 << 30) ? len - done : (size_t)1 << 30;
-            const ssize_t n = pread(fd, (char *)m + done, want, (off_t)done);
-            if (n <= 0) {
-                int e = n < 0 ? errno : 0;
+        if (copy) {
+            gh_status s = read_whole(fd, m, len, path);
+            if (s) {
                 close(fd);
                 gh_gguf_free(g);
-                return e ? gh_error(GH_ERR_IO, "cannot read '%s' at byte %zu: %s", path, done, strerror(e))
-                         : gh_error(GH_ERR_IO, "'%s' ended at byte %zu while being read (%lld expected)", path, done,
-                                    (long long)st.st_size);
+                return s;
             }
-            done += (size_t)n;
+            mprotect(m, len, PROT_READ); /* read-only, as the mapping would be */
         }
-        if (copy) mprotect(m, len, PROT_READ); /* read-only, as the mapping would be */
     }
     close(fd);
     return open_common(g, out);

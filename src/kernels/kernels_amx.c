@@ -85,13 +85,13 @@ bool gh_cpu_has_amx(void) {
 }
 
 static void narrow_pack(const void *xq, size_t xrow, int64_t nb, int64_t B, void *pack, int64_t i0, int64_t i1);
-static int narrow_cols(int64_t B);
+static int narrow_span(int64_t B);
 static size_t narrow_slot_bytes(int S);
 #define NARROW_MAX_B 8
 
 size_t gh_amx_pack_size(int64_t n_in, int64_t B) {
     if (B <= NARROW_MAX_B) {
-        const int S = narrow_cols(B);
+        const int S = narrow_span(B);
         return (size_t)((n_in / 32 + 16 / S - 1) / (16 / S)) * narrow_slot_bytes(S);
     }
     return (size_t)((B + 15) / 16) * (size_t)(n_in / 32) * PACK_BLOCK;
@@ -241,15 +241,19 @@ ALWAYS_INLINE void unpack16_vnni(const bool q4, const char *w, size_t wb, int64_
     else q8_unpack16_vnni(w, wb, i, out);
 }
 
-/* acc[s] (lanes = the 16 weight rows) += block i's contribution for
- * activation row s, in the reference's three steps; c[s][r] holds the tile's
- * int32 results. */
+/* acc (lanes = the 16 weight rows) + one block's contribution for one
+ * activation row, in the reference's three steps: (d_w * d_x) * (float)isum
+ * added to the sum, with isum the tile's 16 int32 results c. */
+ALWAYS_INLINE __m512 block_add(__m512 acc, __m512 dw, float dx, const int32_t c[16]) {
+    const __m512 t = _mm512_mul_ps(dw, _mm512_set1_ps(dx));
+    return _mm512_add_ps(acc, _mm512_mul_ps(t, _mm512_cvtepi32_ps(_mm512_load_si512(c))));
+}
+
+/* acc[s] += block i's contribution for activation row s; c[s][r] holds the
+ * tile's int32 results. */
 ALWAYS_INLINE void float_step(__m512 acc[16], const int32_t c[16][16], const uint8_t *pk, __m512 dw) {
     const float *dx = (const float *)(pk + PACK_TILE);
-    _Pragma("GCC unroll 16") for (int s = 0; s < 16; s++) {
-        const __m512 t = _mm512_mul_ps(dw, _mm512_set1_ps(dx[s]));
-        acc[s] = _mm512_add_ps(acc[s], _mm512_mul_ps(t, _mm512_cvtepi32_ps(_mm512_load_si512(c[s]))));
-    }
+    _Pragma("GCC unroll 16") for (int s = 0; s < 16; s++) acc[s] = block_add(acc[s], dw, dx[s], c[s]);
 }
 
 /* Rows [o0, o1) of y (o1 - o0 a multiple of 16) for all B activation rows,
@@ -348,11 +352,12 @@ static void wide_rows_q4(float *y, const void *pack, const char *W, size_t wrow,
  * Layout per slot: NB A tiles of 512 bytes, then 16 floats d_x (lane
  * jS + s: block j, activation row s; 0 for rows past B). A last slot with
  * fewer blocks leaves the missing blocks' tiles unused. */
-static int narrow_cols(int64_t B) { return B <= 4 ? 4 : 8; }
+/* S, the result rows a block takes in a narrow slot */
+static int narrow_span(int64_t B) { return B <= 4 ? 4 : 8; }
 static size_t narrow_slot_bytes(int S) { return (size_t)(16 / S) * PACK_TILE + 16 * 4; }
 
 static void narrow_pack(const void *xq, size_t xrow, int64_t nb, int64_t B, void *pack, int64_t i0, int64_t i1) {
-    const int S = narrow_cols(B), NB = 16 / S;
+    const int S = narrow_span(B), NB = 16 / S;
     for (int64_t i = i0; i < i1; i++) {
         const int j = (int)(i % NB);
         uint8_t *slot = (uint8_t *)pack + (size_t)(i / NB) * narrow_slot_bytes(S);
@@ -408,11 +413,8 @@ ALWAYS_INLINE void narrow_rows(const bool q4, const int S, float *y, const void 
                 const float *dx = (const float *)((const uint8_t *)pack + (size_t)p * sb + (size_t)NB * PACK_TILE);
                 for (int j = 0; j < nbp; j++) {
                     const __m512 dw = wscales16(w, wrow, i0 + j, bsize);
-                    _Pragma("GCC unroll 8") for (int a = 0; a < S; a++) {
-                        const __m512 t = _mm512_mul_ps(dw, _mm512_set1_ps(dx[j * S + a]));
-                        acc[a] = _mm512_add_ps(
-                            acc[a], _mm512_mul_ps(t, _mm512_cvtepi32_ps(_mm512_load_si512(c[p & 1][j * S + a]))));
-                    }
+                    _Pragma("GCC unroll 8") for (int a = 0; a < S; a++)
+                        acc[a] = block_add(acc[a], dw, dx[j * S + a], c[p & 1][j * S + a]);
                 }
             }
             if (q >= 0 && q < nq) { /* tile products of slot q */
@@ -455,7 +457,7 @@ void gh_amx_matmul_rows(gh_type wtype, float *y, const void *pack, const void *W
                         int64_t n_out, int64_t B, int64_t o0, int64_t o1) {
     const bool q4 = wtype == GH_TYPE_Q4_0;
     if (B <= NARROW_MAX_B) {
-        const bool four = narrow_cols(B) == 4;
+        const bool four = narrow_span(B) == 4;
         (q4 ? (four ? narrow_q4_4 : narrow_q4_8) : (four ? narrow_q8_4 : narrow_q8_8))(y, pack, W, wrow, n_in, n_out, B,
                                                                                       o0, o1);
         return;

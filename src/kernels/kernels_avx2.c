@@ -505,16 +505,6 @@ double gh_sum4_f32_avx2(const float *x, int64_t n) {
  * continue from A[r*as + 8c ..] (Q8_0/Q4_0/Q4_K/Q6_K: one float, A[r*as + 8c]);
  * a chunk that is not the last stores them back. Floats round-trip memory
  * exactly, so chunking never changes bits. */
-/* Decode tiles (C <= 2) are memory bound: each step also prefetches the same
- * position of the next row group (R rows further, i.e. R*wb bytes on), which
- * is the next data this thread reads. Short rows (Q4_0: 3 KiB for n = 5632)
- * end before the hardware prefetcher has locked on, so this matters. */
-#define PREFETCH_NEXT(R, C, off)                                                               \
-    do {                                                                                       \
-        if ((C) <= 2)                                                                          \
-            UNROLL for (int r_ = 0; r_ < (R); r_++)                                            \
-                _mm_prefetch(WROW(char, r_) + (off) + (size_t)(R) * wb, _MM_HINT_T1);          \
-    } while (0)
 #define ACC_INIT(R, C)                                                                         \
     UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) acc[r][c] =         \
         (mode & GH_TILE_FIRST) ? _mm256_setzero_ps() : _mm256_loadu_ps(A + (size_t)r * as + 8 * c)

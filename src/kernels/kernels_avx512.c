@@ -350,11 +350,8 @@ ALWAYS_INLINE void tile_q80_r1_512(const bool q4, TILE_PARAMS) {
                                            (int)(2 * wb + bsize), (int)(3 * wb + bsize));
     for (int64_t ib = 0; ib < nb; ib += 2) {
         const int64_t i1 = ib + 1 < nb ? ib + 1 : ib; /* an odd last block: itself again, not added */
-        UNROLL for (int r = 0; r < R; r++) { /* the next row group, as the AVX2 decode tiles */
-            const char *pf = WROW(char, r) + (size_t)ib * bsize + (size_t)R * wb;
-            _mm_prefetch(pf, _MM_HINT_T1);
-            if (!q4) _mm_prefetch(pf + 64, _MM_HINT_T1);
-        }
+        PREFETCH_NEXT(R, 1, (size_t)ib * bsize);
+        if (!q4) PREFETCH_NEXT(R, 1, (size_t)ib * bsize + 64);
         const __m512i xq = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)xr[ib].qs)),
                                               _mm256_loadu_si256((const __m256i *)xr[i1].qs), 1);
         __m512i z[4];
@@ -418,9 +415,7 @@ ALWAYS_INLINE void tile_q4k_r1_512(TILE_PARAMS) {
     /* lane_sums16's lanes [is0 is2 im0 im2 is1 is3 im1 im3] -> [is0..3 | im0..3] */
     const __m512i order = _mm512_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     for (int64_t ib = 0; ib < nb; ib++) {
-        UNROLL for (int r = 0; r < R; r++) /* the next row group, as the AVX2 decode tiles */
-            for (int o = 0; o < 3; o++)
-                _mm_prefetch(WROW(char, r) + (size_t)ib * sizeof(blk_q4_K) + 64 * o + (size_t)R * wb, _MM_HINT_T1);
+        for (int off = 0; off < 3 * 64; off += 64) PREFETCH_NEXT(R, 1, ib * sizeof(blk_q4_K) + off);
         /* per row pair h (rows 2h, 2h + 1): int16 scales, each row's 8 in
          * both 128-bit lanes of its half; mins paired with the bsums */
         __m512i sc16[2], mins[2], iv[2], mv[2];
@@ -494,9 +489,7 @@ ALWAYS_INLINE void tile_q6k_r1_512(TILE_PARAMS) {
     _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(WROW(blk_q6_K, 2 * (P))[ib].FIELD + (OFF)))), \
                        _mm256_loadu_si256((const __m256i *)(WROW(blk_q6_K, 2 * (P) + 1)[ib].FIELD + (OFF))), 1)
     for (int64_t ib = 0; ib < nb; ib++) {
-        UNROLL for (int r = 0; r < R; r++) /* the next row group, as the AVX2 decode tiles */
-            for (int off = 0; off < (int)sizeof(blk_q6_K); off += 64)
-                _mm_prefetch(WROW(char, r) + (size_t)ib * sizeof(blk_q6_K) + off + (size_t)R * wb, _MM_HINT_T1);
+        for (int off = 0; off < (int)sizeof(blk_q6_K); off += 64) PREFETCH_NEXT(R, 1, ib * sizeof(blk_q6_K) + off);
         __m512i iv[2];
         const __m512i bs = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)xr[ib].bsums));
         UNROLL for (int p = 0; p < 2; p++) {

@@ -126,12 +126,12 @@ size_t gh_matmul_wsize(gh_type wtype, int64_t n_in, int64_t B) {
     return use_amx(wtype, B, n_in) ? q + 64 + amx_pack_size(wtype, n_in, B) : q;
 }
 
-/* The tile for (R, C): AVX-512 where `t512` (the dispatcher chose AVX-512)
+/* The tile for (R, C): AVX-512 where `use512` (the dispatcher chose AVX-512)
  * and that shape exists for the type (R x 4, R x 8, and 4 x 1 for batch 1),
  * else AVX2. Both give the same bits, so mixing them within a product is
  * safe. */
-static gh_tile_fn pick_tile(gh_type t, int R, int C, bool t512) {
-    gh_tile_fn f = t512 ? gh_tile_avx512(t, R, C) : NULL;
+static gh_tile_fn pick_tile(gh_type t, int R, int C, bool use512) {
+    gh_tile_fn f = use512 ? gh_tile_avx512(t, R, C) : NULL;
     return f ? f : gh_tile_avx2(t, R, C);
 }
 
@@ -199,7 +199,7 @@ static void matmul_rows(float *y, const void *xq, const gh_type_traits *vt, size
         return;
     }
     int R, C;
-    /* every type with AVX-512 tiles has all of R x {4, 8} */
+    /* every type with an AVX-512 R x 8 tile has all of R x {4, 8} */
     const bool use512 = gh_kernels_use_avx512(), t512 = use512 && gh_tile_avx512(wtype, 4, 8) != NULL;
     tile_shape(wtype, B, t512, &R, &C);
     if (!gh_tile_avx2(wtype, 1, 1)) { /* a type without SIMD tiles: pair by pair */
@@ -313,6 +313,9 @@ static const char *tile_prefetch(const char *wo, size_t wrow, int nr, int64_t nn
     return wo + (size_t)(nr + r0) * wrow;
 }
 
+/* Column pairs the next pair-packed tile takes, with `left` still to do. */
+static int ptile_pairs(int64_t left) { return left >= PTILE_P ? PTILE_P : left >= 2 ? 2 : 1; }
+
 static void pair_rows(float *y, const float *x, const float *xp, const void *W, size_t wrow, gh_type wtype,
                       int64_t n_in, int64_t n_out, int64_t B, int64_t o0, int64_t o1) {
     const size_t ps = pair_stride(n_in);
@@ -324,13 +327,13 @@ static void pair_rows(float *y, const float *x, const float *xp, const void *W, 
     for (int64_t p0 = 0; p0 < np; p0 += pc) {
         const int64_t p1 = p0 + pc < np ? p0 + pc : np;
         int64_t T = 0; /* tiles per row group */
-        for (int64_t p = p0; p < p1; T++) p += p1 - p >= PTILE_P ? PTILE_P : p1 - p >= 2 ? 2 : 1;
+        for (int64_t p = p0; p < p1; T++) p += ptile_pairs(p1 - p);
         for (int64_t o = o0; o < o1;) {
             const int r = o1 - o < PTILE_R ? (int)(o1 - o) : PTILE_R;
             const char *wo = (const char *)W + (size_t)o * wrow;
             const int64_t nn = o1 - (o + r) < PTILE_R ? o1 - (o + r) : PTILE_R;
             for (int64_t t = 0, p = p0; p < p1; t++) {
-                const int pp = p1 - p >= PTILE_P ? PTILE_P : p1 - p >= 2 ? 2 : 1;
+                const int pp = ptile_pairs(p1 - p);
                 gh_ptile_fn f = gh_ptile_avx512(wtype, r, pp);
                 const int nc = B - 2 * p < 2 * pp ? (int)(B - 2 * p) : 2 * pp;
                 int npf;
