@@ -256,6 +256,25 @@ ALWAYS_INLINE void float_step(__m512 acc[16], const int32_t c[16][16], const uin
     _Pragma("GCC unroll 16") for (int s = 0; s < 16; s++) acc[s] = block_add(acc[s], dw, dx[s], c[s]);
 }
 
+/* With several 16-row activation groups (B > 16: prompts) each group's
+ * pass over a 16-row weight group would widen the same blocks and gather
+ * the same scales again (about a quarter of a pass); the first pass keeps
+ * them here, nb of each (heap, per gh_amx_matmul_rows call), and the others
+ * read them. NULL: the ring in wide_rows serves, as for B <= 16. */
+typedef struct {
+    int8_t (*u)[8][64]; /* B tile of block i */
+    float (*dw)[16];    /* its 16 weight scales */
+} wide_cache;
+
+/* The 16 weight scales of block i: gathered (and kept, with a cache, by the
+ * first group's pass) or read back from the cache. */
+ALWAYS_INLINE __m512 block_scales(wide_cache *cache, int64_t g, const char *w, size_t wrow, int64_t i, size_t bsize) {
+    if (cache && g > 0) return _mm512_load_ps(cache->dw[i]);
+    const __m512 dw = wscales16(w, wrow, i, bsize);
+    if (cache) _mm512_store_ps(cache->dw[i], dw);
+    return dw;
+}
+
 /* Rows [o0, o1) of y (o1 - o0 a multiple of 16) for all B activation rows,
  * from the packed activations, two blocks a step, software-pipelined as in
  * kquants_amx.c: step s makes the B tiles of pair s + 1, stores the tile
@@ -264,11 +283,13 @@ ALWAYS_INLINE void float_step(__m512 acc[16], const int32_t c[16][16], const uin
  * the tile store it reads) and issues the tile products of pair s. The
  * float steps still run in block order, so the bits are unchanged. */
 ALWAYS_INLINE void wide_rows(const bool q4, float *y, const void *pack, const char *W, size_t wrow, int64_t n_in,
-                             int64_t n_out, int64_t B, int64_t o0, int64_t o1) {
+                             int64_t n_out, int64_t B, int64_t o0, int64_t o1, wide_cache *cache) {
     const int64_t nb = n_in / 32, np = nb / 2, G = (B + 15) / 16;
     const size_t bsize = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0);
     int32_t c[2][2][16][16] __attribute__((aligned(64))); /* [pair & 1][block of the pair] */
     int8_t u[2][2][8][64] __attribute__((aligned(64)));   /* B tiles of [pair & 1][block] */
+    /* block i's B tile: the ring, or the cache (see wide_cache) */
+#define UT(i) (cache ? cache->u[i] : u[((i) >> 1) & 1][(i) & 1])
     _tile_loadconfig(&g_cfg);
     for (int64_t o = o0; o < o1; o += 16) {
         const char *w = W + (size_t)o * wrow;
@@ -278,15 +299,15 @@ ALWAYS_INLINE void wide_rows(const bool q4, float *y, const void *pack, const ch
             _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) acc[r] = _mm512_setzero_ps();
             for (int64_t s = -1; s <= np + 1; s++) {
                 const int64_t n = s + 1; /* widen pair n */
-                if (n < np) {
+                if (n < np && (g == 0 || !cache)) {
                     if (g == 0) /* the weights PF blocks on (2 blocks span at most 2 lines) */
                         _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) {
                             const char *pf = w + (size_t)r * wrow + (size_t)(2 * n + PF) * bsize;
                             _mm_prefetch(pf, _MM_HINT_T0);
                             if (!q4) _mm_prefetch(pf + 64, _MM_HINT_T0);
                         }
-                    unpack16_vnni(q4, w, wrow, 2 * n, u[n & 1][0]);
-                    unpack16_vnni(q4, w, wrow, 2 * n + 1, u[n & 1][1]);
+                    unpack16_vnni(q4, w, wrow, 2 * n, UT(2 * n));
+                    unpack16_vnni(q4, w, wrow, 2 * n + 1, UT(2 * n + 1));
                 }
                 if (s >= 1 && s <= np) { /* store pair s - 1 */
                     _tile_stored(TC0, c[(s - 1) & 1][0], 64);
@@ -297,7 +318,7 @@ ALWAYS_INLINE void wide_rows(const bool q4, float *y, const void *pack, const ch
                         const int64_t i = 2 * (s - 2) + j;
                         const int32_t(*cj)[16] = (const int32_t(*)[16])c[s & 1][j];
                         const uint8_t *pk = pg + (size_t)i * PACK_BLOCK;
-                        float_step(acc, cj, pk, wscales16(w, wrow, i, bsize));
+                        float_step(acc, cj, pk, block_scales(cache, g, w, wrow, i, bsize));
                     }
                 if (s >= 0 && s < np) { /* tile products of pair s */
                     const int64_t i = 2 * s;
@@ -306,8 +327,8 @@ ALWAYS_INLINE void wide_rows(const bool q4, float *y, const void *pack, const ch
                     _tile_zero(TC1);
                     _tile_loadd(TA0, pg + (size_t)i * PACK_BLOCK, 32);
                     _tile_loadd(TA1, pg + (size_t)(i + 1) * PACK_BLOCK, 32);
-                    _tile_loadd(TB0, u[s & 1][0], 64);
-                    _tile_loadd(TB1, u[s & 1][1], 64);
+                    _tile_loadd(TB0, UT(2 * s), 64);
+                    _tile_loadd(TB1, UT(2 * s + 1), 64);
                     _tile_dpbssd(TC0, TA0, TB0);
                     _tile_dpbssd(TC1, TA1, TB1);
                 }
@@ -316,29 +337,30 @@ ALWAYS_INLINE void wide_rows(const bool q4, float *y, const void *pack, const ch
                 const int64_t i = nb - 1;
                 const uint8_t *pk = pg + (size_t)i * PACK_BLOCK;
                 _tile_zero(TC0);
-                unpack16_vnni(q4, w, wrow, i, u[0][0]);
+                if (g == 0 || !cache) unpack16_vnni(q4, w, wrow, i, UT(i));
                 GH_COMPILER_BARRIER();
                 _tile_loadd(TA0, pk, 32);
-                _tile_loadd(TB0, u[0][0], 64);
+                _tile_loadd(TB0, UT(i), 64);
                 _tile_dpbssd(TC0, TA0, TB0);
                 _tile_stored(TC0, c[0][0], 64);
-                float_step(acc, (const int32_t(*)[16])c[0][0], pk, wscales16(w, wrow, i, bsize));
+                float_step(acc, (const int32_t(*)[16])c[0][0], pk, block_scales(cache, g, w, wrow, i, bsize));
             }
             /* acc[s] is y[16g + s][o .. o + 15] */
             _Pragma("GCC unroll 16") for (int s = 0; s < 16; s++)
                 if (g * 16 + s < B) _mm512_storeu_ps(y + (size_t)(g * 16 + s) * (size_t)n_out + (size_t)o, acc[s]);
         }
     }
+#undef UT
     _tile_release();
 }
 
 static void wide_rows_q8(float *y, const void *pack, const char *W, size_t wrow, int64_t n_in, int64_t n_out,
-                         int64_t B, int64_t o0, int64_t o1) {
-    wide_rows(false, y, pack, W, wrow, n_in, n_out, B, o0, o1);
+                         int64_t B, int64_t o0, int64_t o1, wide_cache *cache) {
+    wide_rows(false, y, pack, W, wrow, n_in, n_out, B, o0, o1, cache);
 }
 static void wide_rows_q4(float *y, const void *pack, const char *W, size_t wrow, int64_t n_in, int64_t n_out,
-                         int64_t B, int64_t o0, int64_t o1) {
-    wide_rows(true, y, pack, W, wrow, n_in, n_out, B, o0, o1);
+                         int64_t B, int64_t o0, int64_t o1, wide_cache *cache) {
+    wide_rows(true, y, pack, W, wrow, n_in, n_out, B, o0, o1, cache);
 }
 
 /* ---- Narrow batches (B <= 8): several blocks per result tile ----
@@ -462,6 +484,15 @@ void gh_amx_matmul_rows(gh_type wtype, float *y, const void *pack, const void *W
                                                                                       o0, o1);
         return;
     }
-    if (q4) wide_rows_q4(y, pack, W, wrow, n_in, n_out, B, o0, o1);
-    else wide_rows_q8(y, pack, W, wrow, n_in, n_out, B, o0, o1);
+    const int64_t nb = n_in / 32;
+    wide_cache cache = {0}, *cp = NULL;
+    if (B > 16) {
+        cache.u = aligned_alloc(64, (size_t)nb * sizeof *cache.u);
+        cache.dw = aligned_alloc(64, (size_t)nb * sizeof *cache.dw);
+        if (cache.u && cache.dw) cp = &cache; /* else (no memory): widen per group */
+    }
+    if (q4) wide_rows_q4(y, pack, W, wrow, n_in, n_out, B, o0, o1, cp);
+    else wide_rows_q8(y, pack, W, wrow, n_in, n_out, B, o0, o1, cp);
+    free(cache.u);
+    free(cache.dw);
 }

@@ -122,16 +122,37 @@ static const gh_tile_config g_cfg = {
     .rows = {16, 16, 16, 16, 16, 16, 16, 16},
 };
 
+/* One super-block of 16 weight rows, unpacked: the A bytes, and what the
+ * combine step needs. */
+typedef struct {
+    uint8_t a1[16][256], a2[16][256]; /* A1, A2 of 16 rows */
+} sb_bytes;
+typedef struct {
+    float d[16], dmin[16]; /* fp16 d, dmin of the 16 rows as floats */
+    int32_t mins[16][4];   /* Q4_K: row r's mins m_2u | m_2u+1 << 16 */
+} sb_scales;
+
 /* Scratch of one gh_amx_kq_matmul_rows call (~22 KiB, on its stack). For
  * super-block i: A bytes written in iteration i - 1, read in i; products
  * stored in i + 1, read in i + 2; d, dmin, mins written in i - 1, read in
- * i + 2: two, two and four slots. */
+ * i + 2: two, two and four slots.
+ * With several 16-row activation groups (B > 16: prompts) the super-blocks
+ * of a 16-row weight group are unpacked once, by the first group's pass,
+ * into `cache` (nsb of each, on the heap), and the other groups read them
+ * there: the unpacking is about half of a pass, and the same for every
+ * group. Without the cache (B <= 16, or no memory for it) the ring slots
+ * serve. */
 typedef struct {
-    uint8_t a1[2][16][256], a2[2][16][256]; /* A1, A2 of 16 rows */
-    int32_t c[2][2][16][16];                /* C tiles: c[slot][C][r][s] */
-    float d[4][16], dmin[4][16];            /* fp16 d, dmin of the 16 rows as floats */
-    int32_t mins[4][16][4];                 /* Q4_K: row r's mins m_2u | m_2u+1 << 16 */
+    sb_bytes a[2];
+    int32_t c[2][2][16][16]; /* C tiles: c[slot][C][r][s] */
+    sb_scales sc[4];
+    sb_bytes *cache_a;       /* NULL, or nsb of each */
+    sb_scales *cache_sc;
 } __attribute__((aligned(64))) work_buf;
+
+/* Where super-block n's unpacked bytes and scales live. */
+ALWAYS_INLINE sb_bytes *slot_a(work_buf *wb, int64_t n) { return wb->cache_a ? &wb->cache_a[n] : &wb->a[n & 1]; }
+ALWAYS_INLINE sb_scales *slot_sc(work_buf *wb, int64_t n) { return wb->cache_sc ? &wb->cache_sc[n] : &wb->sc[n & 3]; }
 
 
 /* Prefetches super-block i of 16 rows (of the next 16 rows once i runs past
@@ -357,26 +378,26 @@ ALWAYS_INLINE void kq_rows(const bool q6, float *y, const uint8_t *pack, const c
             __m512 acc[16];
             _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) acc[r] = _mm512_setzero_ps();
             for (int64_t i = -1; i <= nsb + 1; i++) {
-                const int64_t n = i + 1; /* unpack super-block n */
-                if (n < nsb) {
+                const int64_t n = i + 1; /* unpack super-block n (once, with the cache) */
+                if (n < nsb && (g == 0 || !wb->cache_a)) {
+                    sb_bytes *an = slot_a(wb, n);
+                    sb_scales *sn = slot_sc(wb, n);
                     if (g == 0) prefetch_sb(w, wrow, n + KQ_PF, nsb, more, bsz);
-                    if (q6) unpack_q6k(w, wrow, n, wb->a1[n & 1], wb->a2[n & 1], wb->d[n & 3]);
-                    else unpack_q4k(w, wrow, n, wb->a1[n & 1], wb->a2[n & 1], wb->mins[n & 3], wb->d[n & 3],
-                                    wb->dmin[n & 3]);
+                    if (q6) unpack_q6k(w, wrow, n, an->a1, an->a2, sn->d);
+                    else unpack_q4k(w, wrow, n, an->a1, an->a2, sn->mins, sn->d, sn->dmin);
                 }
                 if (i >= 1 && i <= nsb) store_products(wb->c[(i - 1) & 1]); /* of super-block i - 1 */
                 if (i >= 2) { /* combine super-block i - 2 */
                     const int64_t p = i - 2;
                     const int32_t(*c)[16][16] = (const int32_t(*)[16][16])wb->c[p & 1];
-                    if (q6) combine_q6k(acc, c, wb->d[p & 3], pg + (size_t)p * PK_SB);
-                    else combine_q4k(acc, c, wb->d[p & 3], wb->dmin[p & 3], (const int32_t(*)[4])wb->mins[p & 3],
-                                     pg + (size_t)p * PK_SB);
+                    const sb_scales *sp = slot_sc(wb, p);
+                    if (q6) combine_q6k(acc, c, sp->d, pg + (size_t)p * PK_SB);
+                    else combine_q4k(acc, c, sp->d, sp->dmin, sp->mins, pg + (size_t)p * PK_SB);
                 }
                 if (i >= 0 && i < nsb) { /* tile products of super-block i */
                     GH_COMPILER_BARRIER();
-                    const uint8_t(*a1)[256] = (const uint8_t(*)[256])wb->a1[i & 1];
-                    const uint8_t(*a2)[256] = (const uint8_t(*)[256])wb->a2[i & 1];
-                    tile_products(q6, a1, a2, pg + (size_t)i * PK_SB);
+                    const sb_bytes *ai = slot_a(wb, i);
+                    tile_products(q6, ai->a1, ai->a2, pg + (size_t)i * PK_SB);
                 }
             }
             /* acc[r] lane s is y[16g + s][o + r] */
@@ -400,8 +421,23 @@ static void kq_rows_q6k(float *y, const uint8_t *pack, const char *W, size_t wro
 
 void gh_amx_kq_matmul_rows(gh_type wtype, float *y, const void *pack, const void *W, size_t wrow, int64_t n_in,
                            int64_t n_out, int64_t B, int64_t o0, int64_t o1) {
-    /* scratch on the stack of the calling thread */
+    /* scratch on the stack of the calling thread; the cache on the heap */
     work_buf wb;
+    const int64_t nsb = n_in / QK_K;
+    wb.cache_a = NULL;
+    wb.cache_sc = NULL;
+    if (B > 16) {
+        wb.cache_a = aligned_alloc(64, (size_t)nsb * sizeof(sb_bytes));
+        wb.cache_sc = aligned_alloc(64, (size_t)nsb * sizeof(sb_scales));
+        if (!wb.cache_a || !wb.cache_sc) { /* no memory: unpack per group, as with B <= 16 */
+            free(wb.cache_a);
+            free(wb.cache_sc);
+            wb.cache_a = NULL;
+            wb.cache_sc = NULL;
+        }
+    }
     if (wtype == GH_TYPE_Q4_K) kq_rows_q4k(y, pack, W, wrow, n_in / QK_K, n_out, B, o0, o1, &wb);
     else if (wtype == GH_TYPE_Q6_K) kq_rows_q6k(y, pack, W, wrow, n_in / QK_K, n_out, B, o0, o1, &wb);
+    free(wb.cache_a);
+    free(wb.cache_sc);
 }
