@@ -93,18 +93,34 @@ void gh_axpy_f32(float *y, float a, const float *x, int64_t n);
 void gh_swiglu_f32(float *g, const float *u, int64_t n);
 void gh_swiglu_f32_ref(float *g, const float *u, int64_t n);
 
+/* The cached keys and values one attention reads, position p's rows at
+ * k_p = k + p*stride and v_p = v + p*stride, except that positions p < n_pre
+ * read k_pre/v_pre + p*stride instead: another sequence's cache holding the
+ * same values there (a prompt all N samples share, gh_ctx_seq_copy), so the
+ * N samples' attention reads one copy of it, which stays in cache, instead
+ * of N. n_pre = 0: one segment. */
+typedef struct gh_kv_view {
+    const float *k, *v;         /* this sequence's rows */
+    const float *k_pre, *v_pre; /* rows of positions < n_pre (when n_pre > 0) */
+    size_t stride;              /* floats from one position's row to the next */
+    int32_t n_pre;
+} gh_kv_view;
+/* position p's key and value rows in a view */
+#define GH_KV_K(kv, p) (((p) < (kv)->n_pre ? (kv)->k_pre : (kv)->k) + (size_t)(p) * (kv)->stride)
+#define GH_KV_V(kv, p) (((p) < (kv)->n_pre ? (kv)->v_pre : (kv)->v) + (size_t)(p) * (kv)->stride)
+
 /* Attention of G query heads that share one key/value head (grouped-query
- * attention) over n cached positions. For g < G, with q_g = q + g*hd,
- * k_p = k + p*kv_stride, v_p = v + p*kv_stride and out_g = out + g*hd:
+ * attention) over n cached positions of kv. For g < G, with q_g = q + g*hd
+ * and out_g = out + g*hd:
  *     s_p = gh_dot_f32(q_g, k_p, hd) * scale,   w_p = expf(s_p - max_p s_p),
  *     out_g = sum_p (w_p / sum_p w_p) v_p, accumulated as gh_axpy_f32 calls
  *     from zero in position order.
  * Bitwise that loop (gh_attend_f32_ref), with fewer loads, stores and calls.
  * scores: scratch of G*n floats. */
-void gh_attend_f32(float *out, const float *q, int32_t G, const float *k, const float *v, size_t kv_stride,
-                   int32_t n, int32_t hd, float scale, float *scores);
-void gh_attend_f32_ref(float *out, const float *q, int32_t G, const float *k, const float *v, size_t kv_stride,
-                       int32_t n, int32_t hd, float scale, float *scores);
+void gh_attend_f32(float *out, const float *q, int32_t G, const gh_kv_view *kv, int32_t n, int32_t hd, float scale,
+                   float *scores);
+void gh_attend_f32_ref(float *out, const float *q, int32_t G, const gh_kv_view *kv, int32_t n, int32_t hd,
+                       float scale, float *scores);
 
 /* fp16 / bf16 scalar conversions (IEEE round-to-nearest-even). */
 float gh_fp16_to_fp32(uint16_t h);

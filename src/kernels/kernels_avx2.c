@@ -355,11 +355,11 @@ ALWAYS_INLINE __m256 dot64_lanes(const float *a, const __m256 kr[8]) {
     UNROLL for (int j = 0; j < 4; j++) s[j] = _mm256_fmadd_ps(_mm256_loadu_ps(a + 32 + 8 * j), kr[4 + j], s[j]);
     return _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
 }
-void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const float *k, const float *v, size_t kv_stride,
-                        int32_t n, int32_t hd, float scale, float *scores) {
+void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const gh_kv_view *kv, int32_t n, int32_t hd,
+                        float scale, float *scores) {
     const int32_t G8 = G / 8 * 8; /* heads taken 8 to a vector; the rest one by one */
     for (int32_t p = 0; p < n; p++) {
-        const float *kp = k + (size_t)p * kv_stride;
+        const float *kp = GH_KV_K(kv, p);
         float *sp = scores + (size_t)p * G;
         /* this group's cache rows are often cold (another sequence, another
          * layer) and one row's floats are only a few lines at a large stride,
@@ -367,8 +367,8 @@ void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const float *k, c
          * ATT_PF positions on, and this position's value row for the pass
          * below */
         for (int32_t b = 0; b < hd; b += 16) {
-            if (p + ATT_PF < n) _mm_prefetch((const char *)(kp + (size_t)ATT_PF * kv_stride + b), _MM_HINT_T0);
-            _mm_prefetch((const char *)(v + (size_t)p * kv_stride + b), _MM_HINT_T1);
+            if (p + ATT_PF < n) _mm_prefetch((const char *)(GH_KV_K(kv, p + ATT_PF) + b), _MM_HINT_T0);
+            _mm_prefetch((const char *)(GH_KV_V(kv, p) + b), _MM_HINT_T1);
         }
         int32_t g = 0;
         if (hd == 64) {
@@ -423,7 +423,7 @@ void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const float *k, c
                 __m256 acc[4][2];
                 UNROLL for (int h = 0; h < 4; h++) acc[h][0] = acc[h][1] = _mm256_setzero_ps();
                 for (int32_t p = 0; p < n; p++) {
-                    const float *vp = v + (size_t)p * kv_stride + i, *wp = scores + (size_t)p * G + g0;
+                    const float *vp = GH_KV_V(kv, p) + i, *wp = scores + (size_t)p * G + g0;
                     const __m256 v0 = _mm256_loadu_ps(vp), v1 = _mm256_loadu_ps(vp + 8);
                     UNROLL for (int h = 0; h < 4; h++) {
                         const __m256 a = _mm256_broadcast_ss(wp + h);
@@ -447,13 +447,13 @@ void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const float *k, c
             if (nv == 8) {
                 for (int32_t p = 0; p < n; p++) {
                     const __m256 a = _mm256_set1_ps(w[(size_t)p * G]);
-                    const float *vp = v + (size_t)p * kv_stride + i;
+                    const float *vp = GH_KV_V(kv, p) + i;
                     UNROLL8 for (int j = 0; j < 8; j++) acc[j] = _mm256_fmadd_ps(a, _mm256_loadu_ps(vp + 8 * j), acc[j]);
                 }
             } else {
                 for (int32_t p = 0; p < n; p++) {
                     const __m256 a = _mm256_set1_ps(w[(size_t)p * G]);
-                    const float *vp = v + (size_t)p * kv_stride + i;
+                    const float *vp = GH_KV_V(kv, p) + i;
                     for (int j = 0; j < nv; j++) acc[j] = _mm256_fmadd_ps(a, _mm256_loadu_ps(vp + 8 * j), acc[j]);
                 }
             }
@@ -462,7 +462,7 @@ void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const float *k, c
         }
         for (; i < hd; i++) { /* the axpy's scalar tail: mul, then add */
             float y = 0.0f;
-            for (int32_t p = 0; p < n; p++) y += w[(size_t)p * G] * v[(size_t)p * kv_stride + i];
+            for (int32_t p = 0; p < n; p++) y += w[(size_t)p * G] * GH_KV_V(kv, p)[i];
             o[i] = y;
         }
     }

@@ -144,8 +144,8 @@ bool gh_expf_avx2_init(void);
 bool gh_expf_avx2_ok(void);
 void gh_expf_f32_avx2(float *y, const float *x, int64_t n);
 void gh_swiglu_f32_avx2(float *g, const float *u, int64_t n);
-void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const float *k, const float *v, size_t kv_stride,
-                        int32_t n, int32_t hd, float scale, float *scores);
+void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const gh_kv_view *kv, int32_t n, int32_t hd,
+                        float scale, float *scores);
 double gh_sum_f32_avx2(const float *x, int64_t n);
 /* The same sum, reading the four quarters of x as interleaved streams. */
 double gh_sum4_f32_avx2(const float *x, int64_t n);

@@ -612,13 +612,13 @@ void gh_expf_f32(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = expf(x[i]);
 }
 
-void gh_attend_f32_ref(float *out, const float *q, int32_t G, const float *k, const float *v, size_t kv_stride,
-                       int32_t n, int32_t hd, float scale, float *scores) {
+void gh_attend_f32_ref(float *out, const float *q, int32_t G, const gh_kv_view *kv, int32_t n, int32_t hd,
+                       float scale, float *scores) {
     for (int32_t g = 0; g < G; g++) {
         const float *qg = q + (size_t)g * hd;
         float mx = -INFINITY, sum = 0.0f;
         for (int32_t p = 0; p < n; p++) {
-            float s = gh_dot_f32(qg, k + (size_t)p * kv_stride, hd) * scale;
+            float s = gh_dot_f32(qg, GH_KV_K(kv, p), hd) * scale;
             scores[p] = s;
             if (s > mx) mx = s;
         }
@@ -628,13 +628,13 @@ void gh_attend_f32_ref(float *out, const float *q, int32_t G, const float *k, co
         }
         float *o = out + (size_t)g * hd;
         memset(o, 0, (size_t)hd * sizeof *o);
-        for (int32_t p = 0; p < n; p++) gh_axpy_f32(o, scores[p] / sum, v + (size_t)p * kv_stride, hd);
+        for (int32_t p = 0; p < n; p++) gh_axpy_f32(o, scores[p] / sum, GH_KV_V(kv, p), hd);
     }
 }
 
-void gh_attend_f32(float *out, const float *q, int32_t G, const float *k, const float *v, size_t kv_stride,
-                   int32_t n, int32_t hd, float scale, float *scores) {
+void gh_attend_f32(float *out, const float *q, int32_t G, const gh_kv_view *kv, int32_t n, int32_t hd, float scale,
+                   float *scores) {
     pthread_once(&g_once, traits_init);
-    if (g_avx2) gh_attend_f32_avx2(out, q, G, k, v, kv_stride, n, hd, scale, scores);
-    else gh_attend_f32_ref(out, q, G, k, v, kv_stride, n, hd, scale, scores);
+    if (g_avx2) gh_attend_f32_avx2(out, q, G, kv, n, hd, scale, scores);
+    else gh_attend_f32_ref(out, q, G, kv, n, hd, scale, scores);
 }

@@ -398,6 +398,13 @@ struct gh_ctx {
     int64_t kv_dim;
     int32_t *seq_len;             /* [n_seq] */
     float *k_cache, *v_cache;     /* [n_seq][n_layer][n_ctx][kv_dim] */
+    /* positions [0, pre_len[s]) of sequence s hold bitwise the keys and
+     * values of sequence pre_src[s] there (gh_ctx_seq_copy: the prompt that
+     * N samples share). Attention reads them from pre_src[s], so the N
+     * samples' decode steps read one copy of the prompt's cache, which stays
+     * in the L2 cache from one sample to the next, instead of N copies from
+     * memory; s's own copy stays valid for when the sharing ends. */
+    int32_t *pre_src, *pre_len;   /* [n_seq] */
     float *rope_cos, *rope_sin;   /* [n_ctx][n_rot/2] */
     /* activations of one forward pass of up to n_batch tokens */
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2; /* [n_batch][...] */
@@ -452,6 +459,8 @@ gh_status gh_ctx_init(gh_model *m, const gh_ctx_params *p, gh_ctx **out) {
     size_t kv = (size_t)c->n_seq * I->n_layer * c->n_ctx * c->kv_dim;
     const size_t B = (size_t)c->n_batch, E = (size_t)I->n_embd, Q = (size_t)I->head_dim * I->n_head;
     c->seq_len = calloc((size_t)c->n_seq, sizeof *c->seq_len);
+    c->pre_src = calloc((size_t)c->n_seq, sizeof *c->pre_src);
+    c->pre_len = calloc((size_t)c->n_seq, sizeof *c->pre_len);
     c->k_cache = falloc(kv);
     c->v_cache = falloc(kv);
     c->rope_cos = falloc((size_t)c->n_ctx * (size_t)(I->n_rot / 2));
@@ -475,7 +484,7 @@ gh_status gh_ctx_init(gh_model *m, const gh_ctx_params *p, gh_ctx **out) {
         if ((w1 = gh_matmul_wsize(ws_list[i]->type, ws_list[i]->n_in, (int64_t)B)) > ws) ws = w1;
     c->wsize = ws;
     c->wdata = ws ? malloc(ws) : NULL;
-    if (!c->seq_len || !c->k_cache || !c->v_cache || !c->rope_cos || !c->rope_sin || !c->x || !c->xb ||
+    if (!c->seq_len || !c->pre_src || !c->pre_len || !c->k_cache || !c->v_cache || !c->rope_cos || !c->rope_sin || !c->x || !c->xb ||
         !c->q || !c->k || !c->v || !c->att || !c->hb || !c->hb2 || !c->scores || !c->pos || (ws && !c->wdata)) {
         gh_ctx_free(c);
         return gh_error(GH_ERR_NOMEM, "cannot allocate a context of %d positions × %d sequences (KV cache %.1f MiB)",
@@ -496,7 +505,7 @@ gh_status gh_ctx_init(gh_model *m, const gh_ctx_params *p, gh_ctx **out) {
 
 void gh_ctx_free(gh_ctx *c) {
     if (!c) return;
-    free(c->seq_len); free(c->k_cache); free(c->v_cache); free(c->rope_cos); free(c->rope_sin);
+    free(c->seq_len); free(c->pre_src); free(c->pre_len); free(c->k_cache); free(c->v_cache); free(c->rope_cos); free(c->rope_sin);
     free(c->x); free(c->xb); free(c->q); free(c->k); free(c->v); free(c->att); free(c->hb);
     free(c->hb2); free(c->scores); free(c->pos); free(c->wdata); free(c->logit_row);
     free(c->logits); free(c->cap_layers); free(c->hidden);
@@ -506,11 +515,25 @@ void gh_ctx_free(gh_ctx *c) {
 int32_t gh_ctx_n_ctx(const gh_ctx *c) { return c->n_ctx; }
 int32_t gh_ctx_n_seq(const gh_ctx *c) { return c->n_seq; }
 int32_t gh_ctx_seq_len(const gh_ctx *c, int32_t seq) { return seq >= 0 && seq < c->n_seq ? c->seq_len[seq] : -1; }
-void gh_ctx_seq_clear(gh_ctx *c, int32_t seq) { if (seq >= 0 && seq < c->n_seq) c->seq_len[seq] = 0; }
+/* Sequence seq keeps only its first n positions (they may then be
+ * rewritten): sharing of later positions, its own and others' from it, ends.
+ * (Positions are only ever appended at seq_len, so the shared ones of a
+ * sequence change only through this and gh_ctx_seq_copy.) */
+static void unshare_from(gh_ctx *c, int32_t seq, int32_t n) {
+    for (int32_t d = 0; d < c->n_seq; d++)
+        if ((d == seq || c->pre_src[d] == seq) && c->pre_len[d] > n) c->pre_len[d] = n;
+}
+
+void gh_ctx_seq_clear(gh_ctx *c, int32_t seq) {
+    if (seq < 0 || seq >= c->n_seq) return;
+    unshare_from(c, seq, 0);
+    c->seq_len[seq] = 0;
+}
 
 gh_status gh_ctx_seq_truncate(gh_ctx *c, int32_t seq, int32_t n) {
     if (seq < 0 || seq >= c->n_seq) return gh_error(GH_ERR_INVALID_ARG, "sequence %d out of range [0, %d)", seq, c->n_seq);
     if (n < 0 || n > c->seq_len[seq]) return gh_error(GH_ERR_INVALID_ARG, "cannot truncate sequence %d of %d positions to %d", seq, c->seq_len[seq], n);
+    unshare_from(c, seq, n);
     c->seq_len[seq] = n;
     return GH_OK;
 }
@@ -528,7 +551,10 @@ gh_status gh_ctx_seq_copy(gh_ctx *c, int32_t src, int32_t dst) {
         memcpy(c->k_cache + kv_off(c, dst, l, 0), c->k_cache + kv_off(c, src, l, 0), n * sizeof(float));
         memcpy(c->v_cache + kv_off(c, dst, l, 0), c->v_cache + kv_off(c, src, l, 0), n * sizeof(float));
     }
+    unshare_from(c, dst, 0); /* dst's positions are all replaced */
     c->seq_len[dst] = c->seq_len[src];
+    c->pre_src[dst] = src;
+    c->pre_len[dst] = c->seq_len[src];
     return GH_OK;
 }
 
@@ -615,10 +641,11 @@ static void capture(gh_ctx *c, int32_t layer, const float *x, int32_t first, int
 static void attend(gh_ctx *c, int32_t l, int32_t t, int32_t h0, int32_t gw, int32_t seq, float *scores) {
     const gh_model_info *I = &c->m->info;
     const int32_t hd = I->head_dim, kvh = h0 / (I->n_head / I->n_head_kv);
-    const size_t qh = (size_t)t * I->n_head + (size_t)h0;
-    gh_attend_f32(c->att + qh * hd, c->q + qh * hd, gw, c->k_cache + kv_off(c, seq, l, 0) + (size_t)kvh * hd,
-                  c->v_cache + kv_off(c, seq, l, 0) + (size_t)kvh * hd, (size_t)c->kv_dim, c->pos[t] + 1, hd,
-                  1.0f / sqrtf((float)hd), scores);
+    const size_t qh = (size_t)t * I->n_head + (size_t)h0, kv0 = kv_off(c, seq, l, 0) + (size_t)kvh * hd;
+    const size_t pre0 = kv_off(c, c->pre_len[seq] > 0 ? c->pre_src[seq] : seq, l, 0) + (size_t)kvh * hd;
+    const gh_kv_view kv = {.k = c->k_cache + kv0, .v = c->v_cache + kv0, .k_pre = c->k_cache + pre0,
+                           .v_pre = c->v_cache + pre0, .stride = (size_t)c->kv_dim, .n_pre = c->pre_len[seq]};
+    gh_attend_f32(c->att + qh * hd, c->q + qh * hd, gw, &kv, c->pos[t] + 1, hd, 1.0f / sqrtf((float)hd), scores);
 }
 
 /* One forward pass over T <= n_batch tokens (positions already checked). */
@@ -669,8 +696,8 @@ static void forward_chunk(gh_ctx *c, const int32_t *tokens, const int32_t *seq, 
         const int64_t work = (int64_t)T * (I->n_head / gw);
         const bool par = work > 1 && (int64_t)T * I->n_head * I->head_dim * (c->pos[T - 1] + 1) > ((int64_t)1 << 17);
 #pragma omp parallel for num_threads(nth) schedule(static) if (par)
-        for (int64_t w = 0; w < work; w++) {
-            const int32_t t = (int32_t)(w / (I->n_head / gw)), h0 = (int32_t)(w % (I->n_head / gw)) * gw;
+        for (int64_t w = 0; w < work; w++) { /* head-major: a thread's tokens of one head follow each other */
+            const int32_t t = (int32_t)(w % T), h0 = (int32_t)(w / T) * gw;
             attend(c, l, t, h0, gw, seq[t], c->scores + (size_t)omp_get_thread_num() * c->scores_len);
         }
         matmul(c, c->xb, c->att, &L->wo, T);

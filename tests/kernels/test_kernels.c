@@ -884,7 +884,9 @@ static void test_swiglu_matches_ref(void **state) {
  * a register path (64) and the generic ones (tails of 8-blocks and of single
  * floats), groups of 1-16 heads (8 to a vector, and the rest) and contexts
  * from 1 position; both are attention (a double-precision softmax-weighted
- * sum agrees) and write nothing past G*hd outputs. */
+ * sum agrees) and write nothing past G*hd outputs. A view whose first n_pre
+ * positions come from another buffer with the same rows gives the same bits,
+ * and reads none of its own rows there. */
 static void test_attend_matches_ref(void **state) {
     (void)state;
     kt_seed(29);
@@ -902,10 +904,32 @@ static void test_attend_matches_ref(void **state) {
                 float *sc = malloc((size_t)G * n * 4), *sr = malloc((size_t)G * n * 4);
                 o[G * hd] = r[G * hd] = 12345.0f;
                 const float scale = 1.0f / sqrtf((float)hd);
-                gh_attend_f32(o, q, G, k, v, kvs, n, hd, scale, sc);
-                gh_attend_f32_ref(r, q, G, k, v, kvs, n, hd, scale, sr);
+                const gh_kv_view kv = {.k = k, .v = v, .stride = kvs};
+                gh_attend_f32(o, q, G, &kv, n, hd, scale, sc);
+                gh_attend_f32_ref(r, q, G, &kv, n, hd, scale, sr);
                 assert_memory_equal(o, r, (size_t)G * hd * 4);
                 assert_true(o[G * hd] == 12345.0f && r[G * hd] == 12345.0f);
+                /* the first n_pre positions from another buffer (a shared
+                 * prompt), this one's rows there overwritten: the same bits */
+                const int32_t pres[] = {1, n / 2, n - 1};
+                for (int pi = 0; pi < 3; pi++) {
+                    const int32_t np = pres[pi];
+                    if (np <= 0) continue;
+                    const size_t rows = (size_t)np * kvs;
+                    float *kp = malloc(rows * 4), *vp = malloc(rows * 4), *k2 = malloc((size_t)n * kvs * 4),
+                          *v2 = malloc((size_t)n * kvs * 4), *o2 = malloc((size_t)G * hd * 4), *r2 = malloc((size_t)G * hd * 4);
+                    memcpy(kp, k, rows * 4);
+                    memcpy(vp, v, rows * 4);
+                    memcpy(k2, k, (size_t)n * kvs * 4);
+                    memcpy(v2, v, (size_t)n * kvs * 4);
+                    for (size_t i = 0; i < rows; i++) k2[i] = v2[i] = 1e3f;
+                    const gh_kv_view split = {.k = k2, .v = v2, .k_pre = kp, .v_pre = vp, .stride = kvs, .n_pre = np};
+                    gh_attend_f32(o2, q, G, &split, n, hd, scale, sc);
+                    gh_attend_f32_ref(r2, q, G, &split, n, hd, scale, sr);
+                    assert_memory_equal(o2, o, (size_t)G * hd * 4);
+                    assert_memory_equal(r2, o, (size_t)G * hd * 4);
+                    free(kp); free(vp); free(k2); free(v2); free(o2); free(r2);
+                }
                 for (int32_t g = 0; g < G; g++) {
                     double w[300], mx = -INFINITY, sum = 0;
                     for (int32_t p = 0; p < n; p++) {

@@ -30,7 +30,8 @@ static void test_scalar_forced(void **state) {
     assert_true(gh_dot_f32(a, b, 19) == 171.0f);
     /* attention: one position gives its value row exactly (weight 1) */
     float q[3] = {1, 2, 3}, kv[3] = {0.5f, -1, 2}, o[3], s[1];
-    gh_attend_f32(o, q, 1, kv, kv, 3, 1, 3, 1.0f, s);
+    const gh_kv_view view = {.k = kv, .v = kv, .stride = 3};
+    gh_attend_f32(o, q, 1, &view, 1, 3, 1.0f, s);
     assert_memory_equal(o, kv, sizeof o);
 }
 

@@ -97,15 +97,21 @@ static void test_mmap_or_copy_same_bits(void **state) {
     assert_true(gh_model_copy_fits(8000 * MiB, 0));
 }
 
+/* A context of n_ctx positions for n_seq sequences. */
+static gh_ctx *small_ctx(gh_model *m, int32_t n_ctx, int32_t n_seq) {
+    gh_ctx *c;
+    gh_ctx_params cp = gh_ctx_default_params();
+    cp.n_ctx = n_ctx;
+    cp.n_seq = n_seq;
+    assert_ok(gh_ctx_init(m, &cp, &c));
+    return c;
+}
+
 /* Several sequences decoded together give exactly what each gives alone. */
 static void test_multi_sequence_batch(void **state) {
     (void)state;
     gh_model *m = load(tu_stories_gguf(), 2);
-    gh_ctx *c;
-    gh_ctx_params cp = gh_ctx_default_params();
-    cp.n_ctx = 32;
-    cp.n_seq = 3;
-    assert_ok(gh_ctx_init(m, &cp, &c));
+    gh_ctx *c = small_ctx(m, 32, 3);
     int32_t p[4] = {1, 291, 376, 400}, s0[4] = {0};
     assert_ok(gh_ctx_decode(c, 4, p, s0, NULL));
     assert_ok(gh_ctx_seq_copy(c, 0, 1));
@@ -126,6 +132,50 @@ static void test_multi_sequence_batch(void **state) {
     assert_ok(gh_ctx_seq_truncate(c, 1, 4));
     assert_ok(gh_ctx_decode(c, 1, &nt[1], &ns[1], w));
     assert_memory_equal(gh_ctx_logits(c, 0), batched[1], sizeof batched[1]);
+    gh_ctx_free(c);
+    gh_model_free(m);
+}
+
+/* A copied prompt is read from the sequence it was copied from (one copy in
+ * cache for N samples); once that sequence's positions change (truncated
+ * and rewritten, cleared, or overwritten by another copy) the samples read
+ * their own copies again: every sample's logits stay what it gives alone. */
+static void test_shared_prefix_ends(void **state) {
+    (void)state;
+    gh_model *m = load(tu_stories_gguf(), 2);
+    gh_ctx *c = small_ctx(m, 32, 4);
+    int32_t p[4] = {1, 291, 376, 400}, z[4] = {0}, other[5] = {1, 450, 263, 300, 402};
+    assert_ok(gh_ctx_decode(c, 4, p, z, NULL));
+    for (int32_t s = 1; s < 4; s++) assert_ok(gh_ctx_seq_copy(c, 0, s));
+    uint8_t w = 1;
+    /* seq 0 truncated and rewritten at positions 2, 3 */
+    assert_ok(gh_ctx_seq_truncate(c, 0, 2));
+    assert_ok(gh_ctx_decode(c, 2, other + 1, z, NULL));
+    int32_t t1 = 428, s1 = 1;
+    assert_ok(gh_ctx_decode(c, 1, &t1, &s1, &w));
+    int32_t all1[5] = {1, 291, 376, 400, 428};
+    float *alone = logits_of(m, all1, 5, 5);
+    assert_memory_equal(alone + 4 * 512, gh_ctx_logits(c, 0), 512 * sizeof(float));
+    free(alone);
+    /* seq 0 cleared and refilled with another prompt */
+    gh_ctx_seq_clear(c, 0);
+    assert_ok(gh_ctx_decode(c, 5, other, z, NULL));
+    int32_t t2 = 17, s2 = 2;
+    assert_ok(gh_ctx_decode(c, 1, &t2, &s2, &w));
+    int32_t all2[5] = {1, 291, 376, 400, 17};
+    alone = logits_of(m, all2, 5, 5);
+    assert_memory_equal(alone + 4 * 512, gh_ctx_logits(c, 0), 512 * sizeof(float));
+    free(alone);
+    /* seq 3 := seq 2 (the prompt and 17), then seq 2 := seq 0 (another
+     * prompt): seq 3 reads its own copy again */
+    assert_ok(gh_ctx_seq_copy(c, 2, 3));
+    assert_ok(gh_ctx_seq_copy(c, 0, 2));
+    int32_t t3 = 300, s3 = 3;
+    assert_ok(gh_ctx_decode(c, 1, &t3, &s3, &w));
+    int32_t all3[6] = {1, 291, 376, 400, 17, 300};
+    alone = logits_of(m, all3, 6, 6);
+    assert_memory_equal(alone + 5 * 512, gh_ctx_logits(c, 0), 512 * sizeof(float));
+    free(alone);
     gh_ctx_free(c);
     gh_model_free(m);
 }
@@ -363,6 +413,7 @@ int main(void) {
         cmocka_unit_test(test_bitwise_independent_of_batch_and_threads),
         cmocka_unit_test(test_mmap_or_copy_same_bits),
         cmocka_unit_test(test_multi_sequence_batch),
+        cmocka_unit_test(test_shared_prefix_ends),
         cmocka_unit_test(test_hidden_capture),
         cmocka_unit_test(test_hidden_only),
         cmocka_unit_test(test_decode_errors),
