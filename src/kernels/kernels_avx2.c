@@ -417,6 +417,9 @@ void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const gh_kv_view 
     /* outputs: 4 heads x 16 floats (8 accumulators) a pass, so that each
      * value row is read twice in all instead of once per head */
     int32_t g0 = 0;
+    if (hd % 64 == 0 && gh_kernels_use_avx512())
+        for (; g0 + 4 <= G; g0 += 4)
+            for (int32_t i = 0; i < hd; i += 64) gh_attend_values_avx512(out, scores, G, g0, i, kv, n, hd);
     if (hd % 16 == 0)
         for (; g0 + 4 <= G; g0 += 4)
             for (int32_t i = 0; i < hd; i += 16) {

@@ -556,3 +556,28 @@ gh_tile_fn gh_tile_avx512(gh_type t, int R, int C) {
     default: return NULL;
     }
 }
+
+/* ---- Attention's value pass (gh_attend_f32_avx2), 4 heads x 64 floats ----
+ * out_g[i] = sum_p w[p][g] * v_p[i] for heads g0 .. g0 + 3 and elements
+ * i0 .. i0 + 63: from zero, one fma per position in position order, as the
+ * 256-bit pass does per lane (so the same bits). With 16 accumulators of 16
+ * floats a position's 64 values are read once per 4 heads, where the 256-bit
+ * pass (8 registers: 4 heads x 16 floats) read each value row in 4 passes of
+ * 16 floats, each pass waiting on loads from L2 for every position: at a
+ * 1536-token context that pass was half of attention's time. */
+void gh_attend_values_avx512(float *out, const float *scores, int32_t G, int32_t g0, int32_t i0,
+                             const gh_kv_view *kv, int32_t n, int32_t hd) {
+    __m512 acc[4][4];
+    UNROLL for (int h = 0; h < 4; h++) UNROLL for (int j = 0; j < 4; j++) acc[h][j] = _mm512_setzero_ps();
+    for (int32_t p = 0; p < n; p++) {
+        const float *vp = GH_KV_V(kv, p) + i0, *wp = scores + (size_t)p * G + g0;
+        __m512 v[4];
+        UNROLL for (int j = 0; j < 4; j++) v[j] = _mm512_loadu_ps(vp + 16 * j);
+        UNROLL for (int h = 0; h < 4; h++) {
+            const __m512 a = _mm512_set1_ps(wp[h]);
+            UNROLL for (int j = 0; j < 4; j++) acc[h][j] = _mm512_fmadd_ps(a, v[j], acc[h][j]);
+        }
+    }
+    UNROLL for (int h = 0; h < 4; h++) UNROLL for (int j = 0; j < 4; j++)
+        _mm512_storeu_ps(out + (size_t)(g0 + h) * hd + i0 + 16 * j, acc[h][j]);
+}

@@ -209,4 +209,9 @@ typedef void (*gh_rptile_fn)(int64_t n, const void *w, size_t wb, int nr, const 
 /* The row-pair tile for (RP row pairs, C columns), or NULL. */
 gh_rptile_fn gh_rptile_avx512(gh_type t, int RP, int C);
 
+/* gh_attend_f32_avx2's value pass for heads g0 .. g0 + 3, output elements
+ * i0 .. i0 + 63 (scores: the softmax weights [n][G]), the same bits. */
+void gh_attend_values_avx512(float *out, const float *scores, int32_t G, int32_t g0, int32_t i0,
+                             const gh_kv_view *kv, int32_t n, int32_t hd);
+
 #endif
