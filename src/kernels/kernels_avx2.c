@@ -313,23 +313,6 @@ void gh_swiglu_f32_avx2(float *g, const float *u, int64_t n) {
     for (; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
-/* Sums of 8 vectors, t[j] reduced exactly as hsum8(t[j]) (the same pairs in
- * the same order: halves, then lanes 0+2 and 1+3, then those two), returned
- * as one vector: lane j = hsum8(t[j]). */
-ALWAYS_INLINE __m256 hsum8x8(const __m256 t[8]) {
-    __m256 a[4], b[2];
-    UNROLL for (int i = 0; i < 4; i++) /* [t[2i] | t[2i+1]]: halves added */
-        a[i] = _mm256_add_ps(_mm256_permute2f128_ps(t[2 * i], t[2 * i + 1], 0x20),
-                             _mm256_permute2f128_ps(t[2 * i], t[2 * i + 1], 0x31));
-    UNROLL for (int i = 0; i < 2; i++) /* per 128-bit lane: (l0+l2, l1+l3) of two vectors */
-        b[i] = _mm256_add_ps(_mm256_shuffle_ps(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
-                             _mm256_shuffle_ps(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
-    /* lanes [t0 t2 t4 t6 | t1 t3 t5 t7] */
-    const __m256 c = _mm256_add_ps(_mm256_shuffle_ps(b[0], b[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                                   _mm256_shuffle_ps(b[0], b[1], _MM_SHUFFLE(3, 1, 3, 1)));
-    return _mm256_permutevar8x32_ps(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-}
-
 /* gh_attend_f32 (kernels.h) with AVX2: the same operations as the per-head
  * loop of gh_dot_f32_avx2, expf and gh_axpy_f32_avx2, so the same bits, but
  *   - scores: positions outer, the G heads inner, so each key row is read
@@ -344,9 +327,6 @@ ALWAYS_INLINE __m256 hsum8x8(const __m256 t[8]) {
  *     loop loaded and stored them per position and read each value row once
  *     per head (its fma(w_p, v_p, o) per element, in position order, is what
  *     runs). */
-#ifndef ATT_PF
-#define ATT_PF 8
-#endif
 /* dot_f32(a, k, 64) before its hsum8, with k's 64 floats in kr: chains j
  * and j + 4 in register j, added as dot_f32 adds them. */
 ALWAYS_INLINE __m256 dot64_lanes(const float *a, const __m256 kr[8]) {
@@ -358,7 +338,9 @@ ALWAYS_INLINE __m256 dot64_lanes(const float *a, const __m256 kr[8]) {
 void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const gh_kv_view *kv, int32_t n, int32_t hd,
                         float scale, float *scores) {
     const int32_t G8 = G / 8 * 8; /* heads taken 8 to a vector; the rest one by one */
-    for (int32_t p = 0; p < n; p++) {
+    const bool s512 = hd == 64 && G <= GH_ATT512_MAX_G && gh_kernels_use_avx512();
+    if (s512) gh_attend_scores64_avx512(scores, q, G, kv, n, scale);
+    for (int32_t p = 0; p < (s512 ? 0 : n); p++) {
         const float *kp = GH_KV_K(kv, p);
         float *sp = scores + (size_t)p * G;
         /* this group's cache rows are often cold (another sequence, another

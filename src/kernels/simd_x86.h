@@ -51,6 +51,28 @@ ALWAYS_INLINE void q4k_unpack_scales(const uint8_t *s, uint32_t out[4]) {
 #define UNROLL _Pragma("GCC unroll 4")
 #define UNROLL8 _Pragma("GCC unroll 8")
 
+/* attention: positions ahead at which a key row is prefetched */
+#ifndef ATT_PF
+#define ATT_PF 8
+#endif
+
+/* Sums of 8 vectors, t[j] reduced exactly as hsum8(t[j]) (the same pairs in
+ * the same order: halves, then lanes 0+2 and 1+3, then those two), returned
+ * as one vector: lane j = hsum8(t[j]). */
+ALWAYS_INLINE __m256 hsum8x8(const __m256 t[8]) {
+    __m256 a[4], b[2];
+    UNROLL for (int i = 0; i < 4; i++) /* [t[2i] | t[2i+1]]: halves added */
+        a[i] = _mm256_add_ps(_mm256_permute2f128_ps(t[2 * i], t[2 * i + 1], 0x20),
+                             _mm256_permute2f128_ps(t[2 * i], t[2 * i + 1], 0x31));
+    UNROLL for (int i = 0; i < 2; i++) /* per 128-bit lane: (l0+l2, l1+l3) of two vectors */
+        b[i] = _mm256_add_ps(_mm256_shuffle_ps(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm256_shuffle_ps(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    /* lanes [t0 t2 t4 t6 | t1 t3 t5 t7] */
+    const __m256 c = _mm256_add_ps(_mm256_shuffle_ps(b[0], b[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                   _mm256_shuffle_ps(b[0], b[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm256_permutevar8x32_ps(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
 /* Decode tiles (C <= 2, AVX2 and AVX-512) are memory bound: each step also prefetches the same
  * position of the next row group (R rows further, i.e. R*wb bytes on), which
  * is the next data this thread reads. Short rows (Q4_0: 3 KiB for n = 5632)
