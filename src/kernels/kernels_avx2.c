@@ -338,8 +338,8 @@ ALWAYS_INLINE __m256 dot64_lanes(const float *a, const __m256 kr[8]) {
 void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const gh_kv_view *kv, int32_t n, int32_t hd,
                         float scale, float *scores) {
     const int32_t G8 = G / 8 * 8; /* heads taken 8 to a vector; the rest one by one */
-    const bool s512 = hd == 64 && G <= GH_ATT512_MAX_G && gh_kernels_use_avx512();
-    if (s512) gh_attend_scores64_avx512(scores, q, G, kv, n, scale);
+    const bool s512 = gh_attend_scores512_fits(G, hd) && gh_kernels_use_avx512();
+    if (s512) gh_attend_scores_avx512(scores, q, G, kv, n, hd, scale);
     for (int32_t p = 0; p < (s512 ? 0 : n); p++) {
         const float *kp = GH_KV_K(kv, p);
         float *sp = scores + (size_t)p * G;

@@ -582,59 +582,63 @@ void gh_attend_values_avx512(float *out, const float *scores, int32_t G, int32_t
         _mm512_storeu_ps(out + (size_t)(g0 + h) * hd + i0 + 16 * j, acc[h][j]);
 }
 
-/* ---- Attention's scores (gh_attend_f32_avx2), head size 64 ----
+/* ---- Attention's scores (gh_attend_f32_avx2), head sizes 32k ----
  * The 256-bit pass computes each score as dot_f32 does: 8-lane chains j
- * (elements 8j.. then 32 + 8j..) in 4 registers, (s0 + s1) + (s2 + s3), then
- * hsum8 (hsum8x8 for 8 heads at once), times scale. Here one 512-bit register
- * holds chains 0 and 2, another chains 1 and 3, so a head takes 4 fmas
- * instead of 8; their sum is [s0 + s1 | s2 + s3], whose halves added are the
- * same (s0 + s1) + (s2 + s3). The query is rearranged once per call and each
- * key row once per position to match: [x0..7 | x16..23], [x32..39 | x48..55],
- * [x8..15 | x24..31], [x40..47 | x56..63]. */
-ALWAYS_INLINE void chains64(const float *x, __m512 out[4]) {
-    const __m512 z0 = _mm512_loadu_ps(x), z1 = _mm512_loadu_ps(x + 16), z2 = _mm512_loadu_ps(x + 32),
-                 z3 = _mm512_loadu_ps(x + 48);
-    out[0] = _mm512_shuffle_f32x4(z0, z1, _MM_SHUFFLE(1, 0, 1, 0));
-    out[1] = _mm512_shuffle_f32x4(z2, z3, _MM_SHUFFLE(1, 0, 1, 0));
-    out[2] = _mm512_shuffle_f32x4(z0, z1, _MM_SHUFFLE(3, 2, 3, 2));
-    out[3] = _mm512_shuffle_f32x4(z2, z3, _MM_SHUFFLE(3, 2, 3, 2));
+ * (elements i + 8j of each 32-element step i) in 4 registers,
+ * (s0 + s1) + (s2 + s3), then hsum8 (hsum8x8 for 8 heads at once), times
+ * scale. Here one 512-bit register holds chains 0 and 2, another 1 and 3,
+ * so a step takes 2 fmas instead of 4, and the halves of their sum are the
+ * same (s0 + s1) + (s2 + s3). The query is rearranged once per call and
+ * each key row once per position to match: per step i, [x(i..i+7) |
+ * x(i+16..i+23)] and [x(i+8..i+15) | x(i+24..i+31)]. */
+ALWAYS_INLINE void chains32(const float *x, int32_t hd, float *out) {
+    for (int32_t i = 0; i < hd; i += 32) {
+        const __m512 z0 = _mm512_loadu_ps(x + i), z1 = _mm512_loadu_ps(x + i + 16);
+        _mm512_store_ps(out + i, _mm512_shuffle_f32x4(z0, z1, _MM_SHUFFLE(1, 0, 1, 0)));
+        _mm512_store_ps(out + i + 16, _mm512_shuffle_f32x4(z0, z1, _MM_SHUFFLE(3, 2, 3, 2)));
+    }
 }
 
-/* dot_f32(q, k, 64) before its hsum8, from the rearranged q (qc) and k (kc) */
-ALWAYS_INLINE __m256 dot64_512(const float *qc, const __m512 kc[4]) {
-    __m512 a = _mm512_fmadd_ps(_mm512_load_ps(qc), kc[0], _mm512_setzero_ps());
-    __m512 b = _mm512_fmadd_ps(_mm512_load_ps(qc + 32), kc[2], _mm512_setzero_ps());
-    a = _mm512_fmadd_ps(_mm512_load_ps(qc + 16), kc[1], a);
-    b = _mm512_fmadd_ps(_mm512_load_ps(qc + 48), kc[3], b);
+/* dot_f32(q, k, hd) before its hsum8, from the rearranged q (qc) and k (kc) */
+ALWAYS_INLINE __m256 dot_512(const float *qc, const float *kc, int32_t hd) {
+    __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
+    for (int32_t i = 0; i < hd; i += 32) {
+        a = _mm512_fmadd_ps(_mm512_load_ps(qc + i), _mm512_load_ps(kc + i), a);
+        b = _mm512_fmadd_ps(_mm512_load_ps(qc + i + 16), _mm512_load_ps(kc + i + 16), b);
+    }
     const __m512 s = _mm512_add_ps(a, b);
     return _mm256_add_ps(_mm512_castps512_ps256(s), _mm512_extractf32x8_ps(s, 1));
 }
 
-void gh_attend_scores64_avx512(float *scores, const float *q, int32_t G, const gh_kv_view *kv, int32_t n,
-                               float scale) {
-    float qc[GH_ATT512_MAX_G * 64] __attribute__((aligned(64)));
-    for (int32_t g = 0; g < G; g++) {
-        __m512 t[4];
-        chains64(q + (size_t)g * 64, t);
-        UNROLL for (int j = 0; j < 4; j++) _mm512_store_ps(qc + (size_t)g * 64 + 16 * j, t[j]);
-    }
+/* The body for one head size (a constant after inlining). */
+ALWAYS_INLINE void scores512(const int32_t hd, float *scores, const float *q, int32_t G, const gh_kv_view *kv,
+                             int32_t n, float scale) {
+    float qc[GH_ATT512_MAX_QC] __attribute__((aligned(64)));
+    float kc[GH_ATT512_MAX_HD] __attribute__((aligned(64)));
+    for (int32_t g = 0; g < G; g++) chains32(q + (size_t)g * hd, hd, qc + (size_t)g * hd);
     const int32_t G8 = G / 8 * 8;
     for (int32_t p = 0; p < n; p++) {
         float *sp = scores + (size_t)p * G;
         /* as the 256-bit pass: the key row ATT_PF positions on, this
          * position's value row for the value pass */
-        for (int32_t b = 0; b < 64; b += 16) {
+        for (int32_t b = 0; b < hd; b += 16) {
             if (p + ATT_PF < n) _mm_prefetch((const char *)(GH_KV_K(kv, p + ATT_PF) + b), _MM_HINT_T0);
             _mm_prefetch((const char *)(GH_KV_V(kv, p) + b), _MM_HINT_T1);
         }
-        __m512 kc[4];
-        chains64(GH_KV_K(kv, p), kc);
+        chains32(GH_KV_K(kv, p), hd, kc);
         int32_t g = 0;
         for (; g < G8; g += 8) {
             __m256 t8[8];
-            UNROLL8 for (int h = 0; h < 8; h++) t8[h] = dot64_512(qc + (size_t)(g + h) * 64, kc);
+            UNROLL8 for (int h = 0; h < 8; h++) t8[h] = dot_512(qc + (size_t)(g + h) * hd, kc, hd);
             _mm256_storeu_ps(sp + g, _mm256_mul_ps(hsum8x8(t8), _mm256_set1_ps(scale)));
         }
-        for (; g < G; g++) sp[g] = hsum8(dot64_512(qc + (size_t)g * 64, kc)) * scale;
+        for (; g < G; g++) sp[g] = hsum8(dot_512(qc + (size_t)g * hd, kc, hd)) * scale;
     }
+}
+
+void gh_attend_scores_avx512(float *scores, const float *q, int32_t G, const gh_kv_view *kv, int32_t n, int32_t hd,
+                             float scale) {
+    if (hd == 64) scores512(64, scores, q, G, kv, n, scale);
+    else if (hd == 128) scores512(128, scores, q, G, kv, n, scale);
+    else scores512(hd, scores, q, G, kv, n, scale);
 }

@@ -213,9 +213,15 @@ gh_rptile_fn gh_rptile_avx512(gh_type t, int RP, int C);
  * i0 .. i0 + 63 (scores: the softmax weights [n][G]), the same bits. */
 void gh_attend_values_avx512(float *out, const float *scores, int32_t G, int32_t g0, int32_t i0,
                              const gh_kv_view *kv, int32_t n, int32_t hd);
-/* ... and its scores for head size 64 and G <= GH_ATT512_MAX_G heads:
- * scores[p*G + g] for every position p < n, the same bits. */
-#define GH_ATT512_MAX_G 32
-void gh_attend_scores64_avx512(float *scores, const float *q, int32_t G, const gh_kv_view *kv, int32_t n, float scale);
+/* ... and its scores: scores[p*G + g] for every position p < n, the same
+ * bits, for head sizes hd that are multiples of 32 up to GH_ATT512_MAX_HD
+ * and G * hd <= GH_ATT512_MAX_QC (gh_attend_scores512_fits). */
+#define GH_ATT512_MAX_HD 256
+#define GH_ATT512_MAX_QC 8192
+static inline bool gh_attend_scores512_fits(int32_t G, int32_t hd) {
+    return hd % 32 == 0 && hd <= GH_ATT512_MAX_HD && (int64_t)G * hd <= GH_ATT512_MAX_QC;
+}
+void gh_attend_scores_avx512(float *scores, const float *q, int32_t G, const gh_kv_view *kv, int32_t n, int32_t hd,
+                             float scale);
 
 #endif

@@ -144,7 +144,7 @@ static void test_shared_prefix_ends(void **state) {
     (void)state;
     gh_model *m = load(tu_stories_gguf(), 2);
     gh_ctx *c = small_ctx(m, 32, 4);
-    int32_t p[4] = {1, 291, 376, 400}, z[4] = {0}, other[5] = {1, 450, 263, 300, 402};
+    int32_t p[4] = {1, 291, 376, 400}, z[5] = {0}, other[5] = {1, 450, 263, 300, 402};
     assert_ok(gh_ctx_decode(c, 4, p, z, NULL));
     for (int32_t s = 1; s < 4; s++) assert_ok(gh_ctx_seq_copy(c, 0, s));
     uint8_t w = 1;
