@@ -8,8 +8,9 @@
 /* Scratch for gh_sample_token: sized for one vocabulary. */
 typedef struct gh_sampler_work {
     int32_t n_vocab;
-    float *p;      /* [n_vocab] */
-    int32_t *idx;  /* [n_vocab] */
+    float *p;                /* [n_vocab] */
+    int32_t *idx, *idx2;     /* [n_vocab] */
+    uint32_t *key, *key2;    /* [n_vocab] */
 } gh_sampler_work;
 
 int gh_sampler_work_init(gh_sampler_work *w, int32_t n_vocab);
@@ -21,6 +22,11 @@ void gh_sampler_work_free(gh_sampler_work *w);
  * first). temp <= 0 is greedy and draws nothing. */
 int32_t gh_sample_token(const float *logits, const gh_sampler_params *sp, gh_rng *rng,
                         gh_sampler_work *w);
+
+/* idx[0..n) = the ids 0..n-1 by decreasing p, ties to the lower id (the
+ * order gh_sample_token's filters walk), with w's scratch; p >= 0, and a NaN
+ * sorts last. */
+void gh_sample_sort_desc(const float *p, int32_t n, int32_t *idx, gh_sampler_work *w);
 
 /* log softmax(logits)[tok], computed in double. */
 double gh_logsoftmax_at(const float *logits, int32_t n, int32_t tok);
