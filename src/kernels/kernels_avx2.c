@@ -335,23 +335,15 @@ ALWAYS_INLINE __m256 dot64_lanes(const float *a, const __m256 kr[8]) {
     UNROLL for (int j = 0; j < 4; j++) s[j] = _mm256_fmadd_ps(_mm256_loadu_ps(a + 32 + 8 * j), kr[4 + j], s[j]);
     return _mm256_add_ps(_mm256_add_ps(s[0], s[1]), _mm256_add_ps(s[2], s[3]));
 }
-void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const gh_kv_view *kv, int32_t n, int32_t hd,
-                        float scale, float *scores) {
+/* The scores scores[p*G + g] of every position p < n (hd = 64: the key row
+ * in 8 registers, 8 heads reduced together by hsum8x8). */
+static void attend_scores(float *scores, const float *q, int32_t G, const gh_kv_view *kv, int32_t n, int32_t hd,
+                          float scale) {
     const int32_t G8 = G / 8 * 8; /* heads taken 8 to a vector; the rest one by one */
-    const bool s512 = gh_attend_scores512_fits(G, hd) && gh_kernels_use_avx512();
-    if (s512) gh_attend_scores_avx512(scores, q, G, kv, n, hd, scale);
-    for (int32_t p = 0; p < (s512 ? 0 : n); p++) {
+    for (int32_t p = 0; p < n; p++) {
         const float *kp = GH_KV_K(kv, p);
         float *sp = scores + (size_t)p * G;
-        /* this group's cache rows are often cold (another sequence, another
-         * layer) and one row's floats are only a few lines at a large stride,
-         * which the hardware prefetchers follow slowly: fetch the key row
-         * ATT_PF positions on, and this position's value row for the pass
-         * below */
-        for (int32_t b = 0; b < hd; b += 16) {
-            if (p + ATT_PF < n) _mm_prefetch((const char *)(GH_KV_K(kv, p + ATT_PF) + b), _MM_HINT_T0);
-            _mm_prefetch((const char *)(GH_KV_V(kv, p) + b), _MM_HINT_T1);
-        }
+        attend_prefetch(kv, p, n, hd);
         int32_t g = 0;
         if (hd == 64) {
             __m256 kr[8];
@@ -366,6 +358,15 @@ void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const gh_kv_view 
             for (; g < G; g++) sp[g] = dot_f32(q + (size_t)g * hd, kp, hd) * scale;
         }
     }
+}
+
+void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const gh_kv_view *kv, int32_t n, int32_t hd,
+                        float scale, float *scores) {
+    const int32_t G8 = G / 8 * 8; /* heads taken 8 to a vector; the rest one by one */
+    if (gh_attend_scores512_fits(G, hd) && gh_kernels_use_avx512())
+        gh_attend_scores_avx512(scores, q, G, kv, n, hd, scale);
+    else
+        attend_scores(scores, q, G, kv, n, hd, scale);
     /* softmax weights w[p][g] = expf(s - max) / sum, per head in position order */
     for (int32_t g = 0; g < G8; g += 8) {
         __m256 mx = _mm256_set1_ps(-INFINITY), sum = _mm256_setzero_ps();

@@ -619,12 +619,7 @@ ALWAYS_INLINE void scores512(const int32_t hd, float *scores, const float *q, in
     const int32_t G8 = G / 8 * 8;
     for (int32_t p = 0; p < n; p++) {
         float *sp = scores + (size_t)p * G;
-        /* as the 256-bit pass: the key row ATT_PF positions on, this
-         * position's value row for the value pass */
-        for (int32_t b = 0; b < hd; b += 16) {
-            if (p + ATT_PF < n) _mm_prefetch((const char *)(GH_KV_K(kv, p + ATT_PF) + b), _MM_HINT_T0);
-            _mm_prefetch((const char *)(GH_KV_V(kv, p) + b), _MM_HINT_T1);
-        }
+        attend_prefetch(kv, p, n, hd);
         chains32(GH_KV_K(kv, p), hd, kc);
         int32_t g = 0;
         for (; g < G8; g += 8) {

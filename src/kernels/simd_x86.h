@@ -56,6 +56,18 @@ ALWAYS_INLINE void q4k_unpack_scales(const uint8_t *s, uint32_t out[4]) {
 #define ATT_PF 8
 #endif
 
+/* Attention's prefetch at position p of n (head size hd): the cache rows of
+ * a key/value head are often cold (another sequence, another layer) and one
+ * row's floats are only a few lines at a large stride, which the hardware
+ * prefetchers follow slowly: fetch the key row ATT_PF positions on, and this
+ * position's value row for the value pass. */
+ALWAYS_INLINE void attend_prefetch(const gh_kv_view *kv, int32_t p, int32_t n, int32_t hd) {
+    for (int32_t b = 0; b < hd; b += 16) {
+        if (p + ATT_PF < n) _mm_prefetch((const char *)(GH_KV_K(kv, p + ATT_PF) + b), _MM_HINT_T0);
+        _mm_prefetch((const char *)(GH_KV_V(kv, p) + b), _MM_HINT_T1);
+    }
+}
+
 /* Sums of 8 vectors, t[j] reduced exactly as hsum8(t[j]) (the same pairs in
  * the same order: halves, then lanes 0+2 and 1+3, then those two), returned
  * as one vector: lane j = hsum8(t[j]). */
