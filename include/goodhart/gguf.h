@@ -92,6 +92,11 @@ gh_status gh_gguf_open(const char *path, gh_gguf **out);
  * every weight once per step), slower to open, not shared with other
  * processes. Tensor data stay read-only. */
 gh_status gh_gguf_open_copy(const char *path, gh_gguf **out);
+/* For a file opened with gh_gguf_open_copy: makes the tensor data writable
+ * (true) or read-only again (false), for a loader that rearranges tensors
+ * in place in memory (the model's regrouped Q4_0 weights; the file is not
+ * touched). GH_ERR_UNSUPPORTED for a mapped file. */
+gh_status gh_gguf_copy_writable(gh_gguf *g, bool writable);
 /* Parses a GGUF image already in memory (not copied; must outlive the handle).
  * `name` is used in error messages. Used by the fuzzer and by tests. */
 gh_status gh_gguf_open_memory(const void *data, size_t size, const char *name, gh_gguf **out);

@@ -66,6 +66,7 @@ struct gh_gguf {
     uint64_t size;
     void *map;            /* the mapping when we own one */
     size_t map_len;
+    bool copied; /* map is private memory holding a copy (gh_gguf_open_copy) */
     uint32_t version;
     uint32_t alignment;
     uint64_t data_offset; /* start of the tensor data section */
@@ -630,6 +631,7 @@ static gh_status open_file(const char *path, bool copy, gh_gguf **out) {
                 return s;
             }
             mprotect(m, len, PROT_READ); /* read-only, as the mapping would be */
+            g->copied = true;
         }
     }
     close(fd);
@@ -638,6 +640,15 @@ static gh_status open_file(const char *path, bool copy, gh_gguf **out) {
 
 gh_status gh_gguf_open(const char *path, gh_gguf **out) { return open_file(path, false, out); }
 gh_status gh_gguf_open_copy(const char *path, gh_gguf **out) { return open_file(path, true, out); }
+
+gh_status gh_gguf_copy_writable(gh_gguf *g, bool writable) {
+    if (!g || !g->copied)
+        return gh_error(GH_ERR_UNSUPPORTED, "'%s' is mapped from its file, not a copy in memory",
+                        g && g->name ? g->name : "(null)");
+    if (mprotect(g->map, g->map_len, writable ? PROT_READ | PROT_WRITE : PROT_READ) != 0)
+        return gh_error(GH_ERR_IO, "cannot change the protection of '%s' in memory: %s", g->name, strerror(errno));
+    return GH_OK;
+}
 
 void gh_gguf_free(gh_gguf *g) {
     if (!g) return;

@@ -165,6 +165,12 @@ ALWAYS_INLINE __m512 wscales16(const char *w, size_t wb, int64_t i, size_t bsize
     return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
 }
 
+/* regrouped Q4_0: prefetch distance in bytes of the VNNI kernel's record
+ * stream (1 KiB: 3.5 records) */
+#ifndef R16_PF
+#define R16_PF 1024
+#endif
+
 /* weight prefetch distance in blocks */
 #ifndef PF
 #define PF 12
@@ -236,8 +242,30 @@ ALWAYS_INLINE void q8_unpack16_vnni(const char *w, size_t wb, int64_t i, int8_t 
     }
 }
 
-ALWAYS_INLINE void unpack16_vnni(const bool q4, const char *w, size_t wb, int64_t i, int8_t out[8][64]) {
-    if (q4) q4_unpack16_vnni(w, wb, i, out);
+/* Regrouped Q4_0 (repack.c): record i of the group at w already holds the
+ * codes in tile order, chunk k the nibbles of tile rows k and k + 4. */
+#define R16_REC (16 * sizeof(blk_q4_0))
+ALWAYS_INLINE void r16_unpack_vnni(const char *w, int64_t i, int8_t out[8][64]) {
+    const __m512i lut = q4_lut();
+    const char *q = w + (size_t)i * R16_REC + 32;
+    _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
+        const __m512i R = _mm512_loadu_si512(q + 64 * k);
+        _mm512_store_si512(out[k], _mm512_permutexvar_epi8(R, lut));
+        _mm512_store_si512(out[k + 4], _mm512_permutexvar_epi8(_mm512_srli_epi16(R, 4), lut));
+    }
+}
+
+/* The 16 scales of record i of a regrouped group, as floats. */
+ALWAYS_INLINE __m512 r16_scales(const char *w, int64_t i) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + (size_t)i * R16_REC)));
+}
+
+/* Block i of the 16 rows at w (row-major, wb bytes apart; regrouped: the
+ * group's records) as a B tile. */
+ALWAYS_INLINE void unpack16_vnni(const bool q4, const bool r16, const char *w, size_t wb, int64_t i,
+                                 int8_t out[8][64]) {
+    if (r16) r16_unpack_vnni(w, i, out);
+    else if (q4) q4_unpack16_vnni(w, wb, i, out);
     else q8_unpack16_vnni(w, wb, i, out);
 }
 
@@ -268,9 +296,10 @@ typedef struct {
 
 /* The 16 weight scales of block i: gathered (and kept, with a cache, by the
  * first group's pass) or read back from the cache. */
-ALWAYS_INLINE __m512 block_scales(wide_cache *cache, int64_t g, const char *w, size_t wrow, int64_t i, size_t bsize) {
+ALWAYS_INLINE __m512 block_scales(const bool r16, wide_cache *cache, int64_t g, const char *w, size_t wrow, int64_t i,
+                                  size_t bsize) {
     if (cache && g > 0) return _mm512_load_ps(cache->dw[i]);
-    const __m512 dw = wscales16(w, wrow, i, bsize);
+    const __m512 dw = r16 ? r16_scales(w, i) : wscales16(w, wrow, i, bsize);
     if (cache) _mm512_store_ps(cache->dw[i], dw);
     return dw;
 }
@@ -282,7 +311,7 @@ ALWAYS_INLINE __m512 block_scales(wide_cache *cache, int64_t g, const char *w, s
  * steps of pair s - 2 (stored one step before: no vector load right after
  * the tile store it reads) and issues the tile products of pair s. The
  * float steps still run in block order, so the bits are unchanged. */
-ALWAYS_INLINE void wide_rows(const bool q4, float *y, const void *pack, const char *W, size_t wrow, int64_t n_in,
+ALWAYS_INLINE void wide_rows(const bool q4, const bool r16, float *y, const void *pack, const char *W, size_t wrow, int64_t n_in,
                              int64_t n_out, int64_t B, int64_t o0, int64_t o1, wide_cache *cache) {
     const int64_t nb = n_in / 32, np = nb / 2, G = (B + 15) / 16;
     const size_t bsize = q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0);
@@ -300,14 +329,17 @@ ALWAYS_INLINE void wide_rows(const bool q4, float *y, const void *pack, const ch
             for (int64_t s = -1; s <= np + 1; s++) {
                 const int64_t n = s + 1; /* widen pair n */
                 if (n < np && (g == 0 || !cache)) {
-                    if (g == 0) /* the weights PF blocks on (2 blocks span at most 2 lines) */
+                    if (g == 0 && r16) /* the group's records PF blocks on (2 records: 9 lines) */
+                        _Pragma("GCC unroll 9") for (int r = 0; r < 9; r++)
+                            _mm_prefetch(w + (size_t)(2 * n + PF) * R16_REC + 64 * r, _MM_HINT_T0);
+                    else if (g == 0) /* the weights PF blocks on (2 blocks span at most 2 lines) */
                         _Pragma("GCC unroll 16") for (int r = 0; r < 16; r++) {
                             const char *pf = w + (size_t)r * wrow + (size_t)(2 * n + PF) * bsize;
                             _mm_prefetch(pf, _MM_HINT_T0);
                             if (!q4) _mm_prefetch(pf + 64, _MM_HINT_T0);
                         }
-                    unpack16_vnni(q4, w, wrow, 2 * n, UT(2 * n));
-                    unpack16_vnni(q4, w, wrow, 2 * n + 1, UT(2 * n + 1));
+                    unpack16_vnni(q4, r16, w, wrow, 2 * n, UT(2 * n));
+                    unpack16_vnni(q4, r16, w, wrow, 2 * n + 1, UT(2 * n + 1));
                 }
                 if (s >= 1 && s <= np) { /* store pair s - 1 */
                     _tile_stored(TC0, c[(s - 1) & 1][0], 64);
@@ -318,7 +350,7 @@ ALWAYS_INLINE void wide_rows(const bool q4, float *y, const void *pack, const ch
                         const int64_t i = 2 * (s - 2) + j;
                         const int32_t(*cj)[16] = (const int32_t(*)[16])c[s & 1][j];
                         const uint8_t *pk = pg + (size_t)i * PACK_BLOCK;
-                        float_step(acc, cj, pk, block_scales(cache, g, w, wrow, i, bsize));
+                        float_step(acc, cj, pk, block_scales(r16, cache, g, w, wrow, i, bsize));
                     }
                 if (s >= 0 && s < np) { /* tile products of pair s */
                     const int64_t i = 2 * s;
@@ -337,13 +369,13 @@ ALWAYS_INLINE void wide_rows(const bool q4, float *y, const void *pack, const ch
                 const int64_t i = nb - 1;
                 const uint8_t *pk = pg + (size_t)i * PACK_BLOCK;
                 _tile_zero(TC0);
-                if (g == 0 || !cache) unpack16_vnni(q4, w, wrow, i, UT(i));
+                if (g == 0 || !cache) unpack16_vnni(q4, r16, w, wrow, i, UT(i));
                 GH_COMPILER_BARRIER();
                 _tile_loadd(TA0, pk, 32);
                 _tile_loadd(TB0, UT(i), 64);
                 _tile_dpbssd(TC0, TA0, TB0);
                 _tile_stored(TC0, c[0][0], 64);
-                float_step(acc, (const int32_t(*)[16])c[0][0], pk, block_scales(cache, g, w, wrow, i, bsize));
+                float_step(acc, (const int32_t(*)[16])c[0][0], pk, block_scales(r16, cache, g, w, wrow, i, bsize));
             }
             /* acc[s] is y[16g + s][o .. o + 15] */
             _Pragma("GCC unroll 16") for (int s = 0; s < 16; s++)
@@ -356,11 +388,15 @@ ALWAYS_INLINE void wide_rows(const bool q4, float *y, const void *pack, const ch
 
 static void wide_rows_q8(float *y, const void *pack, const char *W, size_t wrow, int64_t n_in, int64_t n_out,
                          int64_t B, int64_t o0, int64_t o1, wide_cache *cache) {
-    wide_rows(false, y, pack, W, wrow, n_in, n_out, B, o0, o1, cache);
+    wide_rows(false, false, y, pack, W, wrow, n_in, n_out, B, o0, o1, cache);
 }
 static void wide_rows_q4(float *y, const void *pack, const char *W, size_t wrow, int64_t n_in, int64_t n_out,
                          int64_t B, int64_t o0, int64_t o1, wide_cache *cache) {
-    wide_rows(true, y, pack, W, wrow, n_in, n_out, B, o0, o1, cache);
+    wide_rows(true, false, y, pack, W, wrow, n_in, n_out, B, o0, o1, cache);
+}
+static void wide_rows_r16(float *y, const void *pack, const char *W, size_t wrow, int64_t n_in, int64_t n_out,
+                          int64_t B, int64_t o0, int64_t o1, wide_cache *cache) {
+    wide_rows(true, true, y, pack, W, wrow, n_in, n_out, B, o0, o1, cache);
 }
 
 /* ---- Narrow batches (B <= 8): several blocks per result tile ----
@@ -426,7 +462,7 @@ ALWAYS_INLINE void narrow_rows(const bool q4, const int S, float *y, const void 
                     for (size_t off = 0; off < (size_t)NB * bsize; off += 64) _mm_prefetch(pf + off, _MM_HINT_T0);
                     _mm_prefetch(pf + (size_t)NB * bsize - 1, _MM_HINT_T0);
                 }
-                for (int j = 0; j < nbn; j++) unpack16_vnni(q4, w, wrow, i0 + j, u[n & 1][j]);
+                for (int j = 0; j < nbn; j++) unpack16_vnni(q4, false, w, wrow, i0 + j, u[n & 1][j]);
             }
             if (q >= 1 && q <= nq) _tile_stored(TC0, c[(q - 1) & 1], 64); /* slot q - 1 */
             if (q >= 2) { /* float steps of slot q - 2, in block order */
@@ -475,6 +511,23 @@ NARROW_INST(narrow_q8_8, false, 8)
 NARROW_INST(narrow_q4_4, true, 4)
 NARROW_INST(narrow_q4_8, true, 8)
 
+/* A wide product's rows, with the cache of widened blocks for B > 16 */
+static void wide_product(bool q4, bool r16, float *y, const void *pack, const void *W, size_t wrow, int64_t n_in,
+                         int64_t n_out, int64_t B, int64_t o0, int64_t o1) {
+    const int64_t nb = n_in / 32;
+    wide_cache cache = {0}, *cp = NULL;
+    if (B > 16) {
+        cache.u = aligned_alloc(64, (size_t)nb * sizeof *cache.u);
+        cache.dw = aligned_alloc(64, (size_t)nb * sizeof *cache.dw);
+        if (cache.u && cache.dw) cp = &cache; /* else (no memory): widen per group */
+    }
+    if (r16) wide_rows_r16(y, pack, W, wrow, n_in, n_out, B, o0, o1, cp);
+    else if (q4) wide_rows_q4(y, pack, W, wrow, n_in, n_out, B, o0, o1, cp);
+    else wide_rows_q8(y, pack, W, wrow, n_in, n_out, B, o0, o1, cp);
+    free(cache.u);
+    free(cache.dw);
+}
+
 void gh_amx_matmul_rows(gh_type wtype, float *y, const void *pack, const void *W, size_t wrow, int64_t n_in,
                         int64_t n_out, int64_t B, int64_t o0, int64_t o1) {
     const bool q4 = wtype == GH_TYPE_Q4_0;
@@ -484,15 +537,110 @@ void gh_amx_matmul_rows(gh_type wtype, float *y, const void *pack, const void *W
                                                                                       o0, o1);
         return;
     }
+    wide_product(q4, false, y, pack, W, wrow, n_in, n_out, B, o0, o1);
+}
+
+/* ---- Regrouped Q4_0 (GH_TYPE_Q4_0_R16, repack.c) ----
+ * B > GH_R16_VNNI_MAX_B: the wide AMX kernel above, whose B tiles and scales
+ * are now loads instead of a transpose and a gather.
+ * B <= GH_R16_VNNI_MAX_B (decode of one to a few sequences): AVX-512 VNNI with
+ * one 32-bit lane per weight row. A record's chunk k holds, per row, the 4
+ * code bytes whose low nibbles are elements 4k .. 4k+3 and whose high ones
+ * are 16 + 4k .. 19 + 4k, so VPDPBUSD of the masked nibbles (0 .. 15, the
+ * unsigned operand) with the activation's dword k (or k + 4) broadcast adds
+ * 4 products a lane; 8 of them give sum q * x over the block, started from
+ * -8 * sum x so that the result is the reference's integer sum (q - 8) * x.
+ * The float step is the reference's three operations, lanes = weight rows.
+ * The activations are repacked per product (gh_r16_xpack): each block's
+ * codes, its scale as a float and -8 * the codes' sum, 40 bytes. */
+typedef struct {
+    int8_t q[32];
+    float d;     /* the block's scale */
+    int32_t m8s; /* -8 * sum of q */
+} r16_xblk;
+
+size_t gh_r16_xsize(int64_t n_in, int64_t B) { return (size_t)B * (size_t)(n_in / 32) * sizeof(r16_xblk); }
+
+void gh_r16_xpack(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *xa, int64_t i0, int64_t i1) {
     const int64_t nb = n_in / 32;
-    wide_cache cache = {0}, *cp = NULL;
-    if (B > 16) {
-        cache.u = aligned_alloc(64, (size_t)nb * sizeof *cache.u);
-        cache.dw = aligned_alloc(64, (size_t)nb * sizeof *cache.dw);
-        if (cache.u && cache.dw) cp = &cache; /* else (no memory): widen per group */
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = i0; i < i1; i++) {
+            const blk_q8_0 *x = (const blk_q8_0 *)((const char *)xq + (size_t)b * xrow) + i;
+            r16_xblk *o = (r16_xblk *)xa + b * nb + i;
+            int32_t sum = 0;
+            for (int j = 0; j < 32; j++) sum += x->qs[j];
+            memcpy(o->q, x->qs, 32);
+            o->d = h2f(x->d);
+            o->m8s = -8 * sum;
+        }
+}
+
+ALWAYS_INLINE __m512i bcast32(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* Groups [o0, o1) of 16 rows for NB activation rows: y[b][o .. o + 15]. */
+ALWAYS_INLINE void r16_vnni_rows(const int NB, float *y, const r16_xblk *xa, const char *W, size_t wrow, int64_t n_in,
+                                 int64_t n_out, int64_t o0, int64_t o1) {
+    const int64_t nb = n_in / 32;
+    const __m512i m4 = _mm512_set1_epi8(15);
+    for (int64_t o = o0; o < o1; o += 16) {
+        const char *w = W + (size_t)o * wrow;
+        __m512 acc[8];
+        _Pragma("GCC unroll 8") for (int b = 0; b < NB; b++) acc[b] = _mm512_setzero_ps();
+        for (int64_t i = 0; i < nb; i++) {
+            const char *rec = w + (size_t)i * R16_REC;
+            _Pragma("GCC unroll 5") for (int l = 0; l < 5; l++) _mm_prefetch(rec + R16_PF + 64 * l, _MM_HINT_T0);
+            const __m512 dw = r16_scales(w, i);
+            __m512i lo[4], hi[4];
+            _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
+                const __m512i R = _mm512_loadu_si512(rec + 32 + 64 * k);
+                lo[k] = _mm512_and_si512(R, m4);
+                hi[k] = _mm512_and_si512(_mm512_srli_epi16(R, 4), m4);
+            }
+            _Pragma("GCC unroll 8") for (int b = 0; b < NB; b++) {
+                const r16_xblk *x = xa + b * nb + i;
+                __m512i s = _mm512_set1_epi32(x->m8s);
+                _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) s = _mm512_dpbusd_epi32(s, lo[k], bcast32(x->q + 4 * k));
+                _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
+                    s = _mm512_dpbusd_epi32(s, hi[k], bcast32(x->q + 16 + 4 * k));
+                const __m512 t = _mm512_mul_ps(dw, _mm512_set1_ps(x->d));
+                acc[b] = _mm512_add_ps(acc[b], _mm512_mul_ps(t, _mm512_cvtepi32_ps(s)));
+            }
+        }
+        _Pragma("GCC unroll 8") for (int b = 0; b < NB; b++) _mm512_storeu_ps(y + (size_t)b * (size_t)n_out + o, acc[b]);
     }
-    if (q4) wide_rows_q4(y, pack, W, wrow, n_in, n_out, B, o0, o1, cp);
-    else wide_rows_q8(y, pack, W, wrow, n_in, n_out, B, o0, o1, cp);
-    free(cache.u);
-    free(cache.dw);
+}
+
+#define R16_INST(NB)                                                                                               \
+    static void r16_vnni_##NB(float *y, const r16_xblk *xa, const char *W, size_t wrow, int64_t n_in, int64_t n_out, \
+                              int64_t o0, int64_t o1) {                                                            \
+        r16_vnni_rows(NB, y, xa, W, wrow, n_in, n_out, o0, o1);                                                   \
+    }
+R16_INST(1)
+R16_INST(2)
+R16_INST(3)
+R16_INST(4)
+R16_INST(8)
+
+void gh_r16_matmul_rows(float *y, const void *xa, const void *pack, const void *W, int64_t n_in, int64_t n_out,
+                        int64_t B, int64_t o0, int64_t o1) {
+    const size_t wrow = (size_t)(n_in / 32) * sizeof(blk_q4_0);
+    if (B > GH_R16_VNNI_MAX_B) {
+        wide_product(true, true, y, pack, W, wrow, n_in, n_out, B, o0, o1);
+        return;
+    }
+    const int64_t nb = n_in / 32;
+    for (int64_t b = 0; b < B;) { /* activation rows 8, 4, 3, 2 or 1 at a time */
+        const int64_t left = B - b;
+        const r16_xblk *x = (const r16_xblk *)xa + b * nb;
+        float *yb = y + b * n_out;
+        if (left >= 8) r16_vnni_8(yb, x, W, wrow, n_in, n_out, o0, o1), b += 8;
+        else if (left >= 4) r16_vnni_4(yb, x, W, wrow, n_in, n_out, o0, o1), b += 4;
+        else if (left == 3) r16_vnni_3(yb, x, W, wrow, n_in, n_out, o0, o1), b += 3;
+        else if (left == 2) r16_vnni_2(yb, x, W, wrow, n_in, n_out, o0, o1), b += 2;
+        else r16_vnni_1(yb, x, W, wrow, n_in, n_out, o0, o1), b += 1;
+    }
 }

@@ -2,6 +2,8 @@
  * quantized weight types against the float model, hidden-state capture, and
  * every failing path of loading and decoding. */
 #include "testutil.h"
+#include "kernels/kernels.h"
+#include "kernels/amx.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -408,8 +410,48 @@ static void test_quantized_types_against_f32(void **state) {
     assert_true(quant_error(GH_TYPE_F16, "mistral") < 0.005);
 }
 
+/* A copied Q4_0 model on a CPU with AMX has its matrices regrouped in
+ * memory (kernels.h, GH_TYPE_Q4_0_R16) except token_embd; the logits are
+ * bitwise those of the same file mapped (left as it is), for batches that
+ * take the VNNI kernel (1, 5 positions) and the AMX tiles (12), with a
+ * separate output matrix and with it tied to token_embd. */
+static void test_q4_0_regrouped_same_bits(void **state) {
+    (void)state;
+    for (int tied = 0; tied < 2; tied++) {
+        gh_make_model_params p = gh_make_model_default_params();
+        p.n_embd = 256; p.n_ff = 512; p.n_layer = 2; p.n_head = 4; p.n_head_kv = 2; p.n_vocab = 512;
+        p.seed = 11;
+        p.wtype = GH_TYPE_Q4_0;
+        p.tied_output = tied;
+        const char *path = tu_tmp(tied ? "q4_0-tied.gguf" : "q4_0-untied.gguf");
+        assert_ok(gh_make_model(&p, path));
+        gh_model_params mp = gh_model_default_params();
+        mp.n_threads = 2;
+        gh_model *mc = NULL, *mm = NULL;
+        assert_ok(gh_model_load(path, &mp, &mc));
+        mp.use_mmap = true;
+        assert_ok(gh_model_load(path, &mp, &mm));
+        const int32_t want = gh_kernels_use_amx() ? 7 * 2 + !tied : 0;
+        assert_int_equal(gh_model_get_info(mc)->n_regrouped, want);
+        assert_int_equal(gh_model_get_info(mm)->n_regrouped, 0);
+        int32_t toks[12];
+        for (int i = 0; i < 12; i++) toks[i] = i == 0 ? 1 : 3 + (i * 41) % 500;
+        float *ref = logits_of(mm, toks, 12, 12);
+        const int batches[] = {12, 5, 1};
+        for (int k = 0; k < 3; k++) {
+            float *a = logits_of(mc, toks, 12, batches[k]);
+            assert_memory_equal(a, ref, 12 * 512 * sizeof(float));
+            free(a);
+        }
+        free(ref);
+        gh_model_free(mc);
+        gh_model_free(mm);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_q4_0_regrouped_same_bits),
         cmocka_unit_test(test_bitwise_independent_of_batch_and_threads),
         cmocka_unit_test(test_mmap_or_copy_same_bits),
         cmocka_unit_test(test_multi_sequence_batch),
