@@ -32,19 +32,21 @@ void gh_amx_pack(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *pac
 void gh_amx_matmul_rows(gh_type wtype, float *y, const void *pack, const void *W, size_t wrow, int64_t n_in,
                         int64_t n_out, int64_t B, int64_t o0, int64_t o1);
 
-/* ---- regrouped Q4_0, GH_TYPE_Q4_0_R16 (kernels_amx.c, layout in repack.c) ---- */
+/* ---- regrouped Q4_0 and Q8_0, GH_TYPE_*_R16 (kernels_amx.c, layout in repack.c) ---- */
 /* Up to this many activation rows the AVX-512 VNNI kernel runs, from the
  * activations as gh_r16_xpack repacks them; above, the AMX tiles, from
  * gh_amx_pack's packing. */
 #define GH_R16_VNNI_MAX_B 8
 /* Bytes of repacked activations for B rows of n_in elements (B <= GH_R16_VNNI_MAX_B). */
 size_t gh_r16_xsize(int64_t n_in, int64_t B);
-/* Repacks blocks [i0, i1) of B Q8_0 activation rows (xrow bytes apart) into xa. */
-void gh_r16_xpack(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *xa, int64_t i0, int64_t i1);
-/* y rows [o0, o1) (whole 16-row groups) of the regrouped W for all B
- * activation rows: from xa (B <= GH_R16_VNNI_MAX_B) or pack. */
-void gh_r16_matmul_rows(float *y, const void *xa, const void *pack, const void *W, int64_t n_in, int64_t n_out,
-                        int64_t B, int64_t o0, int64_t o1);
+/* Repacks blocks [i0, i1) of B Q8_0 activation rows (xrow bytes apart) into
+ * xa, for products with weights of regrouped type wtype. */
+void gh_r16_xpack(gh_type wtype, const void *xq, size_t xrow, int64_t n_in, int64_t B, void *xa, int64_t i0,
+                  int64_t i1);
+/* y rows [o0, o1) (whole 16-row groups) of W, of regrouped type wtype, for
+ * all B activation rows: from xa (B <= GH_R16_VNNI_MAX_B) or pack. */
+void gh_r16_matmul_rows(gh_type wtype, float *y, const void *xa, const void *pack, const void *W, int64_t n_in,
+                        int64_t n_out, int64_t B, int64_t o0, int64_t o1);
 
 /* ---- Q4_K / Q6_K (kquants_amx.c) ---- */
 /* Bytes of packed activations for B rows of n_in elements (n_in a multiple

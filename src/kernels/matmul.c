@@ -31,8 +31,9 @@
  *      (after another barrier) and kernels_amx.c / kquants_amx.c compute
  *      16-row groups with the tile unit; rows past the last whole group take
  *      the tiles of step 2.
- *   5. regrouped Q4_0 (GH_TYPE_Q4_0_R16: a copied model's Q4_0 matrices on
- *      a CPU with AMX, 16 rows' blocks side by side, repack.c): for any B
+ *   5. regrouped Q4_0 / Q8_0 (GH_TYPE_*_R16: a copied model's matrices of
+ *      those types on a CPU with AMX, 16 rows' blocks side by side,
+ *      repack.c): for any B
  *      the activations are repacked for the VNNI kernel (B <= 8) or packed
  *      for AMX, and kernels_amx.c computes whole 16-row groups.
  * Tiles (R x C, from kernels_avx2.c, or kernels_avx512.c for R x 4 and R x 8
@@ -119,7 +120,7 @@ static void pack_pairs(const float *x, int64_t n_in, int64_t B, float *xp, int64
 }
 
 size_t gh_matmul_wsize(gh_type wtype, int64_t n_in, int64_t B) {
-    if (wtype == GH_TYPE_Q4_0_R16) { /* Q8_0 rows, then (64-byte aligned) their VNNI repacking or AMX packing */
+    if (gh_r16_base(wtype) != GH_TYPE_COUNT) { /* Q8_0 rows, then (64-byte aligned) their VNNI repacking or AMX packing */
         if (B <= 0 || !gh_kernels_use_amx()) return 0;
         const size_t q = (size_t)B * (size_t)(n_in / 32) * sizeof(blk_q8_0);
         return q + 64 + (B <= GH_R16_VNNI_MAX_B ? gh_r16_xsize(n_in, B) : gh_amx_pack_size(n_in, B));
@@ -389,16 +390,17 @@ static void rpair_rows(float *y, const float *xr, const void *W, size_t wrow, gh
 
 void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const int64_t *n_outs, gh_type wtype,
                      const float *x, int64_t n_in, int64_t B, void *wdata, int n_threads) {
-    /* regrouped Q4_0 (repack.c): Q4_0's conversion, then AMX or VNNI kernels
-     * for any B; regrouped only where this process uses AMX, so the
-     * reference (which reads the rows back) is only a safety net */
-    const bool r16 = wtype == GH_TYPE_Q4_0_R16;
+    /* regrouped Q4_0/Q8_0 (repack.c): the base type's conversion, then AMX
+     * or VNNI kernels for any B; regrouped only where this process uses AMX,
+     * so the reference (which reads the rows back) is only a safety net */
+    const gh_type rtype = wtype;
+    const bool r16 = gh_r16_base(wtype) != GH_TYPE_COUNT;
     if (r16 && !gh_kernels_use_amx()) {
         for (int k = 0; k < n_mat && n_mat <= GH_MATMUL_MULTI_MAX; k++)
             gh_matmul_ref(ys[k], x, Ws[k], wtype, n_in, n_outs[k], B);
         return;
     }
-    if (r16) wtype = GH_TYPE_Q4_0;
+    if (r16) wtype = gh_r16_base(wtype);
     const gh_type_traits *tt = gh_get_type_traits(wtype);
     if (!tt || !tt->vec_dot || B <= 0 || n_mat <= 0 || n_mat > GH_MATMUL_MULTI_MAX) return;
     const gh_type_traits *vt = gh_get_type_traits(tt->vec_dot_type);
@@ -469,7 +471,7 @@ void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const i
         }
         if (amx) {
             const int64_t nb = n_in / tt->blck_size, i0 = nb * ith / nt, i1 = nb * (ith + 1) / nt;
-            if (r16 && B <= GH_R16_VNNI_MAX_B) gh_r16_xpack(wdata, xrow, n_in, B, pack, i0, i1);
+            if (r16 && B <= GH_R16_VNNI_MAX_B) gh_r16_xpack(rtype, wdata, xrow, n_in, B, pack, i0, i1);
             else amx_pack(wtype, wdata, xrow, n_in, B, pack, i0, i1);
 #pragma omp barrier
         }
@@ -485,7 +487,7 @@ void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const i
                 if (ith == 0) o0 = 0;
                 if (ith == nt - 1) o1 = n_out;
                 if (o1 <= o0) continue;
-                if (r16) gh_r16_matmul_rows(ys[k], pack, pack, Ws[k], n_in, n_out, B, o0, o1);
+                if (r16) gh_r16_matmul_rows(rtype, ys[k], pack, pack, Ws[k], n_in, n_out, B, o0, o1);
                 else matmul_rows(ys[k], xq, vt, xrow, Ws[k], wrow, wtype, tt, n_in, n_out, B, o0, o1, simd);
             }
         } else {
@@ -502,7 +504,7 @@ void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const i
                 const void *W = Ws[k];
                 int64_t o0 = (q - first[k]) * chunk[k], o1 = o0 + chunk[k] < n_out ? o0 + chunk[k] : n_out;
                 if (r16) { /* whole groups: chunks are multiples of 16 rows, as n_out is */
-                    gh_r16_matmul_rows(y, pack, pack, W, n_in, n_out, B, o0, o1);
+                    gh_r16_matmul_rows(rtype, y, pack, pack, W, n_in, n_out, B, o0, o1);
                     continue;
                 }
                 if (amx) {
@@ -525,16 +527,17 @@ void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n
 
 void gh_matmul_ref(float *y, const float *x, const void *W, gh_type wtype, int64_t n_in,
                    int64_t n_out, int64_t B) {
-    if (wtype == GH_TYPE_Q4_0_R16) { /* the rows read back, then as Q4_0 */
+    const gh_type base = gh_r16_base(wtype);
+    if (base != GH_TYPE_COUNT) { /* the rows read back, then as their type */
         if (B <= 0 || n_out <= 0 || n_in <= 0 || n_in % 32) return;
-        const size_t wrow = (size_t)(n_in / 32) * sizeof(blk_q4_0);
+        const size_t wrow = row_bytes(gh_get_type_traits(base), n_in);
         char *rows = malloc(wrow * (size_t)n_out);
         if (!rows) { /* no way to report: poison the output instead */
             for (int64_t i = 0; i < B * n_out; i++) y[i] = NAN;
             return;
         }
-        for (int64_t o = 0; o < n_out; o++) gh_q4_0_r16_row(W, n_in, o, rows + (size_t)o * wrow);
-        gh_matmul_ref(y, x, rows, GH_TYPE_Q4_0, n_in, n_out, B);
+        for (int64_t o = 0; o < n_out; o++) gh_r16_row(wtype, W, n_in, o, rows + (size_t)o * wrow);
+        gh_matmul_ref(y, x, rows, base, n_in, n_out, B);
         free(rows);
         return;
     }

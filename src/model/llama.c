@@ -212,15 +212,15 @@ static gh_status load_weights(gh_model *m) {
     return GH_OK;
 }
 
-/* On a CPU whose kernels use AMX, a copied model's Q4_0 matrices are
- * regrouped in place for them (GH_TYPE_Q4_0_R16 in kernels.h; repack.c has
+/* On a CPU whose kernels use AMX, a copied model's Q4_0 and Q8_0 matrices
+ * are regrouped in place for them (GH_TYPE_*_R16 in kernels.h; repack.c has
  * why): the same bytes, 16 rows' blocks side by side, and the same bits of
  * every product. token_embd (read by rows for the embedding lookup) keeps
  * its rows, and so does the output matrix when it is token_embd. A mapped
  * file is read-only and stays as it is; so does a matrix that the layout
  * cannot hold (rows not a multiple of 16) or that no memory was left to
  * regroup. */
-static gh_status regroup_q4_0(gh_model *m) {
+static gh_status regroup(gh_model *m) {
     const gh_model_info *I = &m->info;
     if (I->mapped || !m->layers) return GH_OK;
     int64_t nw = 0;
@@ -234,11 +234,11 @@ static gh_status regroup_q4_0(gh_model *m) {
     }
     int64_t n = 0;
     for (int64_t k = 0; k < nw; k++)
-        if (ws[k]->type == GH_TYPE_Q4_0 && gh_q4_0_r16_usable(ws[k]->n_in, ws[k]->n_out)) ws[n++] = ws[k];
+        if (gh_r16_usable(ws[k]->type, ws[k]->n_in, ws[k]->n_out)) ws[n++] = ws[k];
     gh_status s = n ? gh_gguf_copy_writable(m->gguf, true) : GH_OK;
     for (int64_t k = 0; k < n && !s; k++)
-        if (gh_q4_0_r16_repack((void *)ws[k]->data, ws[k]->n_in, ws[k]->n_out) == 0) {
-            ws[k]->type = GH_TYPE_Q4_0_R16;
+        if (gh_r16_repack(ws[k]->type, (void *)ws[k]->data, ws[k]->n_in, ws[k]->n_out) == 0) {
+            ws[k]->type = gh_r16_of(ws[k]->type);
             m->info.n_regrouped++;
         }
     if (n && !s) s = gh_gguf_copy_writable(m->gguf, false);
@@ -389,7 +389,7 @@ gh_status gh_model_load(const char *path, const gh_model_params *p, gh_model **o
     if (m->info.encoder) {
         if ((s = gh_bert_load(m, &m->info, &m->bert))) goto fail;
         m->info.step_bytes = gh_bert_step_bytes(m->bert, &m->info);
-    } else if ((s = load_weights(m)) || (s = regroup_q4_0(m))) goto fail;
+    } else if ((s = load_weights(m)) || (s = regroup(m))) goto fail;
     sum_sizes(m);
     if ((s = load_head(m))) goto fail;
     *out = m;

@@ -410,20 +410,24 @@ static void test_quantized_types_against_f32(void **state) {
     assert_true(quant_error(GH_TYPE_F16, "mistral") < 0.005);
 }
 
-/* A copied Q4_0 model on a CPU with AMX has its matrices regrouped in
- * memory (kernels.h, GH_TYPE_Q4_0_R16) except token_embd; the logits are
+/* A copied Q4_0 or Q8_0 model on a CPU with AMX has its matrices regrouped
+ * in memory (kernels.h, GH_TYPE_*_R16) except token_embd; the logits are
  * bitwise those of the same file mapped (left as it is), for batches that
  * take the VNNI kernel (1, 5 positions) and the AMX tiles (12), with a
  * separate output matrix and with it tied to token_embd. */
-static void test_q4_0_regrouped_same_bits(void **state) {
+static void test_regrouped_same_bits(void **state) {
     (void)state;
-    for (int tied = 0; tied < 2; tied++) {
+    for (int v = 0; v < 4; v++) {
+        const int tied = v & 1;
+        const gh_type wt = v & 2 ? GH_TYPE_Q8_0 : GH_TYPE_Q4_0;
         gh_make_model_params p = gh_make_model_default_params();
         p.n_embd = 256; p.n_ff = 512; p.n_layer = 2; p.n_head = 4; p.n_head_kv = 2; p.n_vocab = 512;
         p.seed = 11;
-        p.wtype = GH_TYPE_Q4_0;
+        p.wtype = wt;
         p.tied_output = tied;
-        const char *path = tu_tmp(tied ? "q4_0-tied.gguf" : "q4_0-untied.gguf");
+        char fname[64];
+        snprintf(fname, sizeof fname, "%s-%s.gguf", gh_type_name(wt), tied ? "tied" : "untied");
+        const char *path = tu_tmp(fname);
         assert_ok(gh_make_model(&p, path));
         gh_model_params mp = gh_model_default_params();
         mp.n_threads = 2;
@@ -451,7 +455,7 @@ static void test_q4_0_regrouped_same_bits(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_q4_0_regrouped_same_bits),
+        cmocka_unit_test(test_regrouped_same_bits),
         cmocka_unit_test(test_bitwise_independent_of_batch_and_threads),
         cmocka_unit_test(test_mmap_or_copy_same_bits),
         cmocka_unit_test(test_multi_sequence_batch),
