@@ -168,9 +168,9 @@ int cmd_bench(int argc, char **argv) {
         cli_json_string(stdout, model, strlen(model));
         printf(",\"weight_type\":\"%s\",\"n_params\":%lld,\"step_bytes\":%.0f,\"threads\":%d,\"simd\":\"%s\","
                "\"bandwidth_gbs\":%.3f,\"pp_tokens\":%lld,\"pp_tok_s\":%.3f,\"tg_tokens\":%lld,\"ctx_tokens\":%lld,"
-               "\"weights\":\"%s\",\"decode\":[",
+               "\"weights\":\"%s\",\"regrouped\":%d,\"decode\":[",
                gh_type_name(I->wtype), (long long)I->n_params, step_bytes, nt, gh_kernels_simd_name(),
-               bw / 1e9, pp, pp_rate, tg, ctx, I->mapped ? "mmap" : "copy");
+               bw / 1e9, pp, pp_rate, tg, ctx, I->mapped ? "mmap" : "copy", I->n_regrouped);
         for (int b = 0; b < nb; b++) {
             double steps = tg_rate[b] / bl[b];
             printf("%s{\"n\":%d,\"tok_s\":%.3f,\"steps_s\":%.3f,\"bw_fraction\":%.4f%s", b ? "," : "", bl[b], tg_rate[b],
@@ -182,8 +182,10 @@ int cmd_bench(int argc, char **argv) {
     } else {
         printf("model        %s (%s, %lld parameters, %.1f MiB read per decode step)\n", model,
                gh_type_name(I->wtype), (long long)I->n_params, step_bytes / (1 << 20));
-        printf("threads      %d, kernels %s, weights %s\n", nt, gh_kernels_simd_name(),
+        printf("threads      %d, kernels %s, weights %s", nt, gh_kernels_simd_name(),
                I->mapped ? "mapped from the file" : "copied into memory (huge pages advised)");
+        if (I->n_regrouped) printf(", %d matrices regrouped for AMX", I->n_regrouped);
+        printf("\n");
         printf("bandwidth    %.2f GB/s (streaming read, measured now)\n", bw / 1e9);
         printf("limit        %.2f tokens/s at batch 1 (bandwidth / bytes per step)\n", bw / step_bytes);
         printf("prompt       %lld tokens: %.2f tokens/s\n", pp, pp_rate);
