@@ -221,12 +221,8 @@ void gh_axpy_f32_avx2(float *y, float a, const float *x, int64_t n) {
  * callers keep calling expf. */
 static uint64_t g_exp2_tab[32];
 static bool g_expf_ok;
+const uint64_t *gh_expf_table(void) { return g_exp2_tab; }
 
-#define EXPF_INVLN2N 0x1.71547652b82fep+5 /* 32 / ln 2 */
-#define EXPF_SHIFT 0x1.8p+52
-#define EXPF_C0 0x1.c6af84b912394p-20 /* 0x1.c6af84b912394p-5 / 32^3 */
-#define EXPF_C1 0x1.ebfce50fac4f3p-13 /* 0x1.ebfce50fac4f3p-3 / 32^2 */
-#define EXPF_C2 0x1.62e42ff0c52d6p-6  /* 0x1.62e42ff0c52d6p-1 / 32 */
 
 ALWAYS_INLINE __m128 expf4_fast(__m128 x) {
     const __m256d xd = _mm256_cvtps_pd(x);
@@ -371,7 +367,8 @@ void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const gh_kv_view 
     for (int32_t g = 0; g < G8; g += 8) {
         __m256 mx = _mm256_set1_ps(-INFINITY), sum = _mm256_setzero_ps();
         for (int32_t p = 0; p < n; p++) mx = _mm256_max_ps(_mm256_loadu_ps(scores + (size_t)p * G + g), mx); /* if (s > mx) mx = s */
-        for (int32_t p = 0; p < n; p++) {
+        if (g_expf_ok && gh_kernels_use_avx512()) sum = gh_softmax_exp8_avx512(scores, G, g, n, mx);
+        else for (int32_t p = 0; p < n; p++) {
             float *sp = scores + (size_t)p * G + g;
             const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(sp), mx);
             __m256 e;

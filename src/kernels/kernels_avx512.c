@@ -35,6 +35,8 @@
  */
 #include "kernels/simd_x86.h"
 
+#include <math.h>
+
 bool gh_cpu_has_avx512(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
@@ -636,4 +638,103 @@ void gh_attend_scores_avx512(float *scores, const float *q, int32_t G, const gh_
     if (hd == 64) scores512(64, scores, q, G, kv, n, scale);
     else if (hd == 128) scores512(128, scores, q, G, kv, n, scale);
     else scores512(hd, scores, q, G, kv, n, scale);
+}
+
+/* ---- expf, 16 at a time, with the C library's bits ----
+ * kernels_avx2.c's expf8 (glibc's algorithm on doubles) with 8 doubles a
+ * register instead of 4, and the 32-entry table held in four registers
+ * (two VPERMT2Q and a blend on index bit 4) instead of gathered: every lane
+ * sees the same operations, so the same bits. SwiGLU's gate and attention's
+ * softmax call it: with 16 sequences ~2 % of a 1.1B step, and 6 % of one
+ * after a 1536-token prompt, in the 4-double form. */
+typedef struct {
+    __m512i t0, t1, t2, t3; /* table entries 0-7, 8-15, 16-23, 24-31 */
+} expf_tab;
+
+ALWAYS_INLINE expf_tab expf_tab_load(void) {
+    const uint64_t *t = gh_expf_table();
+    return (expf_tab){_mm512_loadu_si512(t), _mm512_loadu_si512(t + 8), _mm512_loadu_si512(t + 16),
+                      _mm512_loadu_si512(t + 24)};
+}
+
+/* expf of 8 floats in the fast range (|x| < 88), as expf4_fast twice */
+ALWAYS_INLINE __m256 expf8_d(const expf_tab *T, __m256 x) {
+    const __m512d xd = _mm512_cvtps_pd(x);
+    const __m512d inv = _mm512_set1_pd(EXPF_INVLN2N), shift = _mm512_set1_pd(EXPF_SHIFT);
+    const __m512d z = _mm512_fmadd_pd(inv, xd, shift);
+    const __m512i k = _mm512_castpd_si512(z);
+    const __m512d kd = _mm512_sub_pd(z, shift);
+    const __m512d r = _mm512_fmsub_pd(inv, xd, kd);
+    const __m512i idx = _mm512_and_si512(k, _mm512_set1_epi64(31));
+    const __m512i lo = _mm512_permutex2var_epi64(T->t0, idx, T->t1), hi = _mm512_permutex2var_epi64(T->t2, idx, T->t3);
+    __m512i t = _mm512_mask_blend_epi64(_mm512_test_epi64_mask(idx, _mm512_set1_epi64(16)), lo, hi);
+    t = _mm512_add_epi64(t, _mm512_slli_epi64(k, 47));
+    const __m512d p = _mm512_fmadd_pd(r, _mm512_set1_pd(EXPF_C0), _mm512_set1_pd(EXPF_C1));
+    const __m512d r2 = _mm512_mul_pd(r, r);
+    __m512d y = _mm512_fmadd_pd(r, _mm512_set1_pd(EXPF_C2), _mm512_set1_pd(1.0));
+    y = _mm512_fmadd_pd(p, r2, y);
+    return _mm512_cvtpd_ps(_mm512_mul_pd(y, _mm512_castsi512_pd(t)));
+}
+
+/* expf of 16 floats; lanes outside the fast range call the library. */
+ALWAYS_INLINE __m512 expf16(const expf_tab *T, __m512 x) {
+    const __m512i top = _mm512_and_si512(_mm512_srli_epi32(_mm512_castps_si512(x), 20), _mm512_set1_epi32(0x7FF));
+    const __mmask16 slow = _mm512_cmpgt_epi32_mask(top, _mm512_set1_epi32(0x42A));
+    __m512 y = _mm512_insertf32x8(_mm512_castps256_ps512(expf8_d(T, _mm512_castps512_ps256(x))),
+                                  expf8_d(T, _mm512_extractf32x8_ps(x, 1)), 1);
+    if (__builtin_expect(slow != 0, 0)) {
+        float xs[16], ys[16];
+        _mm512_storeu_ps(xs, x);
+        _mm512_storeu_ps(ys, y);
+        for (int j = 0; j < 16; j++)
+            if (slow >> j & 1) ys[j] = expf(xs[j]);
+        y = _mm512_loadu_ps(ys);
+    }
+    return y;
+}
+
+void gh_expf_f32_avx512(float *y, const float *x, int64_t n) {
+    const expf_tab T = expf_tab_load();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, expf16(&T, _mm512_loadu_ps(x + i)));
+    gh_expf_f32_avx2(y + i, x + i, n - i);
+}
+
+void gh_swiglu_f32_avx512(float *g, const float *u, int64_t n) {
+    const expf_tab T = expf_tab_load();
+    const __m512 one = _mm512_set1_ps(1.0f), sign = _mm512_set1_ps(-0.0f);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 x = _mm512_loadu_ps(g + i);
+        const __m512 e = expf16(&T, _mm512_xor_ps(x, sign));
+        _mm512_storeu_ps(g + i, _mm512_mul_ps(_mm512_div_ps(x, _mm512_add_ps(one, e)), _mm512_loadu_ps(u + i)));
+    }
+    gh_swiglu_f32_avx2(g + i, u + i, n - i);
+}
+
+/* Two positions a register: p in the low half, p + 1 in the high half; the
+ * sums take the low half, then the high one, so in position order. */
+__m256 gh_softmax_exp8_avx512(float *scores, int32_t G, int32_t g, int32_t n, __m256 mx) {
+    const expf_tab T = expf_tab_load();
+    const __m512 m2 = _mm512_insertf32x8(_mm512_castps256_ps512(mx), mx, 1);
+    __m256 sum = _mm256_setzero_ps();
+    int32_t p = 0;
+    for (; p + 2 <= n; p += 2) {
+        float *s0 = scores + (size_t)p * G + g, *s1 = s0 + G;
+        const __m512 d = _mm512_sub_ps(
+            _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(s0)), _mm256_loadu_ps(s1), 1), m2);
+        const __m512 e = expf16(&T, d);
+        const __m256 e0 = _mm512_castps512_ps256(e), e1 = _mm512_extractf32x8_ps(e, 1);
+        _mm256_storeu_ps(s0, e0);
+        _mm256_storeu_ps(s1, e1);
+        sum = _mm256_add_ps(_mm256_add_ps(sum, e0), e1);
+    }
+    if (p < n) { /* the last odd position, in the low half */
+        float *s0 = scores + (size_t)p * G + g;
+        const __m512 d = _mm512_sub_ps(_mm512_castps256_ps512(_mm256_loadu_ps(s0)), m2);
+        const __m256 e0 = _mm512_castps512_ps256(expf16(&T, _mm512_maskz_mov_ps(0xFF, d)));
+        _mm256_storeu_ps(s0, e0);
+        sum = _mm256_add_ps(sum, e0);
+    }
+    return sum;
 }

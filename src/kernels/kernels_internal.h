@@ -144,6 +144,12 @@ bool gh_expf_avx2_init(void);
 bool gh_expf_avx2_ok(void);
 void gh_expf_f32_avx2(float *y, const float *x, int64_t n);
 void gh_swiglu_f32_avx2(float *g, const float *u, int64_t n);
+/* glibc's 2^(i/32) table as gh_expf_avx2_init built it (kernels_avx2.c). */
+const uint64_t *gh_expf_table(void);
+/* The same as the _avx2 forms, 16 lanes at a time (kernels_avx512.c); only
+ * where gh_kernels_use_avx512() and gh_expf_avx2_ok(). */
+void gh_swiglu_f32_avx512(float *g, const float *u, int64_t n);
+void gh_expf_f32_avx512(float *y, const float *x, int64_t n);
 void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const gh_kv_view *kv, int32_t n, int32_t hd,
                         float scale, float *scores);
 double gh_sum_f32_avx2(const float *x, int64_t n);

@@ -22,6 +22,14 @@ ALWAYS_INLINE float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+/* glibc's expf (kernels_avx2.c explains): 32 / ln 2, the rounding shift and
+ * the polynomial's coefficients, shared by the AVX2 and AVX-512 forms */
+#define EXPF_INVLN2N 0x1.71547652b82fep+5 /* 32 / ln 2 */
+#define EXPF_SHIFT 0x1.8p+52
+#define EXPF_C0 0x1.c6af84b912394p-20 /* 0x1.c6af84b912394p-5 / 32^3 */
+#define EXPF_C1 0x1.ebfce50fac4f3p-13 /* 0x1.ebfce50fac4f3p-3 / 32^2 */
+#define EXPF_C2 0x1.62e42ff0c52d6p-6  /* 0x1.62e42ff0c52d6p-1 / 32 */
+
 ALWAYS_INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 /* 8 bf16 values widened to floats (a 16-bit shift, exact). */
@@ -95,5 +103,11 @@ ALWAYS_INLINE __m256 hsum8x8(const __m256 t[8]) {
             UNROLL for (int r_ = 0; r_ < (R); r_++)                                            \
                 _mm_prefetch(WROW(char, r_) + (off) + (size_t)(R) * wb, _MM_HINT_T1);          \
     } while (0)
+
+/* Attention's softmax exponentials for heads g .. g+7 (kernels_avx512.c):
+ * scores[p*G + g + j] = expf(scores[p*G + g + j] - mx[j]) for p < n, with
+ * the library's bits, and the per-head sums of those in position order.
+ * Only where gh_kernels_use_avx512() and gh_expf_avx2_ok(). */
+__m256 gh_softmax_exp8_avx512(float *scores, int32_t G, int32_t g, int32_t n, __m256 mx);
 
 #endif

@@ -602,12 +602,14 @@ void gh_swiglu_f32_ref(float *g, const float *u, int64_t n) {
 
 void gh_swiglu_f32(float *g, const float *u, int64_t n) {
     pthread_once(&g_once, traits_init);
-    if (g_avx2) gh_swiglu_f32_avx2(g, u, n);
+    if (g_avx512 && gh_expf_avx2_ok()) gh_swiglu_f32_avx512(g, u, n);
+    else if (g_avx2) gh_swiglu_f32_avx2(g, u, n);
     else gh_swiglu_f32_ref(g, u, n);
 }
 
 void gh_expf_f32(float *y, const float *x, int64_t n) {
     pthread_once(&g_once, traits_init);
+    if (g_avx512 && gh_expf_avx2_ok()) { gh_expf_f32_avx512(y, x, n); return; }
     if (g_avx2) { gh_expf_f32_avx2(y, x, n); return; }
     for (int64_t i = 0; i < n; i++) y[i] = expf(x[i]);
 }

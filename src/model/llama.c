@@ -619,6 +619,39 @@ static void rmsnorm(float *o, const float *x, const float *w, int64_t n, float e
     for (int64_t j = 0; j < n; j++) o[j] = w[j] * (ss * x[j]);
 }
 
+/* rmsnorm of the nr (<= RMS_ROWS) rows at x (n apart) into o: each row's
+ * sum of squares is rmsnorm's sequential chain (the same bits), but the
+ * rows' chains run side by side, so the adds' 4-cycle latency overlaps:
+ * with 16 sequences two threads did 8 dependent 2048-add chains each, ~1 %
+ * of a 1.1B q4_0 step. */
+#define RMS_ROWS 8
+static void rmsnorm_rows(float *restrict o, const float *restrict x, const float *restrict w, int32_t nr, int64_t n,
+                         float eps) {
+    const float *xr[RMS_ROWS];
+    for (int r = 0; r < RMS_ROWS; r++) xr[r] = x + (size_t)(r < nr ? r : 0) * (size_t)n; /* rows past nr repeat row 0 */
+    /* eight named accumulators: GCC kept an array of them in memory */
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+    for (int64_t j = 0; j < n; j++) {
+        s0 += xr[0][j] * xr[0][j];
+        s1 += xr[1][j] * xr[1][j];
+        s2 += xr[2][j] * xr[2][j];
+        s3 += xr[3][j] * xr[3][j];
+        s4 += xr[4][j] * xr[4][j];
+        s5 += xr[5][j] * xr[5][j];
+        s6 += xr[6][j] * xr[6][j];
+        s7 += xr[7][j] * xr[7][j];
+    }
+    const float ss[RMS_ROWS] = {s0, s1, s2, s3, s4, s5, s6, s7};
+    for (int r = 0; r < nr; r++) {
+        float s = ss[r] / (float)n;
+        s += eps;
+        s = 1.0f / sqrtf(s);
+        float *restrict orow = o + (size_t)r * (size_t)n;
+        const float *restrict xrow = xr[r];
+        for (int64_t j = 0; j < n; j++) orow[j] = w[j] * (s * xrow[j]);
+    }
+}
+
 /* Rotates the first n_rot dims of each head of vec ([n_heads][head_dim]) by
  * position: interleaved pairs (2i, 2i+1), or NeoX pairs (i, i+n_rot/2). */
 static void rope(float *vec, int32_t n_heads, const gh_ctx *c, int32_t pos) {
@@ -706,7 +739,9 @@ static void forward_chunk(gh_ctx *c, const int32_t *tokens, const int32_t *seq, 
     for (int32_t l = 0; l < n_run; l++) {
         const gh_layer *L = &m->layers[l];
 #pragma omp parallel for num_threads(nth) schedule(static) if (ew_par)
-        for (int32_t t = 0; t < T; t++) rmsnorm(c->xb + t * E, c->x + t * E, L->attn_norm, E, I->norm_eps);
+        for (int32_t t = 0; t < T; t += RMS_ROWS)
+            rmsnorm_rows(c->xb + t * E, c->x + t * E, L->attn_norm, T - t < RMS_ROWS ? T - t : RMS_ROWS, E,
+                         I->norm_eps);
         {
             float *const ys[3] = {c->q, c->k, c->v};
             const gh_weight *const ws[3] = {&L->wq, &L->wk, &L->wv};
@@ -736,9 +771,10 @@ static void forward_chunk(gh_ctx *c, const int32_t *tokens, const int32_t *seq, 
         }
         matmul(c, c->xb, c->att, &L->wo, T);
 #pragma omp parallel for num_threads(nth) schedule(static) if (ew_par)
-        for (int32_t t = 0; t < T; t++) {
-            for (int64_t i = t * E; i < (t + 1) * E; i++) c->x[i] += c->xb[i];
-            rmsnorm(c->xb + t * E, c->x + t * E, L->ffn_norm, E, I->norm_eps);
+        for (int32_t t = 0; t < T; t += RMS_ROWS) {
+            const int32_t nr = T - t < RMS_ROWS ? T - t : RMS_ROWS;
+            for (int64_t i = t * E; i < (t + nr) * E; i++) c->x[i] += c->xb[i];
+            rmsnorm_rows(c->xb + t * E, c->x + t * E, L->ffn_norm, nr, E, I->norm_eps);
         }
         {
             float *const ys[2] = {c->hb, c->hb2};
