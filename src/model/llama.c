@@ -750,6 +750,8 @@ static void forward_chunk(gh_ctx *c, const int32_t *tokens, const int32_t *seq, 
         add_bias(c->q, L->bq, T, Q);
         add_bias(c->k, L->bk, T, KV);
         add_bias(c->v, L->bv, T, KV);
+        /* tokens' (sequence, position) slots are distinct, so threads may share them out */
+#pragma omp parallel for num_threads(nth) schedule(static) if (ew_par)
         for (int32_t t = 0; t < T; t++) {
             rope(c->q + t * Q, I->n_head, c, c->pos[t]);
             rope(c->k + t * KV, I->n_head_kv, c, c->pos[t]);
