@@ -184,7 +184,7 @@ int cmd_bench(int argc, char **argv) {
                gh_type_name(I->wtype), (long long)I->n_params, step_bytes / (1 << 20));
         printf("threads      %d, kernels %s, weights %s", nt, gh_kernels_simd_name(),
                I->mapped ? "mapped from the file" : "copied into memory (huge pages advised)");
-        if (I->n_regrouped) printf(", %d matrices regrouped for AMX", I->n_regrouped);
+        if (I->n_regrouped) printf(", %d matrices regrouped for the kernels", I->n_regrouped);
         printf("\n");
         printf("bandwidth    %.2f GB/s (streaming read, measured now)\n", bw / 1e9);
         printf("limit        %.2f tokens/s at batch 1 (bandwidth / bytes per step)\n", bw / step_bytes);

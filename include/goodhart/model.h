@@ -75,9 +75,9 @@ typedef struct gh_model_info {
     bool lm_head;           /* logits mean something: output.weight, or token_embd tied by design
                                (false for a classifier model stored without an LM head) */
     bool mapped;            /* weights mapped from the file (use_mmap, or too big to copy) */
-    int32_t n_regrouped;    /* Q4_0 matrices rearranged in memory for the AMX kernels (a copied
-                               model on a CPU with AMX): their tensor data, as gh_model_gguf
-                               shows it, no longer has GGUF's row order */
+    int32_t n_regrouped;    /* matrices rearranged in memory for the kernels (a copied model:
+                               Q4_0/Q8_0 on a CPU with AMX, F16 with AVX-512): their tensor
+                               data, as gh_model_gguf shows it, no longer has GGUF's row order */
 } gh_model_info;
 
 /* llama.cpp's pooling types ({arch}.pooling_type). */

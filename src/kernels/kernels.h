@@ -76,28 +76,31 @@ void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const i
 void gh_matmul_ref(float *y, const float *x, const void *W, gh_type wtype, int64_t n_in,
                    int64_t n_out, int64_t B);
 
-/* Q4_0 and Q8_0 weights regrouped for the AMX kernels (repack.c has the
- * layout): types only memory holds, never a file. gh_matmul and
- * gh_matmul_ref take them as wtype like any other (bitwise what the rows
- * they came from give); nothing else reads them, and W must not be read as
- * rows once regrouped. Their rows come in groups of 16, so n_out is a
- * multiple of 16. */
+/* Weights regrouped in memory for the kernels (repack.c has the layouts):
+ * types only memory holds, never a file. gh_matmul and gh_matmul_ref take
+ * them as wtype like any other (bitwise what the rows they came from give);
+ * nothing else reads them, and W must not be read as rows once regrouped.
+ *   GH_TYPE_Q4_0_R16, GH_TYPE_Q8_0_R16: 16 rows' blocks side by side, for
+ *     the AMX kernels (n_out a multiple of 16);
+ *   GH_TYPE_F16_R2: rows in pairs, 8 elements of one and 8 of the other in
+ *     turn, for the AVX-512 row-pair tiles (n_out even, n_in % 8 == 0). */
 #define GH_TYPE_Q4_0_R16 ((gh_type)64)
 #define GH_TYPE_Q8_0_R16 ((gh_type)65)
+#define GH_TYPE_F16_R2 ((gh_type)66)
 /* The regrouped type of t, GH_TYPE_COUNT for a type without one; and back. */
-gh_type gh_r16_of(gh_type t);
-gh_type gh_r16_base(gh_type r);
+gh_type gh_regrouped_of(gh_type t);
+gh_type gh_regrouped_base(gh_type r);
 /* Whether a matrix of type t and this shape is worth regrouping: t has a
- * regrouped type, this process's kernels use AMX (gh_kernels_simd_name() is
- * "amx") and n_out % 16 == 0. */
-bool gh_r16_usable(gh_type t, int64_t n_in, int64_t n_out);
-/* Regroups the matrix W of type t (Q4_0 or Q8_0; n_out rows of n_in
- * elements) in place; the bytes stay the same size. 0, or -1 without
- * memory for one 16-row group (W is then unchanged) or for a type or shape
- * the layout cannot hold. */
-int gh_r16_repack(gh_type t, void *W, int64_t n_in, int64_t n_out);
-/* Row o of a matrix of regrouped type r, as the n_in / 32 blocks it was. */
-void gh_r16_row(gh_type r, const void *W, int64_t n_in, int64_t o, void *row);
+ * regrouped type, this process's kernels use the ones that read it
+ * (Q4_0/Q8_0: AMX; F16: AVX-512, gh_kernels_simd_name()) and the shape
+ * fits the layout. */
+bool gh_regroup_usable(gh_type t, int64_t n_in, int64_t n_out);
+/* Regroups the matrix W of type t (n_out rows of n_in elements) in place;
+ * the bytes stay the same size. 0, or -1 without memory for one group (W is
+ * then unchanged) or for a type or shape the layout cannot hold. */
+int gh_regroup(gh_type t, void *W, int64_t n_in, int64_t n_out);
+/* Row o of a matrix of regrouped type r, as the row it was. */
+void gh_regrouped_row(gh_type r, const void *W, int64_t n_in, int64_t o, void *row);
 /* GB/s of a streaming read (AVX2 sum when available) of a buffer of `bytes`
  * bytes over n_threads OpenMP threads, best of `reps` passes; the buffer should
  * be much larger than the caches (e.g. 512 MiB). Returns 0 if the buffer

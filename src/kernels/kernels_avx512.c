@@ -124,22 +124,36 @@ gh_ptile_fn gh_ptile_avx512(gh_type t, int R, int P) {
  * acc) per step, hsum8, the scalar tail). With 3 row pairs x 8 columns that
  * is 9 uops per 24 FMAs instead of 8 per 16. Measured (2048 x 5616 and
  * 5632 x 2040 f16, B = 16, 2 threads, against the 4 x 4-pair tile): 8-12 %
- * faster; 2 x 8, 2 x 12, 4 x 6, 3 x 6 and 2 x 6 were slower than 3 x 8. */
+ * faster; 2 x 8, 2 x 12, 4 x 6, 3 x 6 and 2 x 6 were slower than 3 x 8.
+ * kind 1: F16 rows, 2: BF16 rows, 3: F16 regrouped in row pairs
+ * (GH_TYPE_F16_R2, repack.c; n % 8 == 0): a pair's step is one 32-byte load
+ * at pair q's bytes (rows 2q and 2q + 1 of the others) + 32 s, instead of
+ * two 16-byte loads and an insert. */
 ALWAYS_INLINE void rptile16(const int kind, const int RP, const int C, int64_t n, const void *w, size_t wb, int nr,
                             const float *x, size_t xs, float *y, size_t ys, const char *pf, int npf) {
     const uint16_t *row[6];
-    UNROLL8 for (int r = 0; r < 2 * RP; r++) row[r] = WROW(uint16_t, r < nr ? r : nr - 1);
+    const int pmask = kind == 3 ? ~1 : ~0; /* regrouped: both rows of a pair start at its bytes */
+    UNROLL8 for (int r = 0; r < 2 * RP; r++) row[r] = WROW(uint16_t, (r < nr ? r : nr - 1) & pmask);
     __m512 acc[3][8];
     UNROLL8 for (int q = 0; q < RP; q++) UNROLL8 for (int c = 0; c < C; c++) acc[q][c] = _mm512_setzero_ps();
     const int64_t n8 = n / 8;
     for (int64_t s = 0; s < n8; s++) {
-        if ((s & 3) == 0) /* a line per prefetched row */
-            for (int r = 0; r < npf; r++) __builtin_prefetch(pf + (size_t)r * wb + 16 * s, 0, 3);
+        if ((s & 3) == 0) { /* a line per prefetched row (row pairs: the pair's two lines) */
+            if (kind == 3) /* npf row pairs, 2 wb apart: their two lines */
+                for (int r = 0; r < npf; r++) {
+                    __builtin_prefetch(pf + (size_t)r * 2 * wb + 32 * s, 0, 3);
+                    __builtin_prefetch(pf + (size_t)r * 2 * wb + 32 * s + 64, 0, 3);
+                }
+            else
+                for (int r = 0; r < npf; r++) __builtin_prefetch(pf + (size_t)r * wb + 16 * s, 0, 3);
+        }
         __m512 wv[3];
         UNROLL8 for (int q = 0; q < RP; q++) {
-            const __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(row[2 * q] + 8 * s))),
-                                                      _mm_loadu_si128((const __m128i *)(row[2 * q + 1] + 8 * s)), 1);
-            wv[q] = kind == 1 ? _mm512_cvtph_ps(h) : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+            const __m256i h =
+                kind == 3 ? _mm256_loadu_si256((const __m256i *)(row[2 * q] + 16 * s))
+                          : _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(row[2 * q] + 8 * s))),
+                                                    _mm_loadu_si128((const __m128i *)(row[2 * q + 1] + 8 * s)), 1);
+            wv[q] = kind != 2 ? _mm512_cvtph_ps(h) : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
         }
         UNROLL8 for (int c = 0; c < C; c++) {
             const __m512 xv = _mm512_broadcast_f32x8(_mm256_loadu_ps(x + (size_t)c * xs + 8 * s));
@@ -150,7 +164,8 @@ ALWAYS_INLINE void rptile16(const int kind, const int RP, const int C, int64_t n
         for (int c = 0; c < C; c++)
             for (int h = 0; h < 2 && 2 * q + h < nr; h++) {
                 float sum = hsum8(half_of(acc[q][c], h));
-                for (int64_t j = 8 * n8; j < n; j++) sum += welem16(kind, row[2 * q + h], j) * x[(size_t)c * xs + (size_t)j];
+                if (kind != 3) /* (regrouped rows have no tail) */
+                    for (int64_t j = 8 * n8; j < n; j++) sum += welem16(kind, row[2 * q + h], j) * x[(size_t)c * xs + (size_t)j];
                 y[(size_t)c * ys + (size_t)(2 * q + h)] = sum;
             }
 }
@@ -166,14 +181,16 @@ ALWAYS_INLINE void rptile16(const int kind, const int RP, const int C, int64_t n
     RPTILE_INST(NAME, KIND, RP, 7) RPTILE_INST(NAME, KIND, RP, 8)
 RPTILE_ROWS(f16, 1, 1) RPTILE_ROWS(f16, 1, 2) RPTILE_ROWS(f16, 1, 3)
 RPTILE_ROWS(bf16, 2, 1) RPTILE_ROWS(bf16, 2, 2) RPTILE_ROWS(bf16, 2, 3)
+RPTILE_ROWS(f16r2, 3, 1) RPTILE_ROWS(f16r2, 3, 2) RPTILE_ROWS(f16r2, 3, 3)
 #define RPTILE_ROW(NAME, RP)                                                                                        \
     {NAME##_rp##RP##x1, NAME##_rp##RP##x2, NAME##_rp##RP##x3, NAME##_rp##RP##x4,                                    \
      NAME##_rp##RP##x5, NAME##_rp##RP##x6, NAME##_rp##RP##x7, NAME##_rp##RP##x8}
-static const gh_rptile_fn rptiles512[2][3][8] = {{RPTILE_ROW(f16, 1), RPTILE_ROW(f16, 2), RPTILE_ROW(f16, 3)},
-                                                 {RPTILE_ROW(bf16, 1), RPTILE_ROW(bf16, 2), RPTILE_ROW(bf16, 3)}};
+static const gh_rptile_fn rptiles512[3][3][8] = {{RPTILE_ROW(f16, 1), RPTILE_ROW(f16, 2), RPTILE_ROW(f16, 3)},
+                                                 {RPTILE_ROW(bf16, 1), RPTILE_ROW(bf16, 2), RPTILE_ROW(bf16, 3)},
+                                                 {RPTILE_ROW(f16r2, 1), RPTILE_ROW(f16r2, 2), RPTILE_ROW(f16r2, 3)}};
 
 gh_rptile_fn gh_rptile_avx512(gh_type t, int RP, int C) {
-    const int ti = t == GH_TYPE_F16 ? 0 : t == GH_TYPE_BF16 ? 1 : -1;
+    const int ti = t == GH_TYPE_F16 ? 0 : t == GH_TYPE_BF16 ? 1 : t == GH_TYPE_F16_R2 ? 2 : -1;
     if (ti < 0 || RP < 1 || RP > GH_RPTILE_RP_MAX || C < 1 || C > GH_RPTILE_C_MAX) return NULL;
     return rptiles512[ti][RP - 1][C - 1];
 }

@@ -36,6 +36,8 @@
  *      repack.c): for any B
  *      the activations are repacked for the VNNI kernel (B <= 8) or packed
  *      for AMX, and kernels_amx.c computes whole 16-row groups.
+ *   6. F16 regrouped in row pairs (GH_TYPE_F16_R2, CPUs with AVX-512): the
+ *      row-pair tiles for B >= 4, AVX2 tiles that read the pairs below.
  * Tiles (R x C, from kernels_avx2.c, or kernels_avx512.c for R x 4 and R x 8
  * where the CPU has AVX-512 VNNI: the same bits) only interleave independent
  * per-pair chains, and the quantized tiles and AMX products all keep the
@@ -120,7 +122,9 @@ static void pack_pairs(const float *x, int64_t n_in, int64_t B, float *xp, int64
 }
 
 size_t gh_matmul_wsize(gh_type wtype, int64_t n_in, int64_t B) {
-    if (gh_r16_base(wtype) != GH_TYPE_COUNT) { /* Q8_0 rows, then (64-byte aligned) their VNNI repacking or AMX packing */
+    if (wtype == GH_TYPE_F16_R2) /* the row-pair tiles' padded activation rows (B >= 4) */
+        return B > 0 && gh_kernels_use_avx512() ? (size_t)B * rp_stride(n_in) * 4 + 64 : 0;
+    if (gh_regrouped_base(wtype) != GH_TYPE_COUNT) { /* Q8_0 rows, then (64-byte aligned) their VNNI repacking or AMX packing */
         if (B <= 0 || !gh_kernels_use_amx()) return 0;
         const size_t q = (size_t)B * (size_t)(n_in / 32) * sizeof(blk_q8_0);
         return q + 64 + (B <= GH_R16_VNNI_MAX_B ? gh_r16_xsize(n_in, B) : gh_amx_pack_size(n_in, B));
@@ -212,7 +216,7 @@ static void matmul_rows(float *y, const void *xq, const gh_type_traits *vt, size
     /* every type with an AVX-512 R x 8 tile has all of R x {4, 8} */
     const bool use512 = gh_kernels_use_avx512(), t512 = use512 && gh_tile_avx512(wtype, 4, 8) != NULL;
     tile_shape(wtype, B, t512, &R, &C);
-    if (!gh_tile_avx2(wtype, 1, 1)) { /* a type without SIMD tiles: pair by pair */
+    if (!gh_tile_avx2(wtype, 1, 1) && wtype != GH_TYPE_F16_R2) { /* a type without SIMD tiles: pair by pair */
         for (int64_t o = o0; o < o1; o++)
             for (int64_t b = 0; b < B; b++)
                 tt->vec_dot(n_in, &y[b * n_out + o], wp + (size_t)o * wrow, xp + (size_t)b * xrow);
@@ -311,6 +315,9 @@ static void matmul_rows(float *y, const void *xq, const gh_type_traits *vt, size
  * out the next group's nn rows (tile t rows [nn t/T, nn (t+1)/T)) instead;
  * only a group not fetched before (`own`: the first of a range) has its
  * first tile prefetch its own rows. */
+#ifndef R2_AHEAD
+#define R2_AHEAD (2 * GH_RPTILE_AHEAD)
+#endif
 static const char *tile_prefetch(const char *wo, size_t wrow, int nr, int64_t nn, bool own, int64_t t, int64_t T,
                                  size_t ahead, int *npf) {
     own = own || T == 1;
@@ -378,7 +385,11 @@ static void rpair_rows(float *y, const float *xr, const void *W, size_t wrow, gh
             for (int64_t t = 0, b = b0; b < b1; t++) {
                 const int c = b1 - b < GH_RPTILE_C_MAX ? (int)(b1 - b) : GH_RPTILE_C_MAX;
                 int npf;
-                const char *pf = tile_prefetch(wo, wrow, nr, nn, o == o0 && b0 == 0, t, T, GH_RPTILE_AHEAD, &npf);
+                /* regrouped F16 (row pairs, twice the bytes a step): pairs, twice as far */
+                const char *pf = wtype == GH_TYPE_F16_R2
+                                     ? tile_prefetch(wo, 2 * wrow, nr / 2, nn / 2, o == o0 && b0 == 0, t, T,
+                                                     R2_AHEAD, &npf)
+                                     : tile_prefetch(wo, wrow, nr, nn, o == o0 && b0 == 0, t, T, GH_RPTILE_AHEAD, &npf);
                 gh_rptile_avx512(wtype, (nr + 1) / 2, c)(n_in, wo, wrow, nr, xr + (size_t)b * xs, xs, y + b * n_out + o,
                                                          (size_t)n_out, pf, npf);
                 b += c;
@@ -390,17 +401,20 @@ static void rpair_rows(float *y, const float *xr, const void *W, size_t wrow, gh
 
 void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const int64_t *n_outs, gh_type wtype,
                      const float *x, int64_t n_in, int64_t B, void *wdata, int n_threads) {
-    /* regrouped Q4_0/Q8_0 (repack.c): the base type's conversion, then AMX
-     * or VNNI kernels for any B; regrouped only where this process uses AMX,
-     * so the reference (which reads the rows back) is only a safety net */
+    /* regrouped weights (repack.c): Q4_0/Q8_0 take the base type's
+     * conversion, then AMX or VNNI kernels for any B; F16 row pairs the
+     * row-pair tiles for any B. Regrouped only where this process uses those
+     * kernels, so the reference (which reads the rows back) is only a safety
+     * net. */
     const gh_type rtype = wtype;
-    const bool r16 = gh_r16_base(wtype) != GH_TYPE_COUNT;
-    if (r16 && !gh_kernels_use_amx()) {
+    const bool r2 = wtype == GH_TYPE_F16_R2;
+    const bool r16 = !r2 && gh_regrouped_base(wtype) != GH_TYPE_COUNT;
+    if ((r16 && !gh_kernels_use_amx()) || (r2 && !gh_kernels_use_avx512())) {
         for (int k = 0; k < n_mat && n_mat <= GH_MATMUL_MULTI_MAX; k++)
             gh_matmul_ref(ys[k], x, Ws[k], wtype, n_in, n_outs[k], B);
         return;
     }
-    if (r16) wtype = gh_r16_base(wtype);
+    if (r16 || r2) wtype = gh_regrouped_base(wtype);
     const gh_type_traits *tt = gh_get_type_traits(wtype);
     if (!tt || !tt->vec_dot || B <= 0 || n_mat <= 0 || n_mat > GH_MATMUL_MULTI_MAX) return;
     const gh_type_traits *vt = gh_get_type_traits(tt->vec_dot_type);
@@ -431,7 +445,7 @@ void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const i
     /* float weights, AVX-512, B >= 4: pair-packed activations */
     const bool pairs = simd && !convert && use_pairs(wtype, B);
     /* F16/BF16 weights, AVX-512, B >= 4: padded activation rows */
-    const bool rpairs = simd && !convert && use_rpairs(wtype, B);
+    const bool rpairs = (r2 && B >= KBLOCK_MIN_B) || (simd && !convert && use_rpairs(wtype, B));
     /* chunks of whole tiles: 16-row AMX groups, 6-row row-pair tiles (with
      * multiples of 4 rows, chunks ended in 2- or 4-row tiles: 7 % of an f16
      * N = 16 step's samples; whole ones measured 1-2 % faster), 4-row tiles */
@@ -477,8 +491,8 @@ void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const i
         }
         if (B < KBLOCK_MIN_B) {
             /* memory-bound decode: one contiguous range per thread and matrix,
-             * boundaries rounded to a multiple of 4 rows (16 regrouped) so
-             * tiles stay whole (long uninterrupted streams: measured ~10%
+             * boundaries rounded to a multiple of 4 rows (16 or 2 regrouped)
+             * so tiles stay whole (long uninterrupted streams: measured ~10%
              * faster than chunks at B = 1) */
             const int64_t rm = r16 ? 15 : 3;
             for (int k = 0; k < n_mat; k++) {
@@ -488,7 +502,7 @@ void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const i
                 if (ith == nt - 1) o1 = n_out;
                 if (o1 <= o0) continue;
                 if (r16) gh_r16_matmul_rows(rtype, ys[k], pack, pack, Ws[k], n_in, n_out, B, o0, o1);
-                else matmul_rows(ys[k], xq, vt, xrow, Ws[k], wrow, wtype, tt, n_in, n_out, B, o0, o1, simd);
+                else matmul_rows(ys[k], xq, vt, xrow, Ws[k], wrow, rtype, tt, n_in, n_out, B, o0, o1, simd);
             }
         } else {
             /* compute-bound batches: chunks of rows handed out dynamically, so
@@ -513,7 +527,7 @@ void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const i
                     o0 = om;
                 }
                 if (pairs) pair_rows(y, x, xp, W, wrow, wtype, n_in, n_out, B, o0, o1);
-                else if (rpairs) rpair_rows(y, xp, W, wrow, wtype, n_in, n_out, B, o0, o1);
+                else if (rpairs) rpair_rows(y, xp, W, wrow, rtype, n_in, n_out, B, o0, o1);
                 else if (o1 > o0) matmul_rows(y, xq, vt, xrow, W, wrow, wtype, tt, n_in, n_out, B, o0, o1, simd);
             }
         }
@@ -527,16 +541,17 @@ void gh_matmul(float *y, const float *x, const void *W, gh_type wtype, int64_t n
 
 void gh_matmul_ref(float *y, const float *x, const void *W, gh_type wtype, int64_t n_in,
                    int64_t n_out, int64_t B) {
-    const gh_type base = gh_r16_base(wtype);
+    const gh_type base = gh_regrouped_base(wtype);
     if (base != GH_TYPE_COUNT) { /* the rows read back, then as their type */
-        if (B <= 0 || n_out <= 0 || n_in <= 0 || n_in % 32) return;
-        const size_t wrow = row_bytes(gh_get_type_traits(base), n_in);
+        const gh_type_traits *bt = gh_get_type_traits(base);
+        if (B <= 0 || n_out <= 0 || n_in <= 0 || n_in % bt->blck_size) return;
+        const size_t wrow = row_bytes(bt, n_in);
         char *rows = malloc(wrow * (size_t)n_out);
         if (!rows) { /* no way to report: poison the output instead */
             for (int64_t i = 0; i < B * n_out; i++) y[i] = NAN;
             return;
         }
-        for (int64_t o = 0; o < n_out; o++) gh_r16_row(wtype, W, n_in, o, rows + (size_t)o * wrow);
+        for (int64_t o = 0; o < n_out; o++) gh_regrouped_row(wtype, W, n_in, o, rows + (size_t)o * wrow);
         gh_matmul_ref(y, x, rows, base, n_in, n_out, B);
         free(rows);
         return;

@@ -1,6 +1,7 @@
-/* repack.c — Q4_0 and Q8_0 weights regrouped at load for the AMX machines'
- * kernels (GH_TYPE_Q4_0_R16, GH_TYPE_Q8_0_R16: layouts that exist only in
- * memory, never in a file).
+/* repack.c — weights regrouped at load for the kernels: Q4_0 and Q8_0 for
+ * the AMX machines' (GH_TYPE_Q4_0_R16, GH_TYPE_Q8_0_R16), F16 for the
+ * AVX-512 row-pair tiles (GH_TYPE_F16_R2); layouts that exist only in
+ * memory, never in a file.
  *
  * Why: in GGUF's row order a kernel that takes 16 weight rows at once (the
  * AMX tiles, and the VNNI kernels with one lane per weight row) must gather
@@ -23,7 +24,14 @@
  * j (low nibble) and element j + 16 (high nibble), so the low nibbles of
  * chunk k are elements 4k .. 4k+3 of each row and the high ones elements
  * 16 + 4k .. 19 + 4k: the tile's rows k and k + 4. The bytes are the
- * file's, moved. */
+ * file's, moved.
+ *
+ * F16 (GH_TYPE_F16_R2): the row-pair tile (kernels_avx512.c) converts 8
+ * elements of rows 2q and 2q + 1 into one 16-lane register; from the rows as
+ * they lie that takes two 16-byte loads and an insert, one uop in 11 of an
+ * N = 16 step. Rows are taken in pairs, pair q in the bytes rows 2q and
+ * 2q + 1 had, as n_in / 8 steps of 32 bytes: elements 8s .. 8s+7 of row 2q,
+ * then the same of row 2q + 1. */
 #include "kernels/amx.h"
 #include "kernels/kernels_internal.h"
 
@@ -33,11 +41,43 @@
 /* Code bytes per block of the regrouped type's base (Q4_0 16, Q8_0 32), 0 for other types. */
 static int qs_bytes(gh_type base) { return base == GH_TYPE_Q4_0 ? QK4_0 / 2 : base == GH_TYPE_Q8_0 ? QK8_0 : 0; }
 
-gh_type gh_r16_of(gh_type t) {
-    return t == GH_TYPE_Q4_0 ? GH_TYPE_Q4_0_R16 : t == GH_TYPE_Q8_0 ? GH_TYPE_Q8_0_R16 : GH_TYPE_COUNT;
+gh_type gh_regrouped_of(gh_type t) {
+    return t == GH_TYPE_Q4_0 ? GH_TYPE_Q4_0_R16
+           : t == GH_TYPE_Q8_0 ? GH_TYPE_Q8_0_R16
+           : t == GH_TYPE_F16  ? GH_TYPE_F16_R2
+                               : GH_TYPE_COUNT;
 }
-gh_type gh_r16_base(gh_type r) {
-    return r == GH_TYPE_Q4_0_R16 ? GH_TYPE_Q4_0 : r == GH_TYPE_Q8_0_R16 ? GH_TYPE_Q8_0 : GH_TYPE_COUNT;
+gh_type gh_regrouped_base(gh_type r) {
+    return r == GH_TYPE_Q4_0_R16 ? GH_TYPE_Q4_0
+           : r == GH_TYPE_Q8_0_R16 ? GH_TYPE_Q8_0
+           : r == GH_TYPE_F16_R2   ? GH_TYPE_F16
+                                   : GH_TYPE_COUNT;
+}
+
+/* ---- F16 row pairs ---- */
+static bool f16_pairs_fit(int64_t n_in, int64_t n_out) {
+    return n_in > 0 && n_in % 8 == 0 && n_out > 0 && n_out % 2 == 0;
+}
+
+static int f16_regroup(uint16_t *W, int64_t n_in, int64_t n_out) {
+    if (!f16_pairs_fit(n_in, n_out)) return -1;
+    uint16_t *tmp = malloc((size_t)n_in * 2 * sizeof *tmp);
+    if (!tmp) return -1;
+    for (int64_t q = 0; q < n_out / 2; q++) {
+        uint16_t *pair = W + (size_t)q * 2 * (size_t)n_in; /* rows 2q, 2q + 1 */
+        for (int64_t s = 0; s < n_in / 8; s++) {
+            memcpy(tmp + 16 * s, pair + 8 * s, 16);
+            memcpy(tmp + 16 * s + 8, pair + n_in + 8 * s, 16);
+        }
+        memcpy(pair, tmp, (size_t)n_in * 2 * sizeof *tmp);
+    }
+    free(tmp);
+    return 0;
+}
+
+static void f16_regrouped_row(const uint16_t *W, int64_t n_in, int64_t o, uint16_t *row) {
+    const uint16_t *pair = W + (size_t)(o / 2) * 2 * (size_t)n_in;
+    for (int64_t s = 0; s < n_in / 8; s++) memcpy(row + 8 * s, pair + 16 * s + 8 * (o % 2), 16);
 }
 
 /* Group of 16 rows (rows, contiguous, row-major) -> its records (out). */
@@ -53,11 +93,13 @@ static void regroup(const uint8_t *rows, int64_t nb, int qb, uint8_t *out) {
     }
 }
 
-bool gh_r16_usable(gh_type t, int64_t n_in, int64_t n_out) {
+bool gh_regroup_usable(gh_type t, int64_t n_in, int64_t n_out) {
+    if (t == GH_TYPE_F16) return f16_pairs_fit(n_in, n_out) && gh_kernels_use_avx512();
     return qs_bytes(t) && n_in > 0 && n_in % 32 == 0 && n_out > 0 && n_out % 16 == 0 && gh_kernels_use_amx();
 }
 
-int gh_r16_repack(gh_type t, void *W, int64_t n_in, int64_t n_out) {
+int gh_regroup(gh_type t, void *W, int64_t n_in, int64_t n_out) {
+    if (t == GH_TYPE_F16) return f16_regroup(W, n_in, n_out);
     const int qb = qs_bytes(t);
     if (!qb || n_in <= 0 || n_in % 32 || n_out <= 0 || n_out % 16) return -1;
     const int64_t nb = n_in / 32;
@@ -73,8 +115,12 @@ int gh_r16_repack(gh_type t, void *W, int64_t n_in, int64_t n_out) {
     return 0;
 }
 
-void gh_r16_row(gh_type r, const void *W, int64_t n_in, int64_t o, void *row) {
-    const int qb = qs_bytes(gh_r16_base(r));
+void gh_regrouped_row(gh_type r, const void *W, int64_t n_in, int64_t o, void *row) {
+    if (r == GH_TYPE_F16_R2) {
+        f16_regrouped_row(W, n_in, o, row);
+        return;
+    }
+    const int qb = qs_bytes(gh_regrouped_base(r));
     if (!qb) return;
     const int64_t nb = n_in / 32;
     const size_t bsize = 2 + (size_t)qb, rec_bytes = 16 * bsize;

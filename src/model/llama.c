@@ -212,8 +212,9 @@ static gh_status load_weights(gh_model *m) {
     return GH_OK;
 }
 
-/* On a CPU whose kernels use AMX, a copied model's Q4_0 and Q8_0 matrices
- * are regrouped in place for them (GH_TYPE_*_R16 in kernels.h; repack.c has
+/* A copied model's Q4_0 and Q8_0 matrices (on a CPU whose kernels use AMX)
+ * and F16 ones (AVX-512) are regrouped in place for the kernels
+ * (GH_TYPE_*_R16, GH_TYPE_F16_R2 in kernels.h; repack.c has
  * why): the same bytes, 16 rows' blocks side by side, and the same bits of
  * every product. token_embd (read by rows for the embedding lookup) keeps
  * its rows, and so does the output matrix when it is token_embd. A mapped
@@ -234,11 +235,11 @@ static gh_status regroup(gh_model *m) {
     }
     int64_t n = 0;
     for (int64_t k = 0; k < nw; k++)
-        if (gh_r16_usable(ws[k]->type, ws[k]->n_in, ws[k]->n_out)) ws[n++] = ws[k];
+        if (gh_regroup_usable(ws[k]->type, ws[k]->n_in, ws[k]->n_out)) ws[n++] = ws[k];
     gh_status s = n ? gh_gguf_copy_writable(m->gguf, true) : GH_OK;
     for (int64_t k = 0; k < n && !s; k++)
-        if (gh_r16_repack(ws[k]->type, (void *)ws[k]->data, ws[k]->n_in, ws[k]->n_out) == 0) {
-            ws[k]->type = gh_r16_of(ws[k]->type);
+        if (gh_regroup(ws[k]->type, (void *)ws[k]->data, ws[k]->n_in, ws[k]->n_out) == 0) {
+            ws[k]->type = gh_regrouped_of(ws[k]->type);
             m->info.n_regrouped++;
         }
     if (n && !s) s = gh_gguf_copy_writable(m->gguf, false);

@@ -28,7 +28,7 @@ static void test_r16_layout(void **state) {
                 const size_t bsize = gh_get_type_traits(bt)->type_size, wrow = (size_t)nb * bsize;
                 const int chunks = (int)(bsize - 2) / 4;
                 uint8_t *w = kt_weights(bt, n_out, n_in), *r = dup(w, wrow * (size_t)n_out);
-                assert_int_equal(gh_r16_repack(bt, r, n_in, n_out), 0);
+                assert_int_equal(gh_regroup(bt, r, n_in, n_out), 0);
                 /* record i of group g: scales, then chunk k's 4 bytes a row */
                 for (int64_t o = 0; o < n_out; o++)
                     for (int64_t i = 0; i < nb; i++) {
@@ -41,22 +41,22 @@ static void test_r16_layout(void **state) {
                 /* and each row reads back as it was */
                 uint8_t *row = malloc(wrow);
                 for (int64_t o = 0; o < n_out; o++) {
-                    gh_r16_row(gh_r16_of(bt), r, n_in, o, row);
+                    gh_regrouped_row(gh_regrouped_of(bt), r, n_in, o, row);
                     assert_memory_equal(row, w + (size_t)o * wrow, wrow);
                 }
                 free(row); free(w); free(r);
             }
     /* shapes and types the layout cannot hold are refused, the bytes left alone */
     uint8_t *w = kt_weights(GH_TYPE_Q4_0, 17, 64), *r = dup(w, 17 * 36);
-    assert_int_equal(gh_r16_repack(GH_TYPE_Q4_0, r, 64, 17), -1);
+    assert_int_equal(gh_regroup(GH_TYPE_Q4_0, r, 64, 17), -1);
     assert_memory_equal(r, w, 17 * 36);
-    assert_int_equal(gh_r16_repack(GH_TYPE_Q4_0, r, 48, 16), -1);
-    assert_int_equal(gh_r16_repack(GH_TYPE_Q4_K, r, 256, 16), -1);
+    assert_int_equal(gh_regroup(GH_TYPE_Q4_0, r, 48, 16), -1);
+    assert_int_equal(gh_regroup(GH_TYPE_Q4_K, r, 256, 16), -1);
     assert_memory_equal(r, w, 17 * 36);
-    assert_false(gh_r16_usable(GH_TYPE_Q4_0, 64, 17));
-    assert_false(gh_r16_usable(GH_TYPE_Q6_K, 256, 16));
-    assert_int_equal(gh_r16_of(GH_TYPE_Q4_K), GH_TYPE_COUNT);
-    assert_int_equal(gh_r16_base(GH_TYPE_Q8_0_R16), GH_TYPE_Q8_0);
+    assert_false(gh_regroup_usable(GH_TYPE_Q4_0, 64, 17));
+    assert_false(gh_regroup_usable(GH_TYPE_Q6_K, 256, 16));
+    assert_int_equal(gh_regrouped_of(GH_TYPE_Q4_K), GH_TYPE_COUNT);
+    assert_int_equal(gh_regrouped_base(GH_TYPE_Q8_0_R16), GH_TYPE_Q8_0);
     free(w); free(r);
 }
 
@@ -67,9 +67,9 @@ static void test_r16_ref_is_ref(void **state) {
     const int64_t n_in = 96, n_out = 32, B = 3;
     for (int t = 0; t < 2; t++) {
         void *w = kt_weights(base_types[t], n_out, n_in), *r = dup(w, kt_row_bytes(base_types[t], n_in) * n_out);
-        assert_int_equal(gh_r16_repack(base_types[t], r, n_in, n_out), 0);
+        assert_int_equal(gh_regroup(base_types[t], r, n_in, n_out), 0);
         float *x = kt_gauss_vec(B * n_in, 1.0f), y[3 * 32], yr[3 * 32];
-        gh_matmul_ref(y, x, r, gh_r16_of(base_types[t]), n_in, n_out, B);
+        gh_matmul_ref(y, x, r, gh_regrouped_of(base_types[t]), n_in, n_out, B);
         gh_matmul_ref(yr, x, w, base_types[t], n_in, n_out, B);
         for (int i = 0; i < B * n_out; i++) assert_int_equal(f2u(y[i]), f2u(yr[i]));
         free(w); free(r); free(x);
@@ -77,10 +77,10 @@ static void test_r16_ref_is_ref(void **state) {
 }
 
 static void check_vs_ref(gh_type bt, int64_t n_in, int64_t n_out, int64_t B, int threads) {
-    const gh_type rt = gh_r16_of(bt);
+    const gh_type rt = gh_regrouped_of(bt);
     const size_t wb = kt_row_bytes(bt, n_in) * (size_t)n_out;
     void *w = kt_weights(bt, n_out, n_in), *r = dup(w, wb);
-    assert_int_equal(gh_r16_repack(bt, r, n_in, n_out), 0);
+    assert_int_equal(gh_regroup(bt, r, n_in, n_out), 0);
     float *x = kt_gauss_vec(B * n_in, 1.0f);
     for (int i = 0; i < 32; i++) x[i] = 0; /* a zero block scale: the first block of activation row 0 */
     float *y = malloc((size_t)(B * n_out) * 4), *yr = malloc((size_t)(B * n_out) * 4);
@@ -126,13 +126,13 @@ static void test_r16_multi(void **state) {
         for (int k = 0; k < 2; k++) {
             w[k] = kt_weights(bt, n_outs[k], n_in);
             r[k] = dup(w[k], kt_row_bytes(bt, n_in) * (size_t)n_outs[k]);
-            assert_int_equal(gh_r16_repack(bt, r[k], n_in, n_outs[k]), 0);
+            assert_int_equal(gh_regroup(bt, r[k], n_in, n_outs[k]), 0);
             y[k] = malloc((size_t)(B * n_outs[k]) * 4);
             yr[k] = malloc((size_t)(B * n_outs[k]) * 4);
         }
         float *x = kt_gauss_vec(B * n_in, 1.0f);
-        void *wd = malloc(gh_matmul_wsize(gh_r16_of(bt), n_in, B));
-        gh_matmul_multi(2, y, (const void *const *)r, n_outs, gh_r16_of(bt), x, n_in, B, wd, 2);
+        void *wd = malloc(gh_matmul_wsize(gh_regrouped_of(bt), n_in, B));
+        gh_matmul_multi(2, y, (const void *const *)r, n_outs, gh_regrouped_of(bt), x, n_in, B, wd, 2);
         for (int k = 0; k < 2; k++) {
             gh_matmul_ref(yr[k], x, w[k], bt, n_in, n_outs[k], B);
             for (int64_t i = 0; i < B * n_outs[k]; i++) assert_int_equal(f2u(y[k][i]), f2u(yr[k][i]));
@@ -176,13 +176,13 @@ static void test_r16_extremes(void **state) {
                     if (b % 3 == 0) memset(bx->qs, b % 2 ? 0x80 : 0x7F, sizeof bx->qs);
                 }
             uint8_t *r = dup(w, wrow * n_out);
-            assert_int_equal(gh_r16_repack(bt, r, n_in, n_out), 0);
+            assert_int_equal(gh_regroup(bt, r, n_in, n_out), 0);
             const size_t xs = B <= GH_R16_VNNI_MAX_B ? gh_r16_xsize(n_in, B) : gh_amx_pack_size(n_in, B);
             void *pack = aligned_alloc(64, (xs + 63) / 64 * 64);
-            if (B <= GH_R16_VNNI_MAX_B) gh_r16_xpack(gh_r16_of(bt), xq, xrow, n_in, B, pack, 0, nb);
+            if (B <= GH_R16_VNNI_MAX_B) gh_r16_xpack(gh_regrouped_of(bt), xq, xrow, n_in, B, pack, 0, nb);
             else gh_amx_pack(xq, xrow, n_in, B, pack, 0, nb);
             float *y = malloc(sizeof(float) * (size_t)(B * n_out));
-            gh_r16_matmul_rows(gh_r16_of(bt), y, pack, pack, r, n_in, n_out, B, 0, n_out);
+            gh_r16_matmul_rows(gh_regrouped_of(bt), y, pack, pack, r, n_in, n_out, B, 0, n_out);
             for (int64_t b = 0; b < B; b++)
                 for (int64_t o = 0; o < n_out; o++) {
                     float s;
@@ -195,6 +195,65 @@ static void test_r16_extremes(void **state) {
         }
 }
 
+/* F16 in row pairs (GH_TYPE_F16_R2): the layout, the rows read back, and
+ * gh_matmul through the row-pair tiles (any B: 1-3 take contiguous ranges
+ * per thread, 4 and more dynamic chunks; 6-row tiles and their remainders,
+ * 1-8 columns) bitwise gh_matmul on the rows (the SIMD float tiles' bits,
+ * kernels.h), gh_matmul_ref bitwise the rows' reference. */
+static void test_f16_pairs(void **state) {
+    (void)state;
+    kt_seed(56);
+    const int64_t n_ins[] = {8, 64, 520}, n_outs[] = {2, 6, 50, 1040};
+    for (int a = 0; a < 3; a++)
+        for (int c = 0; c < 4; c++) {
+            const int64_t n_in = n_ins[a], n_out = n_outs[c];
+            uint16_t *w = kt_weights(GH_TYPE_F16, n_out, n_in), *r = dup(w, (size_t)(n_in * n_out) * 2);
+            assert_int_equal(gh_regroup(GH_TYPE_F16, r, n_in, n_out), 0);
+            for (int64_t o = 0; o < n_out; o++) /* step s of pair o / 2: 8 of row 2q, 8 of row 2q + 1 */
+                for (int64_t s = 0; s < n_in / 8; s++)
+                    assert_memory_equal(r + (o / 2) * 2 * n_in + 16 * s + 8 * (o % 2), w + o * n_in + 8 * s, 16);
+            uint16_t *row = malloc((size_t)n_in * 2);
+            for (int64_t o = 0; o < n_out; o++) {
+                gh_regrouped_row(GH_TYPE_F16_R2, r, n_in, o, row);
+                assert_memory_equal(row, w + o * n_in, (size_t)n_in * 2);
+            }
+            free(row);
+            if (gh_kernels_use_avx512()) {
+                const int64_t Bs[] = {1, 2, 3, 4, 9, 16, 17};
+                for (int b = 0; b < 7; b++) {
+                    const int64_t B = Bs[b];
+                    float *x = kt_gauss_vec(B * n_in, 1.0f);
+                    float *y = malloc((size_t)(B * n_out) * 4), *yr = malloc((size_t)(B * n_out) * 4);
+                    void *wd = malloc(gh_matmul_wsize(GH_TYPE_F16_R2, n_in, B));
+                    void *wdr = malloc(gh_matmul_wsize(GH_TYPE_F16, n_in, B) + 1);
+                    gh_matmul(y, x, r, GH_TYPE_F16_R2, n_in, n_out, B, wd, 1 + (b & 1));
+                    gh_matmul(yr, x, w, GH_TYPE_F16, n_in, n_out, B, wdr, 1);
+                    for (int64_t i = 0; i < B * n_out; i++)
+                        if (f2u(y[i]) != f2u(yr[i]))
+                            fail_msg("f16 pairs n_in=%lld n_out=%lld B=%lld: y[%lld][%lld] = %.9g, ref %.9g",
+                                     (long long)n_in, (long long)n_out, (long long)B, (long long)(i / n_out),
+                                     (long long)(i % n_out), y[i], yr[i]);
+                    free(x); free(y); free(yr); free(wd); free(wdr);
+                }
+            }
+            /* the reference reads the rows back */
+            float *x = kt_gauss_vec(3 * n_in, 1.0f), *y = malloc((size_t)(3 * n_out) * 4), *yr = malloc((size_t)(3 * n_out) * 4);
+            gh_matmul_ref(y, x, r, GH_TYPE_F16_R2, n_in, n_out, 3);
+            gh_matmul_ref(yr, x, w, GH_TYPE_F16, n_in, n_out, 3);
+            assert_memory_equal(y, yr, (size_t)(3 * n_out) * 4);
+            free(x); free(y); free(yr);
+            free(w); free(r);
+        }
+    /* odd rows or a row length past whole steps: refused, bytes unchanged */
+    uint16_t *w = kt_weights(GH_TYPE_F16, 3, 16), *r = dup(w, 96);
+    assert_int_equal(gh_regroup(GH_TYPE_F16, r, 16, 3), -1);
+    assert_int_equal(gh_regroup(GH_TYPE_F16, r, 12, 4), -1);
+    assert_memory_equal(r, w, 96);
+    assert_false(gh_regroup_usable(GH_TYPE_F16, 16, 3));
+    assert_int_equal(gh_regrouped_of(GH_TYPE_F16), GH_TYPE_F16_R2);
+    free(w); free(r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_r16_layout),
@@ -202,6 +261,7 @@ int main(void) {
         cmocka_unit_test(test_r16_matmul_is_ref),
         cmocka_unit_test(test_r16_multi),
         cmocka_unit_test(test_r16_extremes),
+        cmocka_unit_test(test_f16_pairs),
     };
     return cmocka_run_group_tests_name("kernels_repack", tests, NULL, NULL);
 }

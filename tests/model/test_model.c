@@ -4,6 +4,7 @@
 #include "testutil.h"
 #include "kernels/kernels.h"
 #include "kernels/amx.h"
+#include "kernels/kernels_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -410,16 +411,17 @@ static void test_quantized_types_against_f32(void **state) {
     assert_true(quant_error(GH_TYPE_F16, "mistral") < 0.005);
 }
 
-/* A copied Q4_0 or Q8_0 model on a CPU with AMX has its matrices regrouped
- * in memory (kernels.h, GH_TYPE_*_R16) except token_embd; the logits are
+/* A copied Q4_0 or Q8_0 model on a CPU with AMX, or F16 one on a CPU with
+ * AVX-512, has its matrices regrouped in memory (kernels.h, GH_TYPE_*_R16,
+ * GH_TYPE_F16_R2) except token_embd; the logits are
  * bitwise those of the same file mapped (left as it is), for batches that
  * take the VNNI kernel (1, 5 positions) and the AMX tiles (12), with a
  * separate output matrix and with it tied to token_embd. */
 static void test_regrouped_same_bits(void **state) {
     (void)state;
-    for (int v = 0; v < 4; v++) {
+    for (int v = 0; v < 6; v++) {
         const int tied = v & 1;
-        const gh_type wt = v & 2 ? GH_TYPE_Q8_0 : GH_TYPE_Q4_0;
+        const gh_type wt = v < 2 ? GH_TYPE_Q4_0 : v < 4 ? GH_TYPE_Q8_0 : GH_TYPE_F16;
         gh_make_model_params p = gh_make_model_default_params();
         p.n_embd = 256; p.n_ff = 512; p.n_layer = 2; p.n_head = 4; p.n_head_kv = 2; p.n_vocab = 512;
         p.seed = 11;
@@ -435,7 +437,8 @@ static void test_regrouped_same_bits(void **state) {
         assert_ok(gh_model_load(path, &mp, &mc));
         mp.use_mmap = true;
         assert_ok(gh_model_load(path, &mp, &mm));
-        const int32_t want = gh_kernels_use_amx() ? 7 * 2 + !tied : 0;
+        const bool kernels = wt == GH_TYPE_F16 ? gh_kernels_use_avx512() : gh_kernels_use_amx();
+        const int32_t want = kernels ? 7 * 2 + !tied : 0;
         assert_int_equal(gh_model_get_info(mc)->n_regrouped, want);
         assert_int_equal(gh_model_get_info(mm)->n_regrouped, 0);
         int32_t toks[12];
