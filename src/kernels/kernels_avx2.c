@@ -544,27 +544,29 @@ ALWAYS_INLINE void tile_f16(const int R, const int C, TILE_PARAMS) {
  * n % 8 == 0): tile_f16's operations, with row r's step i read from its
  * pair's bytes (rows r & ~1 and r | 1 of the row order) at 2i + 8 (r & 1).
  * Batch-1 decode of a regrouped F16 model: 256-bit operations keep the
- * third vector port, which the 512-bit row-pair tiles leave idle. */
+ * third vector port, which the 512-bit row-pair tiles leave idle. With one
+ * activation row it takes 8 rows (4 pair streams): the 4 x 1 shape ran 2-5 %
+ * under the row layout's 4 x 1 tile, the 8 x 1 level with it. */
 ALWAYS_INLINE void tile_f16r2(const int R, const int C, TILE_PARAMS) {
-    __m256 acc[4][4];
+    __m256 acc[8][4];
     ACC_INIT(R, C);
     for (int64_t i = 0; i + 8 <= n; i += 8) {
-        __m256 wv[4];
+        __m256 wv[8];
         if ((i & 31) == 0) /* the next row group's pairs, two lines each per 32 elements */
-            UNROLL for (int p = 0; p < R / 2; p++) {
+            UNROLL8 for (int p = 0; p < R / 2; p++) {
                 const char *nx = WROW(char, 2 * p) + (size_t)R * wb + 4 * i;
                 _mm_prefetch(nx, _MM_HINT_T1);
                 _mm_prefetch(nx + 64, _MM_HINT_T1);
             }
-        UNROLL for (int r = 0; r < R; r++)
+        UNROLL8 for (int r = 0; r < R; r++)
             wv[r] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(WROW(uint16_t, r & ~1) + 2 * i + 8 * (r & 1))));
         UNROLL for (int c = 0; c < C; c++) {
             __m256 xv = _mm256_loadu_ps(XROW(float, c) + i);
-            UNROLL for (int r = 0; r < R; r++) acc[r][c] = _mm256_fmadd_ps(wv[r], xv, acc[r][c]);
+            UNROLL8 for (int r = 0; r < R; r++) acc[r][c] = _mm256_fmadd_ps(wv[r], xv, acc[r][c]);
         }
     }
     if (!(mode & GH_TILE_LAST)) { ACC_SAVE(R, C); return; }
-    UNROLL for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[(size_t)c * ys + r] = hsum8(acc[r][c]);
+    UNROLL8 for (int r = 0; r < R; r++) UNROLL for (int c = 0; c < C; c++) y[(size_t)c * ys + r] = hsum8(acc[r][c]);
 }
 
 /* BF16 weights (widened by a 16-bit shift) x F32 activations. */
@@ -954,16 +956,17 @@ TILE_FAMILY(q4_0)
 TILE_FAMILY(q4_K)
 TILE_FAMILY(q6_K)
 TILE_INST(f16r2, 2, 1) TILE_INST(f16r2, 2, 2) TILE_INST(f16r2, 2, 4)
-TILE_INST(f16r2, 4, 1) TILE_INST(f16r2, 4, 2) TILE_INST(f16r2, 4, 4)
+TILE_INST(f16r2, 4, 1) TILE_INST(f16r2, 4, 2) TILE_INST(f16r2, 4, 4) TILE_INST(f16r2, 8, 1)
 static const gh_tile_fn f16r2_tiles[3][3] = {{NULL, NULL, NULL},
                                              {f16r2_2x1, f16r2_2x2, f16r2_2x4},
                                              {f16r2_4x1, f16r2_4x2, f16r2_4x4}};
 
 gh_tile_fn gh_tile_avx2(gh_type t, int R, int C) {
+    if (t == GH_TYPE_F16_R2 && R == 8) return C == 1 ? f16r2_8x1 : NULL;
     int ri = R == 1 ? 0 : R == 2 ? 1 : R == 4 ? 2 : -1;
     int ci = C == 1 ? 0 : C == 2 ? 1 : C == 4 ? 2 : -1;
     if (ri < 0 || ci < 0) return NULL;
-    if (t == GH_TYPE_F16_R2) return f16r2_tiles[ri][ci]; /* whole row pairs: R of 2 or 4 */
+    if (t == GH_TYPE_F16_R2) return f16r2_tiles[ri][ci]; /* whole row pairs: R of 2, 4 (or 8 above) */
     switch (t) {
     case GH_TYPE_F32: return f32_tiles[ri][ci];
     case GH_TYPE_F16: return f16_tiles[ri][ci];

@@ -157,7 +157,7 @@ static gh_tile_fn pick_tile(gh_type t, int R, int C, bool use512) {
  * K-quants at 1x4 (their weight unpacking needs the registers). */
 static void tile_shape(gh_type t, int64_t B, bool t512, int *R, int *C) {
     bool kq = t == GH_TYPE_Q4_K || t == GH_TYPE_Q6_K;
-    if (B == 1) { *R = 4; *C = 1; return; }
+    if (B == 1) { *R = t == GH_TYPE_F16_R2 ? 8 : 4; *C = 1; return; } /* F16 pairs: 4 pair streams */
     if (B == 2) { *R = kq ? 2 : 4; *C = 2; return; }
     /* AVX-512 tiles (32 registers, two pairs per accumulator) take 4x8 */
     *R = kq ? 1 : t512 ? 4 : 2;
@@ -166,6 +166,7 @@ static void tile_shape(gh_type t, int64_t B, bool t512, int *R, int *C) {
 
 static inline int fit(int want, int64_t left) {
     if (left >= want) return want;
+    if (want == 8) return left >= 4 ? 4 : left >= 2 ? 2 : 1;
     return left >= 4 ? 4 : left >= 2 ? 2 : 1;
 }
 
