@@ -33,7 +33,9 @@ typedef struct gh_model_params {
     int32_t n_threads; /* default: number of online CPUs */
     /* Map the file in place (fast to open, pages shared with other
      * processes) instead of reading it into private memory with huge pages,
-     * which decodes up to ~20 % faster (gh_gguf_open_copy). Default false;
+     * which decodes up to ~20 % faster (gh_gguf_open_copy) and lets the
+     * loader regroup Q4_0/Q8_0/F16 matrices for the kernels (info's
+     * n_regrouped; the same bits). Default false;
      * worth setting for a look at the metadata or the tokenizer only. A file
      * that would not fit in the available memory with 512 MiB to spare is
      * mapped anyway. */
