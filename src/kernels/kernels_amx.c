@@ -34,6 +34,11 @@
  * shuffle indices: q4_0 at N = 16 was 5-10 % slower; Q8_0 gained nothing
  * from reading in place, 4-10 % in one-thread products in L2.)
  *
+ * A copied model's Q4_0/Q8_0 matrices come regrouped (repack.c), 16 rows'
+ * blocks already in tile order: the same kernels then skip the transpose
+ * and the gather, and batches of up to 8 rows take a VNNI kernel instead
+ * ("Regrouped Q4_0 and Q8_0" at the end of this file).
+ *
  * Linux hands out AMX state only on request (arch_prctl XCOMP_PERM); without
  * it, or without the CPU bits, gh_cpu_has_amx() is false and nothing here
  * runs. Compiled with -mamx-tile -mamx-int8 and the AVX-512 flags.

@@ -316,9 +316,6 @@ static void matmul_rows(float *y, const void *xq, const gh_type_traits *vt, size
  * out the next group's nn rows (tile t rows [nn t/T, nn (t+1)/T)) instead;
  * only a group not fetched before (`own`: the first of a range) has its
  * first tile prefetch its own rows. */
-#ifndef R2_AHEAD
-#define R2_AHEAD (2 * GH_RPTILE_AHEAD)
-#endif
 static const char *tile_prefetch(const char *wo, size_t wrow, int nr, int64_t nn, bool own, int64_t t, int64_t T,
                                  size_t ahead, int *npf) {
     own = own || T == 1;
@@ -330,6 +327,13 @@ static const char *tile_prefetch(const char *wo, size_t wrow, int nr, int64_t nn
     *npf = (int)(r1 - r0);
     return wo + (size_t)(nr + r0) * wrow;
 }
+
+/* Regrouped F16 (row pairs): bytes ahead at which a row-pair tile
+ * prefetches its own pairs. A pair's step is 32 bytes, twice a row's, so
+ * this is GH_RPTILE_AHEAD's distance in steps. */
+#ifndef R2_AHEAD
+#define R2_AHEAD (2 * GH_RPTILE_AHEAD)
+#endif
 
 /* Column pairs the next pair-packed tile takes, with `left` still to do. */
 static int ptile_pairs(int64_t left) { return left >= PTILE_P ? PTILE_P : left >= 2 ? 2 : 1; }
