@@ -303,10 +303,10 @@ typedef struct {
 
 /* The 16 weight scales of block i: gathered (and kept, with a cache, by the
  * first group's pass) or read back from the cache. */
-ALWAYS_INLINE __m512 block_scales(const bool r16, wide_cache *cache, int64_t g, const char *w, size_t wrow, int64_t i,
-                                  size_t bsize) {
+ALWAYS_INLINE __m512 block_scales(const bool q4, const bool r16, wide_cache *cache, int64_t g, const char *w,
+                                  size_t wrow, int64_t i) {
     if (cache && g > 0) return _mm512_load_ps(cache->dw[i]);
-    const __m512 dw = r16 ? r16_scales(bsize == sizeof(blk_q4_0), w, i) : wscales16(w, wrow, i, bsize);
+    const __m512 dw = r16 ? r16_scales(q4, w, i) : wscales16(w, wrow, i, q4 ? sizeof(blk_q4_0) : sizeof(blk_q8_0));
     if (cache) _mm512_store_ps(cache->dw[i], dw);
     return dw;
 }
@@ -362,7 +362,7 @@ ALWAYS_INLINE void wide_rows(const bool q4, const bool r16, float *y, const void
                         const int64_t i = 2 * (s - 2) + j;
                         const int32_t(*cj)[16] = (const int32_t(*)[16])c[s & 1][j];
                         const uint8_t *pk = pg + (size_t)i * PACK_BLOCK;
-                        float_step(acc, cj, pk, block_scales(r16, cache, g, w, wrow, i, bsize));
+                        float_step(acc, cj, pk, block_scales(q4, r16, cache, g, w, wrow, i));
                     }
                 if (s >= 0 && s < np) { /* tile products of pair s */
                     const int64_t i = 2 * s;
@@ -387,7 +387,7 @@ ALWAYS_INLINE void wide_rows(const bool q4, const bool r16, float *y, const void
                 _tile_loadd(TB0, UT(i), 64);
                 _tile_dpbssd(TC0, TA0, TB0);
                 _tile_stored(TC0, c[0][0], 64);
-                float_step(acc, (const int32_t(*)[16])c[0][0], pk, block_scales(r16, cache, g, w, wrow, i, bsize));
+                float_step(acc, (const int32_t(*)[16])c[0][0], pk, block_scales(q4, r16, cache, g, w, wrow, i));
             }
             /* acc[s] is y[16g + s][o .. o + 15] */
             _Pragma("GCC unroll 16") for (int s = 0; s < 16; s++)
@@ -398,22 +398,15 @@ ALWAYS_INLINE void wide_rows(const bool q4, const bool r16, float *y, const void
     _tile_release();
 }
 
-static void wide_rows_q8(float *y, const void *pack, const char *W, size_t wrow, int64_t n_in, int64_t n_out,
-                         int64_t B, int64_t o0, int64_t o1, wide_cache *cache) {
-    wide_rows(false, false, y, pack, W, wrow, n_in, n_out, B, o0, o1, cache);
-}
-static void wide_rows_q4(float *y, const void *pack, const char *W, size_t wrow, int64_t n_in, int64_t n_out,
-                         int64_t B, int64_t o0, int64_t o1, wide_cache *cache) {
-    wide_rows(true, false, y, pack, W, wrow, n_in, n_out, B, o0, o1, cache);
-}
-static void wide_rows_r16q4(float *y, const void *pack, const char *W, size_t wrow, int64_t n_in, int64_t n_out,
-                            int64_t B, int64_t o0, int64_t o1, wide_cache *cache) {
-    wide_rows(true, true, y, pack, W, wrow, n_in, n_out, B, o0, o1, cache);
-}
-static void wide_rows_r16q8(float *y, const void *pack, const char *W, size_t wrow, int64_t n_in, int64_t n_out,
-                            int64_t B, int64_t o0, int64_t o1, wide_cache *cache) {
-    wide_rows(false, true, y, pack, W, wrow, n_in, n_out, B, o0, o1, cache);
-}
+#define WIDE_INST(NAME, Q4, R16)                                                                                  \
+    static void NAME(float *y, const void *pack, const char *W, size_t wrow, int64_t n_in, int64_t n_out, int64_t B, \
+                     int64_t o0, int64_t o1, wide_cache *cache) {                                                 \
+        wide_rows(Q4, R16, y, pack, W, wrow, n_in, n_out, B, o0, o1, cache);                                      \
+    }
+WIDE_INST(wide_rows_q8, false, false)
+WIDE_INST(wide_rows_q4, true, false)
+WIDE_INST(wide_rows_r16q8, false, true)
+WIDE_INST(wide_rows_r16q4, true, true)
 
 /* ---- Narrow batches (B <= 8): several blocks per result tile ----
  * With B <= 8 a 16 x 16 result tile would hold only B useful rows, yet each

@@ -249,8 +249,7 @@ ALWAYS_INLINE __m256 expf8(__m256 x) {
         float xs[8], ys[8];
         _mm256_storeu_ps(xs, x);
         _mm256_storeu_ps(ys, y);
-        for (int j = 0; j < 8; j++)
-            if (slow >> j & 1) ys[j] = expf(xs[j]);
+        expf_slow_lanes(ys, xs, (unsigned)slow, 8);
         y = _mm256_loadu_ps(ys);
     }
     return y;

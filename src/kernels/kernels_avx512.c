@@ -35,8 +35,6 @@
  */
 #include "kernels/simd_x86.h"
 
-#include <math.h>
-
 bool gh_cpu_has_avx512(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
@@ -703,8 +701,7 @@ ALWAYS_INLINE __m512 expf16(const expf_tab *T, __m512 x) {
         float xs[16], ys[16];
         _mm512_storeu_ps(xs, x);
         _mm512_storeu_ps(ys, y);
-        for (int j = 0; j < 16; j++)
-            if (slow >> j & 1) ys[j] = expf(xs[j]);
+        expf_slow_lanes(ys, xs, slow, 16);
         y = _mm512_loadu_ps(ys);
     }
     return y;

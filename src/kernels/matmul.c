@@ -166,7 +166,6 @@ static void tile_shape(gh_type t, int64_t B, bool t512, int *R, int *C) {
 
 static inline int fit(int want, int64_t left) {
     if (left >= want) return want;
-    if (want == 8) return left >= 4 ? 4 : left >= 2 ? 2 : 1;
     return left >= 4 ? 4 : left >= 2 ? 2 : 1;
 }
 
@@ -217,7 +216,7 @@ static void matmul_rows(float *y, const void *xq, const gh_type_traits *vt, size
     /* every type with an AVX-512 R x 8 tile has all of R x {4, 8} */
     const bool use512 = gh_kernels_use_avx512(), t512 = use512 && gh_tile_avx512(wtype, 4, 8) != NULL;
     tile_shape(wtype, B, t512, &R, &C);
-    if (!gh_tile_avx2(wtype, 1, 1) && wtype != GH_TYPE_F16_R2) { /* a type without SIMD tiles: pair by pair */
+    if (!gh_tile_avx2(wtype, 2, 1)) { /* a type without SIMD tiles (every family has 2 x 1): pair by pair */
         for (int64_t o = o0; o < o1; o++)
             for (int64_t b = 0; b < B; b++)
                 tt->vec_dot(n_in, &y[b * n_out + o], wp + (size_t)o * wrow, xp + (size_t)b * xrow);
@@ -415,8 +414,8 @@ void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const i
     const bool r2 = wtype == GH_TYPE_F16_R2;
     const bool r16 = !r2 && gh_regrouped_base(wtype) != GH_TYPE_COUNT;
     if ((r16 && !gh_kernels_use_amx()) || (r2 && !gh_kernels_use_avx512())) {
-        for (int k = 0; k < n_mat && n_mat <= GH_MATMUL_MULTI_MAX; k++)
-            gh_matmul_ref(ys[k], x, Ws[k], wtype, n_in, n_outs[k], B);
+        if (n_mat <= GH_MATMUL_MULTI_MAX)
+            for (int k = 0; k < n_mat; k++) gh_matmul_ref(ys[k], x, Ws[k], wtype, n_in, n_outs[k], B);
         return;
     }
     if (r16 || r2) wtype = gh_regrouped_base(wtype);

@@ -10,6 +10,7 @@
 #include "kernels/kernels_internal.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -29,6 +30,14 @@ ALWAYS_INLINE float hsum8(__m256 v) {
 #define EXPF_C0 0x1.c6af84b912394p-20 /* 0x1.c6af84b912394p-5 / 32^3 */
 #define EXPF_C1 0x1.ebfce50fac4f3p-13 /* 0x1.ebfce50fac4f3p-3 / 32^2 */
 #define EXPF_C2 0x1.62e42ff0c52d6p-6  /* 0x1.62e42ff0c52d6p-1 / 32 */
+
+/* ys[j] = expf(xs[j]) for the lanes j < n set in mask: those outside the fast
+ * range (|x| >= 88, inf, NaN) take the library call itself, as the
+ * library's own slow path would. */
+ALWAYS_INLINE void expf_slow_lanes(float *ys, const float *xs, unsigned mask, int n) {
+    for (int j = 0; j < n; j++)
+        if (mask >> j & 1) ys[j] = expf(xs[j]);
+}
 
 ALWAYS_INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
 

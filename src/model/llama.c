@@ -611,13 +611,20 @@ gh_status gh_ctx_set_capture(gh_ctx *c, const int32_t *layers, int32_t n) {
 /* ---------------------------------------------------------------- forward */
 
 /* o[i] = w[i] * x[i] / sqrt(mean(x²) + eps), x and o of n floats (may alias) */
-static void rmsnorm(float *o, const float *x, const float *w, int64_t n, float eps) {
-    float ss = 0.0f;
-    for (int64_t j = 0; j < n; j++) ss += x[j] * x[j];
+/* o = w * (x / rms): the scale from x's sum of squares ss, then the
+ * product, the steps llama2.c takes (rmsnorm and rmsnorm_rows share it). */
+static void rms_apply(float *restrict o, const float *restrict x, const float *restrict w, int64_t n, float ss,
+                      float eps) {
     ss /= (float)n;
     ss += eps;
     ss = 1.0f / sqrtf(ss);
     for (int64_t j = 0; j < n; j++) o[j] = w[j] * (ss * x[j]);
+}
+
+static void rmsnorm(float *o, const float *x, const float *w, int64_t n, float eps) {
+    float ss = 0.0f;
+    for (int64_t j = 0; j < n; j++) ss += x[j] * x[j];
+    rms_apply(o, x, w, n, ss, eps);
 }
 
 /* rmsnorm of the nr (<= RMS_ROWS) rows at x (n apart) into o: each row's
@@ -643,14 +650,7 @@ static void rmsnorm_rows(float *restrict o, const float *restrict x, const float
         s7 += xr[7][j] * xr[7][j];
     }
     const float ss[RMS_ROWS] = {s0, s1, s2, s3, s4, s5, s6, s7};
-    for (int r = 0; r < nr; r++) {
-        float s = ss[r] / (float)n;
-        s += eps;
-        s = 1.0f / sqrtf(s);
-        float *restrict orow = o + (size_t)r * (size_t)n;
-        const float *restrict xrow = xr[r];
-        for (int64_t j = 0; j < n; j++) orow[j] = w[j] * (s * xrow[j]);
-    }
+    for (int r = 0; r < nr; r++) rms_apply(o + (size_t)r * (size_t)n, xr[r], w, n, ss[r], eps);
 }
 
 /* Rotates the first n_rot dims of each head of vec ([n_heads][head_dim]) by

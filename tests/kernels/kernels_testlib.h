@@ -32,6 +32,15 @@ static inline bool kt_have_amx(void) {
     return false;
 }
 
+/* y and yr ([B][n_out]) hold the same bits, else the test fails naming the
+ * first pair that differs after `what` (the case, as the caller words it). */
+static inline void kt_same_bits(const float *y, const float *yr, int64_t B, int64_t n_out, const char *what) {
+    for (int64_t i = 0; i < B * n_out; i++)
+        if (f2u(y[i]) != f2u(yr[i]))
+            fail_msg("%s: y[%lld][%lld] = %.9g, ref %.9g", what, (long long)(i / n_out), (long long)(i % n_out), y[i],
+                     yr[i]);
+}
+
 static inline float kt_unif(void) { return (float)((kt_u64() >> 40) + 0.5) / 16777216.0f; }
 static inline float kt_gauss(void) {
     float u = kt_unif(), v = kt_unif();

@@ -16,11 +16,10 @@ static void check_vs_ref(gh_type t, int64_t n_in, int64_t n_out, int64_t B, int 
     void *wd = malloc(gh_matmul_wsize(t, n_in, B));
     gh_matmul(y, x, w, t, n_in, n_out, B, wd, threads);
     gh_matmul_ref(yr, x, w, t, n_in, n_out, B);
-    for (int64_t i = 0; i < B * n_out; i++)
-        if (f2u(y[i]) != f2u(yr[i]))
-            fail_msg("%s n_in=%lld n_out=%lld B=%lld t=%d: y[%lld][%lld] = %.9g, ref %.9g", gh_get_type_traits(t)->name,
-                     (long long)n_in, (long long)n_out, (long long)B, threads, (long long)(i / n_out),
-                     (long long)(i % n_out), y[i], yr[i]);
+    char what[128];
+    snprintf(what, sizeof what, "%s n_in=%lld n_out=%lld B=%lld t=%d", gh_get_type_traits(t)->name, (long long)n_in,
+             (long long)n_out, (long long)B, threads);
+    kt_same_bits(y, yr, B, n_out, what);
     free(w); free(x); free(y); free(yr); free(wd);
 }
 

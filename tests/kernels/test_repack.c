@@ -87,11 +87,10 @@ static void check_vs_ref(gh_type bt, int64_t n_in, int64_t n_out, int64_t B, int
     void *wd = malloc(gh_matmul_wsize(rt, n_in, B));
     gh_matmul(y, x, r, rt, n_in, n_out, B, wd, threads);
     gh_matmul_ref(yr, x, w, bt, n_in, n_out, B);
-    for (int64_t i = 0; i < B * n_out; i++)
-        if (f2u(y[i]) != f2u(yr[i]))
-            fail_msg("%s r16 n_in=%lld n_out=%lld B=%lld t=%d: y[%lld][%lld] = %.9g, ref %.9g", gh_get_type_traits(bt)->name,
-                     (long long)n_in, (long long)n_out, (long long)B, threads, (long long)(i / n_out), (long long)(i % n_out), y[i],
-                     yr[i]);
+    char what[128];
+    snprintf(what, sizeof what, "%s r16 n_in=%lld n_out=%lld B=%lld t=%d", gh_get_type_traits(bt)->name,
+             (long long)n_in, (long long)n_out, (long long)B, threads);
+    kt_same_bits(y, yr, B, n_out, what);
     free(w); free(r); free(x); free(y); free(yr); free(wd);
 }
 
@@ -228,11 +227,10 @@ static void test_f16_pairs(void **state) {
                     void *wdr = malloc(gh_matmul_wsize(GH_TYPE_F16, n_in, B) + 1);
                     gh_matmul(y, x, r, GH_TYPE_F16_R2, n_in, n_out, B, wd, 1 + (b & 1));
                     gh_matmul(yr, x, w, GH_TYPE_F16, n_in, n_out, B, wdr, 1);
-                    for (int64_t i = 0; i < B * n_out; i++)
-                        if (f2u(y[i]) != f2u(yr[i]))
-                            fail_msg("f16 pairs n_in=%lld n_out=%lld B=%lld: y[%lld][%lld] = %.9g, ref %.9g",
-                                     (long long)n_in, (long long)n_out, (long long)B, (long long)(i / n_out),
-                                     (long long)(i % n_out), y[i], yr[i]);
+                    char what[96];
+                    snprintf(what, sizeof what, "f16 pairs n_in=%lld n_out=%lld B=%lld", (long long)n_in,
+                             (long long)n_out, (long long)B);
+                    kt_same_bits(y, yr, B, n_out, what);
                     free(x); free(y); free(yr); free(wd); free(wdr);
                 }
             }
