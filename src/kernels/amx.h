@@ -28,6 +28,11 @@ bool gh_kernels_use_amx(void);
 size_t gh_amx_pack_size(int64_t n_in, int64_t B);
 /* Packs blocks [i0, i1) of B Q8_0 activation rows (xrow bytes apart) into `pack`. */
 void gh_amx_pack(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *pack, int64_t i0, int64_t i1);
+/* gh_amx_pack straight from float rows (row b at x + b*n_in): each block
+ * quantized to Q8_0 as gh_q8_0_from_float_ref does, into the packed layout
+ * (one pass, where quantizing then packing took two and a barrier between).
+ * B > 8 only (the wide layout); blocks [i0, i1) of every group. */
+void gh_amx_pack_f32(const float *x, int64_t n_in, int64_t B, void *pack, int64_t i0, int64_t i1);
 /* y rows [o0, o1) (a multiple of 16 rows) for all B activation rows. */
 void gh_amx_matmul_rows(gh_type wtype, float *y, const void *pack, const void *W, size_t wrow, int64_t n_in,
                         int64_t n_out, int64_t B, int64_t o0, int64_t o1);

@@ -123,6 +123,45 @@ void gh_amx_pack(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *pac
         }
 }
 
+void gh_amx_pack_f32(const float *x, int64_t n_in, int64_t B, void *pack, int64_t i0, int64_t i1) {
+    const int64_t nb = n_in / 32, G = (B + 15) / 16;
+    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t i = i0; i < i1; i++) {
+            uint8_t *p = (uint8_t *)pack + (size_t)(g * nb + i) * PACK_BLOCK;
+            float amax[16] __attribute__((aligned(64))), id[16] __attribute__((aligned(64)));
+            __m512 v[16][2];
+            /* the 16 rows' block i (zero past B) and their largest magnitudes:
+             * a max is exact in any order, so this is the reference's amax */
+            for (int s = 0; s < 16; s++) {
+                const int64_t b = g * 16 + s;
+                if (b < B) {
+                    v[s][0] = _mm512_loadu_ps(x + (size_t)b * (size_t)n_in + (size_t)i * 32);
+                    v[s][1] = _mm512_loadu_ps(x + (size_t)b * (size_t)n_in + (size_t)i * 32 + 16);
+                } else {
+                    v[s][0] = v[s][1] = _mm512_setzero_ps();
+                }
+                amax[s] = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v[s][0], absmask), _mm512_and_ps(v[s][1], absmask)));
+            }
+            /* d = amax / 127 and id = 1 / d (0 for d = 0), 16 rows a vector:
+             * IEEE divisions, the reference's; the pack holds d as the f16
+             * it is stored as, read back */
+            const __m512 d = _mm512_div_ps(_mm512_load_ps(amax), _mm512_set1_ps(127.0f));
+            const __mmask16 nz = _mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+            _mm512_store_ps(id, _mm512_maskz_div_ps(nz, _mm512_set1_ps(1.0f), d));
+            _mm512_storeu_ps((float *)(p + PACK_TILE),
+                             _mm512_cvtph_ps(_mm512_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+            /* codes: round to nearest even (MXCSR's default, gh_round_ne),
+             * |v * id| <= 127 so the narrowing never saturates */
+            for (int s = 0; s < 16; s++) {
+                const __m512 is = _mm512_set1_ps(id[s]);
+                _mm_storeu_si128((__m128i *)(p + s * 32), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v[s][0], is))));
+                _mm_storeu_si128((__m128i *)(p + s * 32 + 16),
+                                 _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v[s][1], is))));
+            }
+        }
+}
+
 /* Tile registers: C0/C1 results of blocks i and i+1, A0/A1 their
  * activations, B0/B1 their weights (literal numbers: the intrinsics paste
  * them into the register names). */
