@@ -63,6 +63,10 @@ size_t gh_amx_kq_pack_size(int64_t n_in, int64_t B);
  * last group past B are zero). Calls on disjoint [i0, i1) may run at once;
  * together they must cover [0, n_in/256) before gh_amx_kq_matmul_rows. */
 void gh_amx_kq_pack(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *pack, int64_t i0, int64_t i1);
+/* The same pack straight from float rows (row b at x + b*n_in), each
+ * super-block quantized to Q8_K as gh_q8_K_from_float_ref does: the bytes
+ * gh_amx_kq_pack writes from the reference's Q8_K rows, in one pass. */
+void gh_amx_kq_pack_f32(const float *x, int64_t n_in, int64_t B, void *pack, int64_t i0, int64_t i1);
 
 /* y[b*n_out + o] for o in [o0, o1) and b < B: the product of weight row o
  * (wtype GH_TYPE_Q4_K or GH_TYPE_Q6_K, at W + o*wrow bytes) with activation

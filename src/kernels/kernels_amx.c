@@ -151,13 +151,15 @@ void gh_amx_pack_f32(const float *x, int64_t n_in, int64_t B, void *pack, int64_
             _mm512_store_ps(id, _mm512_maskz_div_ps(nz, _mm512_set1_ps(1.0f), d));
             _mm512_storeu_ps((float *)(p + PACK_TILE),
                              _mm512_cvtph_ps(_mm512_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
-            /* codes: round to nearest even (MXCSR's default, gh_round_ne),
-             * |v * id| <= 127 so the narrowing never saturates */
+            /* codes: rounded to nearest even (MXCSR's default, as
+             * gh_round_ne) and narrowed by truncation, as the reference's
+             * int8 cast: where 1 / d overflows (a block of tiny values) both
+             * give code 0, where saturating would give -128 */
             for (int s = 0; s < 16; s++) {
                 const __m512 is = _mm512_set1_ps(id[s]);
-                _mm_storeu_si128((__m128i *)(p + s * 32), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v[s][0], is))));
+                _mm_storeu_si128((__m128i *)(p + s * 32), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v[s][0], is))));
                 _mm_storeu_si128((__m128i *)(p + s * 32 + 16),
-                                 _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v[s][1], is))));
+                                 _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v[s][1], is))));
             }
         }
 }

@@ -44,8 +44,10 @@
  * super-block: the codes as four 16 x 64-byte B tiles in AMX's VNNI order
  * (tile row k of chunk t holds bytes 64t + 4k .. +3 of each of the 16 rows),
  * the 16 x.d, then the sub-block sums bsums[2j] + bsums[2j+1] as 16-bit
- * pairs (j = 2u, 2u + 1) in four vectors of 16 lanes. Weights are read in
- * place; for each
+ * pairs (j = 2u, 2u + 1) in four vectors of 16 lanes. gh_amx_kq_pack
+ * writes it from Q8_K rows, gh_amx_kq_pack_f32 (what gh_matmul uses when
+ * every matrix is whole 16-row groups) quantizes the float rows into it.
+ * Weights are read in place; for each
  * super-block the A bytes of 16 rows are computed into a small buffer.
  *
  * Pipelining: iteration i of a 16-row block computes the A bytes of
@@ -102,6 +104,74 @@ void gh_amx_kq_pack(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *
                 }
             }
             *(int32_t *)(p + PK_WIDE) = wide;
+        }
+}
+
+/* Row s of one (group, super-block) of the pack: codes, scale and sums of
+ * one Q8_K super-block (codes: 256 bytes; sum32[j]: codes 32j .. 32j+31). */
+static void kq_pack_row(uint8_t *p, int s, const int8_t *codes, float d, const int32_t sum32[8]) {
+    float *dx = (float *)(p + PK_D);
+    int16_t *bs = (int16_t *)(p + PK_BS);     /* [u][s][2] */
+    int32_t *bs32 = (int32_t *)(p + PK_BS32); /* [j][s] */
+    /* the 64 VNNI rows of the four chunks follow each other */
+    for (int k = 0; k < 64; k++) memcpy(p + PK_CODES + 64 * k + 4 * s, codes + 4 * k, 4);
+    dx[s] = d;
+    for (int j = 0; j < 8; j++) {
+        bs[32 * (j / 2) + 2 * s + j % 2] = (int16_t)sum32[j]; /* |sum| <= 32 * 128: always fits */
+        bs32[16 * j + s] = sum32[j];
+    }
+}
+
+void gh_amx_kq_pack_f32(const float *x, int64_t n_in, int64_t B, void *pack, int64_t i0, int64_t i1) {
+    const int64_t nsb = n_in / QK_K, G = (B + 15) / 16;
+    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    static const int8_t zero_codes[QK_K];
+    static const int32_t zero_sums[8];
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t i = i0; i < i1; i++) {
+            uint8_t *p = (uint8_t *)pack + (size_t)(g * nsb + i) * PK_SB;
+            for (int s = 0; s < 16; s++) {
+                const int64_t b = g * 16 + s;
+                const float *v = b < B ? x + (size_t)b * (size_t)n_in + (size_t)i * QK_K : NULL;
+                __m512 m = _mm512_setzero_ps();
+                if (v)
+                    for (int k = 0; k < 16; k++) m = _mm512_max_ps(m, _mm512_and_ps(_mm512_loadu_ps(v + 16 * k), absmask));
+                const float amax = v ? _mm512_reduce_max_ps(m) : 0;
+                if (amax == 0) { /* padding rows and zero super-blocks: all zero, as the reference's */
+                    kq_pack_row(p, s, zero_codes, 0, zero_sums);
+                    continue;
+                }
+                /* the first element of that magnitude gives the sign, as in the reference */
+                float max = 0;
+                for (int k = 0; k < 16; k++) {
+                    const __mmask16 e = _mm512_cmp_ps_mask(_mm512_and_ps(_mm512_loadu_ps(v + 16 * k), absmask),
+                                                           _mm512_set1_ps(amax), _CMP_EQ_OQ);
+                    if (e) {
+                        max = v[16 * k + __builtin_ctz(e)];
+                        break;
+                    }
+                }
+                const float iscale = -128.0f / max;
+                const __m512 is = _mm512_set1_ps(iscale);
+                int8_t codes[QK_K] __attribute__((aligned(64)));
+                int32_t sum32[8];
+                /* codes: rounded to nearest even (MXCSR's default), held at 127
+                 * and narrowed by truncation, as the reference's int8 cast: a
+                 * block of tiny values has an infinite iscale, and the
+                 * reference's rounding then gives code 0, as does truncating
+                 * the conversion's 0x80000000 (saturating would give -128) */
+                for (int j = 0; j < 8; j++) { /* 32 codes; the sums of the codes as stored */
+                    const __m128i c0 = _mm512_cvtepi32_epi8(_mm512_min_epi32(
+                        _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(v + 32 * j), is)), _mm512_set1_epi32(127)));
+                    const __m128i c1 = _mm512_cvtepi32_epi8(_mm512_min_epi32(
+                        _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(v + 32 * j + 16), is)), _mm512_set1_epi32(127)));
+                    _mm_store_si128((__m128i *)(codes + 32 * j), c0);
+                    _mm_store_si128((__m128i *)(codes + 32 * j + 16), c1);
+                    sum32[j] = _mm512_reduce_add_epi32(_mm512_add_epi32(_mm512_cvtepi8_epi32(c0), _mm512_cvtepi8_epi32(c1)));
+                }
+                kq_pack_row(p, s, codes, 1.0f / iscale, sum32);
+            }
+            *(int32_t *)(p + PK_WIDE) = 0;
         }
 }
 

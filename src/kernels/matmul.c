@@ -38,7 +38,9 @@
  *      AMX, quantized straight into its packed layout (gh_amx_pack_f32: one
  *      pass and one barrier instead of steps 1 and 4's two; a q4_0 N = 16
  *      step ran ~89 products at ~14 us of quantizing and ~7 us of packing
- *      each), and kernels_amx.c computes whole 16-row groups.
+ *      each), and kernels_amx.c computes whole 16-row groups. K-quants
+ *      whose matrices are all whole 16-row groups are quantized straight
+ *      into their AMX pack the same way (gh_amx_kq_pack_f32).
  *   6. F16 regrouped in row pairs (GH_TYPE_F16_R2, CPUs with AVX-512): the
  *      row-pair tiles for B >= 4, AVX2 tiles that read the pairs below.
  * Tiles (R x C, from kernels_avx2.c, or kernels_avx512.c for R x 4 and R x 8
@@ -430,10 +432,12 @@ void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const i
     const void *xq = convert ? wdata : (const void *)x;
     const bool simd = gh_kernels_use_avx2();
     int64_t n_out_all = 0, n_out_min = INT64_MAX;
+    bool whole16 = true; /* every matrix in whole 16-row groups */
     for (int k = 0; k < n_mat; k++) {
         if (n_outs[k] < 0) return;
         n_out_all += n_outs[k];
         if (n_outs[k] < n_out_min) n_out_min = n_outs[k];
+        whole16 = whole16 && n_outs[k] % 16 == 0;
     }
     if (n_out_all <= 0) return;
     if (n_threads < 1) n_threads = 1;
@@ -449,9 +453,10 @@ void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const i
      * AVX2 tiles below (the same bits) */
     const bool amx = r16 || (simd && n_out_min >= 16 && use_amx(wtype, B, n_in));
     void *pack = amx ? (void *)(((uintptr_t)wdata + (size_t)B * xrow + 63) & ~(uintptr_t)63) : NULL;
-    /* regrouped Q4_0/Q8_0 with more rows than the VNNI kernel takes read
-     * only the AMX pack: quantize into it directly */
-    const bool fused = r16 && B > GH_R16_VNNI_MAX_B;
+    /* regrouped Q4_0/Q8_0 with more rows than the VNNI kernel takes, and
+     * K-quants in whole 16-row groups, read only the AMX pack: quantize into
+     * it directly */
+    const bool fused = amx && ((r16 && B > GH_R16_VNNI_MAX_B) || (is_kquant(wtype) && whole16));
     /* float weights, AVX-512, B >= 4: pair-packed activations */
     const bool pairs = simd && !convert && use_pairs(wtype, B);
     /* F16/BF16 weights, AVX-512, B >= 4: padded activation rows */
@@ -481,7 +486,8 @@ void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const i
         const int nt = omp_get_num_threads(), ith = omp_get_thread_num();
         if (fused) { /* quantized straight into the AMX pack: one pass, one barrier */
             const int64_t nb = n_in / tt->blck_size;
-            gh_amx_pack_f32(x, n_in, B, pack, nb * ith / nt, nb * (ith + 1) / nt);
+            if (is_kquant(wtype)) gh_amx_kq_pack_f32(x, n_in, B, pack, nb * ith / nt, nb * (ith + 1) / nt);
+            else gh_amx_pack_f32(x, n_in, B, pack, nb * ith / nt, nb * (ith + 1) / nt);
 #pragma omp barrier
         } else if (convert) {
             for (int64_t b = ith; b < B; b += nt)

@@ -61,6 +61,29 @@ static inline size_t kt_row_bytes(gh_type t, int64_t n) {
     return (size_t)(n / tt->blck_size) * tt->type_size;
 }
 
+/* An AMX pack made straight from B float rows (pack_f32, as two calls on
+ * the block ranges [split, nblk) and [0, split)) holds the bytes of the pack
+ * made from their reference quantization to type q (pack). Both buffers
+ * start as the same garbage (the K-quant layout has padding neither writes). */
+typedef void (*kt_pack_fn)(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *pack, int64_t i0, int64_t i1);
+typedef void (*kt_pack_f32_fn)(const float *x, int64_t n_in, int64_t B, void *pack, int64_t i0, int64_t i1);
+static inline void kt_check_pack_f32(gh_type q, const float *x, int64_t n_in, int64_t B, size_t n, kt_pack_fn pack,
+                                     kt_pack_f32_fn pack_f32, int64_t nblk, int64_t split) {
+    const size_t xrow = kt_row_bytes(q, n_in);
+    char *xq = malloc(xrow * (size_t)B);
+    for (int64_t b = 0; b < B; b++) gh_get_type_traits(q)->from_float_ref(x + b * n_in, xq + (size_t)b * xrow, n_in);
+    uint8_t *want = aligned_alloc(64, (n + 63) / 64 * 64), *got = aligned_alloc(64, (n + 63) / 64 * 64);
+    memset(want, 0xA5, n), memset(got, 0xA5, n);
+    pack(xq, xrow, n_in, B, want, 0, nblk);
+    pack_f32(x, n_in, B, got, split, nblk);
+    pack_f32(x, n_in, B, got, 0, split);
+    for (size_t i = 0; i < n; i++)
+        if (got[i] != want[i])
+            fail_msg("%s pack from floats, B=%lld: byte %zu is %d, from the reference's rows %d",
+                     gh_get_type_traits(q)->name, (long long)B, i, got[i], want[i]);
+    free(xq); free(want); free(got);
+}
+
 /* n_out x n_in weights of type t, quantized from N(0, 1) with the ref quantizer */
 static inline void *kt_weights(gh_type t, int64_t n_out, int64_t n_in) {
     const gh_type_traits *tt = gh_get_type_traits(t);

@@ -94,10 +94,31 @@ static void test_amx_extremes(void **state) {
     }
 }
 
+/* gh_amx_pack_f32 (quantizing while it packs) writes the bytes that
+ * gh_amx_pack writes from the reference quantizer's Q8_0 rows: whole and
+ * padded groups, a split block range, a zero block, a subnormal one and one
+ * of tiny values whose 1 / d is infinite (the reference's codes are then
+ * 0). */
+static void test_amx_pack_f32(void **state) {
+    (void)state;
+    if (!kt_have_amx()) return;
+    kt_seed(73);
+    const int64_t n_in = 160, nb = 5, Bs[] = {9, 16, 17, 40};
+    for (int bi = 0; bi < 4; bi++) {
+        const int64_t B = Bs[bi];
+        float *x = kt_gauss_vec(B * n_in, bi & 1 ? 30.0f : 1.0f);
+        for (int i = 0; i < 32; i++) /* a zero block, a subnormal one (d = 0), one whose 1 / d overflows */
+            x[i] = 0, x[n_in + 64 + i] = (i % 3 - 1) * 1e-45f, x[n_in + 96 + i] = (i % 3 - 1) * 1e-37f;
+        kt_check_pack_f32(GH_TYPE_Q8_0, x, n_in, B, gh_amx_pack_size(n_in, B), gh_amx_pack, gh_amx_pack_f32, nb, 2);
+        free(x);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_amx_matmul_is_ref),
         cmocka_unit_test(test_amx_extremes),
+        cmocka_unit_test(test_amx_pack_f32),
     };
     return cmocka_run_group_tests_name("kernels_amx", tests, NULL, NULL);
 }

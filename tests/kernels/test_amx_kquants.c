@@ -157,10 +157,37 @@ static void test_amx_kquants_extremes(void **state) {
     }
 }
 
+/* gh_amx_kq_pack_f32 (quantizing while it packs) writes the bytes that
+ * gh_amx_kq_pack writes from the reference quantizer's Q8_K rows: for whole
+ * and padded groups, a split super-block range, a zero super-block, one
+ * whose largest magnitude comes first negative then positive (the first
+ * gives the sign; the other then rounds to 128 and is held at 127), and
+ * one with subnormals only (an infinite iscale: the reference's codes are
+ * then 0). */
+static void test_amx_kq_pack_f32(void **state) {
+    (void)state;
+    if (!kt_have_amx()) return;
+    kt_seed(71);
+    const int64_t n_in = 768, nsb = 3, Bs[] = {1, 3, 16, 19, 40};
+    for (int bi = 0; bi < 5; bi++) {
+        const int64_t B = Bs[bi];
+        float *x = kt_gauss_vec(B * n_in, bi & 1 ? 30.0f : 1.0f);
+        for (int i = 0; i < QK_K; i++) x[i] = 0;                        /* row 0, super-block 0 */
+        if (B > 1) {
+            x[n_in + 290] = -7.5f, x[n_in + 295] = 7.5f;                 /* row 1, super-block 1 */
+            for (int i = 0; i < QK_K; i++) x[n_in + 2 * QK_K + i] = (i % 3 - 1) * 1e-45f; /* row 1, super-block 2 */
+        }
+        kt_check_pack_f32(GH_TYPE_Q8_K, x, n_in, B, gh_amx_kq_pack_size(n_in, B), gh_amx_kq_pack, gh_amx_kq_pack_f32,
+                          nsb, 1);
+        free(x);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_amx_kquants_quantized),
         cmocka_unit_test(test_amx_kquants_extremes),
+        cmocka_unit_test(test_amx_kq_pack_f32),
     };
     return cmocka_run_group_tests_name("kquants_amx", tests, NULL, NULL);
 }
