@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -432,7 +433,8 @@ struct gh_ctx {
     bool hidden_only;             /* see gh_ctx_params */
     int64_t kv_dim;
     int32_t *seq_len;             /* [n_seq] */
-    float *k_cache, *v_cache;     /* [n_seq][n_layer][n_ctx][kv_dim] */
+    float *k_cache, *v_cache;     /* [n_seq][n_layer][n_ctx][kv_dim], kv_map */
+    size_t kv_bytes;              /* of each */
     /* positions [0, pre_len[s]) of sequence s hold bitwise the keys and
      * values of sequence pre_src[s] there (gh_ctx_seq_copy: the prompt that
      * N samples share). Attention reads them from pre_src[s], so the N
@@ -470,6 +472,25 @@ gh_ctx_params gh_ctx_default_params(void) {
 
 static float *falloc(size_t n) { return malloc((n ? n : 1) * sizeof(float)); }
 
+/* The KV cache: zero pages mapped on first touch, with huge pages advised.
+ * Each decode step writes one new row per (sequence, layer); with 4 KiB
+ * pages that was a page fault every 4 rows of a 1 KiB-row cache, ~180 a
+ * step for 16 sequences of a 22-layer model (1.1B q4_0 at N = 16: the rope
+ * and cache-write step took 70 us a layer, 38 with huge pages; the bench's
+ * page faults 23 600 -> 8 700). Pages still come on first touch, so a large
+ * n_ctx costs memory only as it fills. NULL if the mapping fails. */
+static float *kv_map(size_t bytes) {
+    void *p = mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE); /* advice only */
+#endif
+    return p;
+}
+static void kv_unmap(float *p, size_t bytes) {
+    if (p) munmap(p, bytes ? bytes : 1);
+}
+
 gh_status gh_ctx_init(gh_model *m, const gh_ctx_params *p, gh_ctx **out) {
     *out = NULL;
     const gh_model_info *I = &m->info;
@@ -496,8 +517,9 @@ gh_status gh_ctx_init(gh_model *m, const gh_ctx_params *p, gh_ctx **out) {
     c->seq_len = calloc((size_t)c->n_seq, sizeof *c->seq_len);
     c->pre_src = calloc((size_t)c->n_seq, sizeof *c->pre_src);
     c->pre_len = calloc((size_t)c->n_seq, sizeof *c->pre_len);
-    c->k_cache = falloc(kv);
-    c->v_cache = falloc(kv);
+    c->kv_bytes = kv * sizeof(float);
+    c->k_cache = kv_map(c->kv_bytes);
+    c->v_cache = kv_map(c->kv_bytes);
     c->rope_cos = falloc((size_t)c->n_ctx * (size_t)(I->n_rot / 2));
     c->rope_sin = falloc((size_t)c->n_ctx * (size_t)(I->n_rot / 2));
     c->x = falloc(B * E);
@@ -540,7 +562,9 @@ gh_status gh_ctx_init(gh_model *m, const gh_ctx_params *p, gh_ctx **out) {
 
 void gh_ctx_free(gh_ctx *c) {
     if (!c) return;
-    free(c->seq_len); free(c->pre_src); free(c->pre_len); free(c->k_cache); free(c->v_cache); free(c->rope_cos); free(c->rope_sin);
+    kv_unmap(c->k_cache, c->kv_bytes);
+    kv_unmap(c->v_cache, c->kv_bytes);
+    free(c->seq_len); free(c->pre_src); free(c->pre_len); free(c->rope_cos); free(c->rope_sin);
     free(c->x); free(c->xb); free(c->q); free(c->k); free(c->v); free(c->att); free(c->hb);
     free(c->hb2); free(c->scores); free(c->pos); free(c->wdata); free(c->logit_row);
     free(c->logits); free(c->cap_layers); free(c->hidden);
