@@ -454,9 +454,9 @@ void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const i
     const bool amx = r16 || (simd && n_out_min >= 16 && use_amx(wtype, B, n_in));
     void *pack = amx ? (void *)(((uintptr_t)wdata + (size_t)B * xrow + 63) & ~(uintptr_t)63) : NULL;
     /* regrouped Q4_0/Q8_0 with more rows than the VNNI kernel takes, and
-     * K-quants in whole 16-row groups, read only the AMX pack: quantize into
-     * it directly */
-    const bool fused = amx && ((r16 && B > GH_R16_VNNI_MAX_B) || (is_kquant(wtype) && whole16));
+     * K-quants in whole 16-row groups, read only the AMX pack (in the
+     * chunked loop below, B >= KBLOCK_MIN_B): quantize into it directly */
+    const bool fused = amx && B >= KBLOCK_MIN_B && ((r16 && B > GH_R16_VNNI_MAX_B) || (is_kquant(wtype) && whole16));
     /* float weights, AVX-512, B >= 4: pair-packed activations */
     const bool pairs = simd && !convert && use_pairs(wtype, B);
     /* F16/BF16 weights, AVX-512, B >= 4: padded activation rows */
