@@ -103,6 +103,15 @@ ALWAYS_INLINE __m256i pack_i32x32_i8(__m256i a, __m256i b, __m256i c, __m256i d)
     return _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
+/* Codes rounded to nearest even as gh_round_ne rounds them. The conversion
+ * gives INT32_MIN where the value does not fit (infinity or NaN: a block of
+ * tiny values has an infinite 1 / d or iscale), where the reference's
+ * rounding and int8 cast give code 0; saturating packs would give -128. */
+ALWAYS_INLINE __m256i round_codes(__m256 v) {
+    const __m256i q = _mm256_cvtps_epi32(v);
+    return _mm256_andnot_si256(_mm256_cmpeq_epi32(q, _mm256_set1_epi32(INT32_MIN)), q);
+}
+
 ALWAYS_INLINE float hmax8(__m256 v) {
     __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_max_ps(s, _mm_movehl_ps(s, s));
@@ -124,8 +133,8 @@ void gh_q8_0_from_float_avx2(const float *x, void *y, int64_t n) {
         float id = d != 0 ? 1.0f / d : 0.0f;
         b[i].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
         __m256 s = _mm256_set1_ps(id);
-        __m256i q = pack_i32x32_i8(_mm256_cvtps_epi32(_mm256_mul_ps(x0, s)), _mm256_cvtps_epi32(_mm256_mul_ps(x1, s)),
-                                   _mm256_cvtps_epi32(_mm256_mul_ps(x2, s)), _mm256_cvtps_epi32(_mm256_mul_ps(x3, s)));
+        __m256i q = pack_i32x32_i8(round_codes(_mm256_mul_ps(x0, s)), round_codes(_mm256_mul_ps(x1, s)),
+                                   round_codes(_mm256_mul_ps(x2, s)), round_codes(_mm256_mul_ps(x3, s)));
         _mm256_storeu_si256((__m256i *)b[i].qs, q);
     }
 }
@@ -157,7 +166,7 @@ void gh_q8_K_from_float_avx2(const float *x, void *y, int64_t n) {
         for (int j = 0; j < QK_K; j += 32) {
             __m256i q[4];
             for (int k = 0; k < 4; k++)
-                q[k] = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(v + j + 8 * k), s)), i127);
+                q[k] = _mm256_min_epi32(round_codes(_mm256_mul_ps(_mm256_loadu_ps(v + j + 8 * k), s)), i127);
             __m256i p = pack_i32x32_i8(q[0], q[1], q[2], q[3]);
             _mm256_storeu_si256((__m256i *)(b[i].qs + j), p);
             /* bsums of 16-element groups: sign trick to sum int8 as pairs, then pairs of pairs */

@@ -253,6 +253,11 @@ static void test_activation_quant_simd_bitwise(void **state) {
     for (int j = 32; j < 64; j++) x[j] = 0.0f;           /* zero block */
     x[300] = -50.0f; x[301] = 50.0f;                     /* equal magnitudes: first one's sign wins */
     for (int j = 512; j < 768; j++) x[j] = (j == 600) ? -128.0f : (float)(j % 200 - 100) + 0.5f;
+    /* tiny values: a Q8_K super-block of subnormals (iscale = -128 / max is
+     * infinite) and a Q8_0 block whose 1 / d is: the reference's codes are
+     * 0 there (its rounding and int8 cast), not -128 */
+    for (int j = 768; j < 1024; j++) x[j] = (float)(j % 3 - 1) * 1e-45f;
+    for (int j = 1280; j < 1312; j++) x[j] = (float)(j % 3 - 1) * 1e-37f;
     for (size_t k = 0; k < 2; k++) {
         const gh_type_traits *t = gh_get_type_traits(types[k]);
         size_t rb = kt_row_bytes(types[k], n);
