@@ -37,8 +37,8 @@
  *      the activations are repacked for the VNNI kernel (B <= 8) or, for
  *      AMX, quantized straight into its packed layout (gh_amx_pack_f32: one
  *      pass and one barrier instead of steps 1 and 4's two; a q4_0 N = 16
- *      step ran ~89 products at ~14 us of quantizing and ~7 us of packing
- *      each), and kernels_amx.c computes whole 16-row groups. K-quants
+ *      step ran ~89 products at ~9 us of quantizing and ~7 us of packing
+ *      each, per thread), and kernels_amx.c computes whole 16-row groups. K-quants
  *      whose matrices are all whole 16-row groups are quantized straight
  *      into their AMX pack the same way (gh_amx_kq_pack_f32).
  *   6. F16 regrouped in row pairs (GH_TYPE_F16_R2, CPUs with AVX-512): the
