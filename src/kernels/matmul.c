@@ -10,7 +10,7 @@
  *      vec_dot_type (Q8_0 / Q8_K) into the scratch `wdata` (rows split over
  *      the threads), then a barrier;
  *   2. output rows are split into one contiguous range per thread (B < 4,
- *      memory-bound) or chunks of ~256 KiB of weights (~1 MiB with AMX)
+ *      memory-bound) or chunks of ~1 MiB of weights
  *      handed out dynamically (B >= 4); a thread walks its rows in groups of
  *      R weight rows and, for
  *      each group,
@@ -467,14 +467,17 @@ void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const i
     const int64_t rmul = amx ? 16 : rpairs ? 2 * GH_RPTILE_RP_MAX : 4;
     float *xp = pairs || rpairs ? (float *)(((uintptr_t)wdata + 63) & ~(uintptr_t)63) : NULL;
 
-    /* For B >= 4: chunks of ~256 KiB of weights (1 MiB with AMX: longer row
-     * streams measured 4 % faster for q4_0 at N = 16; a smaller 64 KiB was
-     * slower), at least 4 per thread and matrix, a multiple of rmul rows so
-     * tiles stay whole. The chunks of all matrices form one list. */
+    /* For B >= 4: chunks of ~1 MiB of weights (longer row streams: a chunk
+     * starts its rows cold, as the tiles prefetch the next rows only inside
+     * a chunk; against 256 KiB, q4_0 N = 16 4 % faster with AMX, and f16
+     * N = 16 ~4 %, f16 N = 4 ~7 % and f32 N = 16 ~6 % with the float tiles;
+     * 64 KiB was slower still), at least 4 per thread and matrix, a multiple
+     * of rmul rows so tiles stay whole. The chunks of all matrices form one
+     * list. */
     int64_t chunk[GH_MATMUL_MULTI_MAX], first[GH_MATMUL_MULTI_MAX + 1];
     first[0] = 0;
     for (int k = 0; k < n_mat; k++) {
-        int64_t ck = (int64_t)(((amx ? 1024u : 256u) << 10) / (wrow ? wrow : 1));
+        int64_t ck = (int64_t)((1024u << 10) / (wrow ? wrow : 1));
         if (ck > n_outs[k] / (4 * n_threads)) ck = n_outs[k] / (4 * n_threads);
         chunk[k] = ck < rmul ? rmul : ck - ck % rmul;
         first[k + 1] = first[k] + (n_outs[k] + chunk[k] - 1) / chunk[k];
