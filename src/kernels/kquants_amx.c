@@ -75,41 +75,11 @@ size_t gh_amx_kq_pack_size(int64_t n_in, int64_t B) {
     return (size_t)((B + 15) / 16) * (size_t)(n_in / QK_K) * PK_SB;
 }
 
-void gh_amx_kq_pack(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *pack, int64_t i0, int64_t i1) {
-    const int64_t nsb = n_in / QK_K, G = (B + 15) / 16;
-    for (int64_t g = 0; g < G; g++)
-        for (int64_t i = i0; i < i1; i++) {
-            uint8_t *p = (uint8_t *)pack + (size_t)(g * nsb + i) * PK_SB;
-            float *dx = (float *)(p + PK_D);
-            int16_t *bs = (int16_t *)(p + PK_BS);      /* [u][s][2] */
-            int32_t *bs32 = (int32_t *)(p + PK_BS32);  /* [j][s] */
-            int32_t wide = 0;
-            for (int s = 0; s < 16; s++) {
-                const int64_t b = g * 16 + s;
-                if (b >= B) { /* padding rows: zero codes and scale */
-                    for (int k = 0; k < 64; k++) memset(p + PK_CODES + 64 * k + 4 * s, 0, 4);
-                    dx[s] = 0;
-                    for (int j = 0; j < 8; j++) bs[32 * (j / 2) + 2 * s + j % 2] = 0, bs32[16 * j + s] = 0;
-                    continue;
-                }
-                const blk_q8_K *x = (const blk_q8_K *)((const char *)xq + (size_t)b * xrow) + i;
-                /* the 64 VNNI rows of the four chunks follow each other */
-                for (int k = 0; k < 64; k++) memcpy(p + PK_CODES + 64 * k + 4 * s, x->qs + 4 * k, 4);
-                dx[s] = x->d;
-                for (int j = 0; j < 8; j++) {
-                    const int32_t v = (int32_t)x->bsums[2 * j] + x->bsums[2 * j + 1];
-                    wide |= v < INT16_MIN || v > INT16_MAX;
-                    bs[32 * (j / 2) + 2 * s + j % 2] = (int16_t)(wide ? 0 : v);
-                    bs32[16 * j + s] = v;
-                }
-            }
-            *(int32_t *)(p + PK_WIDE) = wide;
-        }
-}
-
 /* Row s of one (group, super-block) of the pack: codes, scale and sums of
- * one Q8_K super-block (codes: 256 bytes; sum32[j]: codes 32j .. 32j+31). */
-static void kq_pack_row(uint8_t *p, int s, const int8_t *codes, float d, const int32_t sum32[8]) {
+ * one Q8_K super-block (codes: 256 bytes; sum32[j]: codes 32j .. 32j+31).
+ * *wide collects whether a sum does not fit 16 bits (the kernel then reads
+ * the 32-bit sums; 16-bit ones from then on are written as 0). */
+static void kq_pack_row(uint8_t *p, int s, const int8_t *codes, float d, const int32_t sum32[8], int32_t *wide) {
     float *dx = (float *)(p + PK_D);
     int16_t *bs = (int16_t *)(p + PK_BS);     /* [u][s][2] */
     int32_t *bs32 = (int32_t *)(p + PK_BS32); /* [j][s] */
@@ -117,19 +87,44 @@ static void kq_pack_row(uint8_t *p, int s, const int8_t *codes, float d, const i
     for (int k = 0; k < 64; k++) memcpy(p + PK_CODES + 64 * k + 4 * s, codes + 4 * k, 4);
     dx[s] = d;
     for (int j = 0; j < 8; j++) {
-        bs[32 * (j / 2) + 2 * s + j % 2] = (int16_t)sum32[j]; /* |sum| <= 32 * 128: always fits */
+        *wide |= sum32[j] < INT16_MIN || sum32[j] > INT16_MAX;
+        bs[32 * (j / 2) + 2 * s + j % 2] = (int16_t)(*wide ? 0 : sum32[j]);
         bs32[16 * j + s] = sum32[j];
     }
+}
+
+/* padding rows and zero super-blocks: all zero */
+static const int8_t kq_zero_codes[QK_K];
+static const int32_t kq_zero_sums[8];
+
+void gh_amx_kq_pack(const void *xq, size_t xrow, int64_t n_in, int64_t B, void *pack, int64_t i0, int64_t i1) {
+    const int64_t nsb = n_in / QK_K, G = (B + 15) / 16;
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t i = i0; i < i1; i++) {
+            uint8_t *p = (uint8_t *)pack + (size_t)(g * nsb + i) * PK_SB;
+            int32_t wide = 0;
+            for (int s = 0; s < 16; s++) {
+                const int64_t b = g * 16 + s;
+                if (b >= B) { /* padding rows */
+                    kq_pack_row(p, s, kq_zero_codes, 0, kq_zero_sums, &wide);
+                    continue;
+                }
+                const blk_q8_K *x = (const blk_q8_K *)((const char *)xq + (size_t)b * xrow) + i;
+                int32_t sum32[8];
+                for (int j = 0; j < 8; j++) sum32[j] = (int32_t)x->bsums[2 * j] + x->bsums[2 * j + 1];
+                kq_pack_row(p, s, x->qs, x->d, sum32, &wide);
+            }
+            *(int32_t *)(p + PK_WIDE) = wide;
+        }
 }
 
 void gh_amx_kq_pack_f32(const float *x, int64_t n_in, int64_t B, void *pack, int64_t i0, int64_t i1) {
     const int64_t nsb = n_in / QK_K, G = (B + 15) / 16;
     const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
-    static const int8_t zero_codes[QK_K];
-    static const int32_t zero_sums[8];
     for (int64_t g = 0; g < G; g++)
         for (int64_t i = i0; i < i1; i++) {
             uint8_t *p = (uint8_t *)pack + (size_t)(g * nsb + i) * PK_SB;
+            int32_t wide = 0; /* stays 0: |a sum of 32 codes| <= 4096 */
             for (int s = 0; s < 16; s++) {
                 const int64_t b = g * 16 + s;
                 const float *v = b < B ? x + (size_t)b * (size_t)n_in + (size_t)i * QK_K : NULL;
@@ -138,7 +133,7 @@ void gh_amx_kq_pack_f32(const float *x, int64_t n_in, int64_t B, void *pack, int
                     for (int k = 0; k < 16; k++) m = _mm512_max_ps(m, _mm512_and_ps(_mm512_loadu_ps(v + 16 * k), absmask));
                 const float amax = v ? _mm512_reduce_max_ps(m) : 0;
                 if (amax == 0) { /* padding rows and zero super-blocks: all zero, as the reference's */
-                    kq_pack_row(p, s, zero_codes, 0, zero_sums);
+                    kq_pack_row(p, s, kq_zero_codes, 0, kq_zero_sums, &wide);
                     continue;
                 }
                 /* the first element of that magnitude gives the sign, as in the reference */
@@ -169,9 +164,9 @@ void gh_amx_kq_pack_f32(const float *x, int64_t n_in, int64_t B, void *pack, int
                     _mm_store_si128((__m128i *)(codes + 32 * j + 16), c1);
                     sum32[j] = _mm512_reduce_add_epi32(_mm512_add_epi32(_mm512_cvtepi8_epi32(c0), _mm512_cvtepi8_epi32(c1)));
                 }
-                kq_pack_row(p, s, codes, 1.0f / iscale, sum32);
+                kq_pack_row(p, s, codes, 1.0f / iscale, sum32, &wide);
             }
-            *(int32_t *)(p + PK_WIDE) = 0;
+            *(int32_t *)(p + PK_WIDE) = wide;
         }
 }
 
