@@ -61,6 +61,25 @@ static inline size_t kt_row_bytes(gh_type t, int64_t n) {
     return (size_t)(n / tt->blck_size) * tt->type_size;
 }
 
+/* gh_matmul of W (type t) against B Gaussian activation rows, whose first
+ * block of row 0 is zero (a zero block scale), gives bitwise gh_matmul_ref
+ * of Wref (type tref: W itself, or the rows W was regrouped from); the
+ * bitwise twin of kt_check_matmul below, for the quantized kernels. */
+static inline void kt_check_matmul_bits(gh_type t, const void *W, gh_type tref, const void *Wref, int64_t n_in,
+                                        int64_t n_out, int64_t B, int threads, const char *tag) {
+    float *x = kt_gauss_vec(B * n_in, 1.0f);
+    for (int i = 0; i < 32; i++) x[i] = 0;
+    float *y = malloc((size_t)(B * n_out) * 4), *yr = malloc((size_t)(B * n_out) * 4);
+    void *wd = malloc(gh_matmul_wsize(t, n_in, B));
+    gh_matmul(y, x, W, t, n_in, n_out, B, wd, threads);
+    gh_matmul_ref(yr, x, Wref, tref, n_in, n_out, B);
+    char what[128];
+    snprintf(what, sizeof what, "%s%s n_in=%lld n_out=%lld B=%lld t=%d", gh_get_type_traits(tref)->name, tag,
+             (long long)n_in, (long long)n_out, (long long)B, threads);
+    kt_same_bits(y, yr, B, n_out, what);
+    free(x); free(y); free(yr); free(wd);
+}
+
 /* An AMX pack made straight from B float rows (pack_f32, as two calls on
  * the block ranges [split, nblk) and [0, split)) holds the bytes of the pack
  * made from their reference quantization to type q (pack). Both buffers

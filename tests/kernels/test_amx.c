@@ -10,17 +10,8 @@
 
 static void check_vs_ref(gh_type t, int64_t n_in, int64_t n_out, int64_t B, int threads) {
     void *w = kt_weights(t, n_out, n_in);
-    float *x = kt_gauss_vec(B * n_in, 1.0f);
-    for (int i = 0; i < 32; i++) x[i] = 0; /* a zero block scale: the first block of activation row 0 */
-    float *y = malloc((size_t)(B * n_out) * 4), *yr = malloc((size_t)(B * n_out) * 4);
-    void *wd = malloc(gh_matmul_wsize(t, n_in, B));
-    gh_matmul(y, x, w, t, n_in, n_out, B, wd, threads);
-    gh_matmul_ref(yr, x, w, t, n_in, n_out, B);
-    char what[128];
-    snprintf(what, sizeof what, "%s n_in=%lld n_out=%lld B=%lld t=%d", gh_get_type_traits(t)->name, (long long)n_in,
-             (long long)n_out, (long long)B, threads);
-    kt_same_bits(y, yr, B, n_out, what);
-    free(w); free(x); free(y); free(yr); free(wd);
+    kt_check_matmul_bits(t, w, t, w, n_in, n_out, B, threads, "");
+    free(w);
 }
 
 static void test_amx_matmul_is_ref(void **state) {

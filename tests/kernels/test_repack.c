@@ -77,21 +77,11 @@ static void test_r16_ref_is_ref(void **state) {
 }
 
 static void check_vs_ref(gh_type bt, int64_t n_in, int64_t n_out, int64_t B, int threads) {
-    const gh_type rt = gh_regrouped_of(bt);
     const size_t wb = kt_row_bytes(bt, n_in) * (size_t)n_out;
     void *w = kt_weights(bt, n_out, n_in), *r = dup(w, wb);
     assert_int_equal(gh_regroup(bt, r, n_in, n_out), 0);
-    float *x = kt_gauss_vec(B * n_in, 1.0f);
-    for (int i = 0; i < 32; i++) x[i] = 0; /* a zero block scale: the first block of activation row 0 */
-    float *y = malloc((size_t)(B * n_out) * 4), *yr = malloc((size_t)(B * n_out) * 4);
-    void *wd = malloc(gh_matmul_wsize(rt, n_in, B));
-    gh_matmul(y, x, r, rt, n_in, n_out, B, wd, threads);
-    gh_matmul_ref(yr, x, w, bt, n_in, n_out, B);
-    char what[128];
-    snprintf(what, sizeof what, "%s r16 n_in=%lld n_out=%lld B=%lld t=%d", gh_get_type_traits(bt)->name,
-             (long long)n_in, (long long)n_out, (long long)B, threads);
-    kt_same_bits(y, yr, B, n_out, what);
-    free(w); free(r); free(x); free(y); free(yr); free(wd);
+    kt_check_matmul_bits(gh_regrouped_of(bt), r, bt, w, n_in, n_out, B, threads, " r16");
+    free(w); free(r);
 }
 
 static void test_r16_matmul_is_ref(void **state) {
