@@ -15,6 +15,11 @@ typedef struct gh_weight {
     size_t row_bytes;
 } gh_weight;
 
+/* Bytes of keys and values this context has copied from one sequence's
+ * slab to another's (gh_ctx_seq_copy shares instead of copying; see
+ * unshare_from in llama.c): for tests. */
+uint64_t gh_ctx_kv_copied(const gh_ctx *c);
+
 /* Finds tensor `name` with ne = [n_in, n_out] of a type the kernels multiply
  * with; a missing optional tensor leaves *w zeroed (w->data NULL). */
 gh_status gh_model_weight(gh_model *m, const char *name, int64_t n_in, int64_t n_out, bool required,

@@ -183,6 +183,53 @@ static void test_shared_prefix_ends(void **state) {
     gh_model_free(m);
 }
 
+/* Copies share instead of copying: N samples of a prompt copy no keys or
+ * values; a copy of a copy shares the first source's prompt and copies only
+ * its own positions; clearing the source copies the prompt once (into the
+ * first sample, which the others then share from), not once per sample.
+ * Every sample's logits stay what it gives alone. */
+static void test_seq_copy_shares(void **state) {
+    (void)state;
+    gh_model *m = load(tu_stories_gguf(), 2);
+    const gh_model_info *I = gh_model_get_info(m);
+    const uint64_t pos_bytes = 2ull * (uint64_t)I->n_layer * (uint64_t)I->head_dim * (uint64_t)I->n_head_kv * 4;
+    gh_ctx *c = small_ctx(m, 32, 5);
+    int32_t p[4] = {1, 291, 376, 400}, z[4] = {0};
+    assert_ok(gh_ctx_decode(c, 4, p, z, NULL));
+    for (int32_t s = 1; s < 4; s++) assert_ok(gh_ctx_seq_copy(c, 0, s));
+    assert_int_equal(gh_ctx_kv_copied(c), 0);
+    uint8_t w[3] = {1, 1, 1};
+    int32_t t[3] = {428, 300, 17}, sq[3] = {1, 2, 3};
+    assert_ok(gh_ctx_decode(c, 3, t, sq, w));
+    /* seq 4 := seq 1 (the prompt, shared from 0, and its own 428) */
+    assert_ok(gh_ctx_seq_copy(c, 1, 4));
+    assert_int_equal(gh_ctx_kv_copied(c), pos_bytes);
+    /* seq 0 cleared: the prompt is copied once */
+    gh_ctx_seq_clear(c, 0);
+    assert_int_equal(gh_ctx_kv_copied(c), 5 * pos_bytes);
+    int32_t t2[4] = {263, 289, 450, 402}, sq2[4] = {1, 2, 3, 4};
+    uint8_t w2[4] = {1, 1, 1, 1};
+    assert_ok(gh_ctx_decode(c, 4, t2, sq2, w2));
+    const int32_t first[4] = {428, 300, 17, 428};
+    for (int j = 0; j < 4; j++) {
+        int32_t all[6] = {1, 291, 376, 400, first[j], t2[j]};
+        float *alone = logits_of(m, all, 6, 6);
+        assert_memory_equal(alone + 5 * 512, gh_ctx_logits(c, j), 512 * sizeof(float));
+        free(alone);
+    }
+    /* seq 0 refilled with another prompt does not disturb them */
+    int32_t other[4] = {1, 450, 263, 300};
+    assert_ok(gh_ctx_decode(c, 4, other, z, NULL));
+    int32_t t3 = 17, s3 = 4;
+    assert_ok(gh_ctx_decode(c, 1, &t3, &s3, w));
+    int32_t all4[7] = {1, 291, 376, 400, 428, 402, 17};
+    float *alone = logits_of(m, all4, 7, 7);
+    assert_memory_equal(alone + 6 * 512, gh_ctx_logits(c, 0), 512 * sizeof(float));
+    free(alone);
+    gh_ctx_free(c);
+    gh_model_free(m);
+}
+
 /* A hidden-states-only context stops after the deepest captured layer and
  * computes no logits; the states it captures are bitwise a full pass's. */
 static void test_hidden_only(void **state) {
@@ -463,6 +510,7 @@ int main(void) {
         cmocka_unit_test(test_mmap_or_copy_same_bits),
         cmocka_unit_test(test_multi_sequence_batch),
         cmocka_unit_test(test_shared_prefix_ends),
+        cmocka_unit_test(test_seq_copy_shares),
         cmocka_unit_test(test_hidden_capture),
         cmocka_unit_test(test_hidden_only),
         cmocka_unit_test(test_decode_errors),
