@@ -124,7 +124,10 @@ void gh_ctx_seq_clear(gh_ctx *c, int32_t seq);
 /* Truncates a sequence to its first n positions. */
 gh_status gh_ctx_seq_truncate(gh_ctx *c, int32_t seq, int32_t n);
 /* Makes `dst` a copy of `src` (its KV cache and length): a prompt processed once
- * is shared by every sample drawn from it. */
+ * is shared by every sample drawn from it. Nothing is copied: dst reads those
+ * positions from src's cache until src's change (truncated, cleared or copied
+ * over), and only then are they copied, once, for the sequences still reading
+ * them. */
 gh_status gh_ctx_seq_copy(gh_ctx *c, int32_t src, int32_t dst);
 
 /* Hidden states to keep during decode: the residual stream after layer L, for
