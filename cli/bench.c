@@ -1,7 +1,8 @@
 /* bench.c — `goodhart bench -m MODEL`: prompt processing, generation and
  * batched-decode speed, each compared with the memory-bandwidth limit measured
  * in the same run (weights read per decode step ÷ streaming read bandwidth).
- * Timings are medians of --reps runs; the machine is shared and noisy. */
+ * Timings are medians of --reps runs; the machine is shared and noisy, so
+ * each rep runs every batch size in turn and measures the bandwidth again. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -147,17 +148,32 @@ int cmd_bench(int argc, char **argv) {
     }
     if (tg + ctx > I->n_ctx_train) tg = I->n_ctx_train - ctx;
     const int nt = gh_model_n_threads(m);
-    double bw = gh_measure_read_bandwidth(nt, (size_t)bw_mib << 20, 5) * 1e9; /* bytes/s */
-    double *t = malloc((size_t)reps * sizeof *t), tmp;
+    /* The machine is shared: its bandwidth and speed drift while the
+     * bench runs. So each rep times every batch size in turn and measures
+     * the bandwidth again, and each figure is the median over the reps: the
+     * N = 16 / batch 1 ratio and the fractions of the limit then compare
+     * runs made under the same conditions. */
+    double *t = malloc((size_t)reps * sizeof *t), *td = malloc((size_t)(reps * nb) * sizeof *td),
+           *bws = malloc((size_t)(reps + 1) * sizeof *bws), tmp;
+    if (!t || !td || !bws) {
+        free(t); free(td); free(bws); gh_model_free(m);
+        gh_error(GH_ERR_NOMEM, "out of memory");
+        return cli_fail("bench");
+    }
+    bws[0] = gh_measure_read_bandwidth(nt, (size_t)bw_mib << 20, 5) * 1e9; /* bytes/s */
     gh_status s = time_prompt(m, 8, &tmp); /* warm-up: page in the weights */
     double pp_sec = 0, tg_rate[16] = {0};
     for (long long r = 0; r < reps && !s; r++) s = time_prompt(m, (int32_t)pp, &t[r]);
     if (!s) pp_sec = median(t, (int)reps);
-    for (int b = 0; b < nb && !s; b++) {
-        for (long long r = 0; r < reps && !s; r++) s = time_decode(m, bl[b], (int32_t)ctx, (int32_t)tg, &t[r]);
-        if (!s) tg_rate[b] = (double)bl[b] * (double)tg / median(t, (int)reps);
+    for (long long r = 0; r < reps && !s; r++) {
+        for (int b = 0; b < nb && !s; b++) s = time_decode(m, bl[b], (int32_t)ctx, (int32_t)tg, &td[b * reps + r]);
+        bws[r + 1] = gh_measure_read_bandwidth(nt, (size_t)bw_mib << 20, 5) * 1e9;
     }
+    for (int b = 0; b < nb && !s; b++) tg_rate[b] = (double)bl[b] * (double)tg / median(td + b * reps, (int)reps);
+    const double bw = median(bws, (int)reps + 1);
     free(t);
+    free(td);
+    free(bws);
     if (s) { gh_model_free(m); return cli_fail("bench"); }
     const double pp_rate = (double)pp / pp_sec;
     double single = 0;
@@ -168,9 +184,9 @@ int cmd_bench(int argc, char **argv) {
         cli_json_string(stdout, model, strlen(model));
         printf(",\"weight_type\":\"%s\",\"n_params\":%lld,\"step_bytes\":%.0f,\"threads\":%d,\"simd\":\"%s\","
                "\"bandwidth_gbs\":%.3f,\"pp_tokens\":%lld,\"pp_tok_s\":%.3f,\"tg_tokens\":%lld,\"ctx_tokens\":%lld,"
-               "\"weights\":\"%s\",\"regrouped\":%d,\"decode\":[",
+               "\"weights\":\"%s\",\"regrouped\":%d,\"reps\":%lld,\"decode\":[",
                gh_type_name(I->wtype), (long long)I->n_params, step_bytes, nt, gh_kernels_simd_name(),
-               bw / 1e9, pp, pp_rate, tg, ctx, I->mapped ? "mmap" : "copy", I->n_regrouped);
+               bw / 1e9, pp, pp_rate, tg, ctx, I->mapped ? "mmap" : "copy", I->n_regrouped, reps);
         for (int b = 0; b < nb; b++) {
             double steps = tg_rate[b] / bl[b];
             printf("%s{\"n\":%d,\"tok_s\":%.3f,\"steps_s\":%.3f,\"bw_fraction\":%.4f%s", b ? "," : "", bl[b], tg_rate[b],

@@ -106,9 +106,11 @@ static void test_info_convert_make_model(void **state) {
     out = tu_cli(&st, "info -m %s", tu_tmp("tiny-q4.gguf"));
     assert_contains(out, "mostly q4_0");
     free(out);
-    out = tu_cli(&st, "bench -m %s --pp 16 --tg 4 --batches 1,2 --reps 1 --bw-mib 16 --json -t 1", tu_tmp("tiny-q4.gguf"));
+    out = tu_cli(&st, "bench -m %s --pp 16 --tg 4 --batches 1,2 --reps 2 --bw-mib 16 --json -t 1", tu_tmp("tiny-q4.gguf"));
     assert_int_equal(st, 0);
     assert_contains(out, "\"bandwidth_gbs\":");
+    assert_contains(out, "\"reps\":2,");
+    assert_contains(out, "{\"n\":2,");
     assert_contains(out, "\"decode\":[{\"n\":1,");
     assert_contains(out, "\"speedup_vs_1\":");
     assert_contains(out, "\"ctx_tokens\":16,");
