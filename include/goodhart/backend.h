@@ -62,6 +62,13 @@ gh_status gh_backend_require(const gh_backend *b, uint32_t caps, const char *pur
 /* The local model behind the backend, or NULL for a remote one. */
 gh_model *gh_backend_model(gh_backend *b);
 
+/* The SHA-256 (64 lowercase hex digits) of the model's GGUF file, which
+ * probes and reward heads record to refuse another model's activations:
+ * local backends hash the file (once); HTTP backends give what /v1/models
+ * reported (goodhart serve reports it as meta.sha256); NULL where unknown
+ * (other servers, replay, an unreadable file). */
+const char *gh_backend_model_sha256(gh_backend *b);
+
 /* The model's sizes, for methods that need them up front (feature widths,
  * "the last layer"). 0 means the backend does not know: local backends give
  * all four (gh_model_get_info); HTTP backends what the server's /v1/models

@@ -61,6 +61,11 @@ const char *gh_backend_ref(const gh_backend *b) { return b->ref; }
 uint32_t gh_backend_caps(const gh_backend *b) { return b->caps; }
 gh_model *gh_backend_model(gh_backend *b) { return b->model; }
 
+const char *gh_backend_model_sha256(gh_backend *b) {
+    const char *h = b->ops->model_sha256 ? b->ops->model_sha256(b->impl) : b->model ? gh_model_sha256(b->model) : NULL;
+    return h && h[0] ? h : NULL;
+}
+
 gh_backend_dims gh_backend_get_dims(const gh_backend *b) {
     gh_backend_dims d = {0};
     if (b->ops->dims) return b->ops->dims(b->impl);

@@ -27,6 +27,9 @@ typedef struct gh_backend_ops {
     /* Optional: the model's sizes where known (0: unknown). NULL: backend.c
      * reads them from b->model (local), or reports all unknown. */
     gh_backend_dims (*dims)(void *impl);
+    /* Optional: the SHA-256 of the model's file as the server reports it
+     * (NULL: not reported). NULL op: backend.c hashes b->model (local). */
+    const char *(*model_sha256)(void *impl);
     /* Optional: the model's tokens of a text (see gh_backend_tokenize). */
     gh_status (*tokenize)(void *impl, const char *text, bool add_bos, int32_t **ids, int32_t *n);
 } gh_backend_ops;

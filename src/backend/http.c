@@ -59,6 +59,7 @@ typedef struct http_be {
     flavour fl;
     gh_http_client *cl;
     int32_t n_vocab, n_ctx, n_embd, n_layer; /* from /v1/models where given (0: unknown) */
+    char sha256[65];                         /* meta.sha256 from /v1/models ("": not reported) */
     pthread_mutex_t mu;  /* guards the remembered choices below */
     lp_method lpm;
     char *lp_why;        /* why neither log-probability route works */
@@ -471,6 +472,12 @@ static gh_backend_dims http_dims(void *impl) {
     const http_be *H = impl;
     gh_backend_dims d = {.n_vocab = H->n_vocab, .n_ctx = H->n_ctx, .n_embd = H->n_embd, .n_layer = H->n_layer};
     return d;
+}
+
+/* gh_backend_model_sha256: what /v1/models reported (NULL: nothing). */
+static const char *http_model_sha256(void *impl) {
+    const http_be *H = impl;
+    return H->sha256[0] ? H->sha256 : NULL;
 }
 
 /* ---- log-probabilities of a continuation ---- */
@@ -1009,6 +1016,7 @@ static const gh_backend_ops http_ops = {
     .embed = http_embed,
     .score = http_score,
     .dims = http_dims,
+    .model_sha256 = http_model_sha256,
     .tokenize = http_tokenize,
 };
 
@@ -1062,6 +1070,9 @@ static gh_status probe_models(http_be *H, const char *want) {
         if (jnum(src[i], "n_embd", &v) || jnum(src[i], "embedding_size", &v)) H->n_embd = (int32_t)v;
         if (jnum(src[i], "n_layer", &v) || jnum(src[i], "n_layers", &v)) H->n_layer = (int32_t)v;
     }
+    /* the model file's hash (goodhart serve): taken only as 64 lowercase hex digits */
+    const char *sha = cJSON_IsObject(meta) ? jstr(meta, "sha256") : NULL;
+    if (sha && strlen(sha) == 64 && strspn(sha, "0123456789abcdef") == 64) memcpy(H->sha256, sha, 65);
     const cJSON *cl = cJSON_IsObject(meta) ? jget(meta, "capabilities") : NULL;
     if (cJSON_IsArray(cl)) {
         static const struct { uint32_t c; const char *n; } names[] = {

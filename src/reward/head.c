@@ -112,18 +112,28 @@ gh_status gh_head_load(const char *path, gh_backend *b, gh_head **out) {
     memcpy(h->w, T->data, (size_t)h->n_embd * sizeof *h->w);
     for (int32_t i = 0; i < h->n_embd; i++)
         if (!isfinite(h->w[i])) { s = gh_error(GH_ERR_FORMAT, "head.weight[%d] is not finite", i); goto fail; }
-    gh_model *m = b ? gh_backend_model(b) : NULL;
-    if (m) {
-        const gh_model_info *I = gh_model_get_info(m);
-        if (I->n_embd != h->n_embd) {
-            s = gh_error(GH_ERR_MISMATCH, "the head has %d features; model %s has n_embd %d", h->n_embd, gh_backend_ref(b), I->n_embd);
+    /* the model it will read: local, or a server that reports its sizes and
+     * its file's hash in /v1/models (goodhart serve does) */
+    if (b) {
+        const gh_backend_dims D = gh_backend_get_dims(b);
+        if (D.n_embd > 0 && D.n_embd != h->n_embd) {
+            s = gh_error(GH_ERR_MISMATCH, "the head has %d features; model %s has n_embd %d", h->n_embd, gh_backend_ref(b), D.n_embd);
             goto fail;
         }
-        if ((int32_t)layer > I->n_layer) { s = gh_error(GH_ERR_MISMATCH, "the head reads layer %u; the model has %d", layer, I->n_layer); goto fail; }
-        const char *msha = gh_model_sha256(m);
-        if (!msha || sha.len != 64 || memcmp(sha.ptr, msha, 64)) {
+        if (D.n_layer > 0 && (int32_t)layer > D.n_layer) {
+            s = gh_error(GH_ERR_MISMATCH, "the head reads layer %u; the model has %d", layer, D.n_layer);
+            goto fail;
+        }
+        const char *msha = gh_backend_model_sha256(b);
+        if (!msha) {
+            s = gh_error(GH_ERR_UNSUPPORTED, "the head was trained on the model with SHA-256 %.*s, and %s does not report its "
+                         "model's SHA-256 to check it against (goodhart serve does, in /v1/models)", (int)sha.len, sha.ptr,
+                         gh_backend_ref(b));
+            goto fail;
+        }
+        if (sha.len != 64 || memcmp(sha.ptr, msha, 64)) {
             s = gh_error(GH_ERR_MISMATCH, "the head was trained on the model with SHA-256 %.*s, not on %s (%s)",
-                         (int)sha.len, sha.ptr, gh_backend_ref(b), msha ? msha : "?");
+                         (int)sha.len, sha.ptr, gh_backend_ref(b), msha);
             goto fail;
         }
     }

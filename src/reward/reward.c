@@ -159,19 +159,24 @@ static gh_status bind_probe(gh_reward *r, term *t, int32_t n_rm) {
     gh_status s = GH_OK;
     if (!n_rm && (s = gh_backend_require(r->b, GH_CAP_HIDDEN | GH_CAP_TOKENIZE, "a probe penalty"))) return s;
     if ((s = gh_probe_load(path, &t->probe))) return s;
+    /* the model the probe was trained on, by its file's hash: local models
+     * hash their file, servers report it in /v1/models (goodhart serve) */
     const char *sha = t->probe->model_sha256;
     for (int32_t k = 0; k < r->n && !t->pb; k++) {
-        gh_model *m = r->t[k].rm ? gh_backend_model(r->t[k].rm) : NULL;
-        if (sha[0] && m && !strcmp(gh_model_sha256(m), sha)) t->pb = r->t[k].rm;
+        const char *h = r->t[k].rm && sha[0] ? gh_backend_model_sha256(r->t[k].rm) : NULL;
+        if (h && !strcmp(h, sha)) t->pb = r->t[k].rm;
     }
     if (!t->pb) {
         if (!r->b)
             return gh_error(GH_ERR_INVALID_ARG, "%s: a probe needs a model to read hidden states from, and no rm: term of this reward "
                             "is the model it was trained on (SHA-256 %s); give the policy model", path, sha[0] ? sha : "not recorded");
-        gh_model *m = gh_backend_model(r->b);
-        if (m && sha[0] && strcmp(gh_model_sha256(m), sha))
+        const char *h = sha[0] ? gh_backend_model_sha256(r->b) : NULL;
+        if (sha[0] && !h)
+            return gh_error(GH_ERR_UNSUPPORTED, "%s: the probe was trained on the model with SHA-256 %s, and %s does not report its "
+                            "model's SHA-256 to check it against (goodhart serve does, in /v1/models)", path, sha, gh_backend_ref(r->b));
+        if (h && strcmp(h, sha))
             return gh_error(GH_ERR_MISMATCH, "%s: the probe was trained on the model with SHA-256 %s, which is neither the policy "
-                            "model %s (%s) nor %s", path, sha, gh_backend_ref(r->b), gh_model_sha256(m),
+                            "model %s (%s) nor %s", path, sha, gh_backend_ref(r->b), h,
                             n_rm ? "the model of an rm: term of this reward" : "a reward model of an rm: term (this reward has none)");
         t->pb = r->b;
         r->caps |= GH_CAP_HIDDEN;

@@ -282,6 +282,9 @@ static void h_models(srv *s, int32_t *status, char **resp) {
     cJSON_AddNumberToObject(meta, "n_layer", I->n_layer);
     cJSON_AddNumberToObject(meta, "n_head", I->n_head);
     cJSON_AddNumberToObject(meta, "n_params", (double)I->n_params);
+    /* hashed at attach (read here, never recomputed: handlers run on many
+     * threads); "" if the file could not be read */
+    if (I->sha256[0]) cJSON_AddStringToObject(meta, "sha256", I->sha256);
     cJSON *caps = cJSON_AddArrayToObject(meta, "capabilities");
     static const struct { uint32_t c; const char *n; } cn[] = {
         {GH_CAP_GENERATE, "generate"}, {GH_CAP_LOGPROB, "logprob"}, {GH_CAP_HIDDEN, "hidden"},

@@ -235,6 +235,10 @@ static gh_status attach(gh_server *s, gh_backend *b, bool own) {
     bool busy = s->b != NULL;
     pthread_mutex_unlock(&s->mu);
     if (busy) return gh_error(GH_ERR_INVALID_ARG, "the server already serves a model");
+    /* the file's hash for /v1/models (probes and reward heads check it),
+     * computed now, while the server still answers 503 model_loading, not
+     * on a client's first request */
+    (void)gh_model_sha256(m);
     sched *sc;
     gh_status st = sched_init(b, s->p.n_slots, n_ctx, s->p.max_queued, &sc);
     if (st) return st;

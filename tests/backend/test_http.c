@@ -17,6 +17,9 @@
 
 #include "backend/http_internal.h"
 #include "goodhart/backend.h"
+#include "goodhart/gguf.h"
+#include "goodhart/probe.h"
+#include "goodhart/reward.h"
 #include "goodhart/store.h"
 
 static gh_backend_params test_params(void) {
@@ -401,6 +404,88 @@ static void test_rewards_classify_and_plain(void **st) {
     assert_contains(gh_last_error(), "gives no reward scores");
     assert_contains(gh_last_error(), "/v1/rewards answered 'HTTP 404: Not Found'");
     gh_backend_free(b);
+}
+
+/* ---- probes on a server's hidden states: checked against its model ---- */
+
+/* A server that offers hidden states reports its model file's SHA-256 in
+ * /v1/models' meta (goodhart serve does); a probe trained on another model
+ * is refused, and so is one that cannot be checked: a server that reports no
+ * hash (or a malformed one). */
+static void test_probe_needs_the_servers_model_hash(void **st) {
+    (void)st;
+    static const char *want = "1111111111111111111111111111111111111111111111111111111111111111";
+    gh_probe *pr = NULL;
+    assert_ok(gh_probe_init(&pr, GH_PROBE_LOGREG, 8));
+    pr->layer = 2;
+    snprintf(pr->pool, sizeof pr->pool, "mean");
+    snprintf(pr->model_sha256, sizeof pr->model_sha256, "%s", want);
+    const char *path = tu_tmp("probe-http.gguf");
+    assert_ok(gh_probe_save(pr, path));
+    gh_probe_free(pr);
+    char spec[4200];
+    snprintf(spec, sizeof spec, "probe:%s", path);
+    static const char *fmt = "{\"object\":\"list\",\"data\":[{\"id\":\"lm\",\"object\":\"model\",\"owned_by\":\"goodhart\","
+                             "\"meta\":{\"n_embd\":8,\"n_layer\":4,%s\"capabilities\":[\"generate\",\"hidden\",\"tokenize\"]}}]}";
+    const char *shas[4] = {"", "\"sha256\":\"ABC\",",
+                           "\"sha256\":\"2222222222222222222222222222222222222222222222222222222222222222\",",
+                           "\"sha256\":\"1111111111111111111111111111111111111111111111111111111111111111\","};
+    const gh_status expect[4] = {GH_ERR_UNSUPPORTED, GH_ERR_UNSUPPORTED, GH_ERR_MISMATCH, GH_OK};
+    static char models[4][512];
+    for (int i = 0; i < 4; i++) {
+        snprintf(models[i], sizeof models[i], fmt, shas[i]);
+        mock_routes_clear(&M);
+        mock_route_add(&M, (mock_route){.method = "GET", .path = "/v1/models", .text = models[i]});
+        gh_backend *b = open_mock("");
+        gh_reward *r = NULL;
+        assert_int_equal(gh_reward_parse(spec, "S", b, &r), expect[i]);
+        if (i < 2) {
+            assert_null(gh_backend_model_sha256(b));
+            assert_contains(gh_last_error(), "does not report its model's SHA-256");
+        } else if (i == 2) {
+            assert_contains(gh_last_error(), "trained on the model with SHA-256 1111");
+            assert_contains(gh_last_error(), "(2222");
+        } else {
+            assert_string_equal(gh_backend_model_sha256(b), want);
+        }
+        gh_reward_free(r);
+        gh_backend_free(b);
+    }
+    /* a reward head (head:) the same way, and its width against n_embd */
+    const char *head = tu_tmp("head-http.gguf");
+    gh_gguf_writer *gw = NULL;
+    float wv[8] = {0.5f, -0.25f, 0, 1, 0, 0, 0, 2};
+    int64_t ne[1] = {8};
+    assert_ok(gh_gguf_writer_init(&gw));
+    assert_ok(gh_gguf_set_str(gw, "general.architecture", "goodhart.head"));
+    assert_ok(gh_gguf_set_str(gw, "goodhart.head.kind", "bradley-terry"));
+    assert_ok(gh_gguf_set_u32(gw, "goodhart.head.layer", 2));
+    assert_ok(gh_gguf_set_str(gw, "goodhart.head.pool", "mean"));
+    assert_ok(gh_gguf_set_str(gw, "goodhart.head.span", "response"));
+    assert_ok(gh_gguf_set_str(gw, "goodhart.head.model_sha256", want));
+    assert_ok(gh_gguf_add_tensor(gw, "head.weight", GH_TYPE_F32, 1, ne, wv));
+    assert_ok(gh_gguf_writer_write(gw, head));
+    gh_gguf_writer_free(gw);
+    snprintf(spec, sizeof spec, "head:%s", head);
+    for (int i = 0; i < 5; i++) {
+        if (i < 4) snprintf(models[i], sizeof models[i], fmt, shas[i]);
+        else { /* the right model's hash, but 9 features */
+            snprintf(models[i % 4], sizeof models[0], fmt, shas[3]);
+            char *e = strstr(models[i % 4], "\"n_embd\":8");
+            assert_non_null(e);
+            e[9] = '9';
+        }
+        mock_routes_clear(&M);
+        mock_route_add(&M, (mock_route){.method = "GET", .path = "/v1/models", .text = models[i % 4]});
+        gh_backend *b = open_mock("");
+        gh_reward *r = NULL;
+        assert_int_equal(gh_reward_parse(spec, "S", b, &r), i < 4 ? expect[i] : GH_ERR_MISMATCH);
+        if (i < 2) assert_contains(gh_last_error(), "does not report its model's SHA-256");
+        else if (i == 2) assert_contains(gh_last_error(), "not on");
+        else if (i == 4) assert_contains(gh_last_error(), "the head has 8 features");
+        gh_reward_free(r);
+        gh_backend_free(b);
+    }
 }
 
 /* ---- errors ---- */
@@ -940,6 +1025,7 @@ static void test_cache_client_killed_rerun_pays_the_rest(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_vllm_generate_per_sample_seeds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_probe_needs_the_servers_model_hash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_openai_generate_plain_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_openai_chat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logprob_openai_echo_text_offset, setup, teardown),

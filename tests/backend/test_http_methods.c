@@ -240,16 +240,18 @@ static void test_probe_penalty_equals_local(void **st) {
     gh_reward_free(rl);
     gh_reward_free(rr);
 
-    /* another model's probe: refused locally; over HTTP the weights cannot be
-     * hashed, so only the width and layer are checked */
+    /* the server reports its model file's hash in /v1/models */
+    assert_non_null(gh_backend_model_sha256(remote));
+    assert_string_equal(gh_backend_model_sha256(remote), sha);
+    /* another model's probe: refused locally and over HTTP */
     const char *other = tu_tmp("probe-other.gguf");
     write_probe(other, D.n_embd, D.n_layer, "0000000000000000000000000000000000000000000000000000000000000000");
     snprintf(spec, sizeof spec, "probe:%s", other);
     assert_int_equal(gh_reward_parse(spec, "S", local, &rl), GH_ERR_MISMATCH);
     assert_contains(gh_last_error(), "SHA-256");
-    assert_ok(gh_reward_parse(spec, "S", remote, &rr));
-    gh_reward_free(rr);
-    rr = NULL;
+    assert_int_equal(gh_reward_parse(spec, "S", remote, &rr), GH_ERR_MISMATCH);
+    assert_contains(gh_last_error(), "SHA-256 0000000000000000000000000000000000000000000000000000000000000000");
+    assert_contains(gh_last_error(), sha);
     const char *wide = tu_tmp("probe-wide.gguf");
     write_probe(wide, D.n_embd + 1, D.n_layer, sha);
     snprintf(spec, sizeof spec, "probe:%s", wide);
