@@ -30,7 +30,8 @@ static void usage(FILE *f) {
             "                     model's own; without one the text is P followed directly by R)\n"
             "  --add-eos yes|no   append the EOS token (default: as the tokenizer says, add_eos_token)\n"
             "  --json             {\"score\", \"pooled_token\", \"pooled_token_id\", \"pooled_piece\", \"n_tokens\",\n"
-            "                     \"eos_appended\", \"text\", \"chat_template\", \"model\"}\n");
+            "                     \"tokens\" (the ids scored; local models), \"eos_appended\", \"text\",\n"
+            "                     \"chat_template\", \"model\"}\n");
 }
 
 typedef struct pairs {
@@ -208,7 +209,13 @@ static int rm_score(int argc, char **argv) {
             printf(",\"pooled_piece\":");
             cli_json_string(stdout, piece ? piece : "", piece ? strlen(piece) : 0);
         }
-        printf(",\"n_tokens\":%d,\"eos_appended\":%s,\"text\":", r->n_tokens, r->eos_appended ? "true" : "false");
+        printf(",\"n_tokens\":%d", r->n_tokens);
+        if (r->tokens) {
+            printf(",\"tokens\":[");
+            for (int32_t i = 0; i < r->n_tokens; i++) printf("%s%d", i ? "," : "", r->tokens[i]);
+            printf("]");
+        }
+        printf(",\"eos_appended\":%s,\"text\":", r->eos_appended ? "true" : "false");
         cli_json_string(stdout, r->text, strlen(r->text));
         printf(",\"chat_template\":");
         if (r->chat_template) cli_json_string(stdout, r->chat_template, strlen(r->chat_template));

@@ -206,6 +206,7 @@ void gh_rm_score_free(gh_rm_score *r) {
     if (!r) return;
     free(r->text);
     free(r->chat_template);
+    free(r->tokens);
     free(r);
 }
 

@@ -573,6 +573,8 @@ static gh_status local_score(void *impl, const char *prompt, const char *respons
     float v;
     if ((s = gh_model_classify(L->m, h, &v))) goto done;
     r->score = v;
+    r->tokens = ids; /* the sequence scored, for the caller to check */
+    ids = NULL;
 done:
     free(ids);
     free(h);

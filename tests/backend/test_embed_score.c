@@ -234,6 +234,8 @@ static void test_reward_score(void **state) {
     assert_ok(gh_tokenize(tok, r->text, strlen(r->text), true, false, &ids, &n));
     assert_int_equal(r->n_tokens, (int32_t)n);
     assert_int_equal(r->pooled_token_id, ids[n - 1]);
+    assert_non_null(r->tokens);
+    assert_memory_equal(r->tokens, ids, n * sizeof *ids);
     /* independent 1: the last token's residual stream, normed and dotted here */
     int32_t layer = I->n_layer;
     gh_hidden *h = NULL;
@@ -390,7 +392,9 @@ static void test_cli(void **state) {
     assert_true(fabs(cJSON_GetObjectItem(j, "score")->valuedouble - r->score) < 1e-12);
     assert_int_equal(cJSON_GetObjectItem(j, "pooled_token")->valueint, r->pooled_token);
     assert_int_equal(cJSON_GetObjectItem(j, "n_tokens")->valueint, r->n_tokens);
-    assert_string_equal(cJSON_GetObjectItem(j, "text")->valuestring, "Question: why? Answer: because.");
+    const cJSON *jt = cJSON_GetObjectItem(j, "tokens");
+    assert_int_equal(cJSON_GetArraySize(jt), r->n_tokens);
+    for (int32_t i = 0; i < r->n_tokens; i++) assert_int_equal(cJSON_GetArrayItem(jt, i)->valueint, r->tokens[i]);
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(j, "chat_template")));
     assert_true(cJSON_IsFalse(cJSON_GetObjectItem(j, "eos_appended")));
     cJSON_Delete(j);
@@ -398,6 +402,11 @@ static void test_cli(void **state) {
     j = cli_json(args, 0);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(j, "eos_appended")));
     assert_int_equal(cJSON_GetObjectItem(j, "pooled_token")->valueint, r->pooled_token + 1);
+    /* the ids end in the EOS that was appended */
+    jt = cJSON_GetObjectItem(j, "tokens");
+    assert_int_equal(cJSON_GetArraySize(jt), r->n_tokens + 1);
+    assert_int_equal(cJSON_GetArrayItem(jt, r->n_tokens)->valueint,
+                     gh_tokenizer_eos(gh_model_tokenizer(gh_backend_model(b))));
     cJSON_Delete(j);
     gh_rm_score_free(r);
     gh_backend_free(b);
