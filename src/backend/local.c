@@ -1,7 +1,8 @@
 /* local.c — the backend served by goodhart's own runtime from a GGUF file.
  *
  * generate: the prompt is run once (sequence 0 holds it), then each group of up
- * to n_seq_max samples copies its KV cache and all of them are decoded together,
+ * to n_seq_max samples shares its KV cache (gh_ctx_seq_copy: nothing is
+ * copied, sequence 0 is never cleared) and all of them are decoded together,
  * one token per sample per forward pass, so the weights are read once per step
  * for the whole group. Sample i draws from its own random stream (seed, index).
  *

@@ -6,8 +6,9 @@
  * A request is a list of groups (one per prompt, n samples each). A group
  * first takes a "prompt slot" and feeds its prompt there, in chunks that share
  * steps with other requests' decoding; the logits after its last token are
- * kept. Each sample then gets a slot holding a copy of the prompt's KV cache
- * (the last sample takes the prompt slot itself), draws its first token from
+ * kept. Each sample then gets a slot sharing the prompt's KV cache
+ * (gh_ctx_seq_copy; the last sample takes the prompt slot itself, and when it
+ * ends first the others get one copy between them), draws its first token from
  * the kept logits and one more token per step until it stops. Sample i draws
  * from the random stream (seed, first_sample + i) with the same sampler and
  * the same token/text bookkeeping as local.c, and the model's results do not
