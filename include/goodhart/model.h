@@ -125,9 +125,9 @@ void gh_ctx_seq_clear(gh_ctx *c, int32_t seq);
 gh_status gh_ctx_seq_truncate(gh_ctx *c, int32_t seq, int32_t n);
 /* Makes `dst` a copy of `src` (its KV cache and length): a prompt processed once
  * is shared by every sample drawn from it. Nothing is copied: dst reads those
- * positions from src's cache until src's change (truncated, cleared or copied
- * over), and only then are they copied, once, for the sequences still reading
- * them. */
+ * positions from src's cache until src's change. A truncated src first copies
+ * the positions past its new length for the sequences reading them; a
+ * cleared (or copied-over) src hands its cache to one of them instead. */
 gh_status gh_ctx_seq_copy(gh_ctx *c, int32_t src, int32_t dst);
 
 /* Hidden states to keep during decode: the residual stream after layer L, for

@@ -446,8 +446,11 @@ struct gh_ctx {
      * never itself sharing (pre_len[pre_src[s]] == 0): a copy of a copy
      * shares its source's source. When a source's positions are about to
      * change (truncated, cleared, copied over), unshare_from copies what its
-     * sharers still need into their own slabs first. */
+     * sharers still need into their own slabs first; a cleared source hands
+     * its slab to its first sharer instead, which costs a copy of that
+     * sharer's own positions, not of the prompt. */
     int32_t *pre_src, *pre_len;   /* [n_seq] */
+    int32_t *slab;                /* [n_seq]: the slab that holds each sequence's positions (unshare_from swaps two) */
     uint64_t kv_copied;           /* bytes copied between slabs (tests) */
     float *rope_cos, *rope_sin;   /* [n_ctx][n_rot/2] */
     /* activations of one forward pass of up to n_batch tokens */
@@ -524,6 +527,8 @@ gh_status gh_ctx_init(gh_model *m, const gh_ctx_params *p, gh_ctx **out) {
     c->seq_len = calloc((size_t)c->n_seq, sizeof *c->seq_len);
     c->pre_src = calloc((size_t)c->n_seq, sizeof *c->pre_src);
     c->pre_len = calloc((size_t)c->n_seq, sizeof *c->pre_len);
+    c->slab = malloc((size_t)c->n_seq * sizeof *c->slab);
+    for (int32_t s = 0; c->slab && s < c->n_seq; s++) c->slab[s] = s;
     c->kv_bytes = kv * sizeof(float);
     c->k_cache = kv_map(c->kv_bytes);
     c->v_cache = kv_map(c->kv_bytes);
@@ -548,7 +553,7 @@ gh_status gh_ctx_init(gh_model *m, const gh_ctx_params *p, gh_ctx **out) {
         if ((w1 = gh_matmul_wsize(ws_list[i]->type, ws_list[i]->n_in, (int64_t)B)) > ws) ws = w1;
     c->wsize = ws;
     c->wdata = ws ? malloc(ws) : NULL;
-    if (!c->seq_len || !c->pre_src || !c->pre_len || !c->k_cache || !c->v_cache || !c->rope_cos || !c->rope_sin || !c->x || !c->xb ||
+    if (!c->seq_len || !c->pre_src || !c->pre_len || !c->slab || !c->k_cache || !c->v_cache || !c->rope_cos || !c->rope_sin || !c->x || !c->xb ||
         !c->q || !c->k || !c->v || !c->att || !c->hb || !c->hb2 || !c->scores || !c->pos || (ws && !c->wdata)) {
         gh_ctx_free(c);
         return gh_error(GH_ERR_NOMEM, "cannot allocate a context of %d positions × %d sequences (KV cache %.1f MiB)",
@@ -571,7 +576,7 @@ void gh_ctx_free(gh_ctx *c) {
     if (!c) return;
     kv_unmap(c->k_cache, c->kv_bytes);
     kv_unmap(c->v_cache, c->kv_bytes);
-    free(c->seq_len); free(c->pre_src); free(c->pre_len); free(c->rope_cos); free(c->rope_sin);
+    free(c->seq_len); free(c->pre_src); free(c->pre_len); free(c->slab); free(c->rope_cos); free(c->rope_sin);
     free(c->x); free(c->xb); free(c->q); free(c->k); free(c->v); free(c->att); free(c->hb);
     free(c->hb2); free(c->scores); free(c->pos); free(c->wdata); free(c->logit_row);
     free(c->logits); free(c->cap_layers); free(c->hidden);
@@ -582,7 +587,7 @@ int32_t gh_ctx_n_ctx(const gh_ctx *c) { return c->n_ctx; }
 int32_t gh_ctx_n_seq(const gh_ctx *c) { return c->n_seq; }
 int32_t gh_ctx_seq_len(const gh_ctx *c, int32_t seq) { return seq >= 0 && seq < c->n_seq ? c->seq_len[seq] : -1; }
 static inline size_t kv_off(const gh_ctx *c, int32_t seq, int32_t layer, int32_t pos) {
-    return (((size_t)seq * c->m->info.n_layer + layer) * c->n_ctx + pos) * (size_t)c->kv_dim;
+    return (((size_t)c->slab[seq] * c->m->info.n_layer + layer) * c->n_ctx + pos) * (size_t)c->kv_dim;
 }
 
 /* Positions [p0, p1) of src's own slab (keys and values, every layer) into
@@ -600,28 +605,34 @@ static void kv_copy(gh_ctx *c, int32_t src, int32_t dst, int32_t p0, int32_t p1)
 /* Sequence seq keeps only its first n positions (they may then be
  * rewritten). Its own sharing of later positions ends, and so does others'
  * sharing of them from seq: each sharer gets its own copy of the positions
- * it read from seq past n. With n = 0 (seq cleared or copied over) the
- * first sharer takes a whole copy and the others share from it instead, so
- * ending the sharing of a prompt costs one copy, not one per sample.
+ * it read from seq past n. With n = 0 (seq cleared or copied over) the first
+ * sharer, the heir, takes seq's slab itself: its own positions are copied in
+ * after the shared ones, the two sequences swap slabs, and the other sharers
+ * share from the heir. So ending the sharing of a prompt copies no prompt,
+ * only the heir's own positions (a sample's tokens so far).
  * (Positions are only ever appended at seq_len, so the shared ones of a
  * sequence change only through this and gh_ctx_seq_copy.) */
 static void unshare_from(gh_ctx *c, int32_t seq, int32_t n) {
     if (c->pre_len[seq] > n) c->pre_len[seq] = n;
     int32_t heir = -1, heir_len = 0;
+    for (int32_t d = 0; n == 0 && heir < 0 && d < c->n_seq; d++)
+        if (d != seq && c->pre_src[d] == seq && c->pre_len[d] > 0) heir = d, heir_len = c->pre_len[d];
+    /* the others first, while seq's slab still holds all its positions (seq
+     * is a source: its slab holds them itself) */
     for (int32_t d = 0; d < c->n_seq; d++) {
-        if (d == seq || c->pre_src[d] != seq || c->pre_len[d] <= n) continue;
-        if (n == 0 && heir < 0) { /* seq is a source, so its slab holds them */
-            heir = d;
-            heir_len = c->pre_len[d];
-            kv_copy(c, seq, d, 0, heir_len);
-            c->pre_len[d] = 0;
-            continue;
-        }
-        /* the heir's first heir_len positions are seq's, bitwise */
+        if (d == seq || d == heir || c->pre_src[d] != seq || c->pre_len[d] <= n) continue;
+        /* the heir's first heir_len positions will be seq's, bitwise */
         const int32_t keep = heir >= 0 ? (c->pre_len[d] < heir_len ? c->pre_len[d] : heir_len) : n;
         kv_copy(c, seq, d, keep, c->pre_len[d]);
         c->pre_len[d] = keep;
         if (heir >= 0) c->pre_src[d] = heir;
+    }
+    if (heir >= 0) { /* seq's later positions are discarded: the heir's own go there */
+        kv_copy(c, heir, seq, heir_len, c->seq_len[heir]);
+        const int32_t t = c->slab[seq];
+        c->slab[seq] = c->slab[heir];
+        c->slab[heir] = t;
+        c->pre_len[heir] = 0;
     }
 }
 

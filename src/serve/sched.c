@@ -8,7 +8,7 @@
  * steps with other requests' decoding; the logits after its last token are
  * kept. Each sample then gets a slot sharing the prompt's KV cache
  * (gh_ctx_seq_copy; the last sample takes the prompt slot itself, and when it
- * ends first the others get one copy between them), draws its first token from
+ * ends first another sample takes over its slab), draws its first token from
  * the kept logits and one more token per step until it stops. Sample i draws
  * from the random stream (seed, first_sample + i) with the same sampler and
  * the same token/text bookkeeping as local.c, and the model's results do not

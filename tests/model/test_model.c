@@ -185,9 +185,10 @@ static void test_shared_prefix_ends(void **state) {
 
 /* Copies share instead of copying: N samples of a prompt copy no keys or
  * values; a copy of a copy shares the first source's prompt and copies only
- * its own positions; clearing the source copies the prompt once (into the
- * first sample, which the others then share from), not once per sample.
- * Every sample's logits stay what it gives alone. */
+ * its own positions; clearing the source copies no prompt: the first sample
+ * takes over the source's slab (its own positions copied in) and the others
+ * share from it. Every sample's logits stay what it gives alone, also after
+ * the source, now in the first sample's old slab, takes another prompt. */
 static void test_seq_copy_shares(void **state) {
     (void)state;
     gh_model *m = load(tu_stories_gguf(), 2);
@@ -204,9 +205,9 @@ static void test_seq_copy_shares(void **state) {
     /* seq 4 := seq 1 (the prompt, shared from 0, and its own 428) */
     assert_ok(gh_ctx_seq_copy(c, 1, 4));
     assert_int_equal(gh_ctx_kv_copied(c), pos_bytes);
-    /* seq 0 cleared: the prompt is copied once */
+    /* seq 0 cleared: only seq 1's own position (428) is copied */
     gh_ctx_seq_clear(c, 0);
-    assert_int_equal(gh_ctx_kv_copied(c), 5 * pos_bytes);
+    assert_int_equal(gh_ctx_kv_copied(c), 2 * pos_bytes);
     int32_t t2[4] = {263, 289, 450, 402}, sq2[4] = {1, 2, 3, 4};
     uint8_t w2[4] = {1, 1, 1, 1};
     assert_ok(gh_ctx_decode(c, 4, t2, sq2, w2));
@@ -225,6 +226,29 @@ static void test_seq_copy_shares(void **state) {
     int32_t all4[7] = {1, 291, 376, 400, 428, 402, 17};
     float *alone = logits_of(m, all4, 7, 7);
     assert_memory_equal(alone + 6 * 512, gh_ctx_logits(c, 0), 512 * sizeof(float));
+    free(alone);
+    /* a sharer of a longer prefix than the heir's: seq 0 (the other prompt,
+     * 4 tokens) shared by seq 2, then 2 more tokens, shared by seq 3; seq 2
+     * decodes one of its own. Clearing seq 0 makes seq 2 the heir (its token
+     * goes to position 4 of seq 0's slab), so seq 3 must take positions 4
+     * and 5 from that slab before they are overwritten. */
+    gh_ctx_seq_clear(c, 0);
+    assert_ok(gh_ctx_decode(c, 4, other, z, NULL));
+    assert_ok(gh_ctx_seq_copy(c, 0, 2));
+    int32_t more[2] = {263, 289};
+    assert_ok(gh_ctx_decode(c, 2, more, z, NULL));
+    assert_ok(gh_ctx_seq_copy(c, 0, 3));
+    int32_t t5 = 17, s5 = 2;
+    assert_ok(gh_ctx_decode(c, 1, &t5, &s5, w));
+    gh_ctx_seq_clear(c, 0);
+    int32_t t6[2] = {300, 402}, s6[2] = {2, 3};
+    assert_ok(gh_ctx_decode(c, 2, t6, s6, w));
+    int32_t a2[6] = {1, 450, 263, 300, 17, 300}, a3[7] = {1, 450, 263, 300, 263, 289, 402};
+    alone = logits_of(m, a2, 6, 6);
+    assert_memory_equal(alone + 5 * 512, gh_ctx_logits(c, 0), 512 * sizeof(float));
+    free(alone);
+    alone = logits_of(m, a3, 7, 7);
+    assert_memory_equal(alone + 6 * 512, gh_ctx_logits(c, 1), 512 * sizeof(float));
     free(alone);
     gh_ctx_free(c);
     gh_model_free(m);
