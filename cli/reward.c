@@ -30,7 +30,7 @@ static void usage(FILE *f) {
             "                     model's own; without one the text is P followed directly by R)\n"
             "  --add-eos yes|no   append the EOS token (default: as the tokenizer says, add_eos_token)\n"
             "  --json             {\"score\", \"pooled_token\", \"pooled_token_id\", \"pooled_piece\", \"n_tokens\",\n"
-            "                     \"tokens\" (the ids scored; local models), \"eos_appended\", \"text\",\n"
+            "                     \"tokens\" (the ids scored, where known), \"eos_appended\", \"text\",\n"
             "                     \"chat_template\", \"model\"}\n");
 }
 

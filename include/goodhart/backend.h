@@ -180,7 +180,8 @@ typedef struct gh_rm_score {
     char *text;           /* the exact text scored (after any chat template) */
     char *chat_template;  /* the template applied, or NULL */
     int32_t n_tokens;     /* tokens of the scored sequence, EOS included (-1: unknown) */
-    int32_t *tokens;      /* their ids, n_tokens of them (NULL: unknown, e.g. over HTTP) */
+    int32_t *tokens;      /* their ids, n_tokens of them (NULL: unknown; over HTTP, what the
+                             server's /v1/rewards gave, as goodhart serve does) */
     int32_t pooled_token_id; /* the id at pooled_token (-1: unknown) */
     bool eos_appended;    /* an EOS token was added after the text's own tokens */
 } gh_rm_score;

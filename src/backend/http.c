@@ -896,11 +896,41 @@ static bool pooled_score(const cJSON *d, double *v, int32_t *tok) {
     return false;
 }
 
+/* What a /v1/rewards answer says of the tokens it scored (goodhart serve
+ * gives them all; other servers may give none): n_tokens, the ids, the
+ * pooled token's id and whether EOS was appended. A field that is there but
+ * malformed is an error naming it, not a guess. */
+static gh_status reward_tokens(const cJSON *o, const char *url, gh_rm_score *r) {
+    double v;
+    const cJSON *ids = jget(o, "tokens"), *eos = jget(o, "eos_appended");
+    if (jnum(o, "n_tokens", &v)) {
+        if (!(v >= 0 && v <= (1 << 24) && v == floor(v)))
+            return gh_error(GH_ERR_FORMAT, "%s: \"n_tokens\" is %g, not a token count", url, v);
+        r->n_tokens = (int32_t)v;
+    }
+    if (jnum(o, "pooled_token_id", &v) && v >= 0 && v < 2147483648.0 && v == floor(v)) r->pooled_token_id = (int32_t)v;
+    if (cJSON_IsBool(eos)) r->eos_appended = cJSON_IsTrue(eos);
+    if (!ids) return GH_OK;
+    const int32_t n = cJSON_IsArray(ids) ? cJSON_GetArraySize(ids) : -1;
+    if (n < 0 || (r->n_tokens >= 0 && n != r->n_tokens))
+        return gh_error(GH_ERR_FORMAT, "%s: \"tokens\" is not an array of n_tokens (%d) ids", url, r->n_tokens);
+    r->tokens = malloc(((size_t)n + 1) * sizeof *r->tokens);
+    if (!r->tokens) return gh_error(GH_ERR_NOMEM, "out of memory");
+    for (int32_t i = 0; i < n; i++) {
+        const cJSON *e = cJSON_GetArrayItem(ids, i);
+        if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble < 2147483648.0) || e->valuedouble != floor(e->valuedouble))
+            return gh_error(GH_ERR_FORMAT, "%s: \"tokens\"[%d] is not a token id", url, i);
+        r->tokens[i] = (int32_t)e->valuedouble;
+    }
+    r->n_tokens = n;
+    return GH_OK;
+}
+
 static gh_status http_score(void *impl, const char *prompt, const char *response, gh_rm_score **out) {
     http_be *H = impl;
     gh_rm_score *r = calloc(1, sizeof *r);
     if (!r) return gh_error(GH_ERR_NOMEM, "out of memory");
-    r->pooled_token = -1;
+    r->pooled_token = r->pooled_token_id = r->n_tokens = -1; /* unknown unless the server says */
     gh_status s = GH_OK;
     /* the text scored: a chat template chosen here renders the exchange;
      * otherwise the prompt and the response as they are */
@@ -949,6 +979,7 @@ static gh_status http_score(void *impl, const char *prompt, const char *response
                 const cJSON *o = d0 ? d0 : a;
                 if (!jnum(o, "score", &v)) s = gh_error(GH_ERR_FORMAT, "%s: the answer has no \"score\" number", url);
                 if (jnum(o, "pooled_token_index", &pt) || jnum(o, "pooled_token", &pt)) r->pooled_token = (int32_t)pt;
+                if (!s) s = reward_tokens(o, url, r);
                 const char *tx = jstr(o, "text");
                 if (!s && tx && strcmp(tx, r->text) != 0) {
                     char *c = strdup(tx);

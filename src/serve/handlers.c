@@ -1053,6 +1053,7 @@ static void h_rewards(srv *s, const cJSON *req, const char *raw, size_t raw_len,
         cJSON_AddNumberToObject(d, "pooled_token_index", sc->pooled_token);
         cJSON_AddNumberToObject(d, "pooled_token_id", sc->pooled_token_id);
         cJSON_AddNumberToObject(d, "n_tokens", sc->n_tokens);
+        if (sc->tokens) cJSON_AddItemToObject(d, "tokens", cJSON_CreateIntArray(sc->tokens, sc->n_tokens));
         cJSON_AddBoolToObject(d, "eos_appended", sc->eos_appended);
         add_str(d, "text", sc->text, sc->text ? strlen(sc->text) : 0);
         if (sc->chat_template) add_str(d, "chat_template", sc->chat_template, strlen(sc->chat_template));

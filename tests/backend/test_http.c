@@ -393,8 +393,38 @@ static void test_rewards_classify_and_plain(void **st) {
     assert_contains(last_body("/v1/rewards"), "\"prompt\":\"P\",\"response\":\"R\"");
     assert_true(fabs(r->score + 1.5) < 1e-12);
     assert_int_equal(r->pooled_token, -1);
+    /* it says nothing of the tokens: unknown, not 0 */
+    assert_int_equal(r->n_tokens, -1);
+    assert_int_equal(r->pooled_token_id, -1);
+    assert_null(r->tokens);
     gh_rm_score_free(r);
     gh_backend_free(b);
+
+    /* token ids in the answer are taken, and checked */
+    static const char *tok_answers[3] = {
+        "{\"data\":[{\"score\":2,\"n_tokens\":3,\"tokens\":[1,5,9],\"pooled_token_id\":9,\"eos_appended\":true}]}",
+        "{\"data\":[{\"score\":2,\"n_tokens\":3,\"tokens\":[1,\"x\",9]}]}",
+        "{\"data\":[{\"score\":2,\"n_tokens\":4,\"tokens\":[1,5,9]}]}"};
+    for (int k = 0; k < 3; k++) {
+        mock_routes_clear(&M);
+        mock_route_add(&M, (mock_route){.method = "GET", .path = "/v1/models", .text = "{\"object\":\"list\",\"data\":[{\"id\":\"rm\",\"object\":\"model\",\"owned_by\":\"me\"}]}"});
+        mock_route_add(&M, (mock_route){.path = "/v1/rewards", .text = tok_answers[k]});
+        assert_ok(gh_backend_open(mock_url(&M, ""), &p, &b));
+        r = NULL;
+        if (k == 0) {
+            assert_ok(gh_backend_score(b, "P", "R", &r));
+            assert_int_equal(r->n_tokens, 3);
+            assert_int_equal(r->tokens[1], 5);
+            assert_int_equal(r->pooled_token_id, 9);
+            assert_true(r->eos_appended);
+            gh_rm_score_free(r);
+        } else {
+            assert_int_equal(gh_backend_score(b, "P", "R", &r), GH_ERR_FORMAT);
+            assert_null(r);
+            assert_contains(gh_last_error(), k == 1 ? "\"tokens\"[1] is not a token id" : "not an array of n_tokens (4) ids");
+        }
+        gh_backend_free(b);
+    }
 
     /* none of the three */
     mock_routes_clear(&M);

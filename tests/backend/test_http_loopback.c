@@ -213,6 +213,12 @@ static void test_reward_equals_local(void **st) {
         assert_true(fabs(a->score - b->score) < 1e-5 * (1 + fabs(a->score)));
         assert_int_equal(a->pooled_token, b->pooled_token);
         assert_string_equal(a->text, b->text);
+        /* and the tokens it scored */
+        assert_int_equal(a->n_tokens, b->n_tokens);
+        assert_int_equal(a->pooled_token_id, b->pooled_token_id);
+        assert_int_equal(a->eos_appended, b->eos_appended);
+        assert_non_null(b->tokens);
+        assert_memory_equal(a->tokens, b->tokens, (size_t)a->n_tokens * sizeof *a->tokens);
         gh_rm_score_free(a);
         gh_rm_score_free(b);
     }
