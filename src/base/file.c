@@ -1,12 +1,23 @@
 /* file.c — whole-file reads for inputs small enough to hold in memory
- * (llama2.c checkpoints, tokenizer.json); GGUF models are mapped instead. */
+ * (llama2.c checkpoints, tokenizer.json; GGUF models are mapped instead), and
+ * the huge-page memory a model's copy and a KV cache live in. */
 #include "base/file.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+
+void *gh_map_huge(size_t bytes) {
+    void *p = mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes ? bytes : 1, MADV_HUGEPAGE); /* advice only: no huge pages is fine */
+#endif
+    return p;
+}
 
 gh_status gh_read_file(const char *path, size_t max_bytes, char **out, size_t *len) {
     FILE *f = fopen(path, "rb");

@@ -18,6 +18,7 @@
  */
 #include "goodhart/gguf.h"
 #include "gguf_internal.h"
+#include "base/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -605,8 +606,8 @@ static gh_status open_file(const char *path, bool copy, gh_gguf **out) {
         const size_t len = (size_t)st.st_size;
         void *m;
         if (copy) {
-            m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-            if (m != MAP_FAILED) madvise(m, len, MADV_HUGEPAGE); /* advice only: no huge pages is fine */
+            m = gh_map_huge(len);
+            if (!m) m = MAP_FAILED;
         } else {
             /* The mapping stays valid after close(). A file truncated by someone
              * else while mapped would fault (SIGBUS); that is outside what we

@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/file.h"
 #include "base/hash.h"
 #include "kernels/kernels.h"
 #include "model/model_internal.h"
@@ -482,21 +483,13 @@ gh_ctx_params gh_ctx_default_params(void) {
 
 static float *falloc(size_t n) { return malloc((n ? n : 1) * sizeof(float)); }
 
-/* The KV cache: zero pages mapped on first touch, with huge pages advised.
- * Each decode step writes one new row per (sequence, layer); with 4 KiB
- * pages that was a page fault every 4 rows of a 1 KiB-row cache, ~180 a
- * step for 16 sequences of a 22-layer model (1.1B q4_0 at N = 16: the rope
- * and cache-write step took 70 us a layer, 38 with huge pages; the bench's
- * page faults 23 600 -> 8 700). Pages still come on first touch, so a large
- * n_ctx costs memory only as it fills. NULL if the mapping fails. */
-static float *kv_map(size_t bytes) {
-    void *p = mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return NULL;
-#ifdef MADV_HUGEPAGE
-    madvise(p, bytes, MADV_HUGEPAGE); /* advice only */
-#endif
-    return p;
-}
+/* The KV cache (gh_map_huge): zero pages mapped on first touch, with huge
+ * pages advised. Each decode step writes one new row per (sequence, layer);
+ * with 4 KiB pages that was a page fault every 4 rows of a 1 KiB-row cache,
+ * ~180 a step for 16 sequences of a 22-layer model (1.1B q4_0 at N = 16: the
+ * rope and cache-write step took 70 us a layer, 38 with huge pages; the
+ * bench's page faults 23 600 -> 8 700). Pages still come on first touch, so
+ * a large n_ctx costs memory only as it fills. */
 static void kv_unmap(float *p, size_t bytes) {
     if (p) munmap(p, bytes ? bytes : 1);
 }
@@ -530,8 +523,8 @@ gh_status gh_ctx_init(gh_model *m, const gh_ctx_params *p, gh_ctx **out) {
     c->slab = malloc((size_t)c->n_seq * sizeof *c->slab);
     for (int32_t s = 0; c->slab && s < c->n_seq; s++) c->slab[s] = s;
     c->kv_bytes = kv * sizeof(float);
-    c->k_cache = kv_map(c->kv_bytes);
-    c->v_cache = kv_map(c->kv_bytes);
+    c->k_cache = gh_map_huge(c->kv_bytes);
+    c->v_cache = gh_map_huge(c->kv_bytes);
     c->rope_cos = falloc((size_t)c->n_ctx * (size_t)(I->n_rot / 2));
     c->rope_sin = falloc((size_t)c->n_ctx * (size_t)(I->n_rot / 2));
     c->x = falloc(B * E);
