@@ -900,16 +900,23 @@ static bool pooled_score(const cJSON *d, double *v, int32_t *tok) {
  * gives them all; other servers may give none): n_tokens, the ids, the
  * pooled token's id and whether EOS was appended. A field that is there but
  * malformed is an error naming it, not a guess. */
+static bool is_token_id(double v) { return v >= 0 && v < 2147483648.0 && v == floor(v); }
+
 static gh_status reward_tokens(const cJSON *o, const char *url, gh_rm_score *r) {
     double v;
     const cJSON *ids = jget(o, "tokens"), *eos = jget(o, "eos_appended");
-    if (jnum(o, "n_tokens", &v)) {
+    /* -1: unknown, as gh_rm_score says it */
+    if (jnum(o, "n_tokens", &v) && v != -1) {
         if (!(v >= 0 && v <= (1 << 24) && v == floor(v)))
             return gh_error(GH_ERR_FORMAT, "%s: \"n_tokens\" is %g, not a token count", url, v);
         r->n_tokens = (int32_t)v;
     }
-    if (jnum(o, "pooled_token_id", &v) && v >= 0 && v < 2147483648.0 && v == floor(v)) r->pooled_token_id = (int32_t)v;
-    if (cJSON_IsBool(eos)) r->eos_appended = cJSON_IsTrue(eos);
+    if (jnum(o, "pooled_token_id", &v) && v != -1) {
+        if (!is_token_id(v)) return gh_error(GH_ERR_FORMAT, "%s: \"pooled_token_id\" is %g, not a token id", url, v);
+        r->pooled_token_id = (int32_t)v;
+    }
+    if (eos && !cJSON_IsBool(eos)) return gh_error(GH_ERR_FORMAT, "%s: \"eos_appended\" is not true or false", url);
+    if (eos) r->eos_appended = cJSON_IsTrue(eos);
     if (!ids) return GH_OK;
     const int32_t n = cJSON_IsArray(ids) ? cJSON_GetArraySize(ids) : -1;
     if (n < 0 || (r->n_tokens >= 0 && n != r->n_tokens))
@@ -918,7 +925,7 @@ static gh_status reward_tokens(const cJSON *o, const char *url, gh_rm_score *r) 
     if (!r->tokens) return gh_error(GH_ERR_NOMEM, "out of memory");
     for (int32_t i = 0; i < n; i++) {
         const cJSON *e = cJSON_GetArrayItem(ids, i);
-        if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble < 2147483648.0) || e->valuedouble != floor(e->valuedouble))
+        if (!cJSON_IsNumber(e) || !is_token_id(e->valuedouble))
             return gh_error(GH_ERR_FORMAT, "%s: \"tokens\"[%d] is not a token id", url, i);
         r->tokens[i] = (int32_t)e->valuedouble;
     }

@@ -401,11 +401,15 @@ static void test_rewards_classify_and_plain(void **st) {
     gh_backend_free(b);
 
     /* token ids in the answer are taken, and checked */
-    static const char *tok_answers[3] = {
+    static const char *tok_answers[5] = {
         "{\"data\":[{\"score\":2,\"n_tokens\":3,\"tokens\":[1,5,9],\"pooled_token_id\":9,\"eos_appended\":true}]}",
         "{\"data\":[{\"score\":2,\"n_tokens\":3,\"tokens\":[1,\"x\",9]}]}",
-        "{\"data\":[{\"score\":2,\"n_tokens\":4,\"tokens\":[1,5,9]}]}"};
-    for (int k = 0; k < 3; k++) {
+        "{\"data\":[{\"score\":2,\"n_tokens\":4,\"tokens\":[1,5,9]}]}",
+        "{\"data\":[{\"score\":2,\"pooled_token_id\":2.5}]}",
+        "{\"data\":[{\"score\":2,\"eos_appended\":\"yes\"}]}"};
+    static const char *tok_errors[5] = {NULL, "\"tokens\"[1] is not a token id", "not an array of n_tokens (4) ids",
+                                        "\"pooled_token_id\" is 2.5, not a token id", "\"eos_appended\" is not true or false"};
+    for (int k = 0; k < 5; k++) {
         mock_routes_clear(&M);
         mock_route_add(&M, (mock_route){.method = "GET", .path = "/v1/models", .text = "{\"object\":\"list\",\"data\":[{\"id\":\"rm\",\"object\":\"model\",\"owned_by\":\"me\"}]}"});
         mock_route_add(&M, (mock_route){.path = "/v1/rewards", .text = tok_answers[k]});
@@ -421,7 +425,7 @@ static void test_rewards_classify_and_plain(void **st) {
         } else {
             assert_int_equal(gh_backend_score(b, "P", "R", &r), GH_ERR_FORMAT);
             assert_null(r);
-            assert_contains(gh_last_error(), k == 1 ? "\"tokens\"[1] is not a token id" : "not an array of n_tokens (4) ids");
+            assert_contains(gh_last_error(), tok_errors[k]);
         }
         gh_backend_free(b);
     }
