@@ -34,7 +34,7 @@ CORPUS=fuzz/corpus-run
 SEEDS=$BUILD/seeds
 mkdir -p "$BUILD" "$CORPUS"
 
-LIB_SRC="src/base/error.c src/gguf/gguf_read.c src/gguf/gguf_write.c src/gguf/gguf_types.c"
+LIB_SRC="src/base/error.c src/base/file.c src/gguf/gguf_read.c src/gguf/gguf_write.c src/gguf/gguf_types.c"
 CFLAGS="-std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Iinclude -Isrc -fno-omit-frame-pointer"
 
 echo "fuzz/run.sh: building $BUILD/gguf_fuzz with $CLANG"
