@@ -609,26 +609,29 @@ ALWAYS_INLINE __m256i dot_i8_lanes(__m256i wabs, __m256i wq, __m256i xq) {
 }
 
 /* Lane p (p < P, P = 1, 2 or 4) = the sum of the 8 int32 lanes of v[p]: a
- * transpose-and-add tree. Integer adds, exact, so the order is free. */
+ * transpose-and-add tree; the other lanes hold partial sums. Integer adds,
+ * exact, so the order is free. Each vector is first folded to 128 bits and
+ * the tree uses unpacks: on AMD Zen 1 (256-bit operations split in two) a
+ * 256-bit hadd costs about as much as three unpack-and-add steps. */
+ALWAYS_INLINE __m128i fold32(__m256i v) { return _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)); }
+/* [a0+a2, b0+b2, a1+a3, b1+b3] */
+ALWAYS_INLINE __m128i zip_add32(__m128i a, __m128i b) {
+    return _mm_add_epi32(_mm_unpacklo_epi32(a, b), _mm_unpackhi_epi32(a, b));
+}
 ALWAYS_INLINE __m128i lane_sums4(const int P, const __m256i *v) {
-    __m256i h;
-    if (P == 4) {
-        h = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
-    } else {
-        h = _mm256_hadd_epi32(v[0], P == 2 ? v[1] : v[0]);
-        h = _mm256_hadd_epi32(h, h);
+    if (P == 1) {
+        __m128i a = fold32(v[0]);
+        a = _mm_add_epi32(a, _mm_srli_si128(a, 8));
+        return _mm_add_epi32(a, _mm_srli_si128(a, 4));
     }
-    /* h: lane p = half sum of v[p] over its low 128 bits, lane 4+p over its high */
-    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    const __m128i t0 = zip_add32(fold32(v[0]), fold32(v[1]));
+    if (P == 2) return _mm_add_epi32(t0, _mm_srli_si128(t0, 8));
+    const __m128i t1 = zip_add32(fold32(v[2]), fold32(v[3]));
+    return _mm_add_epi32(_mm_unpacklo_epi64(t0, t1), _mm_unpackhi_epi64(t0, t1));
 }
 
 /* The same for 8 vectors: lane p = the sum of the lanes of v[p]. */
-ALWAYS_INLINE __m256i lane_sums8(const __m256i *v) {
-    __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
-    __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
-    /* a = [v0..v3 low halves | v0..v3 high halves], b the same for v4..v7 */
-    return _mm256_add_epi32(_mm256_blend_epi32(a, b, 0xF0), _mm256_permute2x128_si256(a, b, 0x21));
-}
+ALWAYS_INLINE __m256i lane_sums8(const __m256i *v) { return _mm256_set_m128i(lane_sums4(4, v + 4), lane_sums4(4, v)); }
 
 /* The tiles that follow a reference's float chain (Q8_0/Q4_0, Q4_K/Q6_K) keep
  * one float sum per pair (r, c), in lane r + R*c of acc4 (R*C <= 4) or of
@@ -684,25 +687,82 @@ ALWAYS_INLINE __m256 kq_x_scales(const int C, const void *x, const size_t xb, co
 #undef KQ_XD
 }
 
+/* Four fp16 scales (bits) in the low 64 bits of a vector, the rest 0. */
+ALWAYS_INLINE __m128i h4(uint16_t a, uint16_t b, uint16_t c, uint16_t d) {
+    return _mm_cvtsi64_si128((long long)((uint64_t)a | (uint64_t)b << 16 | (uint64_t)c << 32 | (uint64_t)d << 48));
+}
+/* The fp16 scales of pair vector g, lane p = pair j = 8g + p = r + R*c:
+ * wd4 holds the R weight scales, xd4 the C activation scales (h4), and the
+ * lanes are arranged with broadcasts and unpacks; 256-bit permutes, which
+ * take several cycles each on AMD Zen 1, are avoided. Lanes past the pairs
+ * are copies or 0. */
+ALWAYS_INLINE __m128i pair_wd(const int R, const __m128i wd4) {
+    return R == 1 ? _mm_broadcastw_epi16(wd4) : R == 2 ? _mm_broadcastd_epi32(wd4) : _mm_broadcastq_epi64(wd4);
+}
+ALWAYS_INLINE __m128i pair_xd(const int R, const int g, const __m128i xd4) {
+    if (R == 1) return xd4;
+    const __m128i t = _mm_unpacklo_epi16(xd4, xd4); /* x0 x0 x1 x1 x2 x2 x3 x3 */
+    if (R == 2) return t;
+    return g == 0 ? _mm_unpacklo_epi32(t, t) : _mm_unpackhi_epi32(t, t);
+}
+
+/* Q4_0 pairs: lane p (p < P <= 8) = the sum of the 8 int16 lanes of v[p],
+ * the tree in 16 bits and its last add in 32: each lane of v is a sum of 4
+ * products (u - 8) * x with |u - 8| <= 8 and |x| <= 128, so |lane| <= 4096,
+ * and two levels of adds stay within 16384; the whole block, up to 32768,
+ * would not fit. Exact, so the order is free. */
+ALWAYS_INLINE __m128i zip_add16(__m128i a, __m128i b) {
+    return _mm_add_epi16(_mm_unpacklo_epi16(a, b), _mm_unpackhi_epi16(a, b));
+}
+/* int32 lanes 0..P-1 of (int16 lanes 0..3 of t) + (int16 lanes of t >> sh bytes) */
+ALWAYS_INLINE __m128i widen_add(__m128i t, const int sh) {
+    return _mm_add_epi32(_mm_cvtepi16_epi32(t), _mm_cvtepi16_epi32(_mm_srli_si128(t, sh)));
+}
+/* P <= 4: int32 lanes 0..P-1 */
+ALWAYS_INLINE __m128i lane_sums4_i16(const int P, const __m128i *v) {
+    if (P == 1) {
+        __m128i t = _mm_add_epi16(v[0], _mm_srli_si128(v[0], 8));
+        t = _mm_add_epi16(t, _mm_srli_si128(t, 4));
+        return widen_add(t, 2);
+    }
+    if (P == 2) {
+        __m128i t = zip_add16(v[0], v[1]); /* a04 b04 a15 b15 a26 b26 a37 b37 */
+        t = _mm_add_epi16(t, _mm_srli_si128(t, 8));
+        return widen_add(t, 4);
+    }
+    const __m128i t0 = zip_add16(v[0], v[1]), t1 = zip_add16(v[2], v[3]);
+    /* a0246 b0246 c0246 d0246 a1357 b1357 c1357 d1357 */
+    return widen_add(_mm_add_epi16(_mm_unpacklo_epi32(t0, t1), _mm_unpackhi_epi32(t0, t1)), 8);
+}
+/* P = 8: the 8 pairs' sums as int32 */
+ALWAYS_INLINE __m256i lane_sums8_i16(const __m128i *v) {
+    const __m128i t0 = zip_add16(v[0], v[1]), t1 = zip_add16(v[2], v[3]);
+    const __m128i t2 = zip_add16(v[4], v[5]), t3 = zip_add16(v[6], v[7]);
+    const __m128i u0 = _mm_add_epi16(_mm_unpacklo_epi32(t0, t1), _mm_unpackhi_epi32(t0, t1));
+    const __m128i u1 = _mm_add_epi16(_mm_unpacklo_epi32(t2, t3), _mm_unpackhi_epi32(t2, t3));
+    return _mm256_add_epi32(_mm256_cvtepi16_epi32(_mm_unpacklo_epi64(u0, u1)),
+                            _mm256_cvtepi16_epi32(_mm_unpackhi_epi64(u0, u1)));
+}
+
 /* Q8_0 or Q4_0 weights x Q8_0 activations; `q4` selects how a weight block is
  * unpacked to 32 bytes. Each pair (r, c) has one float sum, lane r + R*c of a
  * vector of pair sums (a __m128 for R*C <= 4, else R*C/8 __m256), and per
  * block does exactly what gh_vec_dot_q8_0_ref / _q4_0_ref do:
  *   isum = exact int32 dot of the block;
  *   sum  = sum + (d_w * d_x) * (float)isum     (mul, mul, add; no fma)
- * so every tile shape gives the reference's bits (and any AMX kernel can too). */
+ * so every tile shape gives the reference's bits (and any AMX kernel can too).
+ * Q4_0 forms isum in 16-bit lanes (lane_sums8_i16): half the widening
+ * multiplies of the int32 route, which Q8_0's products (up to 2 * 127 * 128
+ * a lane) need. */
 ALWAYS_INLINE void tile_q80_like(const int R, const int C, const bool q4, TILE_PARAMS) {
     const int P = R * C;                   /* pairs */
     const int NV = P <= 4 ? 1 : P / 8;     /* float vectors of pair sums */
     const int CG = P <= 4 ? C : 8 / R;     /* columns per vector */
-    /* lanes of sc = the block's scales as floats: [d_w r=0..3 | d_x c=0..3] */
-    const __m256i widx = PAIR_IDX(PAIR_ROW, 0, 0);
-    const __m256i xidx[2] = {PAIR_IDX(PAIR_COL, 0, 4), PAIR_IDX(PAIR_COL, 1, 4)};
     __m128 acc4;
     __m256 acc8[2];
     pair_sums_load(R, C, mode, A, as, &acc4, acc8);
     const int64_t nb = n / 32;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones8 = _mm256_set1_epi8(1);
     for (int64_t ib = 0; ib < nb; ib++) {
         __m256i wq[4], wabs[4];
         if (q4) { if ((ib & 3) == 0) PREFETCH_NEXT(R, C, ib * sizeof(blk_q4_0)); }
@@ -717,31 +777,47 @@ ALWAYS_INLINE void tile_q80_like(const int R, const int C, const bool q4, TILE_P
                 wabs[r] = _mm256_sign_epi8(wq[r], wq[r]);
             }
         }
-        /* scales: fp16 bits of the R weight blocks and the C activation blocks,
-         * one conversion, then d_w * d_x per lane (the scalar product's bits) */
-#define Q80_WD(r) ((r) < R ? (short)(q4 ? WROW(blk_q4_0, r)[ib].d : WROW(blk_q8_0, r)[ib].d) : 0)
-#define Q80_XD(c) ((c) < C ? (short)XROW(blk_q8_0, c)[ib].d : 0)
-        const __m256 sc = _mm256_cvtph_ps(
-            _mm_setr_epi16(Q80_WD(0), Q80_WD(1), Q80_WD(2), Q80_WD(3), Q80_XD(0), Q80_XD(1), Q80_XD(2), Q80_XD(3)));
+        /* scales: fp16 bits of the R weight blocks and the C activation
+         * blocks, arranged in pair order, then d_w * d_x per lane (the scalar
+         * product's bits) */
+#define Q80_WD(r) ((r) < R ? (q4 ? WROW(blk_q4_0, r)[ib].d : WROW(blk_q8_0, r)[ib].d) : 0)
+#define Q80_XD(c) ((c) < C ? XROW(blk_q8_0, c)[ib].d : 0)
+        const __m128i wd = pair_wd(R, h4(Q80_WD(0), Q80_WD(1), Q80_WD(2), Q80_WD(3)));
+        const __m128i xd4 = h4(Q80_XD(0), Q80_XD(1), Q80_XD(2), Q80_XD(3));
 #undef Q80_WD
 #undef Q80_XD
-        const __m256 wsc = _mm256_permutevar8x32_ps(sc, widx);
         UNROLL for (int g = 0; g < NV; g++) {
-            __m256i iv[8]; /* pair lane p of this vector: int32 lanes of its block dot */
-            UNROLL for (int cc = 0; cc < CG; cc++) {
-                const int c = g * CG + cc;
-                __m256i xq = _mm256_loadu_si256((const __m256i *)XROW(blk_q8_0, c)[ib].qs);
-                if (q4) {
-                    /* lane i: sum over elements 4i..4i+3 of (u-8)*x = u.x - 8*sum(x),
-                     * the same integers as the signed form, with fewer operations */
-                    __m256i xs8 = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, xq), ones16), 3);
-                    UNROLL for (int r = 0; r < R; r++)
-                        iv[r + R * cc] = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(wq[r], xq), ones16), xs8);
-                } else {
+            const __m128i xd = pair_xd(R, g, xd4);
+            if (q4) {
+                __m128i iv16[8]; /* pair lane p: 8 int16 lanes of its block dot */
+                UNROLL for (int cc = 0; cc < CG; cc++) {
+                    const int c = g * CG + cc;
+                    const __m256i xq = _mm256_loadu_si256((const __m256i *)XROW(blk_q8_0, c)[ib].qs);
+                    /* lane i: the sum over elements 4i..4i+3 and 16+4i..16+4i+3
+                     * of (u-8)*x = u.x - 8*sum(x), the same integers as the
+                     * signed form, with fewer operations */
+                    const __m256i xs = _mm256_maddubs_epi16(ones8, xq);
+                    const __m128i xs8 = _mm_slli_epi16(_mm_add_epi16(_mm256_castsi256_si128(xs), _mm256_extracti128_si256(xs, 1)), 3);
+                    UNROLL for (int r = 0; r < R; r++) {
+                        const __m256i p = _mm256_maddubs_epi16(wq[r], xq);
+                        iv16[r + R * cc] = _mm_sub_epi16(_mm_add_epi16(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1)), xs8);
+                    }
+                }
+                if (P <= 4)
+                    acc4 = _mm_add_ps(acc4, _mm_mul_ps(_mm_mul_ps(_mm_cvtph_ps(wd), _mm_cvtph_ps(xd)),
+                                                       _mm_cvtepi32_ps(lane_sums4_i16(P, iv16))));
+                else
+                    acc8[g] = _mm256_add_ps(acc8[g], _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtph_ps(wd), _mm256_cvtph_ps(xd)),
+                                                                   _mm256_cvtepi32_ps(lane_sums8_i16(iv16))));
+            } else {
+                __m256i iv[8]; /* pair lane p: int32 lanes of its block dot */
+                UNROLL for (int cc = 0; cc < CG; cc++) {
+                    const int c = g * CG + cc;
+                    const __m256i xq = _mm256_loadu_si256((const __m256i *)XROW(blk_q8_0, c)[ib].qs);
                     UNROLL for (int r = 0; r < R; r++) iv[r + R * cc] = dot_i8_lanes(wabs[r], wq[r], xq);
                 }
+                pair_sums_add(P, g, &acc4, acc8, _mm256_mul_ps(_mm256_cvtph_ps(wd), _mm256_cvtph_ps(xd)), iv);
             }
-            pair_sums_add(P, g, &acc4, acc8, _mm256_mul_ps(wsc, _mm256_permutevar8x32_ps(sc, xidx[g])), iv);
         }
     }
     pair_sums_store(R, C, mode, acc4, acc8, y, ys, A, as);
