@@ -1,8 +1,11 @@
 /* bench.c — `goodhart bench -m MODEL`: prompt processing, generation and
  * batched-decode speed, each compared with the memory-bandwidth limit measured
- * in the same run (weights read per decode step ÷ streaming read bandwidth).
+ * in the same run (weights read per decode step ÷ streaming read bandwidth),
+ * and the batched decode also with the compute limit measured in the same run
+ * (multiply-adds per token × tokens/s ÷ the threads' f32 FMA peak): a large
+ * batch reads the weights once for N tokens, so compute bounds it instead.
  * Timings are medians of --reps runs; the machine is shared and noisy, so
- * each rep runs every batch size in turn and measures the bandwidth again. */
+ * each rep runs every batch size in turn and measures both limits again. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -154,13 +157,14 @@ int cmd_bench(int argc, char **argv) {
      * N = 16 / batch 1 ratio and the fractions of the limit then compare
      * runs made under the same conditions. */
     double *t = malloc((size_t)reps * sizeof *t), *td = malloc((size_t)(reps * nb) * sizeof *td),
-           *bws = malloc((size_t)(reps + 1) * sizeof *bws), tmp;
-    if (!t || !td || !bws) {
-        free(t); free(td); free(bws); gh_model_free(m);
+           *bws = malloc((size_t)(reps + 1) * sizeof *bws), *fps = malloc((size_t)(reps + 1) * sizeof *fps), tmp;
+    if (!t || !td || !bws || !fps) {
+        free(t); free(td); free(bws); free(fps); gh_model_free(m);
         gh_error(GH_ERR_NOMEM, "out of memory");
         return cli_fail("bench");
     }
     bws[0] = gh_measure_read_bandwidth(nt, (size_t)bw_mib << 20, 5) * 1e9; /* bytes/s */
+    fps[0] = gh_measure_fma_peak(nt, 3) * 1e9;                              /* multiply-adds/s */
     gh_status s = time_prompt(m, 8, &tmp); /* warm-up: page in the weights */
     double pp_sec = 0, tg_rate[16] = {0};
     for (long long r = 0; r < reps && !s; r++) s = time_prompt(m, (int32_t)pp, &t[r]);
@@ -168,30 +172,33 @@ int cmd_bench(int argc, char **argv) {
     for (long long r = 0; r < reps && !s; r++) {
         for (int b = 0; b < nb && !s; b++) s = time_decode(m, bl[b], (int32_t)ctx, (int32_t)tg, &td[b * reps + r]);
         bws[r + 1] = gh_measure_read_bandwidth(nt, (size_t)bw_mib << 20, 5) * 1e9;
+        fps[r + 1] = gh_measure_fma_peak(nt, 3) * 1e9;
     }
     for (int b = 0; b < nb && !s; b++) tg_rate[b] = (double)bl[b] * (double)tg / median(td + b * reps, (int)reps);
-    const double bw = median(bws, (int)reps + 1);
+    const double bw = median(bws, (int)reps + 1), fp = median(fps, (int)reps + 1);
     free(t);
     free(td);
     free(bws);
+    free(fps);
     if (s) { gh_model_free(m); return cli_fail("bench"); }
     const double pp_rate = (double)pp / pp_sec;
     double single = 0;
     for (int b = 0; b < nb; b++) if (bl[b] == 1) single = tg_rate[b];
-    const double step_bytes = (double)I->step_bytes;
+    const double step_bytes = (double)I->step_bytes, macs = (double)I->step_macs;
     if (json) {
         printf("{\"model\":");
         cli_json_string(stdout, model, strlen(model));
         printf(",\"weight_type\":\"%s\",\"n_params\":%lld,\"step_bytes\":%.0f,\"threads\":%d,\"simd\":\"%s\","
-               "\"bandwidth_gbs\":%.3f,\"pp_tokens\":%lld,\"pp_tok_s\":%.3f,\"tg_tokens\":%lld,\"ctx_tokens\":%lld,"
+               "\"bandwidth_gbs\":%.3f,\"fma_peak_gmacs\":%.3f,\"step_macs\":%.0f,\"pp_tokens\":%lld,\"pp_tok_s\":%.3f,\"tg_tokens\":%lld,\"ctx_tokens\":%lld,"
                "\"weights\":\"%s\",\"regrouped\":%d,\"reps\":%lld,\"decode\":[",
                gh_type_name(I->wtype), (long long)I->n_params, step_bytes, nt, gh_kernels_simd_name(),
-               bw / 1e9, pp, pp_rate, tg, ctx, I->mapped ? "mmap" : "copy", I->n_regrouped, reps);
+               bw / 1e9, fp / 1e9, macs, pp, pp_rate, tg, ctx, I->mapped ? "mmap" : "copy", I->n_regrouped, reps);
         for (int b = 0; b < nb; b++) {
             double steps = tg_rate[b] / bl[b];
             printf("%s{\"n\":%d,\"tok_s\":%.3f,\"steps_s\":%.3f,\"bw_fraction\":%.4f%s", b ? "," : "", bl[b], tg_rate[b],
                    steps, steps * step_bytes / bw, "");
             if (single > 0) printf(",\"speedup_vs_1\":%.3f", tg_rate[b] / single);
+            if (macs > 0 && fp > 0) printf(",\"gmac_s\":%.3f,\"fma_fraction\":%.4f", tg_rate[b] * macs / 1e9, tg_rate[b] * macs / fp);
             printf("}");
         }
         printf("]}\n");
@@ -204,6 +211,10 @@ int cmd_bench(int argc, char **argv) {
         printf("\n");
         printf("bandwidth    %.2f GB/s (streaming read, measured now)\n", bw / 1e9);
         printf("limit        %.2f tokens/s at batch 1 (bandwidth / bytes per step)\n", bw / step_bytes);
+        printf("compute      %.1f GMAC/s (f32 FMA peak of the threads, measured now)", fp / 1e9);
+        if (macs > 0 && fp > 0)
+            printf(": at most %.2f tokens/s at any batch (%.2f GMAC per token)", fp / macs, macs / 1e9);
+        printf("\n");
         printf("prompt       %lld tokens: %.2f tokens/s\n", pp, pp_rate);
         printf("decode       %lld tokens per sequence after a shared prompt of %lld tokens\n", tg, ctx);
         for (int b = 0; b < nb; b++) {
@@ -211,6 +222,7 @@ int cmd_bench(int argc, char **argv) {
             printf("decode N=%-3d %.2f tokens/s (%.2f steps/s, %.2f of the bandwidth limit per step",
                    bl[b], tg_rate[b], steps, steps * step_bytes / bw);
             if (single > 0 && bl[b] != 1) printf(", %.2fx batch 1", tg_rate[b] / single);
+            if (macs > 0 && fp > 0) printf(", %.2f of the compute limit", tg_rate[b] * macs / fp);
             printf(")\n");
         }
     }

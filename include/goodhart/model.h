@@ -69,6 +69,7 @@ typedef struct gh_model_info {
     int64_t n_params;
     uint64_t weight_bytes;  /* bytes of all tensors */
     uint64_t step_bytes;    /* weight bytes read per decode step (excludes the embedding table, unless tied) */
+    uint64_t step_macs;     /* multiply-adds per token in the matrix products (decoders; 0 for encoders) */
     char sha256[65];        /* of the GGUF file, hex; "" until gh_model_sha256 is called */
     /* added for embedding and reward models: */
     bool encoder;           /* arch "bert": bidirectional, no KV cache; use gh_model_encode */

@@ -106,6 +106,11 @@ void gh_regrouped_row(gh_type r, const void *W, int64_t n_in, int64_t o, void *r
  * be much larger than the caches (e.g. 512 MiB). Returns 0 if the buffer
  * cannot be allocated. This is the limit gh_matmul at B=1 is measured against. */
 double gh_measure_read_bandwidth(int n_threads, size_t bytes, int reps);
+/* Billions of f32 multiply-adds per second that n_threads OpenMP threads
+ * reach with the widest FMA the float kernels use (peak.c), best of `reps`
+ * passes of ~20-50 ms: the limit a large-batch float matmul is measured
+ * against. */
+double gh_measure_fma_peak(int n_threads, int reps);
 
 /* Helpers for the forward pass's hot loops (attention), SIMD when available:
  * dot(a, b) over n floats, and y += a*x. */

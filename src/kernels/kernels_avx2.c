@@ -473,6 +473,26 @@ double gh_sum_f32_avx2(const float *x, int64_t n) {
     return r;
 }
 
+/* The compute-peak probe's loop (peak.c): 12 independent chains of n
+ * 256-bit FMAs; returns their sum so the work stays observable. */
+double gh_fma_chains_avx2(int64_t n) {
+    /* named variables, not an array, so that they stay in registers */
+    __m256 a0 = _mm256_set1_ps(0.0f), a1 = _mm256_set1_ps(1e-3f), a2 = _mm256_set1_ps(2e-3f), a3 = _mm256_set1_ps(3e-3f), a4 = _mm256_set1_ps(4e-3f),
+           a5 = _mm256_set1_ps(5e-3f), a6 = _mm256_set1_ps(6e-3f), a7 = _mm256_set1_ps(7e-3f), a8 = _mm256_set1_ps(8e-3f), a9 = _mm256_set1_ps(9e-3f),
+           a10 = _mm256_set1_ps(1e-2f), a11 = _mm256_set1_ps(1.1e-2f);
+    const __m256 m = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(1e-3f);
+    for (int64_t i = 0; i < n; i++) {
+#define F(v) v = _mm256_fmadd_ps(v, m, c);
+        F(a0) F(a1) F(a2) F(a3) F(a4) F(a5) F(a6) F(a7) F(a8) F(a9) F(a10) F(a11)
+#undef F
+        __asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5), "+x"(a6),
+                         "+x"(a7), "+x"(a8), "+x"(a9), "+x"(a10), "+x"(a11));
+    }
+    const __m256 t = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)), _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7))),
+                          _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
+    return hsum8(t);
+}
+
 double gh_sum4_f32_avx2(const float *x, int64_t n) {
     const int64_t q = (n / 4) & ~(int64_t)15;
     const float *p0 = x, *p1 = x + q, *p2 = x + 2 * q, *p3 = x + 3 * q;

@@ -155,6 +155,10 @@ void gh_attend_f32_avx2(float *out, const float *q, int32_t G, const gh_kv_view 
 double gh_sum_f32_avx2(const float *x, int64_t n);
 /* The same sum, reading the four quarters of x as interleaved streams. */
 double gh_sum4_f32_avx2(const float *x, int64_t n);
+/* The compute-peak probe's loops (peak.c): 12 independent chains of n FMAs,
+ * 8 or 16 lanes wide; the _avx512 one only where gh_kernels_use_avx512(). */
+double gh_fma_chains_avx2(int64_t n);
+double gh_fma_chains_avx512(int64_t n);
 
 /* A tile micro-kernel: for r < R, c < C, pair (r, c) is the dot product of
  * row r of W (at w + r*wb bytes) and activation row c (at x + c*xb bytes)

@@ -203,14 +203,18 @@ static gh_status load_weights(gh_model *m) {
             return gh_error(GH_ERR_FORMAT, "layer %d differs from layer 0 in having q/k/v biases", l);
     }
 #undef TN
-    uint64_t step = m->output.row_bytes * (uint64_t)V + (uint64_t)E * 4;
+    uint64_t step = m->output.row_bytes * (uint64_t)V + (uint64_t)E * 4, macs = (uint64_t)E * (uint64_t)V;
     for (int l = 0; l < I->n_layer; l++) {
         gh_layer *L = &m->layers[l];
         const gh_weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t k = 0; k < sizeof ws / sizeof ws[0]; k++) step += ws[k]->row_bytes * (uint64_t)ws[k]->n_out;
+        for (size_t k = 0; k < sizeof ws / sizeof ws[0]; k++) {
+            step += ws[k]->row_bytes * (uint64_t)ws[k]->n_out;
+            macs += (uint64_t)ws[k]->n_in * (uint64_t)ws[k]->n_out;
+        }
         step += (uint64_t)E * 8;
     }
     I->step_bytes = step;
+    I->step_macs = macs;
     return GH_OK;
 }
 

@@ -113,6 +113,9 @@ static void test_info_convert_make_model(void **state) {
     assert_contains(out, "{\"n\":2,");
     assert_contains(out, "\"decode\":[{\"n\":1,");
     assert_contains(out, "\"speedup_vs_1\":");
+    assert_contains(out, "\"fma_peak_gmacs\":");
+    assert_contains(out, "\"gmac_s\":");
+    assert_contains(out, "\"fma_fraction\":");
     assert_contains(out, "\"ctx_tokens\":16,");
     assert_contains(out, "\"weights\":\"copy\",");
     /* with AMX the copy's Q4_0 matrices are regrouped for it (kernels/repack.c) */

@@ -982,6 +982,24 @@ static void test_bandwidth_probe(void **state) {
     assert_true(gbs > 0 && isfinite(gbs));
 }
 
+/* The compute-peak probe: its FMA loops run n steps of a = a * 0.999 + 1e-3
+ * on 12 chains (checked against fmaf: one step more or fewer moves the sum by
+ * ~4e-4 of it), and the measure is positive. */
+static void test_fma_peak_probe(void **state) {
+    (void)state;
+    const int64_t n = 1000;
+    double want = 0;
+    for (int k = 0; k < 12; k++) {
+        float a = k == 10 ? 1e-2f : k == 11 ? 1.1e-2f : (float)k * 1e-3f;
+        for (int64_t i = 0; i < n; i++) a = fmaf(a, 0.999f, 1e-3f);
+        want += a;
+    }
+    if (gh_kernels_use_avx2()) assert_true(fabs(gh_fma_chains_avx2(n) / 8 - want) < 1e-5 * want);
+    if (gh_kernels_use_avx512()) assert_true(fabs(gh_fma_chains_avx512(n) / 16 - want) < 1e-5 * want);
+    const double g = gh_measure_fma_peak(2, 1);
+    assert_true(g > 0 && isfinite(g));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fp16_known_values),
@@ -1008,6 +1026,7 @@ int main(void) {
         cmocka_unit_test(test_swiglu_matches_ref),
         cmocka_unit_test(test_traits_table),
         cmocka_unit_test(test_bandwidth_probe),
+        cmocka_unit_test(test_fma_peak_probe),
     };
     return cmocka_run_group_tests_name("kernels", tests, NULL, NULL);
 }

@@ -286,6 +286,22 @@ static void test_hidden_only(void **state) {
     gh_model_free(m);
 }
 
+/* info.step_macs and step_bytes from the model's shapes: the matrix
+ * products' multiply-adds per token (bench's compute limit) and, for this
+ * float32 model, 4 bytes a multiply-add plus the norm weights. */
+static void test_step_counts(void **state) {
+    (void)state;
+    gh_model *m = load(tu_stories_gguf(), 1);
+    const gh_model_info *I = gh_model_get_info(m);
+    const uint64_t E = (uint64_t)I->n_embd, Q = (uint64_t)I->n_head * (uint64_t)I->head_dim,
+                   KV = (uint64_t)I->n_head_kv * (uint64_t)I->head_dim, F = (uint64_t)I->n_ff;
+    const uint64_t macs = E * (uint64_t)I->n_vocab + (uint64_t)I->n_layer * (E * Q + 2 * E * KV + Q * E + 3 * E * F);
+    assert_int_equal(I->step_macs, macs);
+    assert_int_equal(I->step_bytes, 4 * macs + 4 * E + (uint64_t)I->n_layer * 8 * E);
+    assert_true(I->n_head_kv < I->n_head); /* the grouped-query terms are checked */
+    gh_model_free(m);
+}
+
 static void test_hidden_capture(void **state) {
     (void)state;
     gh_model *m = load(tu_stories_gguf(), 2);
@@ -535,6 +551,7 @@ int main(void) {
         cmocka_unit_test(test_multi_sequence_batch),
         cmocka_unit_test(test_shared_prefix_ends),
         cmocka_unit_test(test_seq_copy_shares),
+        cmocka_unit_test(test_step_counts),
         cmocka_unit_test(test_hidden_capture),
         cmocka_unit_test(test_hidden_only),
         cmocka_unit_test(test_decode_errors),
