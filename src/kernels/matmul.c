@@ -22,10 +22,8 @@
  *   3. float weights and B >= 4: with AVX-512 the activations are copied once
  *      into column pairs (pack_pairs, F32) or padded rows (pack_rows, F16
  *      and BF16) and pair_rows / rpair_rows run the pair-packed or row-pair
- *      tiles over whole rows; with AVX2 only, the loops are blocked further
- *      (see PANEL), with the activation slice copied to an L1-friendly buffer:
- *      f32 activation rows are 4 bytes an element, too big to stream from L2
- *      at FMA speed for the 16-register AVX2 tiles.
+ *      tiles over whole rows; with AVX2 only, the tiles of step 2 read
+ *      the activation rows in place (matmul_rows says why not in k-chunks).
  *   4. quantized weights (Q8_0, Q4_0, Q4_K, Q6_K) with B >= AMX_MIN_B on a
  *      CPU with AMX: the activations are also packed into AMX tile order
  *      (after another barrier) and kernels_amx.c / kquants_amx.c compute
@@ -178,40 +176,15 @@ static inline int fit(int want, int64_t left) {
     return left >= 4 ? 4 : left >= 2 ? 2 : 1;
 }
 
-/* Blocking for B >= 4 (L1 is 32-48 KiB on current x86): a panel of PANEL
- * output rows is computed for a chunk of bc activation rows, k-chunk by
- * k-chunk, so the [bc x kc] slice of activations stays in L1 while every row
- * group of the panel passes over it, and the panel's weights stay in L2 while
- * the activation chunks pass. Per-pair accumulators live in acc_buf between
- * k-chunks. */
-#ifndef PANEL
-#define PANEL 32
+/* From this many activation rows on, output rows are handed out in chunks of
+ * ~1 MiB of weights (below: one contiguous range per thread) and the
+ * batch-only paths (AMX, pair-packed and row-pair tiles) take over. */
+#ifndef BATCH_MIN_B
+#define BATCH_MIN_B 4
 #endif
-#ifndef BC_MAX
-#define BC_MAX 64
-#endif
-#ifndef X_SLICE_BYTES
-#define X_SLICE_BYTES (24u << 10)
-#endif
-#ifndef KMIN_STEPS_F
-#define KMIN_STEPS_F 32
-#endif
-#ifndef KBLOCK_MIN_B
-#define KBLOCK_MIN_B 4
-#endif
-static _Thread_local float acc_buf[PANEL * BC_MAX * 8] __attribute__((aligned(64)));
-/* The [bc x kc] activation slice, copied to consecutive rows 16 floats apart
- * from a multiple of 1 KiB: activation rows are often a multiple of 2 KiB long
- * (n_in = 2048, 5632, ...), so in place the slice's rows would fall on the
- * same few L1 sets and evict each other. */
-#define XPACK_PAD 16
-static _Thread_local float xpack[X_SLICE_BYTES / 4 + BC_MAX * (XPACK_PAD + 8)] __attribute__((aligned(64)));
-
-/* elements per vector step of a type (k-chunks are multiples of it) */
-static int64_t type_step(const gh_type_traits *t) { return t->blck_size == 1 ? 8 : t->blck_size; }
 
 /* One thread's share: output rows [o0, o1) for all B activation rows. */
-static void matmul_rows(float *y, const void *xq, const gh_type_traits *vt, size_t xrow, const void *W,
+static void matmul_rows(float *y, const void *xq, size_t xrow, const void *W,
                         size_t wrow, gh_type wtype, const gh_type_traits *tt, int64_t n_in, int64_t n_out,
                         int64_t B, int64_t o0, int64_t o1, bool simd) {
     const char *wp = W, *xp = xq;
@@ -232,78 +205,27 @@ static void matmul_rows(float *y, const void *xq, const gh_type_traits *vt, size
         return;
     }
     const int both = GH_TILE_FIRST | GH_TILE_LAST;
-    if (B < KBLOCK_MIN_B || tt->is_quantized) {
-        /* Whole rows: each weight row group is read once and meets every
-         * activation row of the chunk. Quantized activations are compact (a
-         * 5632-element Q8 row is ~6 KiB), so the chunk (~1 MiB) sits in L2
-         * and k-blocking only added overhead in measurements. */
-        int64_t bchunk = (int64_t)((1u << 20) / xrow);
-        bchunk = bchunk < C ? C : bchunk - bchunk % C;
-        for (int64_t b0 = 0; b0 < B; b0 += bchunk) {
-            int64_t b1 = b0 + bchunk < B ? b0 + bchunk : B;
-            for (int64_t o = o0; o < o1;) {
-                int r = fit(R, o1 - o);
-                for (int64_t b = b0; b < b1;) {
-                    int c = fit(C, b1 - b);
-                    pick_tile(wtype, r, c, use512)(n_in, wp + (size_t)o * wrow, wrow, xp + (size_t)b * xrow, xrow,
-                                              y + b * n_out + o, (size_t)n_out, NULL, 0, both);
-                    b += c;
-                }
-                o += r;
+    /* Whole rows: each weight row group is read once and meets every
+     * activation row of the chunk (~1 MiB of them, which sits in L2). Float
+     * activations were once taken in k-chunks of 24 KiB panels, to stay in
+     * L1: on AMD Zen 1 (the CPUs without AVX-512 run these tiles for every
+     * batch) whole rows measured faster, 1.1B f32 N = 16 17.7 -> 24.7
+     * tokens/s and 128-token prompts 21.1 -> 27.7 (f16: 19.4 -> 22.0 and
+     * 20.1 -> 23.5): the weights stream in long runs the prefetcher follows,
+     * and the accumulators stay in registers. */
+    int64_t bchunk = (int64_t)((1u << 20) / xrow);
+    bchunk = bchunk < C ? C : bchunk - bchunk % C;
+    for (int64_t b0 = 0; b0 < B; b0 += bchunk) {
+        int64_t b1 = b0 + bchunk < B ? b0 + bchunk : B;
+        for (int64_t o = o0; o < o1;) {
+            int r = fit(R, o1 - o);
+            for (int64_t b = b0; b < b1;) {
+                int c = fit(C, b1 - b);
+                pick_tile(wtype, r, c, use512)(n_in, wp + (size_t)o * wrow, wrow, xp + (size_t)b * xrow, xrow,
+                                          y + b * n_out + o, (size_t)n_out, NULL, 0, both);
+                b += c;
             }
-        }
-        return;
-    }
-    /* k-chunk kc (a multiple of the step) and activation chunk bc so that a
-     * [bc x kc] slice is ~X_SLICE_BYTES */
-    const int64_t step = type_step(tt);
-    const int64_t vstep_bytes = step / vt->blck_size * (int64_t)vt->type_size;
-    int64_t bc = B < BC_MAX ? B : BC_MAX;
-    int64_t ksteps = (int64_t)X_SLICE_BYTES / (bc * vstep_bytes);
-    const int64_t min_steps = step == 8 ? KMIN_STEPS_F : step == 32 ? 8 : 1;
-    if (ksteps < min_steps) {
-        ksteps = min_steps;
-        bc = (int64_t)X_SLICE_BYTES / (ksteps * vstep_bytes);
-        if (bc > BC_MAX) bc = BC_MAX;
-        bc = bc < C ? C : bc - bc % C;
-    }
-    const int64_t kc = ksteps * step;
-    const size_t as = (size_t)bc * 8;
-    for (int64_t p0 = o0; p0 < o1; p0 += PANEL) {
-        int64_t p1 = p0 + PANEL < o1 ? p0 + PANEL : o1;
-        for (int64_t b0 = 0; b0 < B; b0 += bc) {
-            int64_t b1 = b0 + bc < B ? b0 + bc : B;
-            for (int64_t k0 = 0, kn; k0 < n_in; k0 += kn) {
-                /* chunks of kc; the last one also takes a remainder shorter than a step */
-                kn = n_in - k0 - kc < step ? n_in - k0 : kc;
-                int mode = (k0 == 0 ? GH_TILE_FIRST : 0) | (k0 + kn >= n_in ? GH_TILE_LAST : 0);
-                size_t wo = (size_t)(k0 / tt->blck_size) * tt->type_size;
-                const bool more = k0 + kn < n_in;
-                /* float activations only reach here (quantized types take the
-                 * whole-row path), so the slice is kn floats a row */
-                const size_t pstride = (size_t)(kn + XPACK_PAD);
-                for (int64_t b = b0; b < b1; b++)
-                    memcpy(xpack + (size_t)(b - b0) * pstride, (const float *)xq + b * n_in + k0, (size_t)kn * 4);
-                for (int64_t o = p0; o < p1;) {
-                    int r = fit(R, p1 - o);
-                    if (more) /* these rows' next k-chunk: short strided runs the
-                               * hardware prefetcher would not fetch in time */
-                        for (int rr = 0; rr < r; rr++) {
-                            const char *nx = wp + (size_t)(o + rr) * wrow + wo + (size_t)(kc / tt->blck_size) * tt->type_size;
-                            for (size_t off = 0; off < (size_t)(kc / tt->blck_size) * tt->type_size; off += 64)
-                                __builtin_prefetch(nx + off, 0, 2);
-                        }
-                    for (int64_t b = b0; b < b1;) {
-                        int c = fit(C, b1 - b);
-                        pick_tile(wtype, r, c, use512)(kn, wp + (size_t)o * wrow + wo, wrow,
-                                                  xpack + (size_t)(b - b0) * pstride, pstride * 4, y + b * n_out + o,
-                                                  (size_t)n_out, acc_buf + (size_t)(o - p0) * as + (size_t)(b - b0) * 8,
-                                                  as, mode);
-                        b += c;
-                    }
-                    o += r;
-                }
-            }
+            o += r;
         }
     }
 }
@@ -459,12 +381,12 @@ void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const i
     void *pack = amx ? (void *)(((uintptr_t)wdata + (size_t)B * xrow + 63) & ~(uintptr_t)63) : NULL;
     /* regrouped Q4_0/Q8_0 with more rows than the VNNI kernel takes, and
      * K-quants in whole 16-row groups, read only the AMX pack (in the
-     * chunked loop below, B >= KBLOCK_MIN_B): quantize into it directly */
-    const bool fused = amx && B >= KBLOCK_MIN_B && ((r16 && B > GH_R16_VNNI_MAX_B) || (is_kquant(wtype) && whole16));
+     * chunked loop below, B >= BATCH_MIN_B): quantize into it directly */
+    const bool fused = amx && B >= BATCH_MIN_B && ((r16 && B > GH_R16_VNNI_MAX_B) || (is_kquant(wtype) && whole16));
     /* float weights, AVX-512, B >= 4: pair-packed activations */
     const bool pairs = simd && !convert && use_pairs(wtype, B);
     /* F16/BF16 weights, AVX-512, B >= 4: padded activation rows */
-    const bool rpairs = (r2 && B >= KBLOCK_MIN_B) || (simd && !convert && use_rpairs(wtype, B));
+    const bool rpairs = (r2 && B >= BATCH_MIN_B) || (simd && !convert && use_rpairs(wtype, B));
     /* chunks of whole tiles: 16-row AMX groups, 6-row row-pair tiles (with
      * multiples of 4 rows, chunks ended in 2- or 4-row tiles: 7 % of an f16
      * N = 16 step's samples; whole ones measured 1-2 % faster), 4-row tiles */
@@ -516,7 +438,7 @@ void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const i
             else amx_pack(wtype, wdata, xrow, n_in, B, pack, i0, i1);
 #pragma omp barrier
         }
-        if (B < KBLOCK_MIN_B) {
+        if (B < BATCH_MIN_B) {
             /* memory-bound decode: one contiguous range per thread and matrix,
              * boundaries rounded to a multiple of 4 rows (16 or 2 regrouped)
              * so tiles stay whole (long uninterrupted streams: measured ~10%
@@ -529,7 +451,7 @@ void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const i
                 if (ith == nt - 1) o1 = n_out;
                 if (o1 <= o0) continue;
                 if (r16) gh_r16_matmul_rows(rtype, ys[k], pack, pack, Ws[k], n_in, n_out, B, o0, o1);
-                else matmul_rows(ys[k], xq, vt, xrow, Ws[k], wrow, rtype, tt, n_in, n_out, B, o0, o1, simd);
+                else matmul_rows(ys[k], xq, xrow, Ws[k], wrow, rtype, tt, n_in, n_out, B, o0, o1, simd);
             }
         } else {
             /* compute-bound batches: chunks of rows handed out dynamically, so
@@ -555,7 +477,7 @@ void gh_matmul_multi(int n_mat, float *const *ys, const void *const *Ws, const i
                 }
                 if (pairs) pair_rows(y, x, xp, W, wrow, wtype, n_in, n_out, B, o0, o1);
                 else if (rpairs) rpair_rows(y, xp, W, wrow, rtype, n_in, n_out, B, o0, o1);
-                else if (o1 > o0) matmul_rows(y, xq, vt, xrow, W, wrow, wtype, tt, n_in, n_out, B, o0, o1, simd);
+                else if (o1 > o0) matmul_rows(y, xq, xrow, W, wrow, wtype, tt, n_in, n_out, B, o0, o1, simd);
             }
         }
     }

@@ -1,6 +1,6 @@
 /* GH_SIMD=avx2 leaves the AVX-512 tiles and AMX out: gh_matmul then takes
- * paths a CPU with AVX-512 never runs — the k-chunked float tiles (PANEL in
- * matmul.c) and the AVX2 tiles alone for B >= 4 — and they must keep the
+ * paths a CPU with AVX-512 never runs — the AVX2 tiles alone for B >= 4, the
+ * float ones over activation rows in place — and they must keep the
  * determinism contract and agree with the reference. The variable is set in
  * main() before the first kernel call (the choice is made once). */
 #include "kernels_testlib.h"
