@@ -785,13 +785,19 @@ ALWAYS_INLINE void tile_q80_like(const int R, const int C, const bool q4, TILE_P
     const __m256i m4 = _mm256_set1_epi8(0x0F), ones8 = _mm256_set1_epi8(1);
     for (int64_t ib = 0; ib < nb; ib++) {
         __m256i wq[4], wabs[4];
+        __m128i wlo[4], whi[4]; /* Q4_0, P <= 4: the codes as two 128-bit halves */
         if (q4) { if ((ib & 3) == 0) PREFETCH_NEXT(R, C, ib * sizeof(blk_q4_0)); }
         else if ((ib & 1) == 0) PREFETCH_NEXT(R, C, ib * sizeof(blk_q8_0));
         UNROLL for (int r = 0; r < R; r++) {
             if (q4) {
                 __m128i t = _mm_loadu_si128((const __m128i *)WROW(blk_q4_0, r)[ib].qs);
                 /* codes 0..15; the -8 is applied via x's sums */
-                wq[r] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), m4);
+                if (P <= 4) {
+                    wlo[r] = _mm_and_si128(t, _mm256_castsi256_si128(m4));
+                    whi[r] = _mm_and_si128(_mm_srli_epi16(t, 4), _mm256_castsi256_si128(m4));
+                } else {
+                    wq[r] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), m4);
+                }
             } else {
                 wq[r] = _mm256_loadu_si256((const __m256i *)WROW(blk_q8_0, r)[ib].qs);
                 wabs[r] = _mm256_sign_epi8(wq[r], wq[r]);
@@ -812,15 +818,28 @@ ALWAYS_INLINE void tile_q80_like(const int R, const int C, const bool q4, TILE_P
                 __m128i iv16[8]; /* pair lane p: 8 int16 lanes of its block dot */
                 UNROLL for (int cc = 0; cc < CG; cc++) {
                     const int c = g * CG + cc;
-                    const __m256i xq = _mm256_loadu_si256((const __m256i *)XROW(blk_q8_0, c)[ib].qs);
-                    /* lane i: the sum over elements 4i..4i+3 and 16+4i..16+4i+3
+                    /* lane i: the sum over elements 2i, 2i+1, 16+2i and 17+2i
                      * of (u-8)*x = u.x - 8*sum(x), the same integers as the
-                     * signed form, with fewer operations */
-                    const __m256i xs = _mm256_maddubs_epi16(ones8, xq);
-                    const __m128i xs8 = _mm_slli_epi16(_mm_add_epi16(_mm256_castsi256_si128(xs), _mm256_extracti128_si256(xs, 1)), 3);
-                    UNROLL for (int r = 0; r < R; r++) {
-                        const __m256i p = _mm256_maddubs_epi16(wq[r], xq);
-                        iv16[r + R * cc] = _mm_sub_epi16(_mm_add_epi16(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1)), xs8);
+                     * signed form, with fewer operations. With few pairs the
+                     * halves are taken as 128-bit vectors (no extracts; Zen 1
+                     * splits 256-bit operations anyway), with more the codes
+                     * stay in 256-bit registers, which leave room for 16 pairs. */
+                    if (P <= 4) {
+                        const __m128i x0 = _mm_loadu_si128((const __m128i *)XROW(blk_q8_0, c)[ib].qs);
+                        const __m128i x1 = _mm_loadu_si128((const __m128i *)(XROW(blk_q8_0, c)[ib].qs + 16));
+                        const __m128i o8 = _mm256_castsi256_si128(ones8);
+                        const __m128i xs8 = _mm_slli_epi16(_mm_add_epi16(_mm_maddubs_epi16(o8, x0), _mm_maddubs_epi16(o8, x1)), 3);
+                        UNROLL for (int r = 0; r < R; r++)
+                            iv16[r + R * cc] = _mm_sub_epi16(
+                                _mm_add_epi16(_mm_maddubs_epi16(wlo[r], x0), _mm_maddubs_epi16(whi[r], x1)), xs8);
+                    } else {
+                        const __m256i xq = _mm256_loadu_si256((const __m256i *)XROW(blk_q8_0, c)[ib].qs);
+                        const __m256i xs = _mm256_maddubs_epi16(ones8, xq);
+                        const __m128i xs8 = _mm_slli_epi16(_mm_add_epi16(_mm256_castsi256_si128(xs), _mm256_extracti128_si256(xs, 1)), 3);
+                        UNROLL for (int r = 0; r < R; r++) {
+                            const __m256i p = _mm256_maddubs_epi16(wq[r], xq);
+                            iv16[r + R * cc] = _mm_sub_epi16(_mm_add_epi16(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1)), xs8);
+                        }
                     }
                 }
                 if (P <= 4)
