@@ -638,16 +638,21 @@ ALWAYS_INLINE __m128i fold32(__m256i v) { return _mm_add_epi32(_mm256_castsi256_
 ALWAYS_INLINE __m128i zip_add32(__m128i a, __m128i b) {
     return _mm_add_epi32(_mm_unpacklo_epi32(a, b), _mm_unpackhi_epi32(a, b));
 }
-ALWAYS_INLINE __m128i lane_sums4(const int P, const __m256i *v) {
+/* The tree on vectors already folded to 4 int32 lanes. */
+ALWAYS_INLINE __m128i lane_sums4_128(const int P, const __m128i *f) {
     if (P == 1) {
-        __m128i a = fold32(v[0]);
-        a = _mm_add_epi32(a, _mm_srli_si128(a, 8));
+        const __m128i a = _mm_add_epi32(f[0], _mm_srli_si128(f[0], 8));
         return _mm_add_epi32(a, _mm_srli_si128(a, 4));
     }
-    const __m128i t0 = zip_add32(fold32(v[0]), fold32(v[1]));
+    const __m128i t0 = zip_add32(f[0], f[1]);
     if (P == 2) return _mm_add_epi32(t0, _mm_srli_si128(t0, 8));
-    const __m128i t1 = zip_add32(fold32(v[2]), fold32(v[3]));
+    const __m128i t1 = zip_add32(f[2], f[3]);
     return _mm_add_epi32(_mm_unpacklo_epi64(t0, t1), _mm_unpackhi_epi64(t0, t1));
+}
+ALWAYS_INLINE __m128i lane_sums4(const int P, const __m256i *v) {
+    __m128i f[4];
+    UNROLL for (int p = 0; p < P; p++) f[p] = fold32(v[p]);
+    return lane_sums4_128(P, f);
 }
 
 /* The same for 8 vectors: lane p = the sum of the lanes of v[p]. */
@@ -798,6 +803,9 @@ ALWAYS_INLINE void tile_q80_like(const int R, const int C, const bool q4, TILE_P
                 } else {
                     wq[r] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), m4);
                 }
+            } else if (P <= 4) {
+                wlo[r] = _mm_loadu_si128((const __m128i *)WROW(blk_q8_0, r)[ib].qs);
+                whi[r] = _mm_loadu_si128((const __m128i *)(WROW(blk_q8_0, r)[ib].qs + 16));
             } else {
                 wq[r] = _mm256_loadu_si256((const __m256i *)WROW(blk_q8_0, r)[ib].qs);
                 wabs[r] = _mm256_sign_epi8(wq[r], wq[r]);
@@ -848,6 +856,20 @@ ALWAYS_INLINE void tile_q80_like(const int R, const int C, const bool q4, TILE_P
                 else
                     acc8[g] = _mm256_add_ps(acc8[g], _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtph_ps(wd), _mm256_cvtph_ps(xd)),
                                                                    _mm256_cvtepi32_ps(lane_sums8_i16(iv16))));
+            } else if (P <= 4) {
+                __m128i iv32[4]; /* pair lane p: 4 int32 lanes of its block dot, from 128-bit halves */
+                const __m128i o16 = _mm_set1_epi16(1);
+                UNROLL for (int c = 0; c < C; c++) {
+                    const __m128i x0 = _mm_loadu_si128((const __m128i *)XROW(blk_q8_0, c)[ib].qs);
+                    const __m128i x1 = _mm_loadu_si128((const __m128i *)(XROW(blk_q8_0, c)[ib].qs + 16));
+                    UNROLL for (int r = 0; r < R; r++) {
+                        const __m128i p0 = _mm_maddubs_epi16(_mm_sign_epi8(wlo[r], wlo[r]), _mm_sign_epi8(x0, wlo[r]));
+                        const __m128i p1 = _mm_maddubs_epi16(_mm_sign_epi8(whi[r], whi[r]), _mm_sign_epi8(x1, whi[r]));
+                        iv32[r + R * c] = _mm_add_epi32(_mm_madd_epi16(p0, o16), _mm_madd_epi16(p1, o16));
+                    }
+                }
+                acc4 = _mm_add_ps(acc4, _mm_mul_ps(_mm_mul_ps(_mm_cvtph_ps(wd), _mm_cvtph_ps(xd)),
+                                                   _mm_cvtepi32_ps(lane_sums4_128(P, iv32))));
             } else {
                 __m256i iv[8]; /* pair lane p: int32 lanes of its block dot */
                 UNROLL for (int cc = 0; cc < CG; cc++) {
