@@ -158,19 +158,22 @@ static gh_tile_fn pick_tile(gh_type t, int R, int C, bool use512) {
  * independent chains, 4 weight streams; on AMD Zen 1 the K-quants' 2x1 is
  * faster); for B >= 4 the float tiles run best
  * at 2x4 (8 accumulators + 2 weight vectors in 16 ymm), the K-quants at 1x4
- * (their weight unpacking needs the registers). Q8_0/Q4_0 take 4x4 on AVX2:
- * their pair sums are reduced every block, so the accumulators are 2 float
- * vectors, not 16. On a 2-core AMD EPYC (Zen 1), against 2x4: 12.5 vs 11.6
- * (Q4_0) and 13.2 vs 12.2 (Q8_0) GMAC/s in the probe, and the 1.1B models'
- * N = 16 decode 20.7 -> 22.6 (q4_0) and 22.0 -> 23.7 (q8_0) tokens/s. */
+ * (their weight unpacking needs the registers). Q8_0/Q4_0 take 2x2 on AVX2
+ * for every B >= 2: tiles of up to 4 pairs work on 128-bit halves, which
+ * on a 2-core AMD EPYC (Zen 1) beat every larger shape: 15.7 (Q4_0) and 14.9
+ * (Q8_0) GMAC/s in the probe against 14.0 and 13.7 for 4x4 (itself ahead of
+ * 2x4), and the 1.1B models' N = 16 decode went 20.7 (2x4) -> 22.6 (4x4) ->
+ * 25.6 tokens/s for q4_0, 22.0 -> 23.7 -> 24.4 for q8_0. */
 static void tile_shape(gh_type t, int64_t B, bool t512, int *R, int *C) {
     bool kq = t == GH_TYPE_Q4_K || t == GH_TYPE_Q6_K, q80 = t == GH_TYPE_Q8_0 || t == GH_TYPE_Q4_0;
     /* K-quants on AVX2-only CPUs: 2x1 (on a 2-core EPYC, Zen 1, 1.1B batch 1:
      * q4_K 16.8 -> 19.2, q6_K 15.0 -> 15.9 tokens/s against 4x1) */
     if (B == 1) { *R = t == GH_TYPE_F16_R2 ? 8 : kq && !gh_kernels_use_avx512() ? 2 : 4; *C = 1; return; } /* F16 pairs: 4 pair streams */
+    /* Q8_0/Q4_0 without AVX-512 tiles: 2x2, whose 4 pairs run on 128-bit halves */
+    if (q80 && !t512) { *R = 2; *C = 2; return; }
     if (B == 2) { *R = kq ? 2 : 4; *C = 2; return; }
     /* AVX-512 tiles (32 registers, two pairs per accumulator) take 4x8 */
-    *R = kq ? 1 : t512 || q80 ? 4 : 2;
+    *R = kq ? 1 : t512 ? 4 : 2;
     *C = t512 ? 8 : 4;
 }
 
