@@ -98,6 +98,13 @@ static gh_status time_decode(gh_model *m, int32_t n, int32_t P, int32_t tg, doub
     return s;
 }
 
+/* Both limits, measured now: read bandwidth (bytes/s) and FMA peak
+ * (multiply-adds/s) of nt threads. */
+static void measure_limits(int nt, long long bw_mib, double *bw, double *fp) {
+    *bw = gh_measure_read_bandwidth(nt, (size_t)bw_mib << 20, 5) * 1e9;
+    *fp = gh_measure_fma_peak(nt, 3) * 1e9;
+}
+
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *v, *batches = "1,4,16";
     long long threads = 0, pp = 128, tg = 32, ctx = 16, reps = 3, bw_mib = 512;
@@ -163,16 +170,14 @@ int cmd_bench(int argc, char **argv) {
         gh_error(GH_ERR_NOMEM, "out of memory");
         return cli_fail("bench");
     }
-    bws[0] = gh_measure_read_bandwidth(nt, (size_t)bw_mib << 20, 5) * 1e9; /* bytes/s */
-    fps[0] = gh_measure_fma_peak(nt, 3) * 1e9;                              /* multiply-adds/s */
+    measure_limits(nt, bw_mib, &bws[0], &fps[0]);
     gh_status s = time_prompt(m, 8, &tmp); /* warm-up: page in the weights */
     double pp_sec = 0, tg_rate[16] = {0};
     for (long long r = 0; r < reps && !s; r++) s = time_prompt(m, (int32_t)pp, &t[r]);
     if (!s) pp_sec = median(t, (int)reps);
     for (long long r = 0; r < reps && !s; r++) {
         for (int b = 0; b < nb && !s; b++) s = time_decode(m, bl[b], (int32_t)ctx, (int32_t)tg, &td[b * reps + r]);
-        bws[r + 1] = gh_measure_read_bandwidth(nt, (size_t)bw_mib << 20, 5) * 1e9;
-        fps[r + 1] = gh_measure_fma_peak(nt, 3) * 1e9;
+        measure_limits(nt, bw_mib, &bws[r + 1], &fps[r + 1]);
     }
     for (int b = 0; b < nb && !s; b++) tg_rate[b] = (double)bl[b] * (double)tg / median(td + b * reps, (int)reps);
     const double bw = median(bws, (int)reps + 1), fp = median(fps, (int)reps + 1);

@@ -476,20 +476,7 @@ double gh_sum_f32_avx2(const float *x, int64_t n) {
 /* The compute-peak probe's loop (peak.c): 12 independent chains of n
  * 256-bit FMAs; returns their sum so the work stays observable. */
 double gh_fma_chains_avx2(int64_t n) {
-    /* named variables, not an array, so that they stay in registers */
-    __m256 a0 = _mm256_set1_ps(0.0f), a1 = _mm256_set1_ps(1e-3f), a2 = _mm256_set1_ps(2e-3f), a3 = _mm256_set1_ps(3e-3f), a4 = _mm256_set1_ps(4e-3f),
-           a5 = _mm256_set1_ps(5e-3f), a6 = _mm256_set1_ps(6e-3f), a7 = _mm256_set1_ps(7e-3f), a8 = _mm256_set1_ps(8e-3f), a9 = _mm256_set1_ps(9e-3f),
-           a10 = _mm256_set1_ps(1e-2f), a11 = _mm256_set1_ps(1.1e-2f);
-    const __m256 m = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(1e-3f);
-    for (int64_t i = 0; i < n; i++) {
-#define F(v) v = _mm256_fmadd_ps(v, m, c);
-        F(a0) F(a1) F(a2) F(a3) F(a4) F(a5) F(a6) F(a7) F(a8) F(a9) F(a10) F(a11)
-#undef F
-        __asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5), "+x"(a6),
-                         "+x"(a7), "+x"(a8), "+x"(a9), "+x"(a10), "+x"(a11));
-    }
-    const __m256 t = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)), _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7))),
-                          _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
+    FMA_CHAINS(__m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, "x", n, t);
     return hsum8(t);
 }
 
@@ -731,6 +718,16 @@ ALWAYS_INLINE __m128i pair_xd(const int R, const int g, const __m128i xd4) {
     return g == 0 ? _mm_unpacklo_epi32(t, t) : _mm_unpackhi_epi32(t, t);
 }
 
+/* The float step of pair lanes: sum = sum + (d_w * d_x) * (float)isum, from
+ * the fp16 scales in pair order (pair_wd, pair_xd) and the exact block sums;
+ * 4 lanes (P <= 4) or 8. */
+ALWAYS_INLINE void q80_step4(__m128 *acc, const __m128i wd, const __m128i xd, const __m128i isum) {
+    *acc = _mm_add_ps(*acc, _mm_mul_ps(_mm_mul_ps(_mm_cvtph_ps(wd), _mm_cvtph_ps(xd)), _mm_cvtepi32_ps(isum)));
+}
+ALWAYS_INLINE void q80_step8(__m256 *acc, const __m128i wd, const __m128i xd, const __m256i isum) {
+    *acc = _mm256_add_ps(*acc, _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtph_ps(wd), _mm256_cvtph_ps(xd)), _mm256_cvtepi32_ps(isum)));
+}
+
 /* Q4_0 pairs: lane p (p < P <= 8) = the sum of the 8 int16 lanes of v[p],
  * the tree in 16 bits and its last add in 32: each lane of v is a sum of 4
  * products (u - 8) * x with |u - 8| <= 8 and |x| <= 128, so |lane| <= 4096,
@@ -790,7 +787,7 @@ ALWAYS_INLINE void tile_q80_like(const int R, const int C, const bool q4, TILE_P
     const __m256i m4 = _mm256_set1_epi8(0x0F), ones8 = _mm256_set1_epi8(1);
     for (int64_t ib = 0; ib < nb; ib++) {
         __m256i wq[4], wabs[4];
-        __m128i wlo[4], whi[4]; /* Q4_0, P <= 4: the codes as two 128-bit halves */
+        __m128i wlo[4], whi[4], alo[4], ahi[4]; /* P <= 4: the codes as two 128-bit halves (Q8_0: and |w|) */
         if (q4) { if ((ib & 3) == 0) PREFETCH_NEXT(R, C, ib * sizeof(blk_q4_0)); }
         else if ((ib & 1) == 0) PREFETCH_NEXT(R, C, ib * sizeof(blk_q8_0));
         UNROLL for (int r = 0; r < R; r++) {
@@ -806,6 +803,8 @@ ALWAYS_INLINE void tile_q80_like(const int R, const int C, const bool q4, TILE_P
             } else if (P <= 4) {
                 wlo[r] = _mm_loadu_si128((const __m128i *)WROW(blk_q8_0, r)[ib].qs);
                 whi[r] = _mm_loadu_si128((const __m128i *)(WROW(blk_q8_0, r)[ib].qs + 16));
+                alo[r] = _mm_sign_epi8(wlo[r], wlo[r]);
+                ahi[r] = _mm_sign_epi8(whi[r], whi[r]);
             } else {
                 wq[r] = _mm256_loadu_si256((const __m256i *)WROW(blk_q8_0, r)[ib].qs);
                 wabs[r] = _mm256_sign_epi8(wq[r], wq[r]);
@@ -850,12 +849,8 @@ ALWAYS_INLINE void tile_q80_like(const int R, const int C, const bool q4, TILE_P
                         }
                     }
                 }
-                if (P <= 4)
-                    acc4 = _mm_add_ps(acc4, _mm_mul_ps(_mm_mul_ps(_mm_cvtph_ps(wd), _mm_cvtph_ps(xd)),
-                                                       _mm_cvtepi32_ps(lane_sums4_i16(P, iv16))));
-                else
-                    acc8[g] = _mm256_add_ps(acc8[g], _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtph_ps(wd), _mm256_cvtph_ps(xd)),
-                                                                   _mm256_cvtepi32_ps(lane_sums8_i16(iv16))));
+                if (P <= 4) q80_step4(&acc4, wd, xd, lane_sums4_i16(P, iv16));
+                else q80_step8(&acc8[g], wd, xd, lane_sums8_i16(iv16));
             } else if (P <= 4) {
                 __m128i iv32[4]; /* pair lane p: 4 int32 lanes of its block dot, from 128-bit halves */
                 const __m128i o16 = _mm_set1_epi16(1);
@@ -863,13 +858,12 @@ ALWAYS_INLINE void tile_q80_like(const int R, const int C, const bool q4, TILE_P
                     const __m128i x0 = _mm_loadu_si128((const __m128i *)XROW(blk_q8_0, c)[ib].qs);
                     const __m128i x1 = _mm_loadu_si128((const __m128i *)(XROW(blk_q8_0, c)[ib].qs + 16));
                     UNROLL for (int r = 0; r < R; r++) {
-                        const __m128i p0 = _mm_maddubs_epi16(_mm_sign_epi8(wlo[r], wlo[r]), _mm_sign_epi8(x0, wlo[r]));
-                        const __m128i p1 = _mm_maddubs_epi16(_mm_sign_epi8(whi[r], whi[r]), _mm_sign_epi8(x1, whi[r]));
+                        const __m128i p0 = _mm_maddubs_epi16(alo[r], _mm_sign_epi8(x0, wlo[r]));
+                        const __m128i p1 = _mm_maddubs_epi16(ahi[r], _mm_sign_epi8(x1, whi[r]));
                         iv32[r + R * c] = _mm_add_epi32(_mm_madd_epi16(p0, o16), _mm_madd_epi16(p1, o16));
                     }
                 }
-                acc4 = _mm_add_ps(acc4, _mm_mul_ps(_mm_mul_ps(_mm_cvtph_ps(wd), _mm_cvtph_ps(xd)),
-                                                   _mm_cvtepi32_ps(lane_sums4_128(P, iv32))));
+                q80_step4(&acc4, wd, xd, lane_sums4_128(P, iv32));
             } else {
                 __m256i iv[8]; /* pair lane p: int32 lanes of its block dot */
                 UNROLL for (int cc = 0; cc < CG; cc++) {
@@ -877,7 +871,7 @@ ALWAYS_INLINE void tile_q80_like(const int R, const int C, const bool q4, TILE_P
                     const __m256i xq = _mm256_loadu_si256((const __m256i *)XROW(blk_q8_0, c)[ib].qs);
                     UNROLL for (int r = 0; r < R; r++) iv[r + R * cc] = dot_i8_lanes(wabs[r], wq[r], xq);
                 }
-                pair_sums_add(P, g, &acc4, acc8, _mm256_mul_ps(_mm256_cvtph_ps(wd), _mm256_cvtph_ps(xd)), iv);
+                q80_step8(&acc8[g], wd, xd, lane_sums8(iv));
             }
         }
     }

@@ -716,20 +716,7 @@ void gh_expf_f32_avx512(float *y, const float *x, int64_t n) {
 
 /* The compute-peak probe's loop (peak.c) at 512 bits: 12 chains of n FMAs. */
 double gh_fma_chains_avx512(int64_t n) {
-    /* named variables, not an array, so that they stay in registers */
-    __m512 a0 = _mm512_set1_ps(0.0f), a1 = _mm512_set1_ps(1e-3f), a2 = _mm512_set1_ps(2e-3f), a3 = _mm512_set1_ps(3e-3f), a4 = _mm512_set1_ps(4e-3f),
-           a5 = _mm512_set1_ps(5e-3f), a6 = _mm512_set1_ps(6e-3f), a7 = _mm512_set1_ps(7e-3f), a8 = _mm512_set1_ps(8e-3f), a9 = _mm512_set1_ps(9e-3f),
-           a10 = _mm512_set1_ps(1e-2f), a11 = _mm512_set1_ps(1.1e-2f);
-    const __m512 m = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(1e-3f);
-    for (int64_t i = 0; i < n; i++) {
-#define F(v) v = _mm512_fmadd_ps(v, m, c);
-        F(a0) F(a1) F(a2) F(a3) F(a4) F(a5) F(a6) F(a7) F(a8) F(a9) F(a10) F(a11)
-#undef F
-        __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6),
-                         "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));
-    }
-    const __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)), _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7))),
-                          _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
+    FMA_CHAINS(__m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, "v", n, t);
     return (double)_mm512_reduce_add_ps(t);
 }
 

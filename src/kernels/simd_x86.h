@@ -23,6 +23,25 @@ ALWAYS_INLINE float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+/* The body of the compute-peak probe's loop (peak.c) at one vector width:
+ * 12 independent chains of n steps a = a * 0.999 + 1e-3 (V the vector type,
+ * SET/FMA/ADD its set1/fmadd/add, CON the asm register constraint), left
+ * summed in `t`. Named variables, not an array, so that they stay in
+ * registers. */
+#define FMA_CHAINS(V, SET, FMA, ADD, CON, n, t)                                                              \
+    V a0 = SET(0.0f), a1 = SET(1e-3f), a2 = SET(2e-3f), a3 = SET(3e-3f), a4 = SET(4e-3f), a5 = SET(5e-3f),   \
+      a6 = SET(6e-3f), a7 = SET(7e-3f), a8 = SET(8e-3f), a9 = SET(9e-3f), a10 = SET(1e-2f), a11 = SET(1.1e-2f); \
+    const V fm_ = SET(0.999f), fc_ = SET(1e-3f);                                                             \
+    for (int64_t i = 0; i < (n); i++) {                                                                      \
+        a0 = FMA(a0, fm_, fc_); a1 = FMA(a1, fm_, fc_); a2 = FMA(a2, fm_, fc_); a3 = FMA(a3, fm_, fc_);       \
+        a4 = FMA(a4, fm_, fc_); a5 = FMA(a5, fm_, fc_); a6 = FMA(a6, fm_, fc_); a7 = FMA(a7, fm_, fc_);       \
+        a8 = FMA(a8, fm_, fc_); a9 = FMA(a9, fm_, fc_); a10 = FMA(a10, fm_, fc_); a11 = FMA(a11, fm_, fc_);   \
+        __asm__ volatile("" : "+" CON(a0), "+" CON(a1), "+" CON(a2), "+" CON(a3), "+" CON(a4), "+" CON(a5),   \
+                         "+" CON(a6), "+" CON(a7), "+" CON(a8), "+" CON(a9), "+" CON(a10), "+" CON(a11));     \
+    }                                                                                                        \
+    const V t = ADD(ADD(ADD(ADD(a0, a1), ADD(a2, a3)), ADD(ADD(a4, a5), ADD(a6, a7))),                      \
+                    ADD(ADD(a8, a9), ADD(a10, a11)))
+
 /* glibc's expf (kernels_avx2.c explains): 32 / ln 2, the rounding shift and
  * the polynomial's coefficients, shared by the AVX2 and AVX-512 forms */
 #define EXPF_INVLN2N 0x1.71547652b82fep+5 /* 32 / ln 2 */
