@@ -31,21 +31,26 @@ gh_bon_sample_params gh_bon_sample_default_params(void) {
     return p;
 }
 
+/* The SHA-256 of a backend's model file: a local model's, or what a server
+ * reports (goodhart serve does, in /v1/models); "-" when a server reports
+ * none, whose weights cannot be checked (the reference names them). */
+static const char *model_hash(gh_backend *b) {
+    const char *h = gh_backend_model_sha256(b);
+    return h ? h : "-";
+}
+
 /* Everything a prompt's pool depends on besides the prompt itself: the model
- * by its reference, and by its SHA-256 for a local model ("-" for a remote
- * one, whose weights cannot be checked; the reference names it). */
+ * by its reference and by its SHA-256 (model_hash). */
 static char *settings_string(gh_backend *b, gh_reward *proxy, gh_reward *gold, const gh_bon_sample_params *p) {
-    gh_model *m = gh_backend_model(b);
     const gh_sampler_params *s = &p->sampler;
     gh_strbuf j = {0};
     gh_strbuf_printf(&j, "model=%s sha256=%s n=%d seed=%" PRIu64 " temp=%.9g top_k=%d top_p=%.9g min_p=%.9g epsilon=%.9g "
               "max_tokens=%d stop_at_eog=%d add_bos=%d embed_layer=%d proxy=%s gold=%s",
-              gh_backend_ref(b), m ? gh_model_sha256(m) : "-", p->n, s->seed, (double)s->temp, s->top_k, (double)s->top_p,
+              gh_backend_ref(b), model_hash(b), p->n, s->seed, (double)s->temp, s->top_k, (double)s->top_p,
               (double)s->min_p, (double)s->epsilon, s->max_tokens, s->stop_at_eog, s->add_bos, p->embed_layer,
               gh_reward_spec(proxy), gold ? gh_reward_spec(gold) : "-");
     if (p->embedder) { /* only then, so runs without one keep their settings */
-        gh_model *em = gh_backend_model(p->embedder);
-        gh_strbuf_printf(&j, " embed_model=%s sha256=%s", gh_backend_ref(p->embedder), em ? gh_model_sha256(em) : "-");
+        gh_strbuf_printf(&j, " embed_model=%s sha256=%s", gh_backend_ref(p->embedder), model_hash(p->embedder));
     }
     return j.oom ? NULL : j.p;
 }

@@ -816,11 +816,13 @@ static gh_status write_eval_file(void *user, const char *key, const void *val, s
 
 /* ---- the run -------------------------------------------------------------------- */
 
+/* The model by its file's SHA-256: a local model's or what a server reports
+ * (goodhart serve does); by its reference when a server reports none. */
 static char *settings_string(runner *R) {
-    gh_model *m = gh_backend_model(R->b);
+    const char *sha = gh_backend_model_sha256(R->b);
     gh_strbuf b = {0};
     gh_strbuf_printf(&b, "genies-v2 model_sha256=%s layer=%d max_examples=%lld max_tokens=%d few_shot_k=%d seed=%llu",
-                     m ? gh_model_sha256(m) : gh_backend_ref(R->b), R->layer, (long long)R->p->max_examples,
+                     sha ? sha : gh_backend_ref(R->b), R->layer, (long long)R->p->max_examples,
                      R->p->max_tokens, R->p->few_shot_k, (unsigned long long)R->p->seed);
     if (b.oom) { gh_strbuf_free(&b); return NULL; }
     return b.p;

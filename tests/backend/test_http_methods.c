@@ -18,6 +18,7 @@
 #include "goodhart/probe.h"
 #include "goodhart/reward.h"
 #include "goodhart/serve.h"
+#include "goodhart/store.h"
 #include "goodhart/tokenizer.h"
 
 #include "test_loopback.h"
@@ -170,6 +171,21 @@ static void test_bon_sample_equals_local(void **st) {
     assert_true(nonempty > 0);
     cJSON_Delete(L);
     cJSON_Delete(R);
+
+    /* both runs are keyed by the model file's hash: the local file's and
+     * what the server reports for it, the same */
+    for (int k = 0; k < 2; k++) {
+        char db[4200], *set = NULL, want[128];
+        snprintf(db, sizeof db, "%s/run.sqlite", k ? dr : dl);
+        gh_store *sto = NULL;
+        assert_ok(gh_store_open(db, &sto));
+        assert_ok(gh_store_meta_get(sto, "bon.settings", &set));
+        assert_non_null(set);
+        snprintf(want, sizeof want, " sha256=%s ", gh_model_sha256(gh_backend_model(local)));
+        assert_non_null(strstr(set, want));
+        free(set);
+        gh_store_close(sto);
+    }
 
     /* the remote run resumes under its own settings */
     assert_ok(gh_bon_sample(remote, prompts, 2, pr, NULL, dr, &p, &resumed));

@@ -272,6 +272,20 @@ static void test_http_same(void **state) {
     if (s) fprintf(stderr, "%s\n", gh_last_error());
     assert_ok(s);
     assert_int_equal(st.computed, 6);
+    /* the run is keyed by the model file's hash, which the server reports */
+    {
+        char db[4096], *set = NULL, want[128];
+        snprintf(db, sizeof db, "%s/run.sqlite", run);
+        gh_store *sto = NULL;
+        assert_ok(gh_store_open(db, &sto));
+        assert_ok(gh_store_meta_get(sto, "genies.settings", &set));
+        assert_non_null(set);
+        snprintf(want, sizeof want, "model_sha256=%s ", gh_backend_model_sha256(remote));
+        assert_int_equal(strlen(gh_backend_model_sha256(remote)), 64);
+        assert_non_null(strstr(set, want));
+        free(set);
+        gh_store_close(sto);
+    }
     const char *methods[3] = {"zero_shot", "few_shot", "mms"};
     const char *files[4] = {"alpaca_easy/alpaca_hard", "alpaca_easy/alpaca_easy", "alpaca_short/alpaca_long",
                             "alpaca_mmlu/alpaca_mmlu"};
