@@ -157,7 +157,8 @@ static gh_tile_fn pick_tile(gh_type t, int R, int C, bool use512) {
  * Sapphire Rapids VM): 4x1 is the fastest B=1 shape for every type (4
  * independent chains, 4 weight streams; on AMD Zen 1 the K-quants' 2x1 is
  * faster); for B >= 4 the float tiles run best
- * at 2x4 (8 accumulators + 2 weight vectors in 16 ymm), the K-quants at 1x4
+ * at 2x4 (8 accumulators + 2 weight vectors in 16 ymm; on Zen 1 F32 3x4 and
+ * F16 1x4, below), the K-quants at 1x4
  * (their weight unpacking needs the registers). Q8_0/Q4_0 take 2x2 on AVX2
  * for every B >= 2: tiles of up to 4 pairs work on 128-bit halves, which
  * on a 2-core AMD EPYC (Zen 1) beat every larger shape: 15.7 (Q4_0) and 14.9
@@ -174,8 +175,11 @@ static void tile_shape(gh_type t, int64_t B, bool t512, int *R, int *C) {
     if (B == 2) { *R = kq ? 2 : 4; *C = 2; return; }
     /* AVX-512 tiles (32 registers, two pairs per accumulator) take 4x8 */
     /* F16 on AVX2 alone: 1x4 (Zen 1, 1.1B N = 4 19.6 -> 23.1, N = 16 22.6
-     * -> 23.6 tokens/s against 2x4; f32 stays faster at 2x4) */
-    *R = kq || (t == GH_TYPE_F16 && !t512) ? 1 : t512 ? 4 : 2;
+     * -> 23.6 tokens/s against 2x4). F32 on AVX2 alone: 3x4, 7 loads per 12
+     * FMAs against 2x4's 6 per 8; the rows and activations come from L2,
+     * whose bandwidth bounded 2x4 (Zen 1: probe 15 -> 19.5 GMAC/s a core,
+     * 1.1B f32 N = 16 24.5 -> 30.4 tokens/s, 64-token prompt 27.4 -> 35.0) */
+    *R = kq || (t == GH_TYPE_F16 && !t512) ? 1 : t512 ? 4 : t == GH_TYPE_F32 ? 3 : 2;
     *C = t512 ? 8 : 4;
 }
 

@@ -436,6 +436,49 @@ static bool have_avx512_tiles(void) {
     return false;
 }
 
+/* Every float AVX2 tile (R in 1..4 where the type has it — F32 has rows of 3
+ * — and C in {1, 2, 4}) gives its 1x1 tile's (the type's vec_dot's) bits
+ * pair by pair, with a tail (n % 8), and writes nothing outside the tile. */
+static void test_float_tiles_match_vec_dot(void **state) {
+    (void)state;
+    if (!have_avx2_tiles()) return;
+    kt_seed(29);
+    const gh_type types[] = {GH_TYPE_F32, GH_TYPE_F16, GH_TYPE_BF16};
+    const int64_t lens[] = {8, 13, 64, 1029};
+    for (size_t k = 0; k < 3; k++)
+        for (size_t li = 0; li < 4; li++) {
+            const gh_type t = types[k];
+            const int64_t n = lens[li];
+            const size_t wrow = kt_row_bytes(t, n);
+            char *w = kt_weights(t, 4, n);
+            float *x = kt_gauss_vec(4 * n, 1.0f);
+            float want[16];
+            for (int c = 0; c < 4; c++)
+                for (int r = 0; r < 4; r++)
+                    gh_tile_avx2(t, 1, 1)(n, w + r * wrow, wrow, x + c * n, (size_t)n * 4, want + c * 4 + r, 4, NULL, 0,
+                                          GH_TILE_FIRST | GH_TILE_LAST);
+            for (int R = 1; R <= 4; R++)
+                for (int C = 1; C <= 4; C *= 2) {
+                    gh_tile_fn f = gh_tile_avx2(t, R, C);
+                    if (R == 3 && t != GH_TYPE_F32) continue;
+                    assert_non_null(f);
+                    float y[16];
+                    for (int i = 0; i < 16; i++) y[i] = -7.0f;
+                    f(n, w, wrow, x, (size_t)n * 4, y, 4, NULL, 0, GH_TILE_FIRST | GH_TILE_LAST);
+                    for (int c = 0; c < 4; c++)
+                        for (int r = 0; r < 4; r++) {
+                            const bool in = r < R && c < C;
+                            if (in && f2u(y[c * 4 + r]) != f2u(want[c * 4 + r]))
+                                fail_msg("%s n=%lld %dx%d pair (%d, %d): %.9g, 1x1 %.9g", gh_get_type_traits(t)->name,
+                                         (long long)n, R, C, r, c, y[c * 4 + r], want[c * 4 + r]);
+                            if (!in && y[c * 4 + r] != -7.0f)
+                                fail_msg("%s %dx%d wrote y at (%d, %d)", gh_get_type_traits(t)->name, R, C, r, c);
+                        }
+                }
+            free(w); free(x);
+        }
+}
+
 /* Every Q8_0/Q4_0 tile (AVX2 and AVX-512) gives the reference's bits pair by
  * pair — one float chain per pair, sum + (d_w*d_x)*isum per block — whole-row
  * and in any chunking by whole blocks (see kernels_avx2.c). */
@@ -1015,6 +1058,7 @@ int main(void) {
         cmocka_unit_test(test_matmul_vs_ref),
         cmocka_unit_test(test_matmul_determinism),
         cmocka_unit_test(test_matmul_multi),
+        cmocka_unit_test(test_float_tiles_match_vec_dot),
         cmocka_unit_test(test_q80_tiles_match_ref),
         cmocka_unit_test(test_kquant_tiles_match_ref),
         cmocka_unit_test(test_avx512_tiles_match_avx2),
