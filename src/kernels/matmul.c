@@ -165,6 +165,12 @@ static gh_tile_fn pick_tile(gh_type t, int R, int C, bool use512) {
  * (Q8_0) GMAC/s in the probe against 14.0 and 13.7 for 4x4 (itself ahead of
  * 2x4), and the 1.1B models' N = 16 decode went 20.7 (2x4) -> 22.6 (4x4) ->
  * 25.6 tokens/s for q4_0, 22.0 -> 23.7 -> 24.4 for q8_0. */
+/* rows of the F32 batch tile on AVX2 alone */
+#define F32_R 3
+/* from this many activation rows on, F16/BF16 rows are widened to f32 once
+ * on AVX2 alone (matmul_rows) */
+#define WIDEN_MIN_B 12
+
 static void tile_shape(gh_type t, int64_t B, bool t512, int *R, int *C) {
     bool kq = t == GH_TYPE_Q4_K || t == GH_TYPE_Q6_K, q80 = t == GH_TYPE_Q8_0 || t == GH_TYPE_Q4_0;
     /* K-quants on AVX2-only CPUs: 2x1 (on a 2-core EPYC, Zen 1, 1.1B batch 1:
@@ -179,7 +185,7 @@ static void tile_shape(gh_type t, int64_t B, bool t512, int *R, int *C) {
      * FMAs against 2x4's 6 per 8; the rows and activations come from L2,
      * whose bandwidth bounded 2x4 (Zen 1: probe 15 -> 19.5 GMAC/s a core,
      * 1.1B f32 N = 16 24.5 -> 30.4 tokens/s, 64-token prompt 27.4 -> 35.0) */
-    *R = kq || (t == GH_TYPE_F16 && !t512) ? 1 : t512 ? 4 : t == GH_TYPE_F32 ? 3 : 2;
+    *R = kq || (t == GH_TYPE_F16 && !t512) ? 1 : t512 ? 4 : t == GH_TYPE_F32 ? F32_R : 2;
     *C = t512 ? 8 : 4;
 }
 
@@ -227,6 +233,36 @@ static void matmul_rows(float *y, const void *xq, size_t xrow, const void *W,
      * and the accumulators stay in registers. */
     int64_t bchunk = (int64_t)((1u << 20) / xrow);
     bchunk = bchunk < C ? C : bchunk - bchunk % C;
+    /* F16/BF16 batches where there are no AVX-512 tiles: each row group is
+     * widened to f32 once (exact) and meets the activations in the F32 tile,
+     * whose FMA chains are the 16-bit tiles' own, so the bits are the same.
+     * Converting in every tile bounded them: on AMD Zen 1 vcvtph2ps takes
+     * about two cycles a ymm, one per 4 FMAs in the 1x4 tile. Measured there
+     * (1.1B f16): 64-token prompt 25.2 -> 34.2 tokens/s, N = 16 24.5 -> 27.7,
+     * N = 12 24.0 -> 25.6; but N = 8 23.0 -> 21.9 and N = 4 21.8 -> 16.2,
+     * where too few columns share a row's conversion. */
+    float *wide = NULL;
+    if ((wtype == GH_TYPE_F16 || wtype == GH_TYPE_BF16) && !t512 && B >= WIDEN_MIN_B)
+        wide = aligned_alloc(64, ((size_t)F32_R * (size_t)n_in * sizeof(float) + 63) / 64 * 64);
+    if (wide) {
+        const size_t frow = (size_t)n_in * sizeof(float);
+        for (int64_t b0 = 0; b0 < B; b0 += bchunk) {
+            int64_t b1 = b0 + bchunk < B ? b0 + bchunk : B;
+            for (int64_t o = o0; o < o1;) {
+                int r = fit(F32_R, o1 - o);
+                for (int k = 0; k < r; k++) tt->to_float(wp + (size_t)(o + k) * wrow, wide + (size_t)k * n_in, n_in);
+                for (int64_t b = b0; b < b1;) {
+                    int c = fit(4, b1 - b);
+                    gh_tile_avx2(GH_TYPE_F32, r, c)(n_in, wide, frow, xp + (size_t)b * xrow, xrow, y + b * n_out + o,
+                                                    (size_t)n_out, NULL, 0, both);
+                    b += c;
+                }
+                o += r;
+            }
+        }
+        free(wide);
+        return;
+    }
     for (int64_t b0 = 0; b0 < B; b0 += bchunk) {
         int64_t b1 = b0 + bchunk < B ? b0 + bchunk : B;
         for (int64_t o = o0; o < o1;) {
