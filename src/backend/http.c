@@ -410,6 +410,9 @@ static gh_status http_chat(void *impl, const gh_chat_msg *msgs, int32_t n_msgs, 
 
 /* ---- tokenization ---- */
 
+/* A token id as JSON gives it: a whole number in [0, 2^31). */
+static bool is_token_id(double v) { return v >= 0 && v < 2147483648.0 && v == floor(v); }
+
 /* The server's tokens of `text` (with its special tokens, as the completions
  * endpoint would add them, when add_special). GH_ERR_UNSUPPORTED if it has no
  * /tokenize. */
@@ -450,7 +453,10 @@ static gh_status tokenize(http_be *H, const char *text, bool add_special, int32_
         const cJSON *it = t->child;
         for (int32_t i = 0; i < *n && !s; i++, it = it->next) {
             const cJSON *x = cJSON_IsObject(it) ? jget(it, "id") : it; /* llama.cpp with_pieces */
-            if (!cJSON_IsNumber(x)) s = gh_error(GH_ERR_FORMAT, "%s: token %d is not a number", url, i);
+            /* checked as reward_tokens checks ids: a hostile or broken
+             * server's 1e300 or -1 must not reach an int conversion */
+            if (!cJSON_IsNumber(x) || !is_token_id(x->valuedouble))
+                s = gh_error(GH_ERR_FORMAT, "%s: \"tokens\"[%d] is not a token id", url, i);
             else (*ids)[i] = (int32_t)x->valuedouble;
         }
         if (s) { free(*ids); *ids = NULL; *n = 0; }
@@ -900,8 +906,6 @@ static bool pooled_score(const cJSON *d, double *v, int32_t *tok) {
  * gives them all; other servers may give none): n_tokens, the ids, the
  * pooled token's id and whether EOS was appended. A field that is there but
  * malformed is an error naming it, not a guess. */
-static bool is_token_id(double v) { return v >= 0 && v < 2147483648.0 && v == floor(v); }
-
 static gh_status reward_tokens(const cJSON *o, const char *url, gh_rm_score *r) {
     double v;
     const cJSON *ids = jget(o, "tokens"), *eos = jget(o, "eos_appended");

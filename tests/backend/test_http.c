@@ -243,6 +243,39 @@ static void vllm_tokenize_routes(void) {
     mock_route_add(&M, (mock_route){.path = "/tokenize", .file = "tokenize_vllm_prompt.json"});
 }
 
+/* /tokenize answers are checked id by id: a number that is not a token id
+ * (fractional, negative, past int32, or llama.cpp's {id, piece} with a bad
+ * id) is an error naming the token, never an out-of-range conversion */
+static void test_tokenize_rejects_bad_ids(void **st) {
+    (void)st;
+    static const char *answers[6] = {"{\"tokens\":[1,5,9]}", "{\"tokens\":[{\"id\":1,\"piece\":\"a\"},{\"id\":7,\"piece\":\"b\"}]}",
+                                     "{\"tokens\":[1,2.5]}", "{\"tokens\":[1,-1]}", "{\"tokens\":[1,5,1e300]}",
+                                     "{\"tokens\":[{\"id\":-4,\"piece\":\"a\"}]}"};
+    static const char *errors[6] = {NULL, NULL, "\"tokens\"[1] is not a token id", "\"tokens\"[1] is not a token id",
+                                    "\"tokens\"[2] is not a token id", "\"tokens\"[0] is not a token id"};
+    for (int k = 0; k < 6; k++) {
+        mock_routes_clear(&M);
+        vllm_routes();
+        mock_route_add(&M, (mock_route){.path = "/tokenize", .text = answers[k]});
+        gh_backend *b = open_mock("");
+        int32_t *ids = NULL, n = -1;
+        gh_status s = gh_backend_tokenize(b, "x", true, &ids, &n);
+        if (!errors[k]) {
+            assert_ok(s);
+            assert_int_equal(n, k == 0 ? 3 : 2);
+            assert_int_equal(ids[1], k == 0 ? 5 : 7);
+        } else {
+            assert_int_equal(s, GH_ERR_FORMAT);
+            assert_null(ids);
+            assert_int_equal(n, 0);
+            assert_contains(gh_last_error(), "/tokenize");
+            assert_contains(gh_last_error(), errors[k]);
+        }
+        free(ids);
+        gh_backend_free(b);
+    }
+}
+
 static void test_logprob_vllm_echo_with_tokenize(void **st) {
     (void)st;
     vllm_routes();
@@ -1063,6 +1096,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_openai_generate_plain_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_openai_chat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logprob_openai_echo_text_offset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tokenize_rejects_bad_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logprob_vllm_echo_with_tokenize, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logprob_vllm_falls_back_to_prompt_logprobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logprob_llamacpp_says_why_not, setup, teardown),
