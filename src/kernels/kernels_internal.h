@@ -167,8 +167,9 @@ double gh_fma_chains_avx512(int64_t n);
  * GH_TILE_FIRST starts the pair's accumulator at zero (else it is loaded from
  * A + r*as + 8c: 8 floats per pair), GH_TILE_LAST reduces it into y (else it is
  * stored back to A). With FIRST|LAST (A unused) the result is bit-identical to
- * the type's vec_dot for each (r, c), and so is any chunking. R is 1, 2 or 4;
- * C is 1, 2 or 4, and 8 for some AVX-512 tiles. */
+ * the type's vec_dot for each (r, c), and so is any chunking. R is 1, 2 or 4
+ * (and 3 for the AVX2 F32 tiles); C is 1, 2 or 4, and 8 for some AVX-512
+ * tiles. */
 typedef void (*gh_tile_fn)(int64_t n, const void *w, size_t wb, const void *x, size_t xb,
                            float *y, size_t ys, float *A, size_t as, int mode);
 #define GH_TILE_FIRST 1

@@ -9,8 +9,10 @@
  * (AVX-512 where the dispatcher chose it, else AVX2, else scalar fmaf), so
  * the FMA latency (4-5 cycles) is hidden behind the 2 units' throughput. On
  * CPUs without AVX-512 (AMD Zen 1: 256-bit operations split in two) the int8
- * products (maddubs + madd) reach about the same multiply-adds per cycle, so
- * this is their limit too; AMX and VNNI can go beyond it.
+ * products of Q8_0 (maddubs + madd) reach about the same multiply-adds per
+ * cycle, so this is their limit too; the Q4_0, Q4_K and Q6_K tiles, which
+ * sum products in 16-bit lanes before widening, and AMX and VNNI can go
+ * beyond it (a fraction of this limit above 1 says so, not an error).
  */
 #include "kernels/kernels_internal.h"
 
