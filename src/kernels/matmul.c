@@ -152,6 +152,12 @@ static gh_tile_fn pick_tile(gh_type t, int R, int C, bool use512) {
     return f ? f : gh_tile_avx2(t, R, C);
 }
 
+/* rows of the F32 batch tile on AVX2 alone */
+#define F32_R 3
+/* from this many activation rows on, F16/BF16 rows are widened to f32 once
+ * on AVX2 alone (matmul_rows) */
+#define WIDEN_MIN_B 12
+
 /* Tile shape per weight type: (rows R, activation columns C) of the main tile.
  * Measured with bench/kernels_tile_probe.c on cache-resident data (AVX2,
  * Sapphire Rapids VM): 4x1 is the fastest B=1 shape for every type (4
@@ -165,12 +171,6 @@ static gh_tile_fn pick_tile(gh_type t, int R, int C, bool use512) {
  * (Q8_0) GMAC/s in the probe against 14.0 and 13.7 for 4x4 (itself ahead of
  * 2x4), and the 1.1B models' N = 16 decode went 20.7 (2x4) -> 22.6 (4x4) ->
  * 25.6 tokens/s for q4_0, 22.0 -> 23.7 -> 24.4 for q8_0. */
-/* rows of the F32 batch tile on AVX2 alone */
-#define F32_R 3
-/* from this many activation rows on, F16/BF16 rows are widened to f32 once
- * on AVX2 alone (matmul_rows) */
-#define WIDEN_MIN_B 12
-
 static void tile_shape(gh_type t, int64_t B, bool t512, int *R, int *C) {
     bool kq = t == GH_TYPE_Q4_K || t == GH_TYPE_Q6_K, q80 = t == GH_TYPE_Q8_0 || t == GH_TYPE_Q4_0;
     /* K-quants on AVX2-only CPUs: 2x1 (on a 2-core EPYC, Zen 1, 1.1B batch 1:
