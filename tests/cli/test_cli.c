@@ -190,18 +190,22 @@ static void test_valgrind_clean(void **state) {
     free(v);
     if (st != 0 || getenv("GH_NO_VALGRIND")) { printf("# valgrind not available or binary built with sanitizers: skipped\n"); skip(); }
     /* small random models for the embedding and reward-model paths */
-    char bert[1024], rm[1024], icrl_out[1024], demo_out[1024];
+    char bert[1024], rm[1024], f16[1024], icrl_out[1024], demo_out[1024];
     snprintf(bert, sizeof bert, "%s", tu_tmp("vg-bert.gguf"));
+    snprintf(f16, sizeof f16, "%s", tu_tmp("vg-f16.gguf"));
     snprintf(rm, sizeof rm, "%s", tu_tmp("vg-rm.gguf"));
     snprintf(icrl_out, sizeof icrl_out, "%s", tu_tmp("valgrind-icrl"));
     snprintf(demo_out, sizeof demo_out, "%s", tu_tmp("valgrind-demo"));
-    char *mk = tu_cli(&st, "make-model --arch bert -o %s && %s make-model --preset tiny --reward-head -o %s", bert, tu_bin(), rm);
+    char *mk = tu_cli(&st, "make-model --arch bert -o %s && %s make-model --preset tiny --reward-head -o %s && "
+                      "%s make-model --preset tiny --type f16 -o %s", bert, tu_bin(), rm, tu_bin(), f16);
     assert_int_equal(st, 0);
     free(mk);
     const char *g = tu_stories_gguf();
     /* each command with its two %s arguments */
     const struct { const char *fmt, *a, *b; } cmds[] = {
         {"generate -m %s -p 'The little dog' -n 8 --samples 2 --temp 0.7 --json -t 2%s", g, ""},
+        /* 16 samples of 16-bit weights: the batch path that widens rows to f32 */
+        {"generate -m %s -p 'The little dog' -n 3 --samples 16 --temp 1 -t 2%s", f16, ""},
         {"logprob -m %s --prompt 'The little dog' --completion ' was' --top-k 2%s", g, ""},
         {"tokenize -m %s --ids 'Once upon a time'%s", g, ""},
         {"info -m %s%s", g, ""},
