@@ -701,6 +701,15 @@ ALWAYS_INLINE __m256 kq_x_scales(const int C, const void *x, const size_t xb, co
 #undef KQ_XD
 }
 
+/* The same in pair order for R*C <= 4 pairs: lane p (and p + P) is the scale
+ * of pair p's column p / R; lanes past 2P repeat earlier ones. */
+ALWAYS_INLINE __m128 kq_pair_x_scales4(const int R, const int C, const void *x, const size_t xb, const int64_t ib) {
+    const int P = R * C;
+#define KQ_PXD(p) XROW(blk_q8_K, ((p) % P) / R)[ib].d
+    return C == 1 ? _mm_broadcast_ss(&KQ_PXD(0)) : _mm_setr_ps(KQ_PXD(0), KQ_PXD(1), KQ_PXD(2), KQ_PXD(3));
+#undef KQ_PXD
+}
+
 /* Four fp16 scales (bits) in the low 64 bits of a vector, the rest 0. */
 ALWAYS_INLINE __m128i h4(uint16_t a, uint16_t b, uint16_t c, uint16_t d) {
     return _mm_cvtsi64_si128((long long)((uint64_t)a | (uint64_t)b << 16 | (uint64_t)c << 32 | (uint64_t)d << 48));
@@ -975,23 +984,20 @@ ALWAYS_INLINE void tile_q4_K(const int R, const int C, TILE_PARAMS) {
              * the fp16 scales gathered in lane order by scalar loads and the
              * x scales by broadcasts (no 256-bit permutes, slow on Zen 1) */
 #define K4_H(q) ((q) < P ? WROW(blk_q4_K, (q) % R)[ib].d : (q) < 2 * P ? WROW(blk_q4_K, ((q) - P) % R)[ib].dmin : 0)
-#define K4_X(q) XROW(blk_q8_K, ((q) % P) / R)[ib].d
             const __m128i h = h4(K4_H(0), K4_H(1), K4_H(2), K4_H(3));
+            const __m128 xs = kq_pair_x_scales4(R, C, x, xb, ib);
             __m128 t1, t2;
             if (P == 4) {
-                const __m128 xs = C == 1 ? _mm_broadcast_ss(&K4_X(0)) : _mm_setr_ps(K4_X(0), K4_X(1), K4_X(2), K4_X(3));
                 const __m256 s = _mm256_mul_ps(_mm256_cvtph_ps(_mm_unpacklo_epi64(h, h4(K4_H(4), K4_H(5), K4_H(6), K4_H(7)))),
                                                _mm256_set_m128(xs, xs));
                 const __m256 t = _mm256_mul_ps(s, _mm256_cvtepi32_ps(lane_sums8(v)));
                 t1 = _mm256_castps256_ps128(t);
                 t2 = _mm256_extractf128_ps(t, 1);
             } else {
-                const __m128 xs = C == 1 ? _mm_broadcast_ss(&K4_X(0)) : _mm_setr_ps(K4_X(0), K4_X(1), K4_X(2), K4_X(3));
                 t1 = _mm_mul_ps(_mm_mul_ps(_mm_cvtph_ps(h), xs), _mm_cvtepi32_ps(lane_sums4(2 * P, v)));
                 t2 = P == 2 ? _mm_movehl_ps(t1, t1) : _mm_movehdup_ps(t1); /* lanes P.. down to 0.. */
             }
 #undef K4_H
-#undef K4_X
             acc4 = _mm_add_ps(acc4, _mm_sub_ps(t1, t2));
         } else {
 #define K4_WD(r) ((r) < R ? (short)WROW(blk_q4_K, r)[ib].d : 0)
@@ -1097,11 +1103,8 @@ ALWAYS_INLINE void tile_q6_K(const int R, const int C, TILE_PARAMS) {
              * order by scalar loads, the x scales by broadcasts (no 256-bit
              * permutes, slow on Zen 1) */
 #define K6_H(p) ((p) < P ? WROW(blk_q6_K, (p) % R)[ib].d : 0)
-#define K6_X(p) XROW(blk_q8_K, ((p) % P) / R)[ib].d
-            const __m128 xs = C == 1 ? _mm_broadcast_ss(&K6_X(0)) : _mm_setr_ps(K6_X(0), K6_X(1), K6_X(2), K6_X(3));
-            const __m128 s4 = _mm_mul_ps(_mm_cvtph_ps(h4(K6_H(0), K6_H(1), K6_H(2), K6_H(3))), xs);
+            const __m128 s4 = _mm_mul_ps(_mm_cvtph_ps(h4(K6_H(0), K6_H(1), K6_H(2), K6_H(3))), kq_pair_x_scales4(R, C, x, xb, ib));
 #undef K6_H
-#undef K6_X
             pair_sums_add(P, 0, &acc4, acc8, _mm256_castps128_ps256(s4), iv);
         } else {
 #define K6_WD(r) ((r) < R ? (short)WROW(blk_q6_K, r)[ib].d : 0)
@@ -1155,9 +1158,9 @@ static const gh_tile_fn f32_r3_tiles[3] = {f32_3x1, f32_3x2, f32_3x4};
 
 gh_tile_fn gh_tile_avx2(gh_type t, int R, int C) {
     if (t == GH_TYPE_F16_R2 && R == 8) return C == 1 ? f16r2_8x1 : NULL;
-    if (t == GH_TYPE_F32 && R == 3) return C == 1 ? f32_r3_tiles[0] : C == 2 ? f32_r3_tiles[1] : C == 4 ? f32_r3_tiles[2] : NULL;
     int ri = R == 1 ? 0 : R == 2 ? 1 : R == 4 ? 2 : -1;
     int ci = C == 1 ? 0 : C == 2 ? 1 : C == 4 ? 2 : -1;
+    if (t == GH_TYPE_F32 && R == 3) return ci < 0 ? NULL : f32_r3_tiles[ci];
     if (ri < 0 || ci < 0) return NULL;
     if (t == GH_TYPE_F16_R2) return f16r2_tiles[ri][ci]; /* whole row pairs: R of 2, 4 (or 8 above) */
     switch (t) {

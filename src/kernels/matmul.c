@@ -171,11 +171,11 @@ static gh_tile_fn pick_tile(gh_type t, int R, int C, bool use512) {
  * (Q8_0) GMAC/s in the probe against 14.0 and 13.7 for 4x4 (itself ahead of
  * 2x4), and the 1.1B models' N = 16 decode went 20.7 (2x4) -> 22.6 (4x4) ->
  * 25.6 tokens/s for q4_0, 22.0 -> 23.7 -> 24.4 for q8_0. */
-static void tile_shape(gh_type t, int64_t B, bool t512, int *R, int *C) {
+static void tile_shape(gh_type t, int64_t B, bool use512, bool t512, int *R, int *C) {
     bool kq = t == GH_TYPE_Q4_K || t == GH_TYPE_Q6_K, q80 = t == GH_TYPE_Q8_0 || t == GH_TYPE_Q4_0;
     /* K-quants on AVX2-only CPUs: 2x1 (on a 2-core EPYC, Zen 1, 1.1B batch 1:
      * q4_K 16.8 -> 19.2, q6_K 15.0 -> 15.9 tokens/s against 4x1) */
-    if (B == 1) { *R = t == GH_TYPE_F16_R2 ? 8 : kq && !gh_kernels_use_avx512() ? 2 : 4; *C = 1; return; } /* F16 pairs: 4 pair streams */
+    if (B == 1) { *R = t == GH_TYPE_F16_R2 ? 8 : kq && !use512 ? 2 : 4; *C = 1; return; } /* F16 pairs: 4 pair streams */
     /* Q8_0/Q4_0 without AVX-512 tiles: 2x2, whose 4 pairs run on 128-bit halves */
     if (q80 && !t512) { *R = 2; *C = 2; return; }
     if (B == 2) { *R = kq ? 2 : 4; *C = 2; return; }
@@ -215,7 +215,7 @@ static void matmul_rows(float *y, const void *xq, size_t xrow, const void *W,
     int R, C;
     /* every type with an AVX-512 R x 8 tile has all of R x {4, 8} */
     const bool use512 = gh_kernels_use_avx512(), t512 = use512 && gh_tile_avx512(wtype, 4, 8) != NULL;
-    tile_shape(wtype, B, t512, &R, &C);
+    tile_shape(wtype, B, use512, t512, &R, &C);
     if (!gh_tile_avx2(wtype, 2, 1)) { /* a type without SIMD tiles (every family has 2 x 1): pair by pair */
         for (int64_t o = o0; o < o1; o++)
             for (int64_t b = 0; b < B; b++)
@@ -244,38 +244,26 @@ static void matmul_rows(float *y, const void *xq, size_t xrow, const void *W,
     float *wide = NULL;
     if ((wtype == GH_TYPE_F16 || wtype == GH_TYPE_BF16) && !t512 && B >= WIDEN_MIN_B)
         wide = aligned_alloc(64, ((size_t)F32_R * (size_t)n_in * sizeof(float) + 63) / 64 * 64);
-    if (wide) {
-        const size_t frow = (size_t)n_in * sizeof(float);
-        for (int64_t b0 = 0; b0 < B; b0 += bchunk) {
-            int64_t b1 = b0 + bchunk < B ? b0 + bchunk : B;
-            for (int64_t o = o0; o < o1;) {
-                int r = fit(F32_R, o1 - o);
-                for (int k = 0; k < r; k++) tt->to_float(wp + (size_t)(o + k) * wrow, wide + (size_t)k * n_in, n_in);
-                for (int64_t b = b0; b < b1;) {
-                    int c = fit(4, b1 - b);
-                    gh_tile_avx2(GH_TYPE_F32, r, c)(n_in, wide, frow, xp + (size_t)b * xrow, xrow, y + b * n_out + o,
-                                                    (size_t)n_out, NULL, 0, both);
-                    b += c;
-                }
-                o += r;
-            }
-        }
-        free(wide);
-        return;
-    }
+    if (wide) R = F32_R; /* the F32 tile's rows; C is 4 for F16 and BF16 already */
+    const size_t frow = (size_t)n_in * sizeof(float);
     for (int64_t b0 = 0; b0 < B; b0 += bchunk) {
         int64_t b1 = b0 + bchunk < B ? b0 + bchunk : B;
         for (int64_t o = o0; o < o1;) {
             int r = fit(R, o1 - o);
+            const char *wr = wp + (size_t)o * wrow;
+            if (wide)
+                for (int k = 0; k < r; k++) tt->to_float(wr + (size_t)k * wrow, wide + (size_t)k * n_in, n_in);
             for (int64_t b = b0; b < b1;) {
                 int c = fit(C, b1 - b);
-                pick_tile(wtype, r, c, use512)(n_in, wp + (size_t)o * wrow, wrow, xp + (size_t)b * xrow, xrow,
-                                          y + b * n_out + o, (size_t)n_out, NULL, 0, both);
+                gh_tile_fn f = wide ? gh_tile_avx2(GH_TYPE_F32, r, c) : pick_tile(wtype, r, c, use512);
+                f(n_in, wide ? (const void *)wide : wr, wide ? frow : wrow, xp + (size_t)b * xrow, xrow, y + b * n_out + o,
+                  (size_t)n_out, NULL, 0, both);
                 b += c;
             }
             o += r;
         }
     }
+    free(wide);
 }
 
 /* Output rows [o0, o1) for all B activation rows from pair-packed xp: rows
